@@ -1,0 +1,1 @@
+//! realm-auth-emulator: a local App Services-compatible auth server.

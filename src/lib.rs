@@ -1,0 +1,2 @@
+//! realm-auth-native: the napi-rs binding layer.
+#![deny(clippy::all)]
