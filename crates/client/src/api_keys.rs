@@ -1,0 +1,143 @@
+//! User API keys: the six calls, all authenticated with the refresh token.
+
+use std::fmt;
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::transport::Incoming;
+use crate::user::User;
+
+/// A validated API key id: 24 hexadecimal digits, held in lower case (the form
+/// realm-core puts in URLs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyId(String);
+
+impl KeyId {
+  /// Parses a key id: exactly 24 hex digits, any case.
+  pub fn parse(id: &str) -> Result<KeyId> {
+    if id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+      return Ok(KeyId(id.to_ascii_lowercase()));
+    }
+    Err(Error::invalid_argument(
+      "Expected the API key id to be a string of 24 hex characters or an ObjectId",
+    ))
+  }
+
+  /// The id, lower-case hex.
+  pub fn as_str(&self) -> &str {
+    &self.0
+  }
+}
+
+impl fmt::Display for KeyId {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(&self.0)
+  }
+}
+
+/// An API key as listed or fetched: never its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+  /// The key's id (lower-case hex).
+  pub id: String,
+  /// The key's name.
+  pub name: String,
+  /// Whether the key is disabled.
+  pub disabled: bool,
+}
+
+/// A newly created API key, with its value (the only time the server sends it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretApiKey {
+  /// The key's id (lower-case hex).
+  pub id: String,
+  /// The key's value: log in with it; it cannot be fetched again.
+  pub key: Secret,
+  /// The key's name.
+  pub name: String,
+  /// Whether the key is disabled.
+  pub disabled: bool,
+}
+
+/// A user's API key client (realm v12's `ApiKeyAuth`).
+#[derive(Clone, Debug)]
+pub struct ApiKeyAuth {
+  pub(crate) user: User,
+}
+
+/// Reads one key document as realm-core does: `_id` (a valid ObjectId string),
+/// `name` and `disabled` are required; `key` is read only when asked for.
+fn read_key(resp: &Incoming, map: &Map<String, Value>) -> Result<ApiKey> {
+  let id = resp.string(map, "_id")?;
+  let id = KeyId::parse(&id).map_err(|_| resp.malformed("an API key whose '_id' is an ObjectId string"))?;
+  Ok(ApiKey { id: id.0, name: resp.string(map, "name")?, disabled: resp.boolean(map, "disabled")? })
+}
+
+impl ApiKeyAuth {
+  /// The user whose keys these are.
+  pub fn user(&self) -> &User {
+    &self.user
+  }
+
+  /// Creates a key named `name` (`POST /auth/api_keys`). The name's rules are the
+  /// server's (realm v12 does not check it either).
+  pub async fn create(&self, name: &str) -> Result<SecretApiKey> {
+    let resp = self.user.refresh_request(Method::POST, "api_keys", Some(json!({ "name": name }))).await?;
+    let map = resp.object()?;
+    let key = read_key(&resp, &map)?;
+    let value = resp.string(&map, "key")?;
+    Ok(SecretApiKey { id: key.id, key: Secret::new(value), name: key.name, disabled: key.disabled })
+  }
+
+  /// Fetches one key (`GET /auth/api_keys/<id>`); a `key` field in the response is dropped.
+  pub async fn fetch(&self, id: &KeyId) -> Result<ApiKey> {
+    let resp = self.user.refresh_request(Method::GET, &format!("api_keys/{id}"), None).await?;
+    read_key(&resp, &resp.object()?)
+  }
+
+  /// Fetches all of the user's keys (`GET /auth/api_keys`).
+  pub async fn fetch_all(&self) -> Result<Vec<ApiKey>> {
+    let resp = self.user.refresh_request(Method::GET, "api_keys", None).await?;
+    let Value::Array(items) = resp.json()? else {
+      return Err(resp.malformed("a JSON array of API keys"));
+    };
+    items
+      .iter()
+      .map(|item| match item {
+        Value::Object(map) => read_key(&resp, map),
+        _ => Err(resp.malformed("a JSON array of API key objects")),
+      })
+      .collect()
+  }
+
+  /// Enables a key (`PUT /auth/api_keys/<id>/enable`).
+  pub async fn enable(&self, id: &KeyId) -> Result<()> {
+    self.user.refresh_request(Method::PUT, &format!("api_keys/{id}/enable"), None).await.map(drop)
+  }
+
+  /// Disables a key (`PUT /auth/api_keys/<id>/disable`): it can no longer log in.
+  pub async fn disable(&self, id: &KeyId) -> Result<()> {
+    self.user.refresh_request(Method::PUT, &format!("api_keys/{id}/disable"), None).await.map(drop)
+  }
+
+  /// Deletes a key (`DELETE /auth/api_keys/<id>`).
+  pub async fn delete(&self, id: &KeyId) -> Result<()> {
+    self.user.refresh_request(Method::DELETE, &format!("api_keys/{id}"), None).await.map(drop)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::KeyId;
+
+  #[test]
+  fn key_ids() {
+    assert_eq!(KeyId::parse("DEADBEEFdeadbeefDEADBEEF").unwrap().as_str(), "deadbeefdeadbeefdeadbeef");
+    for bad in ["", "deadbeef", "deadbeefdeadbeefdeadbeeg", "deadbeefdeadbeefdeadbeef0", "../../../../../etc/passwd1"] {
+      assert!(KeyId::parse(bad).is_err(), "{bad}");
+    }
+  }
+}

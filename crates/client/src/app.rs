@@ -1,0 +1,445 @@
+//! The App: configuration, location, the user list, and the request paths
+//! (plain, access-token and refresh-token) with realm v12's 401 rules.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::config::AppConfig;
+use crate::credentials::Credentials;
+use crate::email_password::EmailPasswordAuth;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jwt;
+use crate::secret::Secret;
+use crate::transport::{Incoming, Outgoing, Transport};
+use crate::user::{Profile, State, User, UserInner};
+
+/// The client API's path prefix.
+const BASE_PATH: &str = "/api/client/v2.0";
+
+/// A device id of all zeros means "none" to the server.
+const NO_DEVICE: &str = "000000000000000000000000";
+
+/// Where a request goes: an App-scoped route (`/app/<id>/…`) or an auth route (`/auth/…`).
+#[derive(Clone, Copy)]
+pub(crate) enum Route<'a> {
+  App(&'a str),
+  Auth(&'a str),
+}
+
+/// Which of the user's tokens authenticates a request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+  Access,
+  Refresh,
+}
+
+/// An App Services application: a cheap handle (clones share state).
+#[derive(Clone)]
+pub struct App {
+  pub(crate) inner: Arc<AppInner>,
+}
+
+pub(crate) struct AppInner {
+  pub config: AppConfig,
+  http: Transport,
+  /// The `hostname` from the location response, once known.
+  hostname: RwLock<Option<Arc<str>>>,
+  /// Makes concurrent first requests share one location request.
+  location_lock: tokio::sync::Mutex<()>,
+  users: Mutex<Users>,
+  /// The last device id the server gave us (sent back with later logins).
+  device_id: Mutex<Option<String>>,
+}
+
+/// Users that are not `Removed`, most recently used first.
+#[derive(Default)]
+struct Users {
+  list: Vec<Arc<UserInner>>,
+  current: Option<String>,
+}
+
+/// Locks a std mutex, ignoring poisoning: every critical section here leaves the
+/// data consistent, so a panic elsewhere must not wedge the App.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+  m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl App {
+  /// Creates an App. No request is made until the first call that needs one.
+  pub fn new(config: AppConfig) -> Result<App> {
+    let http = Transport::new(config.timeout)?;
+    Ok(App {
+      inner: Arc::new(AppInner {
+        config,
+        http,
+        hostname: RwLock::new(None),
+        location_lock: tokio::sync::Mutex::new(()),
+        users: Mutex::new(Users::default()),
+        device_id: Mutex::new(None),
+      }),
+    })
+  }
+
+  /// The configuration this App was created with.
+  pub fn config(&self) -> &AppConfig {
+    &self.inner.config
+  }
+
+  /// True when both handles are the same App.
+  pub fn same_as(&self, other: &App) -> bool {
+    Arc::ptr_eq(&self.inner, &other.inner)
+  }
+
+  fn handle(&self, inner: &Arc<UserInner>) -> User {
+    User { app: self.clone(), inner: inner.clone() }
+  }
+
+  /// The current user if logged in, else the most recently used logged-in user, else `None`.
+  pub fn current_user(&self) -> Option<User> {
+    let users = lock(&self.inner.users);
+    let logged_in = |u: &&Arc<UserInner>| u.state() == State::LoggedIn;
+    let current = users
+      .current
+      .as_deref()
+      .and_then(|id| users.list.iter().find(|u| u.id == id))
+      .filter(logged_in);
+    current.or_else(|| users.list.iter().find(logged_in)).map(|u| self.handle(u))
+  }
+
+  /// Every user that is not removed (logged in or logged out), most recently used first.
+  pub fn all_users(&self) -> Vec<User> {
+    lock(&self.inner.users).list.iter().map(|u| self.handle(u)).collect()
+  }
+
+  /// The email/password provider client.
+  pub fn email_password(&self) -> EmailPasswordAuth {
+    EmailPasswordAuth { app: self.clone() }
+  }
+
+  fn check_owned(&self, user: &User) -> Result<()> {
+    if !self.same_as(&user.app) {
+      return Err(Error::new(ErrorCode::ClientUserNotFound, "User does not exist"));
+    }
+    Ok(())
+  }
+
+  /// Makes `user` the current user. It must be logged in to this App.
+  pub fn switch_user(&self, user: &User) -> Result<()> {
+    self.check_owned(user)?;
+    match user.inner.state() {
+      State::LoggedIn => {}
+      State::LoggedOut => {
+        return Err(Error::new(ErrorCode::ClientUserNotLoggedIn, "User is no longer valid or is logged out"));
+      }
+      State::Removed => return Err(Error::new(ErrorCode::ClientUserNotFound, "User does not exist")),
+    }
+    self.inner.promote(&user.inner);
+    Ok(())
+  }
+
+  /// Logs the user out (if logged in) and forgets it: its state becomes `Removed`.
+  pub async fn remove_user(&self, user: &User) -> Result<()> {
+    self.check_owned(user)?;
+    if user.inner.state() == State::Removed {
+      return Err(Error::new(ErrorCode::ClientUserNotFound, "User has already been removed"));
+    }
+    let refresh = user.inner.mark_removed();
+    self.inner.forget(&user.inner);
+    if let Some(token) = refresh {
+      self.inner.delete_session(&token).await?;
+    }
+    Ok(())
+  }
+
+  /// Deletes the user on the server (`DELETE /auth/delete`), then forgets it.
+  pub async fn delete_user(&self, user: &User) -> Result<()> {
+    self.check_owned(user)?;
+    if user.inner.state() != State::LoggedIn {
+      return Err(Error::new(ErrorCode::ClientUserNotLoggedIn, "User must be logged in to be deleted."));
+    }
+    self.inner.user_request(&user.inner, Method::DELETE, Route::Auth("delete"), TokenKind::Access, None).await?;
+    user.inner.mark_removed();
+    self.inner.forget(&user.inner);
+    Ok(())
+  }
+
+  /// Logs in: reuses a logged-in anonymous user when asked to, otherwise posts the
+  /// credentials, stores the session and fetches the profile.
+  pub async fn log_in(&self, credentials: &Credentials) -> Result<User> {
+    if let Credentials::Anonymous { reuse: true } = credentials {
+      let existing = lock(&self.inner.users)
+        .list
+        .iter()
+        .find(|u| u.state() == State::LoggedIn && u.is_anonymous())
+        .cloned();
+      if let Some(user) = existing {
+        self.inner.promote(&user);
+        return Ok(self.handle(&user));
+      }
+    }
+    let inner = &self.inner;
+    let path = format!("auth/providers/{}/login", credentials.provider());
+    let body = inner.login_body(credentials);
+    let resp = inner.request(Method::POST, Route::App(&path), None, Some(body)).await?;
+    let session = Session::parse(&resp)?;
+    let user = inner.adopt(session, credentials.provider());
+    if let Err(err) = inner.refresh_profile(&user).await {
+      // A user whose profile could not be read is not handed out half made.
+      if user.state() == State::LoggedIn && user.profile().is_none() {
+        user.mark_removed();
+        inner.forget(&user);
+      }
+      return Err(err);
+    }
+    inner.promote(&user);
+    Ok(self.handle(&user))
+  }
+}
+
+/// The tokens and ids of a login response.
+struct Session {
+  access: Secret,
+  refresh: Secret,
+  user_id: String,
+  device_id: String,
+}
+
+impl Session {
+  fn parse(resp: &Incoming) -> Result<Session> {
+    let map = resp.object()?;
+    let access = resp.string(&map, "access_token")?;
+    let refresh = resp.string(&map, "refresh_token")?;
+    let user_id = resp.string(&map, "user_id")?;
+    let device_id = resp.string(&map, "device_id")?;
+    if jwt::decode(&access).is_err() || jwt::decode(&refresh).is_err() {
+      return Err(Error::new(ErrorCode::BadToken, "Could not log in user: received malformed JWT"));
+    }
+    if user_id.is_empty() {
+      return Err(resp.malformed("a login response with a user id"));
+    }
+    Ok(Session { access: Secret::new(access), refresh: Secret::new(refresh), user_id, device_id })
+  }
+}
+
+impl AppInner {
+  fn url(&self, host: &str, route: Route<'_>) -> String {
+    match route {
+      Route::App(path) => format!("{host}{BASE_PATH}/app/{}/{path}", self.config.id),
+      Route::Auth(path) => format!("{host}{BASE_PATH}/auth/{path}"),
+    }
+  }
+
+  /// The host every request goes to, from one location request per App; a
+  /// failed location request is tried again by the next call.
+  async fn hostname(&self) -> Result<Arc<str>> {
+    if let Some(host) = self.hostname.read().unwrap_or_else(|e| e.into_inner()).clone() {
+      return Ok(host);
+    }
+    let _guard = self.location_lock.lock().await;
+    if let Some(host) = self.hostname.read().unwrap_or_else(|e| e.into_inner()).clone() {
+      return Ok(host);
+    }
+    let url = self.url(&self.config.base_url, Route::App("location"));
+    let resp = self
+      .http
+      .send(Outgoing { method: Method::GET, url, bearer: None, body: None, bare: true })
+      .await?
+      .check()?;
+    let map = resp.object()?;
+    let hostname = resp.string(&map, "hostname")?;
+    let hostname = hostname.trim_end_matches('/');
+    let valid = (hostname.starts_with("http://") || hostname.starts_with("https://"))
+      && hostname.parse::<reqwest::Url>().is_ok();
+    if !valid {
+      return Err(resp.malformed("a location whose 'hostname' is an http(s) URL"));
+    }
+    let host: Arc<str> = Arc::from(hostname);
+    *self.hostname.write().unwrap_or_else(|e| e.into_inner()) = Some(host.clone());
+    Ok(host)
+  }
+
+  /// Sends a request to the located host and applies realm-core's error rules.
+  pub(crate) async fn request(
+    &self,
+    method: Method,
+    route: Route<'_>,
+    bearer: Option<&Secret>,
+    body: Option<Value>,
+  ) -> Result<Incoming> {
+    let host = self.hostname().await?;
+    let url = self.url(&host, route);
+    let body = body.map(|b| serde_json::to_vec(&b).expect("a JSON value always serialises"));
+    self.http.send(Outgoing { method, url, bearer, body, bare: false }).await?.check()
+  }
+
+  /// A request authenticated as `user`, with realm v12's 401 rules: a refused
+  /// refresh token logs the user out (no retry); a refused access token is
+  /// refreshed once (shared by concurrent callers) and the request retried once.
+  pub(crate) async fn user_request(
+    &self,
+    user: &Arc<UserInner>,
+    method: Method,
+    route: Route<'_>,
+    kind: TokenKind,
+    body: Option<Value>,
+  ) -> Result<Incoming> {
+    let token = user.token(kind)?;
+    let first = self.request(method.clone(), route, Some(&token), body.clone()).await;
+    let err = match first {
+      Err(err) if err.is_unauthorized() => err,
+      other => return other,
+    };
+    match kind {
+      TokenKind::Refresh => {
+        self.log_out_after_refusal(user, &token).await;
+        Err(err)
+      }
+      TokenKind::Access => {
+        if self.refresh_access_token(user, &token).await.is_err() {
+          return Err(err);
+        }
+        let fresh = user.token(TokenKind::Access)?;
+        self.request(method, route, Some(&fresh), body).await
+      }
+    }
+  }
+
+  /// Gets a new access token for `user` unless another caller already replaced
+  /// `stale`; a refresh refused with 401 logs the user out. Concurrent callers
+  /// holding the same stale token share one request and its outcome.
+  pub(crate) async fn refresh_access_token(&self, user: &Arc<UserInner>, stale: &Secret) -> Result<()> {
+    let generation = user.refresh_generation.load(Ordering::Acquire);
+    let mut last_failure = user.refresh_lock.lock().await;
+    if user.access_token().as_ref() != Some(stale) {
+      return Ok(());
+    }
+    if user.refresh_generation.load(Ordering::Acquire) != generation {
+      // An attempt finished while we waited and the token is unchanged: it failed.
+      return Err(last_failure.clone().unwrap_or_else(|| Error::new(ErrorCode::InvalidSession, "invalid session")));
+    }
+    let refresh = user.token(TokenKind::Refresh)?;
+    let result = self.request(Method::POST, Route::Auth("session"), Some(&refresh), None).await.and_then(|resp| {
+      let map = resp.object()?;
+      let access = resp.string(&map, "access_token")?;
+      jwt::decode(&access)?;
+      Ok(Secret::new(access))
+    });
+    let outcome = match result {
+      Ok(access) => {
+        user.set_access_token(access);
+        Ok(())
+      }
+      Err(err) => {
+        if err.is_unauthorized() {
+          self.log_out_after_refusal(user, &refresh).await;
+        }
+        Err(err)
+      }
+    };
+    *last_failure = outcome.clone().err();
+    user.refresh_generation.fetch_add(1, Ordering::Release);
+    outcome
+  }
+
+  /// The server refused `token`: log the user out if that token is still its
+  /// session (a concurrent login may have replaced it), and tell the server.
+  async fn log_out_after_refusal(&self, user: &Arc<UserInner>, token: &Secret) {
+    if user.refresh_token().as_ref() != Some(token) && user.access_token().as_ref() != Some(token) {
+      return;
+    }
+    if let Some(refresh) = self.log_out_locally(user) {
+      // The session is already refused; the server's answer changes nothing.
+      let _ = self.delete_session(&refresh).await;
+    }
+  }
+
+  /// Marks the user logged out (anonymous users become removed) and returns the
+  /// refresh token it had, if it was logged in.
+  pub(crate) fn log_out_locally(&self, user: &Arc<UserInner>) -> Option<Secret> {
+    let (refresh, removed) = user.mark_logged_out();
+    if removed {
+      self.forget(user);
+    }
+    refresh
+  }
+
+  /// `DELETE /auth/session`: ends the server session of `refresh`.
+  pub(crate) async fn delete_session(&self, refresh: &Secret) -> Result<()> {
+    match self.request(Method::DELETE, Route::Auth("session"), Some(refresh), None).await {
+      // An already ended session is the outcome that was asked for.
+      Err(err) if err.is_unauthorized() => Ok(()),
+      other => other.map(drop),
+    }
+  }
+
+  /// `GET /auth/profile` with the access token, stored on the user.
+  pub(crate) async fn refresh_profile(&self, user: &Arc<UserInner>) -> Result<()> {
+    let resp = self.user_request(user, Method::GET, Route::Auth("profile"), TokenKind::Access, None).await?;
+    let profile = Profile::parse(&resp)?;
+    user.set_profile(profile);
+    Ok(())
+  }
+
+  /// realm v12's login body: the credentials plus `options.device`.
+  pub(crate) fn login_body(&self, credentials: &Credentials) -> Value {
+    let d = &self.config.device;
+    let mut device = json!({
+      "appId": self.config.id,
+      "platform": d.platform,
+      "platformVersion": d.platform_version,
+      "sdk": "JS",
+      "sdkVersion": d.sdk_version,
+      "cpuArch": d.cpu_arch,
+      "deviceName": "unknown",
+      "deviceVersion": "unknown",
+      "frameworkName": d.framework_name,
+      "frameworkVersion": d.framework_version,
+    });
+    if let Some(id) = lock(&self.device_id).clone() {
+      device["deviceId"] = json!({ "$oid": id });
+    }
+    let mut body = credentials.body();
+    let mut options = Map::new();
+    options.insert("device".into(), device);
+    body.insert("options".into(), Value::Object(options));
+    Value::Object(body)
+  }
+
+  /// Stores a login's session on the user with that id (creating it if new).
+  fn adopt(&self, session: Session, provider: &str) -> Arc<UserInner> {
+    if session.device_id != NO_DEVICE && !session.device_id.is_empty() {
+      *lock(&self.device_id) = Some(session.device_id.clone());
+    }
+    let mut users = lock(&self.users);
+    let user = match users.list.iter().find(|u| u.id == session.user_id) {
+      Some(user) => user.clone(),
+      None => {
+        let user = Arc::new(UserInner::new(session.user_id.clone()));
+        users.list.insert(0, user.clone());
+        user
+      }
+    };
+    user.log_in(session.access, session.refresh, session.device_id, provider);
+    user
+  }
+
+  /// Moves the user to the front of the list and makes it current.
+  fn promote(&self, user: &Arc<UserInner>) {
+    let mut users = lock(&self.users);
+    users.list.retain(|u| !Arc::ptr_eq(u, user));
+    users.list.insert(0, user.clone());
+    users.current = Some(user.id.clone());
+  }
+
+  /// Drops the user from the list.
+  fn forget(&self, user: &Arc<UserInner>) {
+    let mut users = lock(&self.users);
+    users.list.retain(|u| !Arc::ptr_eq(u, user));
+    if users.current.as_deref() == Some(user.id.as_str()) {
+      users.current = None;
+    }
+  }
+}

@@ -1,0 +1,88 @@
+//! How an App is configured.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Where realm v12 sends requests when no base URL is given.
+pub const DEFAULT_BASE_URL: &str = "https://services.cloud.mongodb.com";
+
+/// realm v12's default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(60_000);
+
+/// Describes the calling device; sent as `options.device` with every login.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+  /// Operating system name (Node's `os.type()`).
+  pub platform: String,
+  /// Operating system release (Node's `os.release()`).
+  pub platform_version: String,
+  /// CPU architecture (Node's `process.arch`).
+  pub cpu_arch: String,
+  /// Runtime name, e.g. `Node.js`.
+  pub framework_name: String,
+  /// Runtime version, e.g. `v20.20.2`.
+  pub framework_version: String,
+  /// This SDK's version.
+  pub sdk_version: String,
+}
+
+/// Configuration of one App.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppConfig {
+  /// The App id (client app id).
+  pub id: String,
+  /// The server's base URL, without a trailing slash.
+  pub base_url: String,
+  /// Deadline of each request (connecting, sending and reading the response).
+  pub timeout: Duration,
+  /// Sent with logins.
+  pub device: DeviceInfo,
+}
+
+impl AppConfig {
+  /// Validates and normalises a configuration: a non-empty id, an `http(s)`
+  /// base URL (trailing slashes trimmed, as realm-core does) and a non-zero timeout.
+  pub fn new(id: &str, base_url: Option<&str>, timeout: Option<Duration>) -> Result<AppConfig> {
+    if id.is_empty() {
+      return Err(Error::invalid_argument("Expected 'id' to be a non-empty string"));
+    }
+    if id.chars().any(|c| c.is_control() || c == '/' || c == '?' || c == '#') {
+      return Err(Error::invalid_argument("Expected 'id' to be an App id, got a string with '/', '?', '#' or control characters"));
+    }
+    let base_url = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+    let valid_scheme = base_url.starts_with("http://") || base_url.starts_with("https://");
+    if !valid_scheme || base_url.parse::<reqwest::Url>().is_err() {
+      return Err(Error::invalid_argument(format!(
+        "Expected 'baseUrl' to be an http:// or https:// URL, got '{base_url}'"
+      )));
+    }
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+      return Err(Error::invalid_argument("Expected 'timeout' to be a positive number of milliseconds"));
+    }
+    Ok(AppConfig { id: id.to_owned(), base_url, timeout, device: DeviceInfo::default() })
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn trims_and_defaults() {
+    let c = AppConfig::new("my-app", Some("http://127.0.0.1:9/"), None).unwrap();
+    assert_eq!(c.base_url, "http://127.0.0.1:9");
+    assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+    assert_eq!(AppConfig::new("a", None, None).unwrap().base_url, DEFAULT_BASE_URL);
+  }
+
+  #[test]
+  fn refuses_bad_input() {
+    assert!(AppConfig::new("", None, None).is_err());
+    assert!(AppConfig::new("a/b", None, None).is_err());
+    assert!(AppConfig::new("a", Some("ftp://x"), None).is_err());
+    assert!(AppConfig::new("a", Some("not a url"), None).is_err());
+    assert!(AppConfig::new("a", None, Some(Duration::ZERO)).is_err());
+  }
+}

@@ -1,0 +1,204 @@
+//! The one error type of the client, with realm's numeric error codes.
+
+use std::fmt;
+
+/// Calls `$m!` with the full error-code table: `Name = number, "doc"` rows.
+///
+/// The table lives here once; the Node binding expands it into its exported
+/// `ErrorCode` enum, so the numbers JS sees cannot drift from the ones Rust uses.
+/// Numbers below 4900 are realm-core's `ErrorCodes` values (realm v12 puts them in
+/// `err.code`); 4900 and up are this client's own, for failures realm folds into
+/// one generic code.
+#[macro_export]
+macro_rules! for_each_error_code {
+  ($m:ident) => {
+    $m! {
+      ClientUserNotFound = 4100, "The user does not exist in this App, or was removed.";
+      ClientUserNotLoggedIn = 4101, "The user is logged out.";
+      BadToken = 4200, "The server sent a token that is not a valid JWT.";
+      MalformedJson = 4201, "The server's response is not the JSON that was expected.";
+      MissingJsonKey = 4202, "The server's response lacks a required field.";
+      MissingAuthReq = 4300, "The server requires authentication for this request.";
+      InvalidSession = 4301, "The session is invalid, expired or revoked.";
+      UserAppDomainMismatch = 4302, "The user belongs to another App.";
+      DomainNotAllowed = 4303, "The domain is not allowed.";
+      ReadSizeLimitExceeded = 4304, "The request exceeded a size limit.";
+      InvalidParameter = 4305, "A request parameter is invalid (for example an API key name).";
+      MissingParameter = 4306, "A required request parameter is missing.";
+      HttpError = 4309, "The server answered with an HTTP error status and no JSON error body.";
+      MongoDbError = 4311, "The server's database failed.";
+      InternalServerError = 4315, "The server failed internally.";
+      AuthProviderNotFound = 4316, "The authentication provider is not enabled on the server.";
+      ServiceNotFound = 4318, "The service was not found.";
+      ValueNotFound = 4322, "The value was not found.";
+      FunctionNotFound = 4325, "The function was not found.";
+      ApiKeyNotFound = 4334, "The API key does not exist or belongs to another user.";
+      ApiKeyAlreadyExists = 4339, "The user already has an API key with that name.";
+      ExecutionTimeLimitExceeded = 4341, "A server function ran out of time.";
+      UserAlreadyConfirmed = 4343, "The user is already confirmed.";
+      UserNotFound = 4344, "The user was not found on the server.";
+      UserDisabled = 4345, "The user is disabled.";
+      AuthError = 4346, "Authentication failed (for example a disabled or deleted API key).";
+      BadRequest = 4347, "The server refused the request as malformed.";
+      AccountNameInUse = 4348, "An account with that email already exists.";
+      InvalidPassword = 4349, "The email or password is wrong.";
+      AppUnknownError = 4351, "The server sent an error without an error code.";
+      MaintenanceInProgress = 4352, "The server is under maintenance.";
+      UserpassTokenInvalid = 4353, "The confirmation or reset token is invalid.";
+      InvalidServerResponse = 4354, "The server's response is invalid.";
+      AppServerError = 4355, "The server sent an error code this client does not know (see errorCode).";
+      NetworkError = 4900, "The request could not be sent or its response not received.";
+      Timeout = 4901, "The request did not complete within its deadline.";
+      ResponseTooLarge = 4902, "The server's response exceeded the size limit.";
+      InvalidArgument = 4903, "An argument is invalid; nothing was sent.";
+    }
+  };
+}
+
+macro_rules! define_error_code {
+  ($($name:ident = $value:literal, $doc:literal;)*) => {
+    /// Numeric error codes, as realm v12 puts them in `err.code`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ErrorCode {
+      $(#[doc = $doc] $name = $value,)*
+    }
+
+    impl ErrorCode {
+      /// Every code, in table order.
+      pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+
+      /// The code's name, as written in the table.
+      pub fn name(self) -> &'static str {
+        match self { $(ErrorCode::$name => stringify!($name),)* }
+      }
+    }
+  };
+}
+for_each_error_code!(define_error_code);
+
+impl ErrorCode {
+  /// The numeric value (realm's where realm has one).
+  pub fn value(self) -> i32 {
+    self as i32
+  }
+
+  /// Maps a server `error_code` string to a code, as realm-core's
+  /// `ErrorCodes::from_string` does; unknown names become `AppServerError`.
+  pub fn from_server(name: &str) -> ErrorCode {
+    match name {
+      "MissingAuthReq" => ErrorCode::MissingAuthReq,
+      "InvalidSession" => ErrorCode::InvalidSession,
+      "UserAppDomainMismatch" => ErrorCode::UserAppDomainMismatch,
+      "DomainNotAllowed" => ErrorCode::DomainNotAllowed,
+      "ReadSizeLimitExceeded" => ErrorCode::ReadSizeLimitExceeded,
+      "InvalidParameter" => ErrorCode::InvalidParameter,
+      "MissingParameter" => ErrorCode::MissingParameter,
+      "HTTPError" => ErrorCode::HttpError,
+      "MongoDBError" => ErrorCode::MongoDbError,
+      "InternalServerError" => ErrorCode::InternalServerError,
+      "AuthProviderNotFound" => ErrorCode::AuthProviderNotFound,
+      "ServiceNotFound" => ErrorCode::ServiceNotFound,
+      "ValueNotFound" => ErrorCode::ValueNotFound,
+      "FunctionNotFound" => ErrorCode::FunctionNotFound,
+      "APIKeyNotFound" => ErrorCode::ApiKeyNotFound,
+      "APIKeyAlreadyExists" => ErrorCode::ApiKeyAlreadyExists,
+      "ExecutionTimeLimitExceeded" => ErrorCode::ExecutionTimeLimitExceeded,
+      "UserAlreadyConfirmed" => ErrorCode::UserAlreadyConfirmed,
+      "UserNotFound" => ErrorCode::UserNotFound,
+      "UserDisabled" => ErrorCode::UserDisabled,
+      "AuthError" => ErrorCode::AuthError,
+      "BadRequest" => ErrorCode::BadRequest,
+      "AccountNameInUse" => ErrorCode::AccountNameInUse,
+      "InvalidPassword" => ErrorCode::InvalidPassword,
+      "MaintenanceInProgress" => ErrorCode::MaintenanceInProgress,
+      "UserpassTokenInvalid" => ErrorCode::UserpassTokenInvalid,
+      _ => ErrorCode::AppServerError,
+    }
+  }
+}
+
+/// Every failure of the client: a server error, a transport failure, a bad
+/// response or a refused argument. Never carries a secret: messages are built
+/// from server error texts, URLs (which hold no secrets) and our own words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+  /// What went wrong, as a code.
+  pub code: ErrorCode,
+  /// Human-readable text; for server errors, the server's `error` text.
+  pub message: String,
+  /// The HTTP status, when a response was received.
+  pub status_code: Option<u16>,
+  /// The server's `error_code` string, when it sent one.
+  pub server_error_code: Option<String>,
+  /// The server's `link` (to its logs), when it sent one.
+  pub link: Option<String>,
+  /// The HTTP method of the failed request, when one was made.
+  pub method: Option<&'static str>,
+  /// The URL of the failed request, when one was made.
+  pub url: Option<String>,
+}
+
+impl Error {
+  /// An error of `code` with `message` and nothing else.
+  pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error {
+      code,
+      message: message.into(),
+      status_code: None,
+      server_error_code: None,
+      link: None,
+      method: None,
+      url: None,
+    }
+  }
+
+  /// An argument error: nothing was sent.
+  pub fn invalid_argument(message: impl Into<String>) -> Error {
+    Error::new(ErrorCode::InvalidArgument, message)
+  }
+
+  /// Attaches the request this error belongs to.
+  pub(crate) fn with_request(mut self, method: &'static str, url: &str) -> Error {
+    self.method = Some(method);
+    self.url = Some(url.to_owned());
+    self
+  }
+
+  /// True when the server answered 401: the token used was refused.
+  pub fn is_unauthorized(&self) -> bool {
+    self.status_code == Some(401)
+  }
+}
+
+impl fmt::Display for Error {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(&self.message)
+  }
+}
+
+impl std::error::Error for Error {}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn codes_match_realm_core_numbers() {
+    assert_eq!(ErrorCode::ApiKeyNotFound.value(), 4334);
+    assert_eq!(ErrorCode::InvalidPassword.value(), 4349);
+    assert_eq!(ErrorCode::AppServerError.value(), 4355);
+    assert_eq!(ErrorCode::from_server("APIKeyAlreadyExists"), ErrorCode::ApiKeyAlreadyExists);
+    assert_eq!(ErrorCode::from_server("NoSuchThing"), ErrorCode::AppServerError);
+  }
+
+  #[test]
+  fn names_and_values_are_unique() {
+    let mut values: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.value()).collect();
+    values.sort_unstable();
+    values.dedup();
+    assert_eq!(values.len(), ErrorCode::ALL.len());
+  }
+}

@@ -1,0 +1,328 @@
+//! HTTP: one reqwest client per App, deadlines on everything, bounded bodies,
+//! and realm-core's reading of error responses.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::secret::Secret;
+
+/// Responses larger than this are refused: the auth API never sends more than a
+/// few kilobytes, so anything bigger is a broken or hostile server.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Connecting gets at most this long, within the request's own deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Idle pooled connections are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Content-Type realm-core sends on every request, bodyless ones included.
+const JSON_UTF8: &str = "application/json;charset=utf-8";
+
+/// A request about to be sent.
+pub(crate) struct Outgoing<'a> {
+  pub method: Method,
+  pub url: String,
+  pub bearer: Option<&'a Secret>,
+  pub body: Option<Vec<u8>>,
+  /// Send no headers at all (realm-core's location request).
+  pub bare: bool,
+}
+
+/// A fully read response.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+  pub status: u16,
+  pub content_type: Option<String>,
+  pub body: Bytes,
+  pub method: &'static str,
+  pub url: String,
+}
+
+/// The HTTP client of an App.
+pub(crate) struct Transport {
+  client: reqwest::Client,
+  timeout: Duration,
+}
+
+fn method_name(m: &Method) -> &'static str {
+  match *m {
+    Method::GET => "GET",
+    Method::POST => "POST",
+    Method::PUT => "PUT",
+    Method::DELETE => "DELETE",
+    _ => "OTHER",
+  }
+}
+
+/// The `source()` chain of an error, joined, without repeats: reqwest's own
+/// `Display` hides the cause ("error sending request"), which is the useful part.
+fn chain(err: &reqwest::Error) -> String {
+  let mut out = String::new();
+  let mut next: Option<&dyn std::error::Error> = err.source();
+  while let Some(e) = next {
+    let text = e.to_string();
+    if !out.contains(&text) {
+      if !out.is_empty() {
+        out.push_str(": ");
+      }
+      out.push_str(&text);
+    }
+    next = e.source();
+  }
+  if out.is_empty() { err.to_string() } else { out }
+}
+
+impl Transport {
+  /// Builds the client: rustls with the ring provider and the platform's roots
+  /// (which honour `SSL_CERT_FILE`); no switch turns verification off.
+  pub fn new(timeout: Duration) -> Result<Transport> {
+    // Fails harmlessly when a provider is already installed in this process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+      .timeout(timeout)
+      .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+      .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+      .redirect(reqwest::redirect::Policy::limited(5))
+      .build()
+      .map_err(|e| Error::new(ErrorCode::NetworkError, format!("could not create the HTTP client: {}", chain(&e))))?;
+    Ok(Transport { client, timeout })
+  }
+
+  /// Sends a request and reads the whole response (bounded), or fails with
+  /// `NetworkError`, `Timeout` or `ResponseTooLarge`. Does not look at the status.
+  pub async fn send(&self, req: Outgoing<'_>) -> Result<Incoming> {
+    let method = method_name(&req.method);
+    let url = req.url;
+    let fail = |e: reqwest::Error| {
+      let err = if e.is_timeout() {
+        Error::new(
+          ErrorCode::Timeout,
+          format!("request to {url} timed out after {} ms", self.timeout.as_millis()),
+        )
+      } else {
+        Error::new(ErrorCode::NetworkError, format!("request to {url} failed, reason: {}", chain(&e)))
+      };
+      err.with_request(method, &url)
+    };
+
+    let mut builder = self.client.request(req.method, &url);
+    if !req.bare {
+      builder = builder
+        .header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))
+        .header(ACCEPT, HeaderValue::from_static("application/json"));
+    }
+    if let Some(token) = req.bearer {
+      let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| Error::new(ErrorCode::BadToken, "the token contains characters not allowed in a header"))?;
+      value.set_sensitive(true);
+      builder = builder.header(AUTHORIZATION, value);
+    }
+    if let Some(body) = req.body {
+      builder = builder.body(body);
+    }
+
+    let mut resp = builder.send().await.map_err(fail)?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+      .headers()
+      .get(CONTENT_TYPE)
+      .and_then(|v| v.to_str().ok())
+      .map(str::to_owned);
+    let too_large = || {
+      Error::new(
+        ErrorCode::ResponseTooLarge,
+        format!("the response to {method} {url} is larger than {MAX_RESPONSE_BYTES} bytes"),
+      )
+      .with_request(method, &url)
+    };
+    let declared = resp.content_length().unwrap_or(0);
+    if declared > MAX_RESPONSE_BYTES as u64 {
+      return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(fail)? {
+      if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+        return Err(too_large());
+      }
+      body.extend_from_slice(&chunk);
+    }
+    Ok(Incoming { status, content_type, body: Bytes::from(body), method, url })
+  }
+}
+
+fn status_class(status: u16) -> &'static str {
+  match status {
+    100..=199 => "Informational",
+    200..=299 => "Success",
+    300..=399 => "Redirection",
+    400..=499 => "Client Error",
+    500..=599 => "Server Error",
+    _ => "Unknown HTTP Error",
+  }
+}
+
+/// At most this much of a non-JSON error body goes into a message.
+const BODY_IN_MESSAGE: usize = 256;
+
+impl Incoming {
+  fn is_json(&self) -> bool {
+    // realm-core wants exactly `application/json`; servers that add a charset
+    // parameter are common and harmless, so parameters are allowed here.
+    self.content_type.as_deref().is_some_and(|ct| {
+      let essence = ct.split(';').next().unwrap_or("").trim();
+      essence.eq_ignore_ascii_case("application/json")
+    })
+  }
+
+  fn error(&self, code: ErrorCode, message: String) -> Error {
+    Error { status_code: Some(self.status), ..Error::new(code, message).with_request(self.method, &self.url) }
+  }
+
+  /// realm-core's `check_for_errors`: a JSON body with `error_code` or `error`
+  /// is an error whatever the status; otherwise a non-2xx status is an `HttpError`.
+  pub fn check(self) -> Result<Incoming> {
+    if self.is_json()
+      && !self.body.is_empty()
+      && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&self.body)
+    {
+      let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
+      let message = text("error");
+      let link = text("link");
+      match text("error_code").filter(|c| !c.is_empty()) {
+        Some(server_code) => {
+          let mut err = self.error(
+            ErrorCode::from_server(&server_code),
+            message.unwrap_or_else(|| "no error message".to_owned()),
+          );
+          err.server_error_code = Some(server_code);
+          err.link = link;
+          return Err(err);
+        }
+        None => {
+          if let Some(message) = message {
+            let mut err = self.error(ErrorCode::AppUnknownError, message);
+            err.link = link;
+            return Err(err);
+          }
+        }
+      }
+    }
+    if (200..300).contains(&self.status) {
+      return Ok(self);
+    }
+    let body = String::from_utf8_lossy(&self.body);
+    let body = body.trim();
+    let mut message = String::from("http error code considered fatal");
+    if !body.is_empty() {
+      message.push_str(": ");
+      let cut = body.char_indices().nth(BODY_IN_MESSAGE).map_or(body.len(), |(i, _)| i);
+      message.push_str(&body[..cut]);
+      if cut < body.len() {
+        message.push('…');
+      }
+    }
+    message.push_str(&format!(". {}: {}", status_class(self.status), self.status));
+    Err(self.error(ErrorCode::HttpError, message))
+  }
+
+  /// The body as a JSON value, or `MalformedJson`.
+  pub fn json(&self) -> Result<Value> {
+    serde_json::from_slice(&self.body).map_err(|e| {
+      self.error(ErrorCode::MalformedJson, format!("the response to {} {} is not valid JSON: {e}", self.method, self.url))
+    })
+  }
+
+  /// The body as a JSON object, or `MalformedJson`.
+  pub fn object(&self) -> Result<Map<String, Value>> {
+    match self.json()? {
+      Value::Object(map) => Ok(map),
+      _ => Err(self.malformed("a JSON object")),
+    }
+  }
+
+  /// A `MalformedJson` error saying what was expected.
+  pub fn malformed(&self, expected: &str) -> Error {
+    self.error(ErrorCode::MalformedJson, format!("the response to {} {} is not {expected}", self.method, self.url))
+  }
+
+  /// A required string field, or `MissingJsonKey` (named after the key, as realm-core does).
+  pub fn string(&self, map: &Map<String, Value>, key: &str) -> Result<String> {
+    match map.get(key) {
+      Some(Value::String(s)) => Ok(s.clone()),
+      Some(_) => Err(self.malformed(&format!("an object whose '{key}' is a string"))),
+      None => Err(self.error(ErrorCode::MissingJsonKey, key.to_owned())),
+    }
+  }
+
+  /// A required boolean field, or `MissingJsonKey`.
+  pub fn boolean(&self, map: &Map<String, Value>, key: &str) -> Result<bool> {
+    match map.get(key) {
+      Some(Value::Bool(b)) => Ok(*b),
+      Some(_) => Err(self.malformed(&format!("an object whose '{key}' is a boolean"))),
+      None => Err(self.error(ErrorCode::MissingJsonKey, key.to_owned())),
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn resp(status: u16, ct: Option<&str>, body: &str) -> Incoming {
+    Incoming {
+      status,
+      content_type: ct.map(str::to_owned),
+      body: Bytes::from(body.to_owned()),
+      method: "GET",
+      url: "http://h/x".into(),
+    }
+  }
+
+  #[test]
+  fn json_error_code_wins_even_on_2xx() {
+    let err = resp(200, Some("application/json"), r#"{"error":"API key not found","error_code":"APIKeyNotFound","link":"l"}"#)
+      .check()
+      .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ApiKeyNotFound);
+    assert_eq!(err.message, "API key not found");
+    assert_eq!(err.server_error_code.as_deref(), Some("APIKeyNotFound"));
+    assert_eq!(err.link.as_deref(), Some("l"));
+    assert_eq!(err.status_code, Some(200));
+  }
+
+  #[test]
+  fn error_without_code_is_unknown() {
+    let err = resp(400, Some("application/json; charset=utf-8"), r#"{"error":"boom"}"#).check().unwrap_err();
+    assert_eq!((err.code, err.message.as_str()), (ErrorCode::AppUnknownError, "boom"));
+  }
+
+  #[test]
+  fn non_json_errors_are_http_errors() {
+    let err = resp(403, None, "").check().unwrap_err();
+    assert_eq!(err.message, "http error code considered fatal. Client Error: 403");
+    let err = resp(502, Some("text/html"), "<h1>Bad gateway</h1>").check().unwrap_err();
+    assert_eq!(err.code, ErrorCode::HttpError);
+    assert_eq!(err.message, "http error code considered fatal: <h1>Bad gateway</h1>. Server Error: 502");
+    let long = "x".repeat(1000);
+    let err = resp(500, Some("text/plain"), &long).check().unwrap_err();
+    assert!(err.message.len() < 400);
+  }
+
+  #[test]
+  fn success_passes_and_fields_are_checked() {
+    let ok = resp(200, Some("application/json"), r#"{"a":"s","b":true,"c":1}"#).check().unwrap();
+    let map = ok.object().unwrap();
+    assert_eq!(ok.string(&map, "a").unwrap(), "s");
+    assert!(ok.boolean(&map, "b").unwrap());
+    assert_eq!(ok.string(&map, "zz").unwrap_err().code, ErrorCode::MissingJsonKey);
+    assert_eq!(ok.string(&map, "c").unwrap_err().code, ErrorCode::MalformedJson);
+    assert_eq!(resp(200, None, "{oops").json().unwrap_err().code, ErrorCode::MalformedJson);
+  }
+}
