@@ -1,2 +1,26 @@
-//! realm-auth-native: the napi-rs binding layer.
+//! realm-auth-native: the napi-rs binding layer. One file per JS class; no HTTP
+//! here (that is the client crate's job); JS errors are built in `js_error`.
 #![deny(clippy::all)]
+
+mod api_key_auth;
+mod app;
+mod credentials;
+mod email_password_auth;
+mod js_error;
+mod user;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Adds the `Auth` namespace object (`Realm.Auth.ApiKeyAuth`,
+/// `Realm.Auth.EmailPasswordAuth`), as realm v12 exports it.
+#[napi(module_exports)]
+pub fn module_exports(mut exports: Object) -> Result<()> {
+  let api_key_auth: Unknown = exports.get_named_property("ApiKeyAuth")?;
+  let email_password_auth: Unknown = exports.get_named_property("EmailPasswordAuth")?;
+  let mut auth = Object::new(&Env::from_raw(exports.env()))?;
+  auth.set_named_property("ApiKeyAuth", api_key_auth)?;
+  auth.set_named_property("EmailPasswordAuth", email_password_auth)?;
+  exports.set_named_property("Auth", auth)?;
+  Ok(())
+}

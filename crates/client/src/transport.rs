@@ -186,7 +186,7 @@ impl Incoming {
   }
 
   /// realm-core's `check_for_errors`: a JSON body with `error_code` or `error`
-  /// is an error whatever the status; otherwise a non-2xx status is an `HttpError`.
+  /// is an error whatever the status; otherwise a non-2xx status is an `HTTPError`.
   pub fn check(self) -> Result<Incoming> {
     if self.is_json()
       && !self.body.is_empty()
@@ -229,7 +229,7 @@ impl Incoming {
       }
     }
     message.push_str(&format!(". {}: {}", status_class(self.status), self.status));
-    Err(self.error(ErrorCode::HttpError, message))
+    Err(self.error(ErrorCode::HTTPError, message))
   }
 
   /// The body as a JSON value, or `MalformedJson`.
@@ -290,7 +290,7 @@ mod tests {
     let err = resp(200, Some("application/json"), r#"{"error":"API key not found","error_code":"APIKeyNotFound","link":"l"}"#)
       .check()
       .unwrap_err();
-    assert_eq!(err.code, ErrorCode::ApiKeyNotFound);
+    assert_eq!(err.code, ErrorCode::APIKeyNotFound);
     assert_eq!(err.message, "API key not found");
     assert_eq!(err.server_error_code.as_deref(), Some("APIKeyNotFound"));
     assert_eq!(err.link.as_deref(), Some("l"));
@@ -308,7 +308,7 @@ mod tests {
     let err = resp(403, None, "").check().unwrap_err();
     assert_eq!(err.message, "http error code considered fatal. Client Error: 403");
     let err = resp(502, Some("text/html"), "<h1>Bad gateway</h1>").check().unwrap_err();
-    assert_eq!(err.code, ErrorCode::HttpError);
+    assert_eq!(err.code, ErrorCode::HTTPError);
     assert_eq!(err.message, "http error code considered fatal: <h1>Bad gateway</h1>. Server Error: 502");
     let long = "x".repeat(1000);
     let err = resp(500, Some("text/plain"), &long).check().unwrap_err();

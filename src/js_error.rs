@@ -1,0 +1,85 @@
+//! The one place where client errors become JS errors, and the promise helper
+//! every async method goes through.
+
+use std::future::Future;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use realm_auth_client as client;
+
+macro_rules! js_error_codes {
+  ($($name:ident = $value:literal, $doc:literal;)*) => {
+    /// Numeric error codes carried in `err.code`: realm v12's values (e.g.
+    /// `ErrorCode.APIKeyNotFound === 4334`), plus this SDK's own from 4900.
+    #[napi]
+    #[allow(clippy::upper_case_acronyms)]
+    pub enum ErrorCode {
+      $(#[doc = $doc] $name = $value,)*
+    }
+  };
+}
+client::for_each_error_code!(js_error_codes);
+
+/// Builds the JS error for `err`: an `Error` (a `TypeError` for refused
+/// arguments) whose `message` is the server's text, with `code` (number),
+/// `statusCode`, `errorCode`, `link`, `method` and `url` where known.
+/// Must run on the JS thread.
+pub fn to_js_error(env: &Env, err: client::Error) -> Error {
+  match build(env, &err) {
+    Ok(value) => value,
+    // Building the object failed (the env is going away): a plain error still settles the call.
+    Err(e) => e,
+  }
+}
+
+fn build(env: &Env, err: &client::Error) -> Result<Error> {
+  let base = Error::new(Status::GenericFailure, err.message.clone());
+  let mut obj = if err.code == client::ErrorCode::InvalidArgument {
+    let raw = unsafe { JsTypeError::from(base).into_value(env.raw()) };
+    if raw.is_null() {
+      return Err(Error::new(Status::GenericFailure, err.message.clone()));
+    }
+    Object::from_raw(env.raw(), raw)
+  } else {
+    env.create_error(base)?
+  };
+  obj.set_named_property("code", err.code.value())?;
+  if let Some(status) = err.status_code {
+    obj.set_named_property("statusCode", status as u32)?;
+  }
+  if let Some(code) = &err.server_error_code {
+    obj.set_named_property("errorCode", code.as_str())?;
+  }
+  if let Some(link) = &err.link {
+    obj.set_named_property("link", link.as_str())?;
+  }
+  if let Some(method) = err.method {
+    obj.set_named_property("method", method)?;
+  }
+  if let Some(url) = &err.url {
+    obj.set_named_property("url", url.as_str())?;
+  }
+  Ok(Error::from(obj.to_unknown()))
+}
+
+/// Runs `fut` on the runtime and settles a promise on the JS thread: resolved
+/// with `to_js(value)`, or rejected with the error built by [`to_js_error`].
+/// The future must own everything it uses (no `&self` across an await): a
+/// Worker terminated mid-call frees its objects while the future still runs.
+pub fn promise<'env, T, V, F, C>(env: &'env Env, fut: F, to_js: C) -> Result<PromiseRaw<'env, V>>
+where
+  T: Send + 'static,
+  V: ToNapiValue,
+  F: Future<Output = client::Result<T>> + Send + 'static,
+  C: FnOnce(&'env Env, T) -> Result<V> + 'static,
+{
+  env.spawn_future_with_callback(async move { Ok(fut.await) }, move |env, result| match result {
+    Ok(value) => to_js(env, value),
+    Err(err) => Err(to_js_error(env, err)),
+  })
+}
+
+/// Throws (from a sync method) the JS error for a client error.
+pub fn throw<T>(env: &Env, result: client::Result<T>) -> Result<T> {
+  result.map_err(|e| to_js_error(env, e))
+}

@@ -1,0 +1,181 @@
+//! `User`: a logged-in (or logged-out) user of an App.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use realm_auth_client as client;
+use serde_json::{Map, Value};
+
+use crate::api_key_auth::ApiKeyAuth;
+use crate::credentials::Credentials;
+use crate::js_error::promise;
+
+/// A user's state, as realm v12 names it.
+#[napi(string_enum)]
+pub enum UserState {
+  /// The user has a session.
+  LoggedIn,
+  /// The user is known to the App but has no session.
+  LoggedOut,
+  /// The user was removed from the App (or was anonymous and logged out).
+  Removed,
+}
+
+impl From<client::State> for UserState {
+  fn from(s: client::State) -> UserState {
+    match s {
+      client::State::LoggedIn => UserState::LoggedIn,
+      client::State::LoggedOut => UserState::LoggedOut,
+      client::State::Removed => UserState::Removed,
+    }
+  }
+}
+
+/// One identity linked to a user.
+#[napi(object)]
+pub struct UserIdentity {
+  /// The identity's id within its provider.
+  pub id: String,
+  /// The provider, e.g. `"local-userpass"` or `"api-key"`.
+  pub provider_type: String,
+}
+
+/// A user of an App. Its tokens are readable through `accessToken` and
+/// `refreshToken` only; `toJSON()` and `util.inspect` never show them.
+#[napi]
+pub struct User {
+  pub(crate) inner: client::User,
+}
+
+impl User {
+  pub(crate) fn new(inner: client::User) -> User {
+    User { inner }
+  }
+}
+
+fn identities(user: &client::User) -> Vec<UserIdentity> {
+  user
+    .profile()
+    .map(|p| p.identities)
+    .unwrap_or_default()
+    .into_iter()
+    .map(|i| UserIdentity { id: i.id, provider_type: i.provider_type })
+    .collect()
+}
+
+#[napi]
+impl User {
+  /// The user's id.
+  #[napi(getter)]
+  pub fn id(&self) -> String {
+    self.inner.id().to_owned()
+  }
+
+  /// The access token, or `null` when logged out.
+  #[napi(getter)]
+  pub fn access_token(&self) -> Option<String> {
+    self.inner.access_token().map(|t| t.expose().to_owned())
+  }
+
+  /// The refresh token, or `null` when logged out.
+  #[napi(getter)]
+  pub fn refresh_token(&self) -> Option<String> {
+    self.inner.refresh_token().map(|t| t.expose().to_owned())
+  }
+
+  /// `"LoggedIn"`, `"LoggedOut"` or `"Removed"`.
+  #[napi(getter)]
+  pub fn state(&self) -> UserState {
+    self.inner.state().into()
+  }
+
+  /// True while the user has a session.
+  #[napi(getter)]
+  pub fn is_logged_in(&self) -> bool {
+    self.inner.state() == client::State::LoggedIn
+  }
+
+  /// The provider type of the user's first identity.
+  /// @deprecated As in realm v12: read `identities` instead.
+  #[napi(getter, ts_return_type = "string")]
+  pub fn provider_type(&self) -> Option<String> {
+    self.inner.provider_type()
+  }
+
+  /// The profile data from the server (e.g. `email`), `{}` before a profile was read.
+  #[napi(getter, ts_return_type = "Record<string, unknown>")]
+  pub fn profile(&self) -> Value {
+    Value::Object(self.inner.profile().map(|p| p.data).unwrap_or_default())
+  }
+
+  /// The identities linked to this user.
+  #[napi(getter)]
+  pub fn identities(&self) -> Vec<UserIdentity> {
+    identities(&self.inner)
+  }
+
+  /// The device id the server assigned at login, or `null`.
+  #[napi(getter)]
+  pub fn device_id(&self) -> Option<String> {
+    self.inner.device_id()
+  }
+
+  /// Custom user data: the access token's `user_data` claim, `{}` when absent.
+  #[napi(getter, ts_return_type = "Record<string, unknown>")]
+  pub fn custom_data(&self) -> Value {
+    Value::Object(self.inner.custom_data())
+  }
+
+  /// This user's API key client.
+  #[napi(getter)]
+  pub fn api_keys(&self) -> ApiKeyAuth {
+    ApiKeyAuth::new(self.inner.api_keys())
+  }
+
+  /// The same client as `apiKeys`. The vendor's documentation page calls
+  /// `user.apiKey.enable(keyId)`; this alias makes that code run.
+  /// @deprecated Use `apiKeys`.
+  #[napi(getter)]
+  pub fn api_key(&self) -> ApiKeyAuth {
+    self.api_keys()
+  }
+
+  /// Logs out: the session is cleared here first (anonymous users become
+  /// `Removed`), then ended on the server. Resolves at once if not logged in.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn log_out<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+    let user = self.inner.clone();
+    promise(env, async move { user.log_out().await }, |_, ()| Ok(()))
+  }
+
+  /// Gets a fresh access token and resolves with its custom data.
+  #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+  pub fn refresh_custom_data<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Value>> {
+    let user = self.inner.clone();
+    promise(env, async move { user.refresh_custom_data().await }, |_, data| Ok(Value::Object(data)))
+  }
+
+  /// Links another identity (e.g. email/password) to this user.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn link_credentials<'env>(&self, env: &'env Env, credentials: &Credentials) -> Result<PromiseRaw<'env, ()>> {
+    let (user, credentials) = (self.inner.clone(), credentials.inner.clone());
+    promise(env, async move { user.link_credentials(&credentials).await }, |_, ()| Ok(()))
+  }
+
+  /// A JSON view of the user without its tokens.
+  #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
+  pub fn to_json(&self) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), self.inner.id().into());
+    out.insert("state".into(), self.inner.state().as_str().into());
+    out.insert("providerType".into(), self.inner.provider_type().into());
+    out.insert("deviceId".into(), self.inner.device_id().into());
+    let ids: Vec<Value> = identities(&self.inner)
+      .into_iter()
+      .map(|i| serde_json::json!({ "id": i.id, "providerType": i.provider_type }))
+      .collect();
+    out.insert("identities".into(), ids.into());
+    out.insert("profile".into(), self.profile());
+    out.insert("customData".into(), self.custom_data());
+    Value::Object(out)
+  }
+}
