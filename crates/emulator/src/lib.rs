@@ -1,1 +1,274 @@
 //! realm-auth-emulator: a local App Services-compatible auth server.
+//!
+//! It serves the client API under `/api/client/v2.0` (location, login through `anon-user`,
+//! `local-userpass`, `api-key`, `custom-token` and `custom-function`, profile, sessions, user
+//! deletion, email/password flows and user API keys), plus a control API under `/_emulator/`
+//! for tests: create users and server API keys, inject faults, expire tokens, read the request
+//! log. See the crate README for every rule and its status code.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use realm_auth_emulator::{Config, Emulator};
+//! let emulator = Emulator::start(Config::default()).await?;
+//! let user = emulator.control().create_user("ada@example.com", "password1")?;
+//! println!("{} serves app {} (user {})", emulator.base_url(), emulator.app_id(), user.id);
+//! emulator.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod control;
+mod faults;
+mod ids;
+mod log;
+mod persist;
+mod routes;
+mod server;
+mod state;
+mod tokens;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use control::{Control, ControlError, CreatedUser, ServerApiKey, TokenPair};
+pub use faults::{ActiveFault, FaultAction, FaultSpec};
+pub use log::{LoggedRequest, TokenType};
+pub use tokens::sign_hs256;
+
+/// The path prefix of the client API.
+pub const API_BASE_PATH: &str = routes::BASE;
+
+/// Emulator settings. JSON (camelCase) with every field optional.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+  /// Interface to bind (default `127.0.0.1`).
+  pub host: String,
+  /// Port to bind; 0 picks a free one (default 0).
+  pub port: u16,
+  /// The one app id served (default `emulator-app`); other ids get 404 `AppNotFound`.
+  pub app_id: String,
+  /// Access token lifetime (default 1800 s).
+  pub access_token_ttl_secs: u64,
+  /// Refresh token (session) lifetime (default 60 days).
+  pub refresh_token_ttl_secs: u64,
+  /// New email/password accounts start unconfirmed (default false: auto-confirmed).
+  pub require_email_confirmation: bool,
+  /// HS256 secret of the `custom-token` provider; `None` disables the provider.
+  pub custom_token_secret: Option<String>,
+  /// Payload field that holds the identity id for `custom-function` logins (default `id`).
+  pub function_identity_field: String,
+  /// User API keys per user (default 20).
+  pub max_api_keys_per_user: usize,
+  /// Load state from this file at start and rewrite it after every change.
+  pub data_file: Option<PathBuf>,
+  /// Request log entries kept; the oldest are dropped (default 10 000).
+  pub log_capacity: usize,
+  /// PBKDF2 iterations for new passwords (default 1000: emulator-grade, cheap logins).
+  pub password_iterations: u32,
+}
+
+impl Default for Config {
+  fn default() -> Config {
+    Config {
+      host: "127.0.0.1".into(),
+      port: 0,
+      app_id: "emulator-app".into(),
+      access_token_ttl_secs: 1800,
+      refresh_token_ttl_secs: 60 * 24 * 3600,
+      require_email_confirmation: false,
+      custom_token_secret: None,
+      function_identity_field: "id".into(),
+      max_api_keys_per_user: 20,
+      data_file: None,
+      log_capacity: 10_000,
+      password_iterations: 1000,
+    }
+  }
+}
+
+impl fmt::Debug for Config {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.debug_struct("Config")
+      .field("host", &self.host)
+      .field("port", &self.port)
+      .field("app_id", &self.app_id)
+      .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+      .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+      .field(
+        "require_email_confirmation",
+        &self.require_email_confirmation,
+      )
+      .field(
+        "custom_token_secret",
+        &self.custom_token_secret.as_ref().map(|_| "<redacted>"),
+      )
+      .field("function_identity_field", &self.function_identity_field)
+      .field("max_api_keys_per_user", &self.max_api_keys_per_user)
+      .field("data_file", &self.data_file)
+      .field("log_capacity", &self.log_capacity)
+      .field("password_iterations", &self.password_iterations)
+      .finish()
+  }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug)]
+pub enum EmulatorError {
+  /// The configuration is unusable.
+  Config(String),
+  /// Binding the listening socket failed.
+  Bind(std::io::Error),
+  /// The data file could not be read or written.
+  Data(String),
+}
+
+impl fmt::Display for EmulatorError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      EmulatorError::Config(m) => write!(f, "invalid emulator configuration: {m}"),
+      EmulatorError::Bind(e) => write!(f, "cannot bind the emulator's port: {e}"),
+      EmulatorError::Data(m) => write!(f, "emulator data file: {m}"),
+    }
+  }
+}
+
+impl std::error::Error for EmulatorError {
+  fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    match self {
+      EmulatorError::Bind(e) => Some(e),
+      _ => None,
+    }
+  }
+}
+
+/// A running emulator. Dropping it without [`Emulator::stop`] stops accepting connections too.
+pub struct Emulator {
+  shared: Arc<server::Shared>,
+  port: u16,
+  shutdown: watch::Sender<bool>,
+  task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Emulator {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.debug_struct("Emulator")
+      .field("base_url", &self.shared.base_url)
+      .field("app_id", &self.shared.config.app_id)
+      .finish()
+  }
+}
+
+fn base_url_for(addr: SocketAddr) -> String {
+  let ip = addr.ip();
+  // A wildcard bind is reachable on loopback; say so rather than "0.0.0.0".
+  let host = if ip.is_unspecified() {
+    if ip.is_ipv4() {
+      "127.0.0.1".to_string()
+    } else {
+      "[::1]".to_string()
+    }
+  } else if ip.is_ipv6() {
+    format!("[{ip}]")
+  } else {
+    ip.to_string()
+  };
+  format!("http://{host}:{}", addr.port())
+}
+
+impl Emulator {
+  /// Binds and starts serving on the current tokio runtime.
+  pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
+    if config.app_id.is_empty() || config.app_id.contains('/') {
+      return Err(EmulatorError::Config(
+        "app id must be non-empty and contain no '/'".into(),
+      ));
+    }
+    if config.function_identity_field.is_empty() {
+      return Err(EmulatorError::Config(
+        "function identity field must not be empty".into(),
+      ));
+    }
+    let (state, persister) = match &config.data_file {
+      None => (state::State::new(&config.app_id), None),
+      Some(path) => {
+        let loaded = persist::load(path, &config.app_id).map_err(EmulatorError::Data)?;
+        let state = loaded.unwrap_or_else(|| state::State::new(&config.app_id));
+        // Write at once: a fresh file gets its signing secret, a loaded one is re-validated.
+        let bytes = persist::encode(&state);
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || persist::write_atomic(&target, &bytes))
+          .await
+          .map_err(|e| EmulatorError::Data(e.to_string()))?
+          .map_err(|e| EmulatorError::Data(format!("cannot write {}: {e}", path.display())))?;
+        let version = state.version;
+        (state, Some(persist::Persister::new(path.clone(), version)))
+      }
+    };
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+      .await
+      .map_err(EmulatorError::Bind)?;
+    let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
+    let shared = Arc::new(server::Shared::new(
+      config,
+      base_url_for(addr),
+      state,
+      persister,
+    ));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
+    Ok(Emulator {
+      shared,
+      port: addr.port(),
+      shutdown,
+      task: tokio::sync::Mutex::new(Some(task)),
+    })
+  }
+
+  /// `http://127.0.0.1:PORT` (the base URL to give an App).
+  pub fn base_url(&self) -> String {
+    self.shared.base_url.clone()
+  }
+
+  /// The app id served.
+  pub fn app_id(&self) -> &str {
+    &self.shared.config.app_id
+  }
+
+  /// The bound port.
+  pub fn port(&self) -> u16 {
+    self.port
+  }
+
+  /// The control API.
+  pub fn control(&self) -> Control {
+    Control {
+      shared: self.shared.clone(),
+    }
+  }
+
+  /// Stops accepting, closes every connection (idle keep-alive ones at once, busy ones after a
+  /// short grace period), waits for the connection tasks and writes the data file. Idempotent.
+  pub async fn stop(&self) {
+    let _ = self.shutdown.send(true);
+    let mut task = self.task.lock().await;
+    if let Some(handle) = task.take() {
+      let _ = handle.await;
+    }
+    if let Err(e) = self.shared.persist().await {
+      eprintln!("realm-auth-emulator: could not write the data file: {e}");
+    }
+  }
+}
+
+impl Drop for Emulator {
+  fn drop(&mut self) {
+    let _ = self.shutdown.send(true);
+  }
+}

@@ -1,0 +1,614 @@
+//! The accept loop, per-connection tasks (with the takeover that lets faults drop, reset or
+//! truncate a connection), the response body type and small HTTP helpers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Sleep;
+
+use crate::Config;
+use crate::faults::{FaultAction, Faults};
+use crate::ids::{now_millis, object_id};
+use crate::log::{LoggedRequest, RequestLog, TokenType, loggable_body};
+use crate::persist::Persister;
+use crate::state::State;
+use crate::tokens::Tokens;
+
+/// Largest client-API request body; bigger ones get 413.
+pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
+/// How long `stop` lets in-flight requests finish before connections are cut.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+  pub config: Config,
+  /// `http://host:port` as clients should use it.
+  pub base_url: String,
+  state: Mutex<State>,
+  /// Mirror of `State::version`, readable without the lock.
+  version: AtomicU64,
+  pub tokens: Tokens,
+  pub faults: Faults,
+  pub log: RequestLog,
+  pub persister: Option<Persister>,
+  /// The runtime the server runs on (control calls may come from other threads).
+  pub runtime: tokio::runtime::Handle,
+}
+
+/// Write access to the state: bumps the version on drop so the persister knows.
+pub(crate) struct WriteGuard<'a> {
+  guard: MutexGuard<'a, State>,
+  version: &'a AtomicU64,
+}
+
+impl std::ops::Deref for WriteGuard<'_> {
+  type Target = State;
+  fn deref(&self) -> &State {
+    &self.guard
+  }
+}
+
+impl std::ops::DerefMut for WriteGuard<'_> {
+  fn deref_mut(&mut self) -> &mut State {
+    &mut self.guard
+  }
+}
+
+impl Drop for WriteGuard<'_> {
+  fn drop(&mut self) {
+    self.guard.version += 1;
+    self.version.store(self.guard.version, Ordering::Release);
+  }
+}
+
+impl Shared {
+  /// Builds the shared context around a loaded or fresh state.
+  pub fn new(
+    config: Config,
+    base_url: String,
+    state: State,
+    persister: Option<Persister>,
+  ) -> Shared {
+    let tokens = Tokens::new(&state.jwt_secret_bytes());
+    let log = RequestLog::new(config.log_capacity);
+    Shared {
+      config,
+      base_url,
+      version: AtomicU64::new(state.version),
+      state: Mutex::new(state),
+      tokens,
+      faults: Faults::default(),
+      log,
+      persister,
+      runtime: tokio::runtime::Handle::current(),
+    }
+  }
+
+  /// Read access to the state. (A panic while holding the lock must not wedge the server.)
+  pub fn read(&self) -> MutexGuard<'_, State> {
+    self.state.lock().unwrap_or_else(|e| e.into_inner())
+  }
+
+  /// Write access to the state.
+  pub fn write(&self) -> WriteGuard<'_> {
+    WriteGuard {
+      guard: self.state.lock().unwrap_or_else(|e| e.into_inner()),
+      version: &self.version,
+    }
+  }
+
+  /// The state version (see [`WriteGuard`]).
+  pub fn version(&self) -> u64 {
+    self.version.load(Ordering::Acquire)
+  }
+
+  /// Writes the state file if anything changed since the last write. No-op without a file.
+  pub async fn persist(&self) -> std::io::Result<()> {
+    match &self.persister {
+      Some(p) => p.flush(self).await,
+      None => Ok(()),
+    }
+  }
+
+  /// Schedules [`Shared::persist`] in the background (for synchronous control calls).
+  pub fn persist_soon(self: &Arc<Self>) {
+    if self.persister.is_some() {
+      let shared = self.clone();
+      self.runtime.spawn(async move {
+        if let Err(e) = shared.persist().await {
+          eprintln!("realm-auth-emulator: could not write the data file: {e}");
+        }
+      });
+    }
+  }
+}
+
+// ---- response body ---------------------------------------------------------------------------
+
+/// Response body: all at once, or trickled for the `slowBody` fault.
+pub(crate) enum Body {
+  Full(Option<Bytes>),
+  Slow {
+    data: Bytes,
+    chunk: usize,
+    delay: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+  },
+}
+
+impl hyper::body::Body for Body {
+  type Data = Bytes;
+  type Error = Infallible;
+
+  fn poll_frame(
+    self: Pin<&mut Self>,
+    cx: &mut Context<'_>,
+  ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    match self.get_mut() {
+      Body::Full(data) => Poll::Ready(
+        data
+          .take()
+          .filter(|d| !d.is_empty())
+          .map(|d| Ok(Frame::data(d))),
+      ),
+      Body::Slow {
+        data,
+        chunk,
+        delay,
+        sleep,
+      } => {
+        if data.is_empty() {
+          return Poll::Ready(None);
+        }
+        let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(*delay)));
+        ready!(timer.as_mut().poll(cx));
+        *sleep = None;
+        let n = (*chunk).min(data.len());
+        Poll::Ready(Some(Ok(Frame::data(data.split_to(n)))))
+      }
+    }
+  }
+
+  fn is_end_stream(&self) -> bool {
+    match self {
+      Body::Full(data) => data.as_ref().is_none_or(|d| d.is_empty()),
+      Body::Slow { data, .. } => data.is_empty(),
+    }
+  }
+
+  fn size_hint(&self) -> SizeHint {
+    match self {
+      Body::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+      Body::Slow { data, .. } => SizeHint::with_exact(data.len() as u64),
+    }
+  }
+}
+
+/// A response type alias.
+pub(crate) type Resp = Response<Body>;
+
+/// `status` with a JSON body and exactly `Content-Type: application/json` (realm-core compares
+/// the header with that string).
+pub(crate) fn json_response(status: u16, body: Vec<u8>) -> Resp {
+  let mut resp = Response::new(Body::Full(Some(Bytes::from(body))));
+  *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+  resp.headers_mut().insert(
+    header::CONTENT_TYPE,
+    HeaderValue::from_static("application/json"),
+  );
+  resp
+}
+
+/// `status` with no body and no content type.
+pub(crate) fn empty_response(status: u16) -> Resp {
+  let mut resp = Response::new(Body::Full(None));
+  *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+  resp
+}
+
+/// Why a request body could not be read.
+pub(crate) enum BodyError {
+  TooLarge,
+  Broken,
+}
+
+/// Reads a request body of at most `limit` bytes.
+pub(crate) async fn read_body(
+  body: Incoming,
+  headers: &HeaderMap,
+  limit: usize,
+) -> Result<Bytes, BodyError> {
+  let declared = headers
+    .get(header::CONTENT_LENGTH)
+    .and_then(|v| v.to_str().ok())
+    .and_then(|v| v.parse::<u64>().ok());
+  if declared.is_some_and(|n| n > limit as u64) {
+    return Err(BodyError::TooLarge);
+  }
+  match Limited::new(body, limit).collect().await {
+    Ok(collected) => Ok(collected.to_bytes()),
+    Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+    Err(_) => Err(BodyError::Broken),
+  }
+}
+
+/// A header as a string, if present and valid.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+  headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Percent-decodes one query parameter (`+` is left alone: emails contain it).
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+  query?.split('&').find_map(|pair| {
+    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    (k == name).then(|| percent_decode(v))
+  })
+}
+
+fn percent_decode(s: &str) -> String {
+  let bytes = s.as_bytes();
+  let mut out = Vec::with_capacity(bytes.len());
+  let mut i = 0;
+  while i < bytes.len() {
+    if bytes[i] == b'%'
+      && i + 2 < bytes.len()
+      && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+    {
+      out.push(h << 4 | l);
+      i += 3;
+      continue;
+    }
+    out.push(bytes[i]);
+    i += 1;
+  }
+  String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+  (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// The base URL clients reached us by: the `Host` header when it looks like a host, else ours.
+/// (Behind `--host 0.0.0.0` in a container, `127.0.0.1` would send clients to themselves.)
+pub(crate) fn public_base(shared: &Shared, headers: &HeaderMap) -> String {
+  match header_str(headers, &header::HOST) {
+    Some(host)
+      if !host.is_empty()
+        && host
+          .bytes()
+          .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
+    {
+      format!("http://{host}")
+    }
+    _ => shared.base_url.clone(),
+  }
+}
+
+// ---- connections -----------------------------------------------------------------------------
+
+/// How a fault takes over a connection from hyper.
+pub(crate) enum Takeover {
+  /// Close without a response (FIN).
+  Close,
+  /// Abort without a response (RST).
+  Reset,
+  /// Write these bytes, then close.
+  Raw(Bytes),
+}
+
+/// Per-connection channel from a request handler to its connection task.
+#[derive(Default)]
+pub(crate) struct ConnCtl {
+  takeover: Mutex<Option<Takeover>>,
+  notify: Notify,
+}
+
+impl ConnCtl {
+  /// Asks the connection task to take the socket back and act.
+  pub fn take_over(&self, how: Takeover) {
+    *self.takeover.lock().unwrap_or_else(|e| e.into_inner()) = Some(how);
+    self.notify.notify_one();
+  }
+}
+
+/// Serves one TCP connection until the client closes it, a fault takes it over, or shutdown.
+async fn serve_connection(
+  shared: Arc<Shared>,
+  stream: TcpStream,
+  mut shutdown: watch::Receiver<bool>,
+) {
+  let _ = stream.set_nodelay(true);
+  let ctl = Arc::new(ConnCtl::default());
+  let service = {
+    let ctl = ctl.clone();
+    service_fn(move |req| handle(shared.clone(), ctl.clone(), req))
+  };
+  let mut conn = http1::Builder::new()
+    .keep_alive(true)
+    .header_read_timeout(None)
+    .serve_connection(TokioIo::new(stream), service);
+  loop {
+    tokio::select! {
+      _ = &mut conn => return,
+      _ = ctl.notify.notified() => {
+        let Some(how) = ctl.takeover.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+          continue;
+        };
+        // The handler has not produced a response, so hyper has written nothing for this
+        // request: the socket is ours to abuse.
+        let mut stream = conn.into_parts().io.into_inner();
+        match how {
+          Takeover::Close => {
+            let _ = stream.shutdown().await;
+          }
+          Takeover::Reset => {
+            let _ = stream.set_zero_linger();
+          }
+          Takeover::Raw(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.flush().await;
+            let _ = stream.shutdown().await;
+          }
+        }
+        return;
+      }
+      _ = shutdown.changed() => {
+        // Idle keep-alive connections close at once; a busy one gets GRACE to finish.
+        Pin::new(&mut conn).graceful_shutdown();
+        let _ = tokio::time::timeout(GRACE, &mut conn).await;
+        return;
+      }
+    }
+  }
+}
+
+/// Accepts connections until shutdown, then waits for (or cuts) the open ones.
+pub(crate) async fn accept_loop(
+  shared: Arc<Shared>,
+  listener: TcpListener,
+  mut shutdown: watch::Receiver<bool>,
+) {
+  let mut connections = JoinSet::new();
+  loop {
+    tokio::select! {
+      _ = shutdown.changed() => break,
+      accepted = listener.accept() => match accepted {
+        Ok((stream, _)) => {
+          connections.spawn(serve_connection(shared.clone(), stream, shutdown.clone()));
+        }
+        // Out of file descriptors and the like: back off instead of spinning.
+        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+      },
+    }
+    while connections.try_join_next().is_some() {}
+  }
+  drop(listener);
+  let drained = tokio::time::timeout(GRACE * 2, async {
+    while connections.join_next().await.is_some() {}
+  })
+  .await;
+  if drained.is_err() {
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+  }
+}
+
+// ---- request pipeline ------------------------------------------------------------------------
+
+/// Every request: control routes bypass logging and faults; client-API requests go through the
+/// fault table, the route table and the log.
+async fn handle(
+  shared: Arc<Shared>,
+  ctl: Arc<ConnCtl>,
+  req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+  let path = req.uri().path();
+  if path == "/_emulator" || path.starts_with("/_emulator/") {
+    return Ok(crate::control::handle_http(&shared, req).await);
+  }
+  let timestamp_ms = now_millis();
+  let (parts, body) = req.into_parts();
+  let hit = shared.faults.take(parts.method.as_str(), parts.uri.path());
+  if let Some(hit) = &hit
+    && hit.delay_ms > 0
+  {
+    tokio::time::sleep(Duration::from_millis(hit.delay_ms)).await;
+  }
+  let body = read_body(body, &parts.headers, BODY_LIMIT).await;
+  let mut entry = LoggedRequest {
+    id: object_id(),
+    method: parts.method.as_str().to_string(),
+    path: parts.uri.path().to_string(),
+    query: parts.uri.query().map(str::to_string),
+    token_type: TokenType::None,
+    user_id: None,
+    body: body.as_ref().ok().and_then(|b| loggable_body(b)),
+    status: 0,
+    fault: hit.as_ref().map(|h| h.id.clone()),
+    content_type: header_str(&parts.headers, &header::CONTENT_TYPE).map(str::to_string),
+    accept: header_str(&parts.headers, &header::ACCEPT).map(str::to_string),
+    has_authorization: parts.headers.contains_key(header::AUTHORIZATION),
+    timestamp_ms,
+  };
+  let action = hit.map(|h| h.action);
+  let resp = match action {
+    None | Some(FaultAction::PassThrough) => {
+      crate::routes::dispatch(&shared, &parts, body, &mut entry).await
+    }
+    Some(FaultAction::Respond {
+      status,
+      headers,
+      body,
+    }) => fault_response(status, &headers, Bytes::from(body), None),
+    Some(FaultAction::SlowBody {
+      status,
+      headers,
+      body,
+      chunk_bytes,
+      chunk_delay_ms,
+    }) => fault_response(
+      status,
+      &headers,
+      Bytes::from(body),
+      Some((chunk_bytes, Duration::from_millis(chunk_delay_ms))),
+    ),
+    Some(FaultAction::Drop) => return take_over(&shared, &ctl, entry, 0, Takeover::Close).await,
+    Some(FaultAction::Reset) => return take_over(&shared, &ctl, entry, 0, Takeover::Reset).await,
+    Some(FaultAction::Truncate {
+      status,
+      headers,
+      body,
+      bytes,
+    }) => {
+      let raw = truncated_response(status, &headers, body.as_bytes(), bytes);
+      return take_over(&shared, &ctl, entry, status, Takeover::Raw(raw)).await;
+    }
+  };
+  entry.status = resp.status().as_u16();
+  shared.log.push(entry);
+  Ok(resp)
+}
+
+/// Logs the request, hands the socket to the connection task and never answers.
+async fn take_over(
+  shared: &Shared,
+  ctl: &ConnCtl,
+  mut entry: LoggedRequest,
+  status: u16,
+  how: Takeover,
+) -> Result<Resp, Infallible> {
+  entry.status = status;
+  shared.log.push(entry);
+  ctl.take_over(how);
+  std::future::pending().await
+}
+
+/// Response headers of a fault: the given ones, plus `application/json` for a non-empty body
+/// unless a content type is named (`""` = none). `Content-Length` is always computed.
+fn fault_headers(
+  headers: &std::collections::BTreeMap<String, String>,
+  has_body: bool,
+) -> Vec<(HeaderName, HeaderValue)> {
+  let mut out = Vec::new();
+  let mut has_type = false;
+  for (name, value) in headers {
+    let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+      continue;
+    };
+    if name == header::CONTENT_LENGTH {
+      continue;
+    }
+    if name == header::CONTENT_TYPE {
+      has_type = true;
+      if value.is_empty() {
+        continue;
+      }
+    }
+    if let Ok(value) = HeaderValue::from_str(value) {
+      out.push((name, value));
+    }
+  }
+  if !has_type && has_body {
+    out.push((
+      header::CONTENT_TYPE,
+      HeaderValue::from_static("application/json"),
+    ));
+  }
+  out
+}
+
+fn fault_response(
+  status: u16,
+  headers: &std::collections::BTreeMap<String, String>,
+  body: Bytes,
+  slow: Option<(usize, Duration)>,
+) -> Resp {
+  let has_body = !body.is_empty();
+  let body = match slow {
+    None => Body::Full(Some(body)),
+    Some((chunk, delay)) => Body::Slow {
+      data: body,
+      chunk: chunk.max(1),
+      delay,
+      sleep: None,
+    },
+  };
+  let mut resp = Response::new(body);
+  *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+  for (name, value) in fault_headers(headers, has_body) {
+    resp.headers_mut().append(name, value);
+  }
+  resp
+}
+
+/// Raw HTTP/1.1 bytes: status line, headers with the full `Content-Length`, partial body.
+fn truncated_response(
+  status: u16,
+  headers: &std::collections::BTreeMap<String, String>,
+  body: &[u8],
+  bytes: usize,
+) -> Bytes {
+  let reason = StatusCode::from_u16(status)
+    .ok()
+    .and_then(|s| s.canonical_reason())
+    .unwrap_or("Unknown");
+  let mut raw = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
+  for (name, value) in fault_headers(headers, !body.is_empty()) {
+    raw.extend_from_slice(name.as_str().as_bytes());
+    raw.extend_from_slice(b": ");
+    raw.extend_from_slice(value.as_bytes());
+    raw.extend_from_slice(b"\r\n");
+  }
+  raw.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+  raw.extend_from_slice(&body[..bytes.min(body.len())]);
+  Bytes::from(raw)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn query_params() {
+    assert_eq!(
+      query_param(Some("link=true"), "link").as_deref(),
+      Some("true")
+    );
+    assert_eq!(
+      query_param(Some("a=1&email=a%2Bb%40x.com"), "email").as_deref(),
+      Some("a+b@x.com")
+    );
+    assert_eq!(
+      query_param(Some("email=a+b@x"), "email").as_deref(),
+      Some("a+b@x")
+    );
+    assert_eq!(query_param(Some("x=%zz%4"), "x").as_deref(), Some("%zz%4"));
+    assert_eq!(query_param(None, "x"), None);
+  }
+
+  #[test]
+  fn truncated_bytes() {
+    let raw = truncated_response(200, &Default::default(), b"[1,2,3]", 3);
+    let text = String::from_utf8(raw.to_vec()).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(text.contains("content-length: 7\r\n\r\n[1,"));
+    assert!(text.ends_with("\r\n\r\n[1,"));
+  }
+}
