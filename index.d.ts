@@ -18,6 +18,113 @@ export declare namespace Auth {
 }
 import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey } from './index'
 
+/** Options of `Emulator.start`; every field is optional. */
+export interface EmulatorOptions {
+  /** Interface to bind. Default `127.0.0.1`. */
+  host?: string
+  /** Port; 0 (the default) picks a free one. */
+  port?: number
+  /** The App id served. Default `emulator-app`. */
+  appId?: string
+  /** Access token lifetime in seconds. Default 1800. */
+  accessTokenTtlSecs?: number
+  /** Refresh token (session) lifetime in seconds. Default 60 days. */
+  refreshTokenTtlSecs?: number
+  /** New email/password users must confirm (read the token pair with `pendingConfirmation`). */
+  requireEmailConfirmation?: boolean
+  /** HS256 secret of the `custom-token` (JWT) provider; without it the provider is off. */
+  customTokenSecret?: string
+  /** Payload field holding the identity of `custom-function` logins. Default `id`. */
+  functionIdentityField?: string
+  /** User API keys per user. Default 20. */
+  maxApiKeysPerUser?: number
+  /** Keep state in this file across restarts (written atomically). */
+  dataFile?: string
+  /** Request log entries kept. Default 10000. */
+  logCapacity?: number
+  /** PBKDF2 iterations for passwords. Default 1000. */
+  passwordIterations?: number
+}
+
+/** A user created through the emulator. */
+export interface EmulatorUser {
+  /** The user id. */
+  id: string
+  /** The email. */
+  email: string
+}
+
+/** A server API key created through the emulator. */
+export interface EmulatorServerApiKey {
+  /** The key id. */
+  id: string
+  /** The key name. */
+  name: string
+  /** The key value, for `Credentials.apiKey`. */
+  key: string
+}
+
+/** A confirmation or reset token pair, as the server would email it. */
+export interface EmulatorTokenPair {
+  /** The token. */
+  token: string
+  /** The token id. */
+  tokenId: string
+}
+
+/** What an injected fault does. Only `passThrough` lets the request reach its handler. */
+export type FaultAction =
+  | { type: 'passThrough' }
+  | { type: 'respond'; status: number; headers?: Record<string, string>; body?: string }
+  | { type: 'drop' }
+  | { type: 'reset' }
+  | { type: 'truncate'; status: number; headers?: Record<string, string>; body?: string; bytes: number }
+  | { type: 'slowBody'; status: number; headers?: Record<string, string>; body?: string; chunkBytes: number; chunkDelayMs: number }
+
+/** A fault rule for `Emulator.injectFault`. */
+export interface FaultSpec {
+  /** HTTP method to match; any when omitted. */
+  method?: string
+  /** Path pattern: `*` matches one segment (one or more as the last), a final `**` zero or more. */
+  path: string
+  /** Matching requests affected: 1 when omitted, 0 for all until cleared. */
+  times?: number
+  /** Milliseconds to wait before acting. */
+  delayMs?: number
+  /** What to do. */
+  action: FaultAction
+}
+
+/** A request the emulator served. Never holds a token, password or key value. */
+export interface LoggedRequest {
+  /** Request id (the `co_id` in error links). */
+  id: string
+  /** HTTP method. */
+  method: string
+  /** Path without the query. */
+  path: string
+  /** Raw query string. */
+  query: string | null
+  /** How the request authenticated. */
+  tokenType: 'none' | 'access' | 'refresh' | 'invalid'
+  /** The user the token authenticated. */
+  userId: string | null
+  /** The JSON body, secrets replaced by `"<redacted>"`. */
+  body: unknown
+  /** Response status; 0 when a fault dropped the connection. */
+  status: number
+  /** Id of the fault that affected the request. */
+  fault: string | null
+  /** The request's `Content-Type`. */
+  contentType: string | null
+  /** The request's `Accept`. */
+  accept: string | null
+  /** Whether an `Authorization` header was sent (never its value). */
+  hasAuthorization: boolean
+  /** Arrival time, milliseconds since the epoch. */
+  timestampMs: number
+}
+
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -139,6 +246,47 @@ export declare class EmailPasswordAuth {
    * (up to eight; each must be JSON-serialisable).
    */
   callResetPasswordFunction(details: { email: string; password: string }, ...args: unknown[]): Promise<void>
+}
+
+/**
+ * A running App Services emulator on 127.0.0.1 (in this process). Point an
+ * App at it with `new App({ id: emulator.appId, baseUrl: emulator.baseUrl })`.
+ */
+export declare class Emulator {
+  /** Starts an emulator (default: 127.0.0.1, a free port, app id `emulator-app`). */
+  static start(options?: EmulatorOptions): Promise<Emulator>
+  /** `http://127.0.0.1:<port>`: the base URL to give an App. */
+  get baseUrl(): string
+  /** The app id the emulator serves. */
+  get appId(): string
+  /** The port it listens on. */
+  get port(): number
+  /** Stops serving and closes every connection. Safe to call twice. */
+  stop(): Promise<void>
+  /** Creates a confirmed email/password user. */
+  createUser(email: string, password: string): EmulatorUser
+  /** Creates a server API key; its `key` is shown only here. */
+  createServerApiKey(name: string): EmulatorServerApiKey
+  /** Makes the next matching request(s) fail as described; returns the fault's id. */
+  injectFault(fault: FaultSpec): string
+  /** Removes every fault. */
+  clearFaults(): void
+  /** Makes every access token issued so far invalid (401 `InvalidSession`). */
+  expireAccessTokens(): void
+  /** Ends every session of a user: its refresh and access tokens stop working. */
+  revokeSessions(userId: string): void
+  /** Sets a user's custom data (the `user_data` claim of its next access tokens). */
+  setCustomData(userId: string, data: Record<string, unknown>): void
+  /** The requests served so far (oldest first), secrets redacted. */
+  requests(): LoggedRequest[]
+  /** Forgets the request log. */
+  clearRequests(): void
+  /** The confirmation token pair "emailed" to an unconfirmed user, or `null`. */
+  pendingConfirmation(email: string): EmulatorTokenPair | null
+  /** The password reset token pair "emailed" to a user, or `null`. */
+  pendingReset(email: string): EmulatorTokenPair | null
+  /** Forgets all users, keys, sessions, faults and the request log. */
+  reset(): void
 }
 
 /**

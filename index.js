@@ -839,6 +839,7 @@ module.exports.ApiKeyAuth = nativeBinding.ApiKeyAuth
 module.exports.App = nativeBinding.App
 module.exports.Credentials = nativeBinding.Credentials
 module.exports.EmailPasswordAuth = nativeBinding.EmailPasswordAuth
+module.exports.Emulator = nativeBinding.Emulator
 module.exports.User = nativeBinding.User
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.UserState = nativeBinding.UserState

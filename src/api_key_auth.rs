@@ -35,19 +35,29 @@ pub struct SecretApiKey {
 
 impl From<client::ApiKey> for ApiKey {
   fn from(k: client::ApiKey) -> ApiKey {
-    ApiKey { id: k.id, name: k.name, disabled: k.disabled }
+    ApiKey {
+      id: k.id,
+      name: k.name,
+      disabled: k.disabled,
+    }
   }
 }
 
 /// Reads a key id: a 24-hex string or an object with `toHexString()` (a bson
 /// ObjectId). Anything else is refused before a request is made.
 fn key_id(value: Unknown) -> client::Result<client::KeyId> {
-  let refused = || client::Error::invalid_argument("Expected the API key id to be a string of 24 hex characters or an ObjectId");
+  let refused = || {
+    client::Error::invalid_argument(
+      "Expected the API key id to be a string of 24 hex characters or an ObjectId",
+    )
+  };
   let text = match value.get_type() {
     Ok(ValueType::String) => String::from_unknown(value).map_err(|_| refused())?,
     Ok(ValueType::Object) => {
       let object = Object::from_unknown(value).map_err(|_| refused())?;
-      let to_hex = object.get_named_property::<Unknown>("toHexString").map_err(|_| refused())?;
+      let to_hex = object
+        .get_named_property::<Unknown>("toHexString")
+        .map_err(|_| refused())?;
       if !matches!(to_hex.get_type(), Ok(ValueType::Function)) {
         return Err(refused());
       }
@@ -81,36 +91,58 @@ impl ApiKeyAuth {
   /// Creates a key. `name` must be unique among the user's keys; the server
   /// allows ASCII letters, digits, `_` and `-`.
   #[napi(ts_return_type = "Promise<SecretApiKey>")]
-  pub fn create<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, SecretApiKey>> {
+  pub fn create<'env>(
+    &self,
+    env: &'env Env,
+    name: String,
+  ) -> Result<PromiseRaw<'env, SecretApiKey>> {
     let auth = self.inner.clone();
     promise(env, async move { auth.create(&name).await }, |_, k| {
-      Ok(SecretApiKey { id: k.id, key: k.key.expose().to_owned(), name: k.name, disabled: k.disabled })
+      Ok(SecretApiKey {
+        id: k.id,
+        key: k.key.expose().to_owned(),
+        name: k.name,
+        disabled: k.disabled,
+      })
     })
   }
 
   /// Fetches one key by id.
-  #[napi(ts_args_type = "keyId: string | { toHexString(): string }", ts_return_type = "Promise<ApiKey>")]
+  #[napi(
+    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_return_type = "Promise<ApiKey>"
+  )]
   pub fn fetch<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ApiKey>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    promise(env, async move { auth.fetch(&id?).await }, |_, k| Ok(k.into()))
+    promise(env, async move { auth.fetch(&id?).await }, |_, k| {
+      Ok(k.into())
+    })
   }
 
   /// Fetches all of the user's keys.
   #[napi(ts_return_type = "Promise<ApiKey[]>")]
   pub fn fetch_all<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<ApiKey>>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.fetch_all().await }, |_, keys| Ok(keys.into_iter().map(ApiKey::from).collect()))
+    promise(env, async move { auth.fetch_all().await }, |_, keys| {
+      Ok(keys.into_iter().map(ApiKey::from).collect())
+    })
   }
 
   /// Enables a key.
-  #[napi(ts_args_type = "keyId: string | { toHexString(): string }", ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn enable<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
     promise(env, async move { auth.enable(&id?).await }, |_, ()| Ok(()))
   }
 
   /// Disables a key: it can no longer log in until enabled again.
-  #[napi(ts_args_type = "keyId: string | { toHexString(): string }", ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn disable<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
     promise(env, async move { auth.disable(&id?).await }, |_, ()| Ok(()))
@@ -118,7 +150,10 @@ impl ApiKeyAuth {
 
   /// Deletes a key for good. The server refuses to delete the key the
   /// current session logged in with.
-  #[napi(ts_args_type = "keyId: string | { toHexString(): string }", ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn delete<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
     promise(env, async move { auth.delete(&id?).await }, |_, ()| Ok(()))

@@ -24,14 +24,19 @@ pub struct AppConfiguration {
 }
 
 fn device_info(env: &Env) -> client::DeviceInfo {
-  let node = env.get_node_version().map(|v| format!("v{}.{}.{}", v.major, v.minor, v.patch)).unwrap_or_default();
+  let node = env
+    .get_node_version()
+    .map(|v| format!("v{}.{}.{}", v.major, v.minor, v.patch))
+    .unwrap_or_default();
   let platform = match std::env::consts::OS {
     "linux" => "Linux",
     "macos" => "Darwin",
     "windows" => "Windows_NT",
     other => other,
   };
-  let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
+  let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+    .map(|s| s.trim().to_owned())
+    .unwrap_or_default();
   let arch = match std::env::consts::ARCH {
     "x86_64" => "x64",
     "aarch64" => "arm64",
@@ -65,15 +70,24 @@ impl App {
     };
     let timeout = match timeout {
       None => None,
-      Some(ms) if ms.is_finite() && ms >= 1.0 && ms <= u32::MAX as f64 => Some(Duration::from_millis(ms as u64)),
+      Some(ms) if ms.is_finite() && ms >= 1.0 && ms <= u32::MAX as f64 => {
+        Some(Duration::from_millis(ms as u64))
+      }
       Some(_) => {
-        let err = client::Error::invalid_argument("Expected 'timeout' to be a number of milliseconds from 1 to 4294967295");
+        let err = client::Error::invalid_argument(
+          "Expected 'timeout' to be a number of milliseconds from 1 to 4294967295",
+        );
         return throw(&env, Err(err));
       }
     };
-    let mut config = throw(&env, client::AppConfig::new(&id, base_url.as_deref(), timeout))?;
+    let mut config = throw(
+      &env,
+      client::AppConfig::new(&id, base_url.as_deref(), timeout),
+    )?;
     config.device = device_info(&env);
-    Ok(App { inner: throw(&env, client::App::new(config))? })
+    Ok(App {
+      inner: throw(&env, client::App::new(config))?,
+    })
   }
 
   /// The App id.
@@ -114,9 +128,17 @@ impl App {
 
   /// Logs in and makes the user current.
   #[napi(ts_return_type = "Promise<User>")]
-  pub fn log_in<'env>(&self, env: &'env Env, credentials: &Credentials) -> Result<PromiseRaw<'env, User>> {
+  pub fn log_in<'env>(
+    &self,
+    env: &'env Env,
+    credentials: &Credentials,
+  ) -> Result<PromiseRaw<'env, User>> {
     let (app, credentials) = (self.inner.clone(), credentials.inner.clone());
-    promise(env, async move { app.log_in(&credentials).await }, |_, user| Ok(User::new(user)))
+    promise(
+      env,
+      async move { app.log_in(&credentials).await },
+      |_, user| Ok(User::new(user)),
+    )
   }
 
   /// Makes a logged-in user of this App the current user. Throws if the user is
@@ -130,13 +152,17 @@ impl App {
   #[napi(ts_return_type = "Promise<void>")]
   pub fn remove_user<'env>(&self, env: &'env Env, user: &User) -> Result<PromiseRaw<'env, ()>> {
     let (app, user) = (self.inner.clone(), user.inner.clone());
-    promise(env, async move { app.remove_user(&user).await }, |_, ()| Ok(()))
+    promise(env, async move { app.remove_user(&user).await }, |_, ()| {
+      Ok(())
+    })
   }
 
   /// Deletes the user on the server, then removes it from the App.
   #[napi(ts_return_type = "Promise<void>")]
   pub fn delete_user<'env>(&self, env: &'env Env, user: &User) -> Result<PromiseRaw<'env, ()>> {
     let (app, user) = (self.inner.clone(), user.inner.clone());
-    promise(env, async move { app.delete_user(&user).await }, |_, ()| Ok(()))
+    promise(env, async move { app.delete_user(&user).await }, |_, ()| {
+      Ok(())
+    })
   }
 }

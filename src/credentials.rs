@@ -29,7 +29,11 @@ impl Credentials {
   /// the App is returned instead of creating a new one.
   #[napi(factory)]
   pub fn anonymous(reuse: Option<bool>) -> Credentials {
-    Credentials { inner: client::Credentials::Anonymous { reuse: reuse.unwrap_or(true) } }
+    Credentials {
+      inner: client::Credentials::Anonymous {
+        reuse: reuse.unwrap_or(true),
+      },
+    }
   }
 
   /// Email/password credentials: `emailPassword(email, password)` or `emailPassword({ email, password })`.
@@ -44,7 +48,12 @@ impl Credentials {
       Either::B(c) => (c.email, Some(c.password)),
     };
     let Some(password) = password else {
-      return throw(&env, Err(client::Error::invalid_argument("Expected 'password' to be a string, got undefined")));
+      return throw(
+        &env,
+        Err(client::Error::invalid_argument(
+          "Expected 'password' to be a string, got undefined",
+        )),
+      );
     };
     let inner = throw(&env, client::Credentials::email_password(&email, &password))?;
     Ok(Credentials { inner })
@@ -53,7 +62,9 @@ impl Credentials {
   /// A user API key or server API key.
   #[napi(factory)]
   pub fn api_key(env: Env, key: String) -> Result<Credentials> {
-    Ok(Credentials { inner: throw(&env, client::Credentials::api_key(&key))? })
+    Ok(Credentials {
+      inner: throw(&env, client::Credentials::api_key(&key))?,
+    })
   }
 
   /// A server API key.
@@ -73,15 +84,24 @@ impl Credentials {
   /// A JWT for custom JWT authentication.
   #[napi(factory)]
   pub fn jwt(env: Env, token: String) -> Result<Credentials> {
-    Ok(Credentials { inner: throw(&env, client::Credentials::jwt(&token))? })
+    Ok(Credentials {
+      inner: throw(&env, client::Credentials::jwt(&token))?,
+    })
   }
 
   /// A payload for custom function authentication, sent as given.
   #[napi(factory, js_name = "function")]
   pub fn function_payload(env: Env, payload: Value) -> Result<Credentials> {
     match payload {
-      Value::Object(map) => Ok(Credentials { inner: client::Credentials::Function(map) }),
-      _ => throw(&env, Err(client::Error::invalid_argument("Expected 'payload' to be an object"))),
+      Value::Object(map) => Ok(Credentials {
+        inner: client::Credentials::Function(map),
+      }),
+      _ => throw(
+        &env,
+        Err(client::Error::invalid_argument(
+          "Expected 'payload' to be an object",
+        )),
+      ),
     }
   }
 

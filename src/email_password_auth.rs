@@ -61,46 +61,94 @@ impl EmailPasswordAuth {
 impl EmailPasswordAuth {
   /// Registers a new user.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn register_user<'env>(&self, env: &'env Env, details: RegisterUserDetails) -> Result<PromiseRaw<'env, ()>> {
+  pub fn register_user<'env>(
+    &self,
+    env: &'env Env,
+    details: RegisterUserDetails,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.register_user(&details.email, &details.password).await }, |_, ()| Ok(()))
+    promise(
+      env,
+      async move { auth.register_user(&details.email, &details.password).await },
+      |_, ()| Ok(()),
+    )
   }
 
   /// Confirms a user with the token pair from the confirmation email.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn confirm_user<'env>(&self, env: &'env Env, details: ConfirmUserDetails) -> Result<PromiseRaw<'env, ()>> {
+  pub fn confirm_user<'env>(
+    &self,
+    env: &'env Env,
+    details: ConfirmUserDetails,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.confirm_user(&details.token, &details.token_id).await }, |_, ()| Ok(()))
+    promise(
+      env,
+      async move { auth.confirm_user(&details.token, &details.token_id).await },
+      |_, ()| Ok(()),
+    )
   }
 
   /// Sends the confirmation email again.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn resend_confirmation_email<'env>(&self, env: &'env Env, details: EmailDetails) -> Result<PromiseRaw<'env, ()>> {
+  pub fn resend_confirmation_email<'env>(
+    &self,
+    env: &'env Env,
+    details: EmailDetails,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.resend_confirmation_email(&details.email).await }, |_, ()| Ok(()))
+    promise(
+      env,
+      async move { auth.resend_confirmation_email(&details.email).await },
+      |_, ()| Ok(()),
+    )
   }
 
   /// Runs the custom confirmation function again.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn retry_custom_confirmation<'env>(&self, env: &'env Env, details: EmailDetails) -> Result<PromiseRaw<'env, ()>> {
+  pub fn retry_custom_confirmation<'env>(
+    &self,
+    env: &'env Env,
+    details: EmailDetails,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.retry_custom_confirmation(&details.email).await }, |_, ()| Ok(()))
+    promise(
+      env,
+      async move { auth.retry_custom_confirmation(&details.email).await },
+      |_, ()| Ok(()),
+    )
   }
 
   /// Sends a password reset email.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn send_reset_password_email<'env>(&self, env: &'env Env, details: EmailDetails) -> Result<PromiseRaw<'env, ()>> {
+  pub fn send_reset_password_email<'env>(
+    &self,
+    env: &'env Env,
+    details: EmailDetails,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.send_reset_password_email(&details.email).await }, |_, ()| Ok(()))
+    promise(
+      env,
+      async move { auth.send_reset_password_email(&details.email).await },
+      |_, ()| Ok(()),
+    )
   }
 
   /// Sets a new password with the token pair from the reset email.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn reset_password<'env>(&self, env: &'env Env, details: ResetPasswordDetails) -> Result<PromiseRaw<'env, ()>> {
+  pub fn reset_password<'env>(
+    &self,
+    env: &'env Env,
+    details: ResetPasswordDetails,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
     promise(
       env,
-      async move { auth.reset_password(&details.token, &details.token_id, &details.password).await },
+      async move {
+        auth
+          .reset_password(&details.token, &details.token_id, &details.password)
+          .await
+      },
       |_, ()| Ok(()),
     )
   }
@@ -127,14 +175,21 @@ impl EmailPasswordAuth {
   ) -> Result<PromiseRaw<'env, ()>> {
     // napi cannot tell a missing argument from `undefined`: keep up to the
     // last given one, with `undefined` holes as `null` (what JSON makes of them).
-    let mut args: Vec<Value> = [a0, a1, a2, a3, a4, a5, a6, a7].into_iter().map(Option::unwrap_or_default).collect();
+    let mut args: Vec<Value> = [a0, a1, a2, a3, a4, a5, a6, a7]
+      .into_iter()
+      .map(Option::unwrap_or_default)
+      .collect();
     while args.last() == Some(&Value::Null) {
       args.pop();
     }
     let auth = self.inner.clone();
     promise(
       env,
-      async move { auth.call_reset_password_function(&details.email, &details.password, args).await },
+      async move {
+        auth
+          .call_reset_password_function(&details.email, &details.password, args)
+          .await
+      },
       |_, ()| Ok(()),
     )
   }

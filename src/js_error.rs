@@ -73,13 +73,26 @@ where
   F: Future<Output = client::Result<T>> + Send + 'static,
   C: FnOnce(&'env Env, T) -> Result<V> + 'static,
 {
-  env.spawn_future_with_callback(async move { Ok(fut.await) }, move |env, result| match result {
-    Ok(value) => to_js(env, value),
-    Err(err) => Err(to_js_error(env, err)),
-  })
+  env.spawn_future_with_callback(
+    async move { Ok(fut.await) },
+    move |env, result| match result {
+      Ok(value) => to_js(env, value),
+      Err(err) => Err(to_js_error(env, err)),
+    },
+  )
 }
 
 /// Throws (from a sync method) the JS error for a client error.
 pub fn throw<T>(env: &Env, result: client::Result<T>) -> Result<T> {
   result.map_err(|e| to_js_error(env, e))
+}
+
+/// The JS error for a failure of the embedded emulator (not an SDK call): a
+/// `TypeError` for bad input, else a plain `Error` with the message.
+pub fn emulator_error(env: &Env, message: &str, bad_input: bool) -> Error {
+  if bad_input {
+    to_js_error(env, client::Error::invalid_argument(message))
+  } else {
+    Error::new(Status::GenericFailure, message.to_owned())
+  }
 }

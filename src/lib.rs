@@ -6,6 +6,7 @@ mod api_key_auth;
 mod app;
 mod credentials;
 mod email_password_auth;
+mod emulator;
 mod js_error;
 mod user;
 

@@ -58,7 +58,10 @@ fn identities(user: &client::User) -> Vec<UserIdentity> {
     .map(|p| p.identities)
     .unwrap_or_default()
     .into_iter()
-    .map(|i| UserIdentity { id: i.id, provider_type: i.provider_type })
+    .map(|i| UserIdentity {
+      id: i.id,
+      provider_type: i.provider_type,
+    })
     .collect()
 }
 
@@ -151,14 +154,26 @@ impl User {
   #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
   pub fn refresh_custom_data<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Value>> {
     let user = self.inner.clone();
-    promise(env, async move { user.refresh_custom_data().await }, |_, data| Ok(Value::Object(data)))
+    promise(
+      env,
+      async move { user.refresh_custom_data().await },
+      |_, data| Ok(Value::Object(data)),
+    )
   }
 
   /// Links another identity (e.g. email/password) to this user.
   #[napi(ts_return_type = "Promise<void>")]
-  pub fn link_credentials<'env>(&self, env: &'env Env, credentials: &Credentials) -> Result<PromiseRaw<'env, ()>> {
+  pub fn link_credentials<'env>(
+    &self,
+    env: &'env Env,
+    credentials: &Credentials,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let (user, credentials) = (self.inner.clone(), credentials.inner.clone());
-    promise(env, async move { user.link_credentials(&credentials).await }, |_, ()| Ok(()))
+    promise(
+      env,
+      async move { user.link_credentials(&credentials).await },
+      |_, ()| Ok(()),
+    )
   }
 
   /// A JSON view of the user without its tokens.

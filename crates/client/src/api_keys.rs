@@ -72,8 +72,13 @@ pub struct ApiKeyAuth {
 /// `name` and `disabled` are required; `key` is read only when asked for.
 fn read_key(resp: &Incoming, map: &Map<String, Value>) -> Result<ApiKey> {
   let id = resp.string(map, "_id")?;
-  let id = KeyId::parse(&id).map_err(|_| resp.malformed("an API key whose '_id' is an ObjectId string"))?;
-  Ok(ApiKey { id: id.0, name: resp.string(map, "name")?, disabled: resp.boolean(map, "disabled")? })
+  let id = KeyId::parse(&id)
+    .map_err(|_| resp.malformed("an API key whose '_id' is an ObjectId string"))?;
+  Ok(ApiKey {
+    id: id.0,
+    name: resp.string(map, "name")?,
+    disabled: resp.boolean(map, "disabled")?,
+  })
 }
 
 impl ApiKeyAuth {
@@ -85,22 +90,36 @@ impl ApiKeyAuth {
   /// Creates a key named `name` (`POST /auth/api_keys`). The name's rules are the
   /// server's (realm v12 does not check it either).
   pub async fn create(&self, name: &str) -> Result<SecretApiKey> {
-    let resp = self.user.refresh_request(Method::POST, "api_keys", Some(json!({ "name": name }))).await?;
+    let resp = self
+      .user
+      .refresh_request(Method::POST, "api_keys", Some(json!({ "name": name })))
+      .await?;
     let map = resp.object()?;
     let key = read_key(&resp, &map)?;
     let value = resp.string(&map, "key")?;
-    Ok(SecretApiKey { id: key.id, key: Secret::new(value), name: key.name, disabled: key.disabled })
+    Ok(SecretApiKey {
+      id: key.id,
+      key: Secret::new(value),
+      name: key.name,
+      disabled: key.disabled,
+    })
   }
 
   /// Fetches one key (`GET /auth/api_keys/<id>`); a `key` field in the response is dropped.
   pub async fn fetch(&self, id: &KeyId) -> Result<ApiKey> {
-    let resp = self.user.refresh_request(Method::GET, &format!("api_keys/{id}"), None).await?;
+    let resp = self
+      .user
+      .refresh_request(Method::GET, &format!("api_keys/{id}"), None)
+      .await?;
     read_key(&resp, &resp.object()?)
   }
 
   /// Fetches all of the user's keys (`GET /auth/api_keys`).
   pub async fn fetch_all(&self) -> Result<Vec<ApiKey>> {
-    let resp = self.user.refresh_request(Method::GET, "api_keys", None).await?;
+    let resp = self
+      .user
+      .refresh_request(Method::GET, "api_keys", None)
+      .await?;
     let Value::Array(items) = resp.json()? else {
       return Err(resp.malformed("a JSON array of API keys"));
     };
@@ -115,17 +134,29 @@ impl ApiKeyAuth {
 
   /// Enables a key (`PUT /auth/api_keys/<id>/enable`).
   pub async fn enable(&self, id: &KeyId) -> Result<()> {
-    self.user.refresh_request(Method::PUT, &format!("api_keys/{id}/enable"), None).await.map(drop)
+    self
+      .user
+      .refresh_request(Method::PUT, &format!("api_keys/{id}/enable"), None)
+      .await
+      .map(drop)
   }
 
   /// Disables a key (`PUT /auth/api_keys/<id>/disable`): it can no longer log in.
   pub async fn disable(&self, id: &KeyId) -> Result<()> {
-    self.user.refresh_request(Method::PUT, &format!("api_keys/{id}/disable"), None).await.map(drop)
+    self
+      .user
+      .refresh_request(Method::PUT, &format!("api_keys/{id}/disable"), None)
+      .await
+      .map(drop)
   }
 
   /// Deletes a key (`DELETE /auth/api_keys/<id>`).
   pub async fn delete(&self, id: &KeyId) -> Result<()> {
-    self.user.refresh_request(Method::DELETE, &format!("api_keys/{id}"), None).await.map(drop)
+    self
+      .user
+      .refresh_request(Method::DELETE, &format!("api_keys/{id}"), None)
+      .await
+      .map(drop)
   }
 }
 
@@ -135,8 +166,17 @@ mod tests {
 
   #[test]
   fn key_ids() {
-    assert_eq!(KeyId::parse("DEADBEEFdeadbeefDEADBEEF").unwrap().as_str(), "deadbeefdeadbeefdeadbeef");
-    for bad in ["", "deadbeef", "deadbeefdeadbeefdeadbeeg", "deadbeefdeadbeefdeadbeef0", "../../../../../etc/passwd1"] {
+    assert_eq!(
+      KeyId::parse("DEADBEEFdeadbeefDEADBEEF").unwrap().as_str(),
+      "deadbeefdeadbeefdeadbeef"
+    );
+    for bad in [
+      "",
+      "deadbeef",
+      "deadbeefdeadbeefdeadbeeg",
+      "deadbeefdeadbeefdeadbeef0",
+      "../../../../../etc/passwd1",
+    ] {
       assert!(KeyId::parse(bad).is_err(), "{bad}");
     }
   }

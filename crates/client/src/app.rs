@@ -94,7 +94,10 @@ impl App {
   }
 
   fn handle(&self, inner: &Arc<UserInner>) -> User {
-    User { app: self.clone(), inner: inner.clone() }
+    User {
+      app: self.clone(),
+      inner: inner.clone(),
+    }
   }
 
   /// The current user if logged in, else the most recently used logged-in user, else `None`.
@@ -106,12 +109,18 @@ impl App {
       .as_deref()
       .and_then(|id| users.list.iter().find(|u| u.id == id))
       .filter(logged_in);
-    current.or_else(|| users.list.iter().find(logged_in)).map(|u| self.handle(u))
+    current
+      .or_else(|| users.list.iter().find(logged_in))
+      .map(|u| self.handle(u))
   }
 
   /// Every user that is not removed (logged in or logged out), most recently used first.
   pub fn all_users(&self) -> Vec<User> {
-    lock(&self.inner.users).list.iter().map(|u| self.handle(u)).collect()
+    lock(&self.inner.users)
+      .list
+      .iter()
+      .map(|u| self.handle(u))
+      .collect()
   }
 
   /// The email/password provider client.
@@ -121,7 +130,10 @@ impl App {
 
   fn check_owned(&self, user: &User) -> Result<()> {
     if !self.same_as(&user.app) {
-      return Err(Error::new(ErrorCode::ClientUserNotFound, "User does not exist"));
+      return Err(Error::new(
+        ErrorCode::ClientUserNotFound,
+        "User does not exist",
+      ));
     }
     Ok(())
   }
@@ -132,9 +144,17 @@ impl App {
     match user.inner.state() {
       State::LoggedIn => {}
       State::LoggedOut => {
-        return Err(Error::new(ErrorCode::ClientUserNotLoggedIn, "User is no longer valid or is logged out"));
+        return Err(Error::new(
+          ErrorCode::ClientUserNotLoggedIn,
+          "User is no longer valid or is logged out",
+        ));
       }
-      State::Removed => return Err(Error::new(ErrorCode::ClientUserNotFound, "User does not exist")),
+      State::Removed => {
+        return Err(Error::new(
+          ErrorCode::ClientUserNotFound,
+          "User does not exist",
+        ));
+      }
     }
     self.inner.promote(&user.inner);
     Ok(())
@@ -144,7 +164,10 @@ impl App {
   pub async fn remove_user(&self, user: &User) -> Result<()> {
     self.check_owned(user)?;
     if user.inner.state() == State::Removed {
-      return Err(Error::new(ErrorCode::ClientUserNotFound, "User has already been removed"));
+      return Err(Error::new(
+        ErrorCode::ClientUserNotFound,
+        "User has already been removed",
+      ));
     }
     let refresh = user.inner.mark_removed();
     self.inner.forget(&user.inner);
@@ -158,9 +181,21 @@ impl App {
   pub async fn delete_user(&self, user: &User) -> Result<()> {
     self.check_owned(user)?;
     if user.inner.state() != State::LoggedIn {
-      return Err(Error::new(ErrorCode::ClientUserNotLoggedIn, "User must be logged in to be deleted."));
+      return Err(Error::new(
+        ErrorCode::ClientUserNotLoggedIn,
+        "User must be logged in to be deleted.",
+      ));
     }
-    self.inner.user_request(&user.inner, Method::DELETE, Route::Auth("delete"), TokenKind::Access, None).await?;
+    self
+      .inner
+      .user_request(
+        &user.inner,
+        Method::DELETE,
+        Route::Auth("delete"),
+        TokenKind::Access,
+        None,
+      )
+      .await?;
     user.inner.mark_removed();
     self.inner.forget(&user.inner);
     Ok(())
@@ -183,7 +218,9 @@ impl App {
     let inner = &self.inner;
     let path = format!("auth/providers/{}/login", credentials.provider());
     let body = inner.login_body(credentials);
-    let resp = inner.request(Method::POST, Route::App(&path), None, Some(body)).await?;
+    let resp = inner
+      .request(Method::POST, Route::App(&path), None, Some(body))
+      .await?;
     let session = Session::parse(&resp)?;
     let user = inner.adopt(session, credentials.provider());
     if let Err(err) = inner.refresh_profile(&user).await {
@@ -215,12 +252,20 @@ impl Session {
     let user_id = resp.string(&map, "user_id")?;
     let device_id = resp.string(&map, "device_id")?;
     if jwt::decode(&access).is_err() || jwt::decode(&refresh).is_err() {
-      return Err(Error::new(ErrorCode::BadToken, "Could not log in user: received malformed JWT"));
+      return Err(Error::new(
+        ErrorCode::BadToken,
+        "Could not log in user: received malformed JWT",
+      ));
     }
     if user_id.is_empty() {
       return Err(resp.malformed("a login response with a user id"));
     }
-    Ok(Session { access: Secret::new(access), refresh: Secret::new(refresh), user_id, device_id })
+    Ok(Session {
+      access: Secret::new(access),
+      refresh: Secret::new(refresh),
+      user_id,
+      device_id,
+    })
   }
 }
 
@@ -235,17 +280,33 @@ impl AppInner {
   /// The host every request goes to, from one location request per App; a
   /// failed location request is tried again by the next call.
   async fn hostname(&self) -> Result<Arc<str>> {
-    if let Some(host) = self.hostname.read().unwrap_or_else(|e| e.into_inner()).clone() {
+    if let Some(host) = self
+      .hostname
+      .read()
+      .unwrap_or_else(|e| e.into_inner())
+      .clone()
+    {
       return Ok(host);
     }
     let _guard = self.location_lock.lock().await;
-    if let Some(host) = self.hostname.read().unwrap_or_else(|e| e.into_inner()).clone() {
+    if let Some(host) = self
+      .hostname
+      .read()
+      .unwrap_or_else(|e| e.into_inner())
+      .clone()
+    {
       return Ok(host);
     }
     let url = self.url(&self.config.base_url, Route::App("location"));
     let resp = self
       .http
-      .send(Outgoing { method: Method::GET, url, bearer: None, body: None, bare: true })
+      .send(Outgoing {
+        method: Method::GET,
+        url,
+        bearer: None,
+        body: None,
+        bare: true,
+      })
       .await?
       .check()?;
     let map = resp.object()?;
@@ -272,7 +333,17 @@ impl AppInner {
     let host = self.hostname().await?;
     let url = self.url(&host, route);
     let body = body.map(|b| serde_json::to_vec(&b).expect("a JSON value always serialises"));
-    self.http.send(Outgoing { method, url, bearer, body, bare: false }).await?.check()
+    self
+      .http
+      .send(Outgoing {
+        method,
+        url,
+        bearer,
+        body,
+        bare: false,
+      })
+      .await?
+      .check()
   }
 
   /// A request authenticated as `user`, with realm v12's 401 rules: a refused
@@ -287,7 +358,9 @@ impl AppInner {
     body: Option<Value>,
   ) -> Result<Incoming> {
     let token = user.token(kind)?;
-    let first = self.request(method.clone(), route, Some(&token), body.clone()).await;
+    let first = self
+      .request(method.clone(), route, Some(&token), body.clone())
+      .await;
     let err = match first {
       Err(err) if err.is_unauthorized() => err,
       other => return other,
@@ -310,7 +383,11 @@ impl AppInner {
   /// Gets a new access token for `user` unless another caller already replaced
   /// `stale`; a refresh refused with 401 logs the user out. Concurrent callers
   /// holding the same stale token share one request and its outcome.
-  pub(crate) async fn refresh_access_token(&self, user: &Arc<UserInner>, stale: &Secret) -> Result<()> {
+  pub(crate) async fn refresh_access_token(
+    &self,
+    user: &Arc<UserInner>,
+    stale: &Secret,
+  ) -> Result<()> {
     let generation = user.refresh_generation.load(Ordering::Acquire);
     let mut last_failure = user.refresh_lock.lock().await;
     if user.access_token().as_ref() != Some(stale) {
@@ -318,15 +395,22 @@ impl AppInner {
     }
     if user.refresh_generation.load(Ordering::Acquire) != generation {
       // An attempt finished while we waited and the token is unchanged: it failed.
-      return Err(last_failure.clone().unwrap_or_else(|| Error::new(ErrorCode::InvalidSession, "invalid session")));
+      return Err(
+        last_failure
+          .clone()
+          .unwrap_or_else(|| Error::new(ErrorCode::InvalidSession, "invalid session")),
+      );
     }
     let refresh = user.token(TokenKind::Refresh)?;
-    let result = self.request(Method::POST, Route::Auth("session"), Some(&refresh), None).await.and_then(|resp| {
-      let map = resp.object()?;
-      let access = resp.string(&map, "access_token")?;
-      jwt::decode(&access)?;
-      Ok(Secret::new(access))
-    });
+    let result = self
+      .request(Method::POST, Route::Auth("session"), Some(&refresh), None)
+      .await
+      .and_then(|resp| {
+        let map = resp.object()?;
+        let access = resp.string(&map, "access_token")?;
+        jwt::decode(&access)?;
+        Ok(Secret::new(access))
+      });
     let outcome = match result {
       Ok(access) => {
         user.set_access_token(access);
@@ -368,7 +452,10 @@ impl AppInner {
 
   /// `DELETE /auth/session`: ends the server session of `refresh`.
   pub(crate) async fn delete_session(&self, refresh: &Secret) -> Result<()> {
-    match self.request(Method::DELETE, Route::Auth("session"), Some(refresh), None).await {
+    match self
+      .request(Method::DELETE, Route::Auth("session"), Some(refresh), None)
+      .await
+    {
       // An already ended session is the outcome that was asked for.
       Err(err) if err.is_unauthorized() => Ok(()),
       other => other.map(drop),
@@ -377,7 +464,15 @@ impl AppInner {
 
   /// `GET /auth/profile` with the access token, stored on the user.
   pub(crate) async fn refresh_profile(&self, user: &Arc<UserInner>) -> Result<()> {
-    let resp = self.user_request(user, Method::GET, Route::Auth("profile"), TokenKind::Access, None).await?;
+    let resp = self
+      .user_request(
+        user,
+        Method::GET,
+        Route::Auth("profile"),
+        TokenKind::Access,
+        None,
+      )
+      .await?;
     let profile = Profile::parse(&resp)?;
     user.set_profile(profile);
     Ok(())

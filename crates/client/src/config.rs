@@ -45,12 +45,22 @@ impl AppConfig {
   /// base URL (trailing slashes trimmed, as realm-core does) and a non-zero timeout.
   pub fn new(id: &str, base_url: Option<&str>, timeout: Option<Duration>) -> Result<AppConfig> {
     if id.is_empty() {
-      return Err(Error::invalid_argument("Expected 'id' to be a non-empty string"));
+      return Err(Error::invalid_argument(
+        "Expected 'id' to be a non-empty string",
+      ));
     }
-    if id.chars().any(|c| c.is_control() || c == '/' || c == '?' || c == '#') {
-      return Err(Error::invalid_argument("Expected 'id' to be an App id, got a string with '/', '?', '#' or control characters"));
+    if id
+      .chars()
+      .any(|c| c.is_control() || c == '/' || c == '?' || c == '#')
+    {
+      return Err(Error::invalid_argument(
+        "Expected 'id' to be an App id, got a string with '/', '?', '#' or control characters",
+      ));
     }
-    let base_url = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+    let base_url = base_url
+      .unwrap_or(DEFAULT_BASE_URL)
+      .trim_end_matches('/')
+      .to_owned();
     let valid_scheme = base_url.starts_with("http://") || base_url.starts_with("https://");
     if !valid_scheme || base_url.parse::<reqwest::Url>().is_err() {
       return Err(Error::invalid_argument(format!(
@@ -59,9 +69,16 @@ impl AppConfig {
     }
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
-      return Err(Error::invalid_argument("Expected 'timeout' to be a positive number of milliseconds"));
+      return Err(Error::invalid_argument(
+        "Expected 'timeout' to be a positive number of milliseconds",
+      ));
     }
-    Ok(AppConfig { id: id.to_owned(), base_url, timeout, device: DeviceInfo::default() })
+    Ok(AppConfig {
+      id: id.to_owned(),
+      base_url,
+      timeout,
+      device: DeviceInfo::default(),
+    })
   }
 }
 
@@ -74,7 +91,10 @@ mod tests {
     let c = AppConfig::new("my-app", Some("http://127.0.0.1:9/"), None).unwrap();
     assert_eq!(c.base_url, "http://127.0.0.1:9");
     assert_eq!(c.timeout, DEFAULT_TIMEOUT);
-    assert_eq!(AppConfig::new("a", None, None).unwrap().base_url, DEFAULT_BASE_URL);
+    assert_eq!(
+      AppConfig::new("a", None, None).unwrap().base_url,
+      DEFAULT_BASE_URL
+    );
   }
 
   #[test]

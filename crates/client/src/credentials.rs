@@ -48,13 +48,18 @@ impl fmt::Debug for Credentials {
   fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     // Function payloads can hold anything, secrets included: print only keys.
     match self {
-      Credentials::Function(payload) => {
-        f.debug_tuple("Function").field(&payload.keys().collect::<Vec<_>>()).finish()
+      Credentials::Function(payload) => f
+        .debug_tuple("Function")
+        .field(&payload.keys().collect::<Vec<_>>())
+        .finish(),
+      Credentials::Anonymous { reuse } => {
+        f.debug_struct("Anonymous").field("reuse", reuse).finish()
       }
-      Credentials::Anonymous { reuse } => f.debug_struct("Anonymous").field("reuse", reuse).finish(),
-      Credentials::EmailPassword { email, password } => {
-        f.debug_struct("EmailPassword").field("email", email).field("password", password).finish()
-      }
+      Credentials::EmailPassword { email, password } => f
+        .debug_struct("EmailPassword")
+        .field("email", email)
+        .field("password", password)
+        .finish(),
       Credentials::ApiKey(k) => f.debug_tuple("ApiKey").field(k).finish(),
       Credentials::Jwt(t) => f.debug_tuple("Jwt").field(t).finish(),
     }
@@ -63,7 +68,9 @@ impl fmt::Debug for Credentials {
 
 fn non_empty(what: &str, value: &str) -> Result<()> {
   if value.is_empty() {
-    return Err(Error::invalid_argument(format!("Expected '{what}' to be a non-empty string")));
+    return Err(Error::invalid_argument(format!(
+      "Expected '{what}' to be a non-empty string"
+    )));
   }
   Ok(())
 }
@@ -73,7 +80,10 @@ impl Credentials {
   pub fn email_password(email: &str, password: &str) -> Result<Credentials> {
     non_empty("email", email)?;
     non_empty("password", password)?;
-    Ok(Credentials::EmailPassword { email: email.to_owned(), password: Secret::new(password) })
+    Ok(Credentials::EmailPassword {
+      email: email.to_owned(),
+      password: Secret::new(password),
+    })
   }
 
   /// API key credentials; the key must be non-empty.
@@ -131,7 +141,10 @@ mod tests {
   #[test]
   fn bodies_match_realm_core() {
     let api = Credentials::api_key("a key").unwrap();
-    assert_eq!(Value::Object(api.body()), serde_json::json!({"provider":"api-key","key":"a key"}));
+    assert_eq!(
+      Value::Object(api.body()),
+      serde_json::json!({"provider":"api-key","key":"a key"})
+    );
     let ep = Credentials::email_password("e@x", "pw1234").unwrap();
     assert_eq!(
       Value::Object(ep.body()),
@@ -139,7 +152,10 @@ mod tests {
     );
     let mut payload = Map::new();
     payload.insert("id".into(), "u1".into());
-    assert_eq!(Value::Object(Credentials::Function(payload).body()), serde_json::json!({"id":"u1"}));
+    assert_eq!(
+      Value::Object(Credentials::Function(payload).body()),
+      serde_json::json!({"id":"u1"})
+    );
     assert_eq!(
       Value::Object(Credentials::Anonymous { reuse: true }.body()),
       serde_json::json!({"provider":"anon-user"})
@@ -150,7 +166,10 @@ mod tests {
   fn debug_hides_secrets() {
     let ep = Credentials::email_password("e@x", "sentinel-pw").unwrap();
     let key = Credentials::api_key("sentinel-key").unwrap();
-    let text = format!("{ep:?} {key:?} {:?}", Credentials::jwt("sentinel-jwt").unwrap());
+    let text = format!(
+      "{ep:?} {key:?} {:?}",
+      Credentials::jwt("sentinel-jwt").unwrap()
+    );
     assert!(!text.contains("sentinel"), "{text}");
   }
 

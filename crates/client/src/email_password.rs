@@ -15,7 +15,9 @@ pub struct EmailPasswordAuth {
 
 fn non_empty(what: &str, value: &str) -> Result<()> {
   if value.is_empty() {
-    return Err(Error::invalid_argument(format!("Expected '{what}' to be a non-empty string")));
+    return Err(Error::invalid_argument(format!(
+      "Expected '{what}' to be a non-empty string"
+    )));
   }
   Ok(())
 }
@@ -23,21 +25,30 @@ fn non_empty(what: &str, value: &str) -> Result<()> {
 impl EmailPasswordAuth {
   async fn post(&self, path: &str, body: Value) -> Result<()> {
     let path = format!("auth/providers/local-userpass/{path}");
-    self.app.inner.request(Method::POST, Route::App(&path), None, Some(body)).await.map(drop)
+    self
+      .app
+      .inner
+      .request(Method::POST, Route::App(&path), None, Some(body))
+      .await
+      .map(drop)
   }
 
   /// Registers a new user (`register`).
   pub async fn register_user(&self, email: &str, password: &str) -> Result<()> {
     non_empty("email", email)?;
     non_empty("password", password)?;
-    self.post("register", json!({ "email": email, "password": password })).await
+    self
+      .post("register", json!({ "email": email, "password": password }))
+      .await
   }
 
   /// Confirms a user with the token pair from the confirmation email (`confirm`).
   pub async fn confirm_user(&self, token: &str, token_id: &str) -> Result<()> {
     non_empty("token", token)?;
     non_empty("tokenId", token_id)?;
-    self.post("confirm", json!({ "token": token, "tokenId": token_id })).await
+    self
+      .post("confirm", json!({ "token": token, "tokenId": token_id }))
+      .await
   }
 
   /// Sends the confirmation email again (`confirm/send`).
@@ -63,13 +74,28 @@ impl EmailPasswordAuth {
     non_empty("token", token)?;
     non_empty("tokenId", token_id)?;
     non_empty("password", password)?;
-    self.post("reset", json!({ "token": token, "tokenId": token_id, "password": password })).await
+    self
+      .post(
+        "reset",
+        json!({ "token": token, "tokenId": token_id, "password": password }),
+      )
+      .await
   }
 
   /// Runs the custom reset function with `args` (`reset/call`).
-  pub async fn call_reset_password_function(&self, email: &str, password: &str, args: Vec<Value>) -> Result<()> {
+  pub async fn call_reset_password_function(
+    &self,
+    email: &str,
+    password: &str,
+    args: Vec<Value>,
+  ) -> Result<()> {
     non_empty("email", email)?;
     non_empty("password", password)?;
-    self.post("reset/call", json!({ "email": email, "password": password, "arguments": args })).await
+    self
+      .post(
+        "reset/call",
+        json!({ "email": email, "password": password, "arguments": args }),
+      )
+      .await
   }
 }

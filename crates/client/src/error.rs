@@ -168,8 +168,14 @@ mod tests {
     assert_eq!(ErrorCode::APIKeyNotFound.value(), 4334);
     assert_eq!(ErrorCode::InvalidPassword.value(), 4349);
     assert_eq!(ErrorCode::AppServerError.value(), 4355);
-    assert_eq!(ErrorCode::from_server("APIKeyAlreadyExists"), ErrorCode::APIKeyAlreadyExists);
-    assert_eq!(ErrorCode::from_server("NoSuchThing"), ErrorCode::AppServerError);
+    assert_eq!(
+      ErrorCode::from_server("APIKeyAlreadyExists"),
+      ErrorCode::APIKeyAlreadyExists
+    );
+    assert_eq!(
+      ErrorCode::from_server("NoSuchThing"),
+      ErrorCode::AppServerError
+    );
   }
 
   #[test]

@@ -35,7 +35,12 @@ pub fn decode(token: &str) -> Result<Claims> {
   // Some issuers pad; the standard says not to. Accept both.
   let bytes = URL_SAFE_NO_PAD
     .decode(payload.trim_end_matches('='))
-    .map_err(|_| Error::new(ErrorCode::BadToken, "JWT payload could not be base64 decoded"))?;
+    .map_err(|_| {
+      Error::new(
+        ErrorCode::BadToken,
+        "JWT payload could not be base64 decoded",
+      )
+    })?;
   let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&bytes) else {
     return Err(malformed());
   };
@@ -51,7 +56,12 @@ pub fn decode(token: &str) -> Result<Claims> {
     Some(Value::String(s)) => Some(s),
     _ => None,
   };
-  Ok(Claims { exp, iat, user_data, device_id })
+  Ok(Claims {
+    exp,
+    iat,
+    user_data,
+    device_id,
+  })
 }
 
 #[cfg(test)]
@@ -64,7 +74,10 @@ mod tests {
 
   #[test]
   fn reads_claims() {
-    let c = decode(&token(r#"{"exp":20,"iat":10,"user_data":{"a":1},"baas_device_id":"d"}"#)).unwrap();
+    let c = decode(&token(
+      r#"{"exp":20,"iat":10,"user_data":{"a":1},"baas_device_id":"d"}"#,
+    ))
+    .unwrap();
     assert_eq!((c.exp, c.iat), (20, 10));
     assert_eq!(c.user_data["a"], 1);
     assert_eq!(c.device_id.as_deref(), Some("d"));
@@ -72,7 +85,15 @@ mod tests {
 
   #[test]
   fn refuses_malformed_tokens() {
-    for bad in ["", "a.b", "a.b.c.d", "e30..sig", "e30.e30.", &token(r#"{"exp":1}"#), &token("[1]")] {
+    for bad in [
+      "",
+      "a.b",
+      "a.b.c.d",
+      "e30..sig",
+      "e30.e30.",
+      &token(r#"{"exp":1}"#),
+      &token("[1]"),
+    ] {
       let err = decode(bad).unwrap_err();
       assert_eq!(err.code, ErrorCode::BadToken, "{bad}");
     }

@@ -91,7 +91,12 @@ impl Transport {
       .pool_idle_timeout(POOL_IDLE_TIMEOUT)
       .redirect(reqwest::redirect::Policy::limited(5))
       .build()
-      .map_err(|e| Error::new(ErrorCode::NetworkError, format!("could not create the HTTP client: {}", chain(&e))))?;
+      .map_err(|e| {
+        Error::new(
+          ErrorCode::NetworkError,
+          format!("could not create the HTTP client: {}", chain(&e)),
+        )
+      })?;
     Ok(Transport { client, timeout })
   }
 
@@ -104,10 +109,16 @@ impl Transport {
       let err = if e.is_timeout() {
         Error::new(
           ErrorCode::Timeout,
-          format!("request to {url} timed out after {} ms", self.timeout.as_millis()),
+          format!(
+            "request to {url} timed out after {} ms",
+            self.timeout.as_millis()
+          ),
         )
       } else {
-        Error::new(ErrorCode::NetworkError, format!("request to {url} failed, reason: {}", chain(&e)))
+        Error::new(
+          ErrorCode::NetworkError,
+          format!("request to {url} failed, reason: {}", chain(&e)),
+        )
       };
       err.with_request(method, &url)
     };
@@ -119,8 +130,13 @@ impl Transport {
         .header(ACCEPT, HeaderValue::from_static("application/json"));
     }
     if let Some(token) = req.bearer {
-      let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| Error::new(ErrorCode::BadToken, "the token contains characters not allowed in a header"))?;
+      let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+          Error::new(
+            ErrorCode::BadToken,
+            "the token contains characters not allowed in a header",
+          )
+        })?;
       value.set_sensitive(true);
       builder = builder.header(AUTHORIZATION, value);
     }
@@ -153,7 +169,13 @@ impl Transport {
       }
       body.extend_from_slice(&chunk);
     }
-    Ok(Incoming { status, content_type, body: Bytes::from(body), method, url })
+    Ok(Incoming {
+      status,
+      content_type,
+      body: Bytes::from(body),
+      method,
+      url,
+    })
   }
 }
 
@@ -182,7 +204,10 @@ impl Incoming {
   }
 
   fn error(&self, code: ErrorCode, message: String) -> Error {
-    Error { status_code: Some(self.status), ..Error::new(code, message).with_request(self.method, &self.url) }
+    Error {
+      status_code: Some(self.status),
+      ..Error::new(code, message).with_request(self.method, &self.url)
+    }
   }
 
   /// realm-core's `check_for_errors`: a JSON body with `error_code` or `error`
@@ -222,7 +247,10 @@ impl Incoming {
     let mut message = String::from("http error code considered fatal");
     if !body.is_empty() {
       message.push_str(": ");
-      let cut = body.char_indices().nth(BODY_IN_MESSAGE).map_or(body.len(), |(i, _)| i);
+      let cut = body
+        .char_indices()
+        .nth(BODY_IN_MESSAGE)
+        .map_or(body.len(), |(i, _)| i);
       message.push_str(&body[..cut]);
       if cut < body.len() {
         message.push('…');
@@ -235,7 +263,13 @@ impl Incoming {
   /// The body as a JSON value, or `MalformedJson`.
   pub fn json(&self) -> Result<Value> {
     serde_json::from_slice(&self.body).map_err(|e| {
-      self.error(ErrorCode::MalformedJson, format!("the response to {} {} is not valid JSON: {e}", self.method, self.url))
+      self.error(
+        ErrorCode::MalformedJson,
+        format!(
+          "the response to {} {} is not valid JSON: {e}",
+          self.method, self.url
+        ),
+      )
     })
   }
 
@@ -249,7 +283,13 @@ impl Incoming {
 
   /// A `MalformedJson` error saying what was expected.
   pub fn malformed(&self, expected: &str) -> Error {
-    self.error(ErrorCode::MalformedJson, format!("the response to {} {} is not {expected}", self.method, self.url))
+    self.error(
+      ErrorCode::MalformedJson,
+      format!(
+        "the response to {} {} is not {expected}",
+        self.method, self.url
+      ),
+    )
   }
 
   /// A required string field, or `MissingJsonKey` (named after the key, as realm-core does).
@@ -287,9 +327,13 @@ mod tests {
 
   #[test]
   fn json_error_code_wins_even_on_2xx() {
-    let err = resp(200, Some("application/json"), r#"{"error":"API key not found","error_code":"APIKeyNotFound","link":"l"}"#)
-      .check()
-      .unwrap_err();
+    let err = resp(
+      200,
+      Some("application/json"),
+      r#"{"error":"API key not found","error_code":"APIKeyNotFound","link":"l"}"#,
+    )
+    .check()
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::APIKeyNotFound);
     assert_eq!(err.message, "API key not found");
     assert_eq!(err.server_error_code.as_deref(), Some("APIKeyNotFound"));
@@ -299,17 +343,34 @@ mod tests {
 
   #[test]
   fn error_without_code_is_unknown() {
-    let err = resp(400, Some("application/json; charset=utf-8"), r#"{"error":"boom"}"#).check().unwrap_err();
-    assert_eq!((err.code, err.message.as_str()), (ErrorCode::AppUnknownError, "boom"));
+    let err = resp(
+      400,
+      Some("application/json; charset=utf-8"),
+      r#"{"error":"boom"}"#,
+    )
+    .check()
+    .unwrap_err();
+    assert_eq!(
+      (err.code, err.message.as_str()),
+      (ErrorCode::AppUnknownError, "boom")
+    );
   }
 
   #[test]
   fn non_json_errors_are_http_errors() {
     let err = resp(403, None, "").check().unwrap_err();
-    assert_eq!(err.message, "http error code considered fatal. Client Error: 403");
-    let err = resp(502, Some("text/html"), "<h1>Bad gateway</h1>").check().unwrap_err();
+    assert_eq!(
+      err.message,
+      "http error code considered fatal. Client Error: 403"
+    );
+    let err = resp(502, Some("text/html"), "<h1>Bad gateway</h1>")
+      .check()
+      .unwrap_err();
     assert_eq!(err.code, ErrorCode::HTTPError);
-    assert_eq!(err.message, "http error code considered fatal: <h1>Bad gateway</h1>. Server Error: 502");
+    assert_eq!(
+      err.message,
+      "http error code considered fatal: <h1>Bad gateway</h1>. Server Error: 502"
+    );
     let long = "x".repeat(1000);
     let err = resp(500, Some("text/plain"), &long).check().unwrap_err();
     assert!(err.message.len() < 400);
@@ -317,12 +378,23 @@ mod tests {
 
   #[test]
   fn success_passes_and_fields_are_checked() {
-    let ok = resp(200, Some("application/json"), r#"{"a":"s","b":true,"c":1}"#).check().unwrap();
+    let ok = resp(200, Some("application/json"), r#"{"a":"s","b":true,"c":1}"#)
+      .check()
+      .unwrap();
     let map = ok.object().unwrap();
     assert_eq!(ok.string(&map, "a").unwrap(), "s");
     assert!(ok.boolean(&map, "b").unwrap());
-    assert_eq!(ok.string(&map, "zz").unwrap_err().code, ErrorCode::MissingJsonKey);
-    assert_eq!(ok.string(&map, "c").unwrap_err().code, ErrorCode::MalformedJson);
-    assert_eq!(resp(200, None, "{oops").json().unwrap_err().code, ErrorCode::MalformedJson);
+    assert_eq!(
+      ok.string(&map, "zz").unwrap_err().code,
+      ErrorCode::MissingJsonKey
+    );
+    assert_eq!(
+      ok.string(&map, "c").unwrap_err().code,
+      ErrorCode::MalformedJson
+    );
+    assert_eq!(
+      resp(200, None, "{oops").json().unwrap_err().code,
+      ErrorCode::MalformedJson
+    );
   }
 }

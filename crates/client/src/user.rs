@@ -75,10 +75,21 @@ impl Profile {
       let Value::Object(item) = item else {
         return Err(resp.malformed("a profile whose identities are objects"));
       };
-      identities.push(Identity { id: resp.string(item, "id")?, provider_type: resp.string(item, "provider_type")? });
+      identities.push(Identity {
+        id: resp.string(item, "id")?,
+        provider_type: resp.string(item, "provider_type")?,
+      });
     }
-    let user_type = map.get("type").and_then(Value::as_str).unwrap_or("normal").to_owned();
-    Ok(Profile { data, identities, user_type })
+    let user_type = map
+      .get("type")
+      .and_then(Value::as_str)
+      .unwrap_or("normal")
+      .to_owned();
+    Ok(Profile {
+      data,
+      identities,
+      user_type,
+    })
   }
 }
 
@@ -146,7 +157,10 @@ impl UserInner {
     };
     match (data.state, token) {
       (State::LoggedIn, Some(t)) => Ok(t.clone()),
-      _ => Err(Error::new(ErrorCode::ClientUserNotLoggedIn, "The user is not logged in")),
+      _ => Err(Error::new(
+        ErrorCode::ClientUserNotLoggedIn,
+        "The user is not logged in",
+      )),
     }
   }
 
@@ -154,7 +168,10 @@ impl UserInner {
   pub fn is_anonymous(&self) -> bool {
     let data = lock(&self.data);
     match &data.profile {
-      Some(p) if !p.identities.is_empty() => p.identities.iter().all(|i| i.provider_type == provider::ANONYMOUS),
+      Some(p) if !p.identities.is_empty() => p
+        .identities
+        .iter()
+        .all(|i| i.provider_type == provider::ANONYMOUS),
       _ => data.login_provider == provider::ANONYMOUS,
     }
   }
@@ -187,7 +204,11 @@ impl UserInner {
     if data.state != State::LoggedIn {
       return (None, data.state == State::Removed);
     }
-    data.state = if anonymous { State::Removed } else { State::LoggedOut };
+    data.state = if anonymous {
+      State::Removed
+    } else {
+      State::LoggedOut
+    };
     data.access = None;
     (data.refresh.take(), data.state == State::Removed)
   }
@@ -213,7 +234,10 @@ pub struct User {
 
 impl std::fmt::Debug for User {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    f.debug_struct("User").field("id", &self.inner.id).field("state", &self.state()).finish_non_exhaustive()
+    f.debug_struct("User")
+      .field("id", &self.inner.id)
+      .field("state", &self.state())
+      .finish_non_exhaustive()
   }
 }
 
@@ -270,7 +294,11 @@ impl User {
 
   /// The `user_data` claim of the access token, `{}` when absent or logged out.
   pub fn custom_data(&self) -> Map<String, Value> {
-    self.access_token().and_then(|t| jwt::decode(t.expose()).ok()).map(|c| c.user_data).unwrap_or_default()
+    self
+      .access_token()
+      .and_then(|t| jwt::decode(t.expose()).ok())
+      .map(|c| c.user_data)
+      .unwrap_or_default()
   }
 
   /// This user's API key client.
@@ -291,19 +319,33 @@ impl User {
   /// Gets a fresh access token (`POST /auth/session`) and returns its custom data.
   pub async fn refresh_custom_data(&self) -> Result<Map<String, Value>> {
     let stale = self.inner.token(TokenKind::Access)?;
-    self.app.inner.refresh_access_token(&self.inner, &stale).await?;
+    self
+      .app
+      .inner
+      .refresh_access_token(&self.inner, &stale)
+      .await?;
     Ok(self.custom_data())
   }
 
   /// Links another identity to this user (`…/login?link=true`), then reloads the profile.
   pub async fn link_credentials(&self, credentials: &Credentials) -> Result<()> {
     if let Credentials::Anonymous { .. } = credentials {
-      return Err(Error::invalid_argument("Anonymous credentials cannot be linked to a user"));
+      return Err(Error::invalid_argument(
+        "Anonymous credentials cannot be linked to a user",
+      ));
     }
     let app = &self.app.inner;
     let path = format!("auth/providers/{}/login?link=true", credentials.provider());
     let body = app.login_body(credentials);
-    let resp = app.user_request(&self.inner, Method::POST, Route::App(&path), TokenKind::Access, Some(body)).await?;
+    let resp = app
+      .user_request(
+        &self.inner,
+        Method::POST,
+        Route::App(&path),
+        TokenKind::Access,
+        Some(body),
+      )
+      .await?;
     let map = resp.object()?;
     if let Some(Value::String(id)) = map.get("user_id")
       && id != &self.inner.id
@@ -317,7 +359,22 @@ impl User {
   }
 
   /// A request authenticated with this user's refresh token.
-  pub(crate) async fn refresh_request(&self, method: Method, path: &str, body: Option<Value>) -> Result<Incoming> {
-    self.app.inner.user_request(&self.inner, method, Route::Auth(path), TokenKind::Refresh, body).await
+  pub(crate) async fn refresh_request(
+    &self,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+  ) -> Result<Incoming> {
+    self
+      .app
+      .inner
+      .user_request(
+        &self.inner,
+        method,
+        Route::Auth(path),
+        TokenKind::Refresh,
+        body,
+      )
+      .await
   }
 }

@@ -1,0 +1,45 @@
+// Shared setup for the JS tests: an emulator per test file, an App pointed at
+// it, and users registered through the SDK itself.
+import { after, before } from "node:test";
+import { App, Credentials, Emulator, type User } from "realm-auth-native";
+
+export interface Env {
+  emulator: Emulator;
+  /** A new App (its own users and location cache) for the emulator. */
+  newApp(options?: { timeout?: number }): App;
+  /** Registers a fresh email/password user and logs it in on `app`. */
+  newUser(app: App): Promise<{ user: User; email: string; password: string }>;
+}
+
+let counter = 0;
+
+/** Starts one emulator for the test file and stops it after the last test. */
+export function useEmulator(): Env {
+  const env = {} as Env;
+  before(async () => {
+    env.emulator = await Emulator.start();
+    env.newApp = (options = {}) =>
+      new App({ id: env.emulator.appId, baseUrl: env.emulator.baseUrl, ...options });
+    env.newUser = async (app) => {
+      const email = `user${++counter}-${process.pid}@example.com`;
+      const password = "password-123";
+      await app.emailPasswordAuth.registerUser({ email, password });
+      const user = await app.logIn(Credentials.emailPassword(email, password));
+      return { user, email, password };
+    };
+  });
+  after(async () => {
+    await env.emulator.stop();
+  });
+  return env;
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, any>> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & Record<string, any>;
+  }
+  throw new Error("expected the promise to reject");
+}
