@@ -358,6 +358,17 @@ impl User {
     app.refresh_profile(&self.inner).await
   }
 
+  /// Reads the profile again (`GET /auth/profile`, an access-token call).
+  pub async fn refresh_profile(&self) -> Result<Profile> {
+    self.app.inner.refresh_profile(&self.inner).await?;
+    self.profile().ok_or_else(|| {
+      Error::new(
+        ErrorCode::ClientUserNotLoggedIn,
+        "The user is not logged in",
+      )
+    })
+  }
+
   /// A request authenticated with this user's refresh token.
   pub(crate) async fn refresh_request(
     &self,

@@ -1,0 +1,296 @@
+//! The client crate against the emulator crate, in process, over real HTTP on
+//! 127.0.0.1: no Node involved.
+
+use realm_auth_client::{App, AppConfig, Credentials, ErrorCode, KeyId, State};
+use realm_auth_emulator::{Config, Emulator, FaultAction, FaultSpec, LoggedRequest, TokenType};
+
+const KEYS: &str = "/api/client/v2.0/auth/api_keys";
+
+async fn start() -> (Emulator, App) {
+  let emulator = Emulator::start(Config::default())
+    .await
+    .expect("emulator starts");
+  let app = new_app(&emulator);
+  (emulator, app)
+}
+
+fn new_app(emulator: &Emulator) -> App {
+  let config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
+  App::new(config).unwrap()
+}
+
+async fn new_user(emulator: &Emulator, app: &App, email: &str) -> realm_auth_client::User {
+  emulator
+    .control()
+    .create_user(email, "password-123")
+    .unwrap();
+  app
+    .log_in(&Credentials::email_password(email, "password-123").unwrap())
+    .await
+    .unwrap()
+}
+
+fn seen(requests: &[LoggedRequest]) -> Vec<String> {
+  requests
+    .iter()
+    .map(|r| format!("{} {}", r.method, r.path))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_lifecycle() {
+  let (emulator, app) = start().await;
+  let user = new_user(&emulator, &app, "a@example.com").await;
+  let keys = user.api_keys();
+
+  let created = keys.create("first").await.unwrap();
+  assert_eq!(created.name, "first");
+  assert!(!created.disabled);
+  assert!(created.key.expose().len() >= 43);
+  assert!(
+    !format!("{created:?}").contains(created.key.expose()),
+    "Debug must redact the key"
+  );
+
+  let id = KeyId::parse(&created.id).unwrap();
+  assert_eq!(keys.fetch_all().await.unwrap().len(), 1);
+  keys.disable(&id).await.unwrap();
+  assert!(keys.fetch(&id).await.unwrap().disabled);
+  let refused = app
+    .log_in(&Credentials::api_key(created.key.expose()).unwrap())
+    .await
+    .unwrap_err();
+  assert_eq!(
+    (refused.code, refused.status_code),
+    (ErrorCode::AuthError, Some(401))
+  );
+
+  keys.enable(&id).await.unwrap();
+  let key_user = app
+    .log_in(&Credentials::api_key(created.key.expose()).unwrap())
+    .await
+    .unwrap();
+  assert_eq!(key_user.id(), user.id());
+  assert!(
+    key_user.same_as(&user),
+    "a login of the same user updates the same user"
+  );
+
+  let own = keys.delete(&id).await.unwrap_err();
+  assert_eq!(own.status_code, Some(403));
+  new_user_login(&app, "a@example.com").await;
+  keys.delete(&id).await.unwrap();
+  let gone = keys.fetch(&id).await.unwrap_err();
+  assert_eq!(
+    (gone.code, gone.status_code),
+    (ErrorCode::APIKeyNotFound, Some(404))
+  );
+  assert_eq!(gone.server_error_code.as_deref(), Some("APIKeyNotFound"));
+  emulator.stop().await;
+}
+
+async fn new_user_login(app: &App, email: &str) {
+  app
+    .log_in(&Credentials::email_password(email, "password-123").unwrap())
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn location_is_requested_once_even_under_concurrency() {
+  let (emulator, app) = start().await;
+  let logins = (0..8).map(|_| {
+    let app = app.clone();
+    async move { app.log_in(&Credentials::Anonymous { reuse: false }).await }
+  });
+  for result in join_all(logins).await {
+    result.unwrap();
+  }
+  let locations = emulator
+    .control()
+    .requests()
+    .iter()
+    .filter(|r| r.path.ends_with("/location"))
+    .count();
+  assert_eq!(locations, 1);
+  emulator.stop().await;
+}
+
+/// Runs the futures as concurrent tasks and collects their outputs.
+async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+  F: std::future::Future + Send + 'static,
+  F::Output: Send + 'static,
+{
+  let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+  let mut out = Vec::with_capacity(handles.len());
+  for handle in handles {
+    out.push(handle.await.expect("task finished"));
+  }
+  out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_location_request_is_tried_again() {
+  let (emulator, app) = start().await;
+  let control = emulator.control();
+  control
+    .inject_fault(FaultSpec::new(
+      "app/*/location",
+      FaultAction::respond(503, ""),
+    ))
+    .unwrap();
+  let err = app
+    .log_in(&Credentials::Anonymous { reuse: false })
+    .await
+    .unwrap_err();
+  assert_eq!(
+    (err.code, err.status_code),
+    (ErrorCode::HTTPError, Some(503))
+  );
+  app
+    .log_in(&Credentials::Anonymous { reuse: false })
+    .await
+    .unwrap();
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_share_one_refresh() {
+  let (emulator, app) = start().await;
+  let user = new_user(&emulator, &app, "b@example.com").await;
+  let control = emulator.control();
+  control.expire_access_tokens();
+  control.clear_requests();
+  // Profile reads are access-token calls: expired, they refresh and retry.
+  let calls = (0..10).map(|_| {
+    let user = user.clone();
+    async move { user.refresh_profile().await }
+  });
+  let results = join_all(calls).await;
+  for r in results {
+    r.unwrap();
+  }
+  let refreshes = control
+    .requests()
+    .iter()
+    .filter(|r| r.method == "POST" && r.path.ends_with("/auth/session"))
+    .count();
+  assert_eq!(refreshes, 1, "{:?}", seen(&control.requests()));
+  assert_eq!(user.state(), State::LoggedIn);
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_refresh_token_logs_out_without_retry() {
+  let (emulator, app) = start().await;
+  let user = new_user(&emulator, &app, "c@example.com").await;
+  let control = emulator.control();
+  control.revoke_sessions(user.id()).unwrap();
+  control.clear_requests();
+  let err = user.api_keys().fetch_all().await.unwrap_err();
+  assert_eq!(
+    (err.code, err.status_code),
+    (ErrorCode::InvalidSession, Some(401))
+  );
+  assert_eq!(user.state(), State::LoggedOut);
+  assert!(user.refresh_token().is_none() && user.access_token().is_none());
+  assert_eq!(
+    seen(&control.requests()),
+    [
+      format!("GET {KEYS}"),
+      "DELETE /api/client/v2.0/auth/session".into()
+    ]
+  );
+  assert!(app.current_user().is_none());
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_access_token_is_refreshed_and_the_call_retried_once() {
+  let (emulator, app) = start().await;
+  let user = new_user(&emulator, &app, "d@example.com").await;
+  let control = emulator.control();
+  control.expire_access_tokens();
+  control.clear_requests();
+  app.delete_user(&user).await.unwrap();
+  let log = control.requests();
+  assert_eq!(
+    seen(&log),
+    [
+      "DELETE /api/client/v2.0/auth/delete",
+      "POST /api/client/v2.0/auth/session",
+      "DELETE /api/client/v2.0/auth/delete"
+    ]
+  );
+  assert_eq!(log[1].token_type, TokenType::Refresh);
+  assert_eq!(log[2].token_type, TokenType::Access);
+  assert_eq!(user.state(), State::Removed);
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_calls_use_the_refresh_token_and_realm_core_headers() {
+  let (emulator, app) = start().await;
+  let user = new_user(&emulator, &app, "e@example.com").await;
+  let control = emulator.control();
+  control.clear_requests();
+  let key = user.api_keys().create("shape").await.unwrap();
+  user
+    .api_keys()
+    .fetch(&KeyId::parse(&key.id.to_uppercase()).unwrap())
+    .await
+    .unwrap();
+  let log = control.requests();
+  assert_eq!(
+    seen(&log),
+    [format!("POST {KEYS}"), format!("GET {KEYS}/{}", key.id)]
+  );
+  for r in &log {
+    assert_eq!(r.token_type, TokenType::Refresh);
+    assert_eq!(
+      r.content_type.as_deref(),
+      Some("application/json;charset=utf-8")
+    );
+    assert_eq!(r.accept.as_deref(), Some("application/json"));
+  }
+  assert_eq!(log[0].body, Some(serde_json::json!({ "name": "shape" })));
+  assert_eq!(log[1].body, None);
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_users_are_reused_and_removed_on_logout() {
+  let (emulator, app) = start().await;
+  let first = app
+    .log_in(&Credentials::Anonymous { reuse: true })
+    .await
+    .unwrap();
+  let again = app
+    .log_in(&Credentials::Anonymous { reuse: true })
+    .await
+    .unwrap();
+  assert!(first.same_as(&again));
+  first.log_out().await.unwrap();
+  assert_eq!(first.state(), State::Removed);
+  assert!(app.all_users().is_empty());
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_over_the_limit_are_refused() {
+  let (emulator, app) = start().await;
+  let user = new_user(&emulator, &app, "f@example.com").await;
+  let body = format!(
+    "[{}]",
+    "0,".repeat(realm_auth_client::MAX_RESPONSE_BYTES / 2) + "0"
+  );
+  emulator
+    .control()
+    .inject_fault(FaultSpec::new(KEYS, FaultAction::respond(200, body)))
+    .unwrap();
+  let err = user.api_keys().fetch_all().await.unwrap_err();
+  assert_eq!(err.code, ErrorCode::ResponseTooLarge);
+  assert_eq!(user.api_keys().fetch_all().await.unwrap(), vec![]);
+  emulator.stop().await;
+}
