@@ -1,0 +1,301 @@
+//! Test helpers: start an emulator on port 0 and talk raw HTTP/1.1 to it (a raw client sees
+//! exactly what the server sends, which fault tests need).
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use base64::Engine;
+use realm_auth_emulator::{Config, Emulator};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const BASE: &str = "/api/client/v2.0";
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+  pub status: u16,
+  pub headers: Vec<(String, String)>,
+  pub body: Vec<u8>,
+}
+
+impl Resp {
+  pub fn header(&self, name: &str) -> Option<&str> {
+    self
+      .headers
+      .iter()
+      .find(|(k, _)| k.eq_ignore_ascii_case(name))
+      .map(|(_, v)| v.as_str())
+  }
+  pub fn json(&self) -> Value {
+    serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+      panic!(
+        "body is not JSON ({e}): {:?}",
+        String::from_utf8_lossy(&self.body)
+      )
+    })
+  }
+  pub fn text(&self) -> String {
+    String::from_utf8_lossy(&self.body).into_owned()
+  }
+  /// Asserts an App Services JSON error.
+  #[track_caller]
+  pub fn assert_error(&self, status: u16, code: &str, message_contains: &str) {
+    assert_eq!(self.status, status, "status; body {}", self.text());
+    assert_eq!(self.header("content-type"), Some("application/json"));
+    let v = self.json();
+    assert_eq!(v["error_code"], code, "body {v}");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(
+      msg.contains(message_contains),
+      "error {msg:?} lacks {message_contains:?}"
+    );
+    assert!(
+      v["link"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("/_emulator/logs?co_id="),
+      "link missing: {v}"
+    );
+  }
+  /// Asserts a status with an empty body and no content type.
+  #[track_caller]
+  pub fn assert_empty(&self, status: u16) {
+    assert_eq!(self.status, status, "body {}", self.text());
+    assert!(self.body.is_empty(), "unexpected body {}", self.text());
+    assert_eq!(self.header("content-type"), None);
+  }
+}
+
+/// Parses a complete raw response (the server closed the connection after it).
+pub fn parse_response(raw: &[u8]) -> Resp {
+  let split = raw
+    .windows(4)
+    .position(|w| w == b"\r\n\r\n")
+    .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+  let head = std::str::from_utf8(&raw[..split]).unwrap();
+  let mut lines = head.split("\r\n");
+  let status = lines
+    .next()
+    .unwrap()
+    .split(' ')
+    .nth(1)
+    .unwrap()
+    .parse()
+    .unwrap();
+  let headers = lines
+    .map(|l| {
+      let (k, v) = l.split_once(':').unwrap();
+      (k.trim().to_string(), v.trim().to_string())
+    })
+    .collect();
+  Resp {
+    status,
+    headers,
+    body: raw[split + 4..].to_vec(),
+  }
+}
+
+/// Sends raw bytes and reads until the server closes (bounded by a timeout).
+pub async fn raw_exchange(port: u16, request: &[u8]) -> std::io::Result<Vec<u8>> {
+  let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+  stream.write_all(request).await?;
+  let mut out = Vec::new();
+  tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut out))
+    .await
+    .map_err(|_| std::io::Error::other("timed out"))??;
+  Ok(out)
+}
+
+/// Builds a request with `Connection: close`.
+pub fn build_request(
+  method: &str,
+  path: &str,
+  headers: &[(&str, &str)],
+  body: Option<&[u8]>,
+) -> Vec<u8> {
+  let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+  if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+    req.push_str("Host: 127.0.0.1\r\n");
+  }
+  for (k, v) in headers {
+    req.push_str(&format!("{k}: {v}\r\n"));
+  }
+  if let Some(b) = body {
+    req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+  }
+  req.push_str("\r\n");
+  let mut bytes = req.into_bytes();
+  if let Some(b) = body {
+    bytes.extend_from_slice(b);
+  }
+  bytes
+}
+
+/// A logged-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+  pub user_id: String,
+  pub access: String,
+  pub refresh: String,
+  pub device_id: String,
+}
+
+/// Test client bound to one emulator.
+pub struct Emu {
+  pub emulator: Emulator,
+  pub port: u16,
+  pub app: String,
+}
+
+pub async fn start() -> Emu {
+  start_with(Config::default()).await
+}
+
+pub async fn start_with(config: Config) -> Emu {
+  let emulator = Emulator::start(config).await.expect("emulator starts");
+  let port = emulator.port();
+  let app = emulator.app_id().to_string();
+  Emu {
+    emulator,
+    port,
+    app,
+  }
+}
+
+impl Emu {
+  /// Any request; `auth` is the bearer token.
+  pub async fn send(
+    &self,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+  ) -> Resp {
+    let bearer;
+    let host = format!("127.0.0.1:{}", self.port);
+    let mut headers = vec![("Host", host.as_str()), ("Accept", "application/json")];
+    if let Some(token) = auth {
+      bearer = format!("Bearer {token}");
+      headers.push(("Authorization", bearer.as_str()));
+    }
+    if body.is_some() {
+      headers.push(("Content-Type", "application/json"));
+    }
+    let req = build_request(method, path, &headers, body.map(str::as_bytes));
+    parse_response(&raw_exchange(self.port, &req).await.expect("exchange"))
+  }
+
+  /// A client-API request (path relative to /api/client/v2.0).
+  pub async fn api(
+    &self,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+  ) -> Resp {
+    self
+      .send(method, &format!("{BASE}{path}"), auth, body)
+      .await
+  }
+
+  /// An app-scoped client-API request.
+  pub async fn app_api(
+    &self,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+  ) -> Resp {
+    self
+      .send(
+        method,
+        &format!("{BASE}/app/{}{path}", self.app),
+        auth,
+        body,
+      )
+      .await
+  }
+
+  pub async fn login_raw(&self, provider: &str, body: &Value) -> Resp {
+    self
+      .app_api(
+        "POST",
+        &format!("/auth/providers/{provider}/login"),
+        None,
+        Some(&body.to_string()),
+      )
+      .await
+  }
+
+  pub async fn login(&self, provider: &str, body: &Value) -> Session {
+    let r = self.login_raw(provider, body).await;
+    assert_eq!(r.status, 200, "login failed: {}", r.text());
+    session_of(&r)
+  }
+
+  pub async fn register(&self, email: &str, password: &str) -> Resp {
+    self
+      .app_api(
+        "POST",
+        "/auth/providers/local-userpass/register",
+        None,
+        Some(&json!({"email": email, "password": password}).to_string()),
+      )
+      .await
+  }
+
+  pub async fn login_email(&self, email: &str, password: &str) -> Session {
+    self
+      .login(
+        "local-userpass",
+        &json!({"provider": "local-userpass", "username": email, "password": password}),
+      )
+      .await
+  }
+
+  /// Registers and logs in a fresh email user.
+  pub async fn new_user(&self, email: &str) -> Session {
+    assert_eq!(self.register(email, "password1").await.status, 201);
+    self.login_email(email, "password1").await
+  }
+
+  pub async fn create_key(&self, refresh: &str, name: &str) -> Resp {
+    self
+      .api(
+        "POST",
+        "/auth/api_keys",
+        Some(refresh),
+        Some(&json!({"name": name}).to_string()),
+      )
+      .await
+  }
+}
+
+pub fn session_of(r: &Resp) -> Session {
+  let v = r.json();
+  Session {
+    user_id: v["user_id"].as_str().unwrap().to_string(),
+    access: v["access_token"].as_str().unwrap().to_string(),
+    refresh: v["refresh_token"].as_str().unwrap().to_string(),
+    device_id: v["device_id"].as_str().unwrap().to_string(),
+  }
+}
+
+/// The payload of a JWT.
+pub fn jwt_payload(token: &str) -> Value {
+  let part = token.split('.').nth(1).expect("three parts");
+  let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    .decode(part)
+    .expect("base64url payload");
+  serde_json::from_slice(&bytes).expect("JSON payload")
+}
+
+pub fn is_object_id(s: &str) -> bool {
+  s.len() == 24
+    && s
+      .bytes()
+      .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
