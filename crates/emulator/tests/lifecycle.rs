@@ -1,0 +1,194 @@
+//! Starting, stopping and the CLI binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use realm_auth_emulator::{Config, Emulator, EmulatorError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn start_reports_its_address() {
+  let emu = Emulator::start(Config {
+    app_id: "my-app".into(),
+    ..Config::default()
+  })
+  .await
+  .unwrap();
+  assert_ne!(emu.port(), 0);
+  assert_eq!(emu.base_url(), format!("http://127.0.0.1:{}", emu.port()));
+  assert_eq!(emu.app_id(), "my-app");
+  emu.stop().await;
+}
+
+#[tokio::test]
+async fn bad_config_and_busy_port() {
+  let err = Emulator::start(Config {
+    app_id: String::new(),
+    ..Config::default()
+  })
+  .await
+  .unwrap_err();
+  assert!(matches!(err, EmulatorError::Config(_)));
+  let first = Emulator::start(Config::default()).await.unwrap();
+  let err = Emulator::start(Config {
+    port: first.port(),
+    ..Config::default()
+  })
+  .await
+  .unwrap_err();
+  assert!(matches!(err, EmulatorError::Bind(_)), "{err}");
+  first.stop().await;
+}
+
+#[tokio::test]
+async fn stop_closes_idle_keep_alive_connections_and_is_idempotent() {
+  let emu = start().await;
+  let mut stream = TcpStream::connect(("127.0.0.1", emu.port)).await.unwrap();
+  let req = format!(
+    "GET {BASE}/app/{}/location HTTP/1.1\r\nHost: x\r\n\r\n",
+    emu.app
+  );
+  stream.write_all(req.as_bytes()).await.unwrap();
+  let mut buf = vec![0u8; 4096];
+  let n = stream.read(&mut buf).await.unwrap();
+  assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+  // The connection is now idle and kept alive.
+  let started = Instant::now();
+  emu.emulator.stop().await;
+  emu.emulator.stop().await;
+  assert!(started.elapsed() < Duration::from_secs(2));
+  let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+    .await
+    .expect("closed promptly")
+    .unwrap_or(0);
+  assert_eq!(n, 0, "the idle connection was closed");
+  assert!(
+    TcpStream::connect(("127.0.0.1", emu.port)).await.is_err(),
+    "no longer accepting"
+  );
+}
+
+#[tokio::test]
+async fn stop_cuts_stalled_requests() {
+  let emu = start().await;
+  emu
+    .emulator
+    .control()
+    .inject_fault(
+      realm_auth_emulator::FaultSpec::new("/**", realm_auth_emulator::FaultAction::PassThrough)
+        .delay_ms(60_000),
+    )
+    .unwrap();
+  let port = emu.port;
+  let pending =
+    tokio::spawn(async move { raw_exchange(port, &build_request("GET", "/x", &[], None)).await });
+  tokio::time::sleep(Duration::from_millis(100)).await;
+  let started = Instant::now();
+  emu.emulator.stop().await;
+  assert!(
+    started.elapsed() < Duration::from_secs(3),
+    "stop waited for the stalled request"
+  );
+  let outcome = pending.await.unwrap();
+  assert!(outcome.map(|b| b.is_empty()).unwrap_or(true));
+}
+
+#[tokio::test]
+async fn keep_alive_serves_many_requests_on_one_connection() {
+  let emu = start().await;
+  let mut stream = TcpStream::connect(("127.0.0.1", emu.port)).await.unwrap();
+  let req = format!(
+    "GET {BASE}/app/{}/location HTTP/1.1\r\nHost: x\r\n\r\n",
+    emu.app
+  );
+  for _ in 0..3 {
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+  }
+}
+
+#[test]
+fn cli_prints_one_line_and_stops_on_sigterm() {
+  let dir = std::env::temp_dir().join(format!("emu-cli-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let data = dir.join("cli.json");
+  let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
+    .args(["--port", "0", "--app-id", "cli-app", "--data"])
+    .arg(&data)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+  let mut stdout = BufReader::new(child.stdout.take().unwrap());
+  let mut line = String::new();
+  stdout.read_line(&mut line).unwrap();
+  let prefix = "App Services emulator listening on http://127.0.0.1:";
+  assert!(line.starts_with(prefix), "{line:?}");
+  assert!(line.trim_end().ends_with(" (app id cli-app)"), "{line:?}");
+  let port: u16 = line[prefix.len()..]
+    .split(' ')
+    .next()
+    .unwrap()
+    .parse()
+    .unwrap();
+  assert_ne!(port, 0);
+
+  let rt = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .unwrap();
+  let r = rt.block_on(raw_exchange(
+    port,
+    &build_request("GET", &format!("{BASE}/app/cli-app/location"), &[], None),
+  ));
+  assert_eq!(parse_response(&r.unwrap()).status, 200);
+
+  let status = Command::new("kill")
+    .args(["-TERM", &child.id().to_string()])
+    .status()
+    .unwrap();
+  assert!(status.success());
+  let deadline = Instant::now() + Duration::from_secs(10);
+  let exit = loop {
+    if let Some(exit) = child.try_wait().unwrap() {
+      break exit;
+    }
+    assert!(
+      Instant::now() < deadline,
+      "the emulator did not stop on SIGTERM"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+  };
+  assert_eq!(exit.code(), Some(0));
+  let mut rest = String::new();
+  std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+  assert_eq!(rest, "", "exactly one line on stdout");
+  assert!(data.exists());
+  std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cli_help_and_bad_arguments() {
+  let out = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
+    .arg("--help")
+    .output()
+    .unwrap();
+  assert_eq!(out.status.code(), Some(0));
+  assert!(String::from_utf8_lossy(&out.stdout).contains("--app-id"));
+  for args in [&["--bogus"][..], &["--port", "nope"], &["--port"]] {
+    let out = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
+      .args(args)
+      .output()
+      .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    assert!(!out.stderr.is_empty());
+    assert!(out.stdout.is_empty());
+  }
+}
