@@ -443,6 +443,8 @@ async fn info_and_unknown_control_routes() {
     (404, Some("NotFound"))
   );
   assert_eq!(ctl(&emu, "POST", "/users", None).await.status, 400);
+  // Flushing without a data file is a no-op.
+  ctl(&emu, "POST", "/flush", None).await.assert_empty(204);
 }
 
 #[tokio::test]

@@ -197,7 +197,10 @@ async fn writes_are_atomic_renames() {
   }
   emu.emulator.stop().await;
   let text = std::fs::read_to_string(&path).unwrap();
-  assert!(text.matches("@example.com\"").count() >= 40, "every registration is on disk");
+  assert!(
+    text.matches("@example.com\"").count() >= 40,
+    "every registration is on disk"
+  );
   let names: Vec<String> = std::fs::read_dir(&dir)
     .unwrap()
     .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
