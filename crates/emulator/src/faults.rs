@@ -56,7 +56,7 @@ pub enum FaultAction {
   PassThrough,
   /// A canned response (e.g. 429 with `Retry-After`, 503, an HTML page, malformed JSON).
   Respond {
-    /// Status code (100..=999).
+    /// Status code (200..=999).
     status: u16,
     /// Extra response headers.
     #[serde(default)]
@@ -132,42 +132,38 @@ impl FaultSpec {
   }
 
   fn validate(&self) -> Result<(), ControlError> {
-    let bad = |m: &str| Err(ControlError::InvalidArgument(m.to_string()));
+    let bad = |m: String| Err(ControlError::InvalidArgument(m));
     if self.path.is_empty() {
-      return bad("fault path must not be empty");
+      return bad("fault path must not be empty".into());
     }
-    let status_ok = |s: u16| (100..=999).contains(&s);
+    let (status, headers) = match &self.action {
+      FaultAction::Respond {
+        status, headers, ..
+      }
+      | FaultAction::SlowBody {
+        status, headers, ..
+      }
+      | FaultAction::Truncate {
+        status, headers, ..
+      } => (*status, headers),
+      FaultAction::PassThrough | FaultAction::Drop | FaultAction::Reset => return Ok(()),
+    };
+    // 1xx would be taken for an interim response or an upgrade.
+    if !(200..=999).contains(&status) {
+      return bad(format!("status {status} is not between 200 and 999"));
+    }
+    for (name, value) in headers {
+      if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        || hyper::header::HeaderValue::from_str(value).is_err()
+      {
+        return bad(format!("invalid response header {name:?}"));
+      }
+    }
     match &self.action {
-      FaultAction::Respond { status, .. } if !status_ok(*status) => {
-        bad("status must be between 100 and 999")
+      FaultAction::Truncate { body, bytes, .. } if *bytes >= body.len() => {
+        bad("truncate bytes must be smaller than the body length".into())
       }
-      FaultAction::Truncate {
-        status,
-        body,
-        bytes,
-        ..
-      } => {
-        if !status_ok(*status) {
-          bad("status must be between 100 and 999")
-        } else if *bytes >= body.len() {
-          bad("truncate bytes must be smaller than the body length")
-        } else {
-          Ok(())
-        }
-      }
-      FaultAction::SlowBody {
-        status,
-        chunk_bytes,
-        ..
-      } => {
-        if !status_ok(*status) {
-          bad("status must be between 100 and 999")
-        } else if *chunk_bytes == 0 {
-          bad("chunkBytes must be at least 1")
-        } else {
-          Ok(())
-        }
-      }
+      FaultAction::SlowBody { chunk_bytes: 0, .. } => bad("chunkBytes must be at least 1".into()),
       _ => Ok(()),
     }
   }
@@ -419,5 +415,18 @@ mod tests {
         ))
         .is_err()
     );
+    let f = Faults::default();
+    assert!(
+      f.add(FaultSpec::new("/x", FaultAction::respond(101, "")))
+        .is_err()
+    );
+    let mut headers = BTreeMap::new();
+    headers.insert("bad header".to_string(), "v".to_string());
+    let respond = FaultAction::Respond {
+      status: 200,
+      headers,
+      body: String::new(),
+    };
+    assert!(f.add(FaultSpec::new("/x", respond)).is_err());
   }
 }

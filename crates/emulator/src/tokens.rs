@@ -195,8 +195,8 @@ pub(crate) fn verify_custom_token(secret: &[u8], token: &str, now: u64) -> Resul
   }
 }
 
-/// Mints an HS256 token over arbitrary claims with `secret`: the counterpart of
-/// [`verify_custom_token`], public so tests and tools can make `custom-token` credentials.
+/// Mints an HS256 token over arbitrary claims with `secret`, the way a third-party issuer would:
+/// public so tests and tools can make `custom-token` credentials (put `sub` and `exp` in it).
 pub fn sign_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
   let mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
   Tokens { mac }.sign(&serde_json::to_vec(claims).expect("claims serialize"))
