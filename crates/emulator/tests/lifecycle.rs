@@ -192,3 +192,27 @@ fn cli_help_and_bad_arguments() {
     assert!(out.stdout.is_empty());
   }
 }
+
+/// The Node binding keeps these in `Arc`s and awaits their futures on napi's runtime.
+#[test]
+fn handles_and_futures_are_send_and_sync() {
+  fn send_sync<T: Send + Sync>(_: &T) {}
+  fn send<T: Send>(_: &T) {}
+  let start = Emulator::start(Config::default());
+  send(&start);
+  drop(start);
+  let rt = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .unwrap();
+  rt.block_on(async {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    send_sync(&emu);
+    send_sync(&emu.control());
+    let control = emu.control();
+    send(&control.flush());
+    let stop = emu.stop();
+    send(&stop);
+    stop.await;
+  });
+}
