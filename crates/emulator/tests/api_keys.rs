@@ -591,3 +591,43 @@ async fn user_key_login_adds_api_key_identity() {
   // A user-key session may manage the user's other keys.
   assert_eq!(emu.create_key(&s.refresh, "k2").await.status, 201);
 }
+
+/// realm-core sends `Content-Type: application/json;charset=utf-8` on every request, even
+/// body-less GET/PUT/DELETE; realm-web sends only `Accept`.
+#[tokio::test]
+async fn core_style_headers_on_bodyless_requests() {
+  let emu = start().await;
+  let user = emu.new_user("core@example.com").await;
+  let id = emu.create_key(&user.refresh, "k").await.json()["_id"]
+    .as_str()
+    .unwrap()
+    .to_string();
+  let auth = format!("Bearer {}", user.refresh);
+  let core = [
+    ("Content-Type", "application/json;charset=utf-8"),
+    ("Accept", "application/json"),
+    ("Authorization", auth.as_str()),
+  ];
+  let send = |method: &'static str, path: String| {
+    let req = build_request(method, &format!("{BASE}{path}"), &core, None);
+    async move { parse_response(&raw_exchange(emu.port, &req).await.unwrap()) }
+  };
+  assert_eq!(send("GET", "/auth/api_keys".into()).await.status, 200);
+  assert_eq!(
+    send("GET", format!("/auth/api_keys/{id}")).await.status,
+    200
+  );
+  send("PUT", format!("/auth/api_keys/{id}/disable"))
+    .await
+    .assert_empty(204);
+  send("PUT", format!("/auth/api_keys/{id}/enable"))
+    .await
+    .assert_empty(204);
+  assert_eq!(send("POST", "/auth/session".into()).await.status, 201);
+  send("DELETE", format!("/auth/api_keys/{id}"))
+    .await
+    .assert_empty(204);
+  send("DELETE", "/auth/session".into())
+    .await
+    .assert_empty(204);
+}
