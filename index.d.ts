@@ -255,6 +255,16 @@ export declare class EmailPasswordAuth {
 export declare class Emulator {
   /** Starts an emulator (default: 127.0.0.1, a free port, app id `emulator-app`). */
   static start(options?: EmulatorOptions): Promise<Emulator>
+  /**
+   * Parses command-line arguments (`--port 9191 --app-id my-app …`) into
+   * options for `start`; `null` when `--help` was given. Throws a TypeError
+   * naming the bad argument.
+   */
+  static parseArgs(args: Array<string>): EmulatorOptions | null
+  /** The command line's help text. */
+  static usage(): string
+  /** The line the command line prints once the emulator listens. */
+  listeningLine(): string
   /** `http://127.0.0.1:<port>`: the base URL to give an App. */
   get baseUrl(): string
   /** The app id the emulator serves. */

@@ -56,6 +56,30 @@ impl Emulator {
     )
   }
 
+  /// Parses command-line arguments (`--port 9191 --app-id my-app …`) into
+  /// options for `start`; `null` when `--help` was given. Throws a TypeError
+  /// naming the bad argument.
+  #[napi(ts_return_type = "EmulatorOptions | null")]
+  pub fn parse_args(env: Env, args: Vec<String>) -> Result<Value> {
+    match emu::cli::parse_args(args) {
+      Ok(Some(cli)) => to_js(&env, &cli.config),
+      Ok(None) => Ok(Value::Null),
+      Err(message) => Err(emulator_error(&env, &message, true)),
+    }
+  }
+
+  /// The command line's help text.
+  #[napi]
+  pub fn usage() -> &'static str {
+    emu::cli::USAGE
+  }
+
+  /// The line the command line prints once the emulator listens.
+  #[napi]
+  pub fn listening_line(&self) -> String {
+    emu::cli::listening_line(&self.inner.base_url(), self.inner.app_id())
+  }
+
   /// `http://127.0.0.1:<port>`: the base URL to give an App.
   #[napi(getter)]
   pub fn base_url(&self) -> String {

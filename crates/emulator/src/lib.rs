@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 mod control;
 mod faults;
 mod ids;
