@@ -4,7 +4,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use realm_auth_client as client;
 
-use crate::js_error::promise;
+use crate::js_error::{promise, void_promise};
 
 /// A user API key, as fetched or listed: never its value.
 #[napi(object)]
@@ -135,7 +135,7 @@ impl ApiKeyAuth {
   )]
   pub fn enable<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    promise(env, async move { auth.enable(&id?).await }, |_, ()| Ok(()))
+    void_promise(env, async move { auth.enable(&id?).await })
   }
 
   /// Disables a key: it can no longer log in until enabled again.
@@ -145,7 +145,7 @@ impl ApiKeyAuth {
   )]
   pub fn disable<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    promise(env, async move { auth.disable(&id?).await }, |_, ()| Ok(()))
+    void_promise(env, async move { auth.disable(&id?).await })
   }
 
   /// Deletes a key for good. The server refuses to delete the key the
@@ -156,6 +156,6 @@ impl ApiKeyAuth {
   )]
   pub fn delete<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
     let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    promise(env, async move { auth.delete(&id?).await }, |_, ()| Ok(()))
+    void_promise(env, async move { auth.delete(&id?).await })
   }
 }

@@ -8,7 +8,7 @@ use realm_auth_client as client;
 
 use crate::credentials::Credentials;
 use crate::email_password_auth::EmailPasswordAuth;
-use crate::js_error::{promise, throw};
+use crate::js_error::{promise, throw, void_promise};
 use crate::user::User;
 
 /// Options for `new App(...)`; other realm v12 options are accepted and ignored.
@@ -152,17 +152,13 @@ impl App {
   #[napi(ts_return_type = "Promise<void>")]
   pub fn remove_user<'env>(&self, env: &'env Env, user: &User) -> Result<PromiseRaw<'env, ()>> {
     let (app, user) = (self.inner.clone(), user.inner.clone());
-    promise(env, async move { app.remove_user(&user).await }, |_, ()| {
-      Ok(())
-    })
+    void_promise(env, async move { app.remove_user(&user).await })
   }
 
   /// Deletes the user on the server, then removes it from the App.
   #[napi(ts_return_type = "Promise<void>")]
   pub fn delete_user<'env>(&self, env: &'env Env, user: &User) -> Result<PromiseRaw<'env, ()>> {
     let (app, user) = (self.inner.clone(), user.inner.clone());
-    promise(env, async move { app.delete_user(&user).await }, |_, ()| {
-      Ok(())
-    })
+    void_promise(env, async move { app.delete_user(&user).await })
   }
 }

@@ -6,7 +6,7 @@ use napi_derive::napi;
 use realm_auth_client as client;
 use serde_json::Value;
 
-use crate::js_error::promise;
+use crate::js_error::void_promise;
 
 /// `{ email, password }` for `registerUser` and `callResetPasswordFunction`.
 #[napi(object)]
@@ -67,11 +67,9 @@ impl EmailPasswordAuth {
     details: RegisterUserDetails,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move { auth.register_user(&details.email, &details.password).await },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth.register_user(&details.email, &details.password).await
+    })
   }
 
   /// Confirms a user with the token pair from the confirmation email.
@@ -82,11 +80,9 @@ impl EmailPasswordAuth {
     details: ConfirmUserDetails,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move { auth.confirm_user(&details.token, &details.token_id).await },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth.confirm_user(&details.token, &details.token_id).await
+    })
   }
 
   /// Sends the confirmation email again.
@@ -97,11 +93,9 @@ impl EmailPasswordAuth {
     details: EmailDetails,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move { auth.resend_confirmation_email(&details.email).await },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth.resend_confirmation_email(&details.email).await
+    })
   }
 
   /// Runs the custom confirmation function again.
@@ -112,11 +106,9 @@ impl EmailPasswordAuth {
     details: EmailDetails,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move { auth.retry_custom_confirmation(&details.email).await },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth.retry_custom_confirmation(&details.email).await
+    })
   }
 
   /// Sends a password reset email.
@@ -127,11 +119,9 @@ impl EmailPasswordAuth {
     details: EmailDetails,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move { auth.send_reset_password_email(&details.email).await },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth.send_reset_password_email(&details.email).await
+    })
   }
 
   /// Sets a new password with the token pair from the reset email.
@@ -142,15 +132,11 @@ impl EmailPasswordAuth {
     details: ResetPasswordDetails,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move {
-        auth
-          .reset_password(&details.token, &details.token_id, &details.password)
-          .await
-      },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth
+        .reset_password(&details.token, &details.token_id, &details.password)
+        .await
+    })
   }
 
   /// Runs the server's custom reset function with the extra arguments given
@@ -183,14 +169,10 @@ impl EmailPasswordAuth {
       args.pop();
     }
     let auth = self.inner.clone();
-    promise(
-      env,
-      async move {
-        auth
-          .call_reset_password_function(&details.email, &details.password, args)
-          .await
-      },
-      |_, ()| Ok(()),
-    )
+    void_promise(env, async move {
+      auth
+        .call_reset_password_function(&details.email, &details.password, args)
+        .await
+    })
   }
 }

@@ -82,6 +82,14 @@ where
   )
 }
 
+/// [`promise`] for calls that resolve with nothing.
+pub fn void_promise<F>(env: &Env, fut: F) -> Result<PromiseRaw<'_, ()>>
+where
+  F: Future<Output = client::Result<()>> + Send + 'static,
+{
+  promise(env, fut, |_, ()| Ok(()))
+}
+
 /// Throws (from a sync method) the JS error for a client error.
 pub fn throw<T>(env: &Env, result: client::Result<T>) -> Result<T> {
   result.map_err(|e| to_js_error(env, e))

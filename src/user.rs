@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::api_key_auth::ApiKeyAuth;
 use crate::credentials::Credentials;
-use crate::js_error::promise;
+use crate::js_error::{promise, void_promise};
 
 /// A user's state, as realm v12 names it.
 #[napi(string_enum)]
@@ -147,7 +147,7 @@ impl User {
   #[napi(ts_return_type = "Promise<void>")]
   pub fn log_out<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
     let user = self.inner.clone();
-    promise(env, async move { user.log_out().await }, |_, ()| Ok(()))
+    void_promise(env, async move { user.log_out().await })
   }
 
   /// Gets a fresh access token and resolves with its custom data.
@@ -169,10 +169,9 @@ impl User {
     credentials: &Credentials,
   ) -> Result<PromiseRaw<'env, ()>> {
     let (user, credentials) = (self.inner.clone(), credentials.inner.clone());
-    promise(
+    void_promise(
       env,
       async move { user.link_credentials(&credentials).await },
-      |_, ()| Ok(()),
     )
   }
 
