@@ -1,0 +1,422 @@
+//! The raw-Rust floor of the benchmark: the same HTTP requests as the SDK
+//! (same reqwest version, features and client settings as crates/client),
+//! issued directly from Rust with no Node and no SDK logic around them, on a
+//! current-thread tokio runtime (the client process is pinned to one core).
+//! Responses are parsed into typed structs and checked, as an SDK would.
+//!
+//! Usage: `realm-auth-bench-floor '<json config>'` (see `Config`); prints one
+//! JSON object (see `Report`) on stdout. Driven by bench/run.mjs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Client, Method};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+type Fail = Box<dyn std::error::Error + Send + Sync>;
+type Res<T> = Result<T, Fail>;
+
+const BASE_PATH: &str = "/api/client/v2.0";
+const JSON_UTF8: &str = "application/json;charset=utf-8";
+
+/// What to run; the same object every client of the benchmark gets.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Config {
+  base_url: String,
+  app_id: String,
+  email: String,
+  password: String,
+  /// `fetchAll`, `fetch`, `createDelete`, `enableDisable` or `login`.
+  op: String,
+  concurrency: usize,
+  warmup: usize,
+  ops: usize,
+  reps: usize,
+  /// The key `fetch` reads.
+  fetch_key_id: String,
+  /// The key `enableDisable` toggles.
+  toggle_key_id: String,
+  /// How many keys `fetchAll` must see.
+  expect_keys: usize,
+}
+
+/// One repetition's figures.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rep {
+  ops: usize,
+  wall_ms: f64,
+  ops_per_sec: f64,
+  p50_ms: f64,
+  p99_ms: f64,
+  cpu_user_ms: f64,
+  cpu_sys_ms: f64,
+  cpu_us_per_op: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+  client: &'static str,
+  op: String,
+  concurrency: usize,
+  reps: Vec<Rep>,
+  max_rss_kb: i64,
+  setup_ms: f64,
+}
+
+#[derive(Deserialize)]
+struct Location {
+  hostname: String,
+}
+
+#[derive(Deserialize)]
+struct Session {
+  access_token: String,
+  refresh_token: String,
+  user_id: String,
+  device_id: String,
+}
+
+#[derive(Deserialize)]
+struct Identity {
+  id: String,
+  provider_type: String,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+  identities: Vec<Identity>,
+  data: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct ApiKey {
+  _id: String,
+  name: String,
+  disabled: bool,
+}
+
+#[derive(Deserialize)]
+struct SecretApiKey {
+  _id: String,
+  key: String,
+  name: String,
+  disabled: bool,
+}
+
+fn is_key_id(id: &str) -> bool {
+  id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn check_key(k: &ApiKey) -> Res<()> {
+  // Read every field, as an SDK converting the key would.
+  if !is_key_id(&k._id)
+    || k.name.is_empty()
+    || std::hint::black_box(k.disabled) && k.name.len() > 1024
+  {
+    return Err("malformed API key".into());
+  }
+  Ok(())
+}
+
+/// The logged-in state the key calls need.
+struct Ctx {
+  http: Client,
+  host: String,
+  app_id: String,
+  email: String,
+  password: String,
+  refresh: HeaderValue,
+  cfg_fetch: String,
+  cfg_toggle: String,
+  expect_keys: usize,
+  tag: String,
+}
+
+impl Ctx {
+  fn url(&self, path: &str) -> String {
+    format!("{}{BASE_PATH}/{path}", self.host)
+  }
+
+  /// Sends a request with the SDK's headers and returns the 2xx body.
+  async fn send(
+    &self,
+    method: Method,
+    url: String,
+    bearer: Option<&HeaderValue>,
+    body: Option<Vec<u8>>,
+  ) -> Res<Bytes> {
+    let mut req = self
+      .http
+      .request(method, url)
+      .header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))
+      .header(ACCEPT, HeaderValue::from_static("application/json"));
+    if let Some(b) = bearer {
+      req = req.header(AUTHORIZATION, b.clone());
+    }
+    if let Some(body) = body {
+      req = req.body(body);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body = resp.bytes().await?;
+    if !status.is_success() {
+      return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    Ok(body)
+  }
+
+  async fn key_call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Res<Bytes> {
+    let url = self.url(path);
+    self.send(method, url, Some(&self.refresh), body).await
+  }
+
+  /// Login + profile, as both SDKs do.
+  async fn login(&self) -> Res<Session> {
+    let body = json!({
+      "provider": "local-userpass",
+      "username": self.email,
+      "password": self.password,
+      "options": { "device": {
+        "appId": self.app_id, "platform": "Linux", "platformVersion": "", "sdk": "JS",
+        "sdkVersion": "0.1.0", "cpuArch": "x64", "deviceName": "unknown", "deviceVersion": "unknown",
+        "frameworkName": "Rust", "frameworkVersion": "",
+      }},
+    });
+    let url = self.url(&format!(
+      "app/{}/auth/providers/local-userpass/login",
+      self.app_id
+    ));
+    let resp = self
+      .send(Method::POST, url, None, Some(serde_json::to_vec(&body)?))
+      .await?;
+    let session: Session = serde_json::from_slice(&resp)?;
+    if session.user_id.is_empty()
+      || session.access_token.split('.').count() != 3
+      || session.refresh_token.split('.').count() != 3
+      || session.device_id.is_empty()
+    {
+      return Err("malformed login response".into());
+    }
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", session.access_token))?;
+    let resp = self
+      .send(Method::GET, self.url("auth/profile"), Some(&bearer), None)
+      .await?;
+    let profile: Profile = serde_json::from_slice(&resp)?;
+    if profile
+      .identities
+      .iter()
+      .any(|i| i.id.is_empty() || i.provider_type.is_empty())
+    {
+      return Err("malformed profile".into());
+    }
+    let _ = profile.data.len();
+    Ok(session)
+  }
+
+  async fn run(&self, op: &str, i: usize) -> Res<()> {
+    match op {
+      "fetchAll" => {
+        let body = self.key_call(Method::GET, "auth/api_keys", None).await?;
+        let keys: Vec<ApiKey> = serde_json::from_slice(&body)?;
+        for k in &keys {
+          check_key(k)?;
+        }
+        if keys.len() != self.expect_keys {
+          return Err(format!("expected {} keys, got {}", self.expect_keys, keys.len()).into());
+        }
+      }
+      "fetch" => {
+        let path = format!("auth/api_keys/{}", self.cfg_fetch);
+        let body = self.key_call(Method::GET, &path, None).await?;
+        let key: ApiKey = serde_json::from_slice(&body)?;
+        check_key(&key)?;
+        if key._id != self.cfg_fetch {
+          return Err("fetched the wrong key".into());
+        }
+      }
+      "createDelete" => {
+        let name = format!("{}-{i}", self.tag);
+        let body = serde_json::to_vec(&json!({ "name": name }))?;
+        let body = self
+          .key_call(Method::POST, "auth/api_keys", Some(body))
+          .await?;
+        let key: SecretApiKey = serde_json::from_slice(&body)?;
+        if !is_key_id(&key._id) || key.key.is_empty() || key.name != name || key.disabled {
+          return Err("malformed created key".into());
+        }
+        let path = format!("auth/api_keys/{}", key._id);
+        self.key_call(Method::DELETE, &path, None).await?;
+      }
+      "enableDisable" => {
+        let verb = if i.is_multiple_of(2) {
+          "disable"
+        } else {
+          "enable"
+        };
+        let path = format!("auth/api_keys/{}/{verb}", self.cfg_toggle);
+        self.key_call(Method::PUT, &path, None).await?;
+      }
+      "login" => {
+        self.login().await?;
+      }
+      other => return Err(format!("unknown op {other}").into()),
+    }
+    Ok(())
+  }
+}
+
+fn cpu_ms() -> (f64, f64) {
+  let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+  // SAFETY: getrusage writes into the struct we own.
+  unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+  let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+  (ms(usage.ru_utime), ms(usage.ru_stime))
+}
+
+fn max_rss_kb() -> i64 {
+  let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+  // SAFETY: as above.
+  unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+  usage.ru_maxrss
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+  if sorted.is_empty() {
+    return 0.0;
+  }
+  let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+  sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Runs `n` ops with `concurrency` workers pulling from one counter; returns
+/// each op's latency in ms.
+async fn batch(
+  ctx: &Arc<Ctx>,
+  op: &Arc<str>,
+  n: usize,
+  concurrency: usize,
+  base: usize,
+) -> Res<Vec<f64>> {
+  let next = Arc::new(AtomicUsize::new(0));
+  let mut workers = tokio::task::JoinSet::new();
+  for _ in 0..concurrency.min(n).max(1) {
+    let (ctx, op, next) = (ctx.clone(), op.clone(), next.clone());
+    workers.spawn(async move {
+      let mut lat = Vec::new();
+      loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+          break;
+        }
+        let t0 = Instant::now();
+        ctx.run(&op, base + i).await?;
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+      }
+      Ok::<_, Fail>(lat)
+    });
+  }
+  let mut all = Vec::with_capacity(n);
+  while let Some(done) = workers.join_next().await {
+    all.extend(done??);
+  }
+  Ok(all)
+}
+
+async fn main_async(cfg: Config) -> Res<Report> {
+  let t_setup = Instant::now();
+  let _ = rustls::crypto::ring::default_provider().install_default();
+  let http = Client::builder()
+    .timeout(Duration::from_secs(60))
+    .connect_timeout(Duration::from_secs(10))
+    .pool_idle_timeout(Duration::from_secs(30))
+    .redirect(reqwest::redirect::Policy::limited(5))
+    .build()?;
+  let loc_url = format!("{}{BASE_PATH}/app/{}/location", cfg.base_url, cfg.app_id);
+  let loc: Location = serde_json::from_slice(&http.get(loc_url).send().await?.bytes().await?)?;
+  let mut ctx = Ctx {
+    http,
+    host: loc.hostname.trim_end_matches('/').to_owned(),
+    app_id: cfg.app_id.clone(),
+    email: cfg.email.clone(),
+    password: cfg.password.clone(),
+    refresh: HeaderValue::from_static("Bearer none"),
+    cfg_fetch: cfg.fetch_key_id.clone(),
+    cfg_toggle: cfg.toggle_key_id.clone(),
+    expect_keys: cfg.expect_keys,
+    tag: format!("floor-{}", std::process::id()),
+  };
+  let session = ctx.login().await?;
+  let mut refresh = HeaderValue::from_str(&format!("Bearer {}", session.refresh_token))?;
+  refresh.set_sensitive(true);
+  ctx.refresh = refresh;
+  let setup_ms = t_setup.elapsed().as_secs_f64() * 1000.0;
+
+  let ctx = Arc::new(ctx);
+  let op: Arc<str> = Arc::from(cfg.op.as_str());
+  let mut base = 0;
+  batch(&ctx, &op, cfg.warmup, cfg.concurrency, base).await?;
+  base += cfg.warmup;
+  let mut reps = Vec::new();
+  for _ in 0..cfg.reps {
+    let (u0, s0) = cpu_ms();
+    let t0 = Instant::now();
+    let mut lat = batch(&ctx, &op, cfg.ops, cfg.concurrency, base).await?;
+    let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let (u1, s1) = cpu_ms();
+    base += cfg.ops;
+    lat.sort_by(f64::total_cmp);
+    reps.push(Rep {
+      ops: cfg.ops,
+      wall_ms,
+      ops_per_sec: cfg.ops as f64 / (wall_ms / 1000.0),
+      p50_ms: percentile(&lat, 50.0),
+      p99_ms: percentile(&lat, 99.0),
+      cpu_user_ms: u1 - u0,
+      cpu_sys_ms: s1 - s0,
+      cpu_us_per_op: (u1 - u0 + s1 - s0) * 1000.0 / cfg.ops as f64,
+    });
+  }
+  Ok(Report {
+    client: "rust-floor",
+    op: cfg.op,
+    concurrency: cfg.concurrency,
+    reps,
+    max_rss_kb: max_rss_kb(),
+    setup_ms,
+  })
+}
+
+fn main() {
+  let Some(arg) = std::env::args().nth(1) else {
+    eprintln!("usage: realm-auth-bench-floor '<json config>'");
+    std::process::exit(2);
+  };
+  let cfg: Config = match serde_json::from_str(&arg) {
+    Ok(c) => c,
+    Err(e) => {
+      eprintln!("bad config: {e}");
+      std::process::exit(2);
+    }
+  };
+  let rt = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .expect("a tokio runtime");
+  match rt.block_on(main_async(cfg)) {
+    Ok(report) => println!(
+      "{}",
+      serde_json::to_string(&report).expect("a report serialises")
+    ),
+    Err(e) => {
+      eprintln!("floor failed: {e}");
+      std::process::exit(1);
+    }
+  }
+}
