@@ -18,6 +18,70 @@ export declare namespace Auth {
 }
 import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey } from './index'
 
+/** Options for `new App(...)`; other realm v12 options are accepted and ignored. */
+export interface AppConfiguration {
+  /** The App id. */
+  id: string
+  /** The server's base URL. Default `https://services.cloud.mongodb.com`; a trailing slash is trimmed. */
+  baseUrl?: string
+  /** Deadline of each call in milliseconds, all its requests and retries included. Default 60000. */
+  timeout?: number
+  /**
+   * Retries of a request that failed in a way worth retrying, 0 to 10. Default 3. GET, PUT and
+   * DELETE are retried after connection failures and 429/502/503/504 (honouring `Retry-After`);
+   * POST only when the connection was refused, so that nothing is done twice.
+   */
+  retries?: number
+}
+
+/** Email and password, as an object. */
+export interface EmailPasswordCredentials {
+  /** The user's email. */
+  email: string
+  /** The user's password. */
+  password: string
+}
+
+/** `{ email, password }` for `registerUser` and `callResetPasswordFunction`. */
+export interface RegisterUserDetails {
+  /** The user's email. */
+  email: string
+  /** The user's password. */
+  password: string
+}
+
+/** `{ token, tokenId }` from a confirmation email. */
+export interface ConfirmUserDetails {
+  /** The confirmation token. */
+  token: string
+  /** The confirmation token id. */
+  tokenId: string
+}
+
+/** `{ email }`. */
+export interface EmailDetails {
+  /** The user's email. */
+  email: string
+}
+
+/** `{ password, token, tokenId }` from a password reset email. */
+export interface ResetPasswordDetails {
+  /** The new password. */
+  password: string
+  /** The reset token. */
+  token: string
+  /** The reset token id. */
+  tokenId: string
+}
+
+/** The optional last argument of every async method. */
+export interface CallOptions {
+  /** Aborting it rejects the call with an `AbortError` (`code` `ErrorCode.Aborted`) and cancels its request. */
+  signal?: AbortSignal
+  /** Deadline of this call in milliseconds, all its requests and retries included. Default: the App's `timeout`. */
+  timeout?: number
+}
+
 /** Options of `Emulator.start`; every field is optional. */
 export interface EmulatorOptions {
   /** Interface to bind. Default `127.0.0.1`. */
@@ -141,22 +205,23 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class ApiKeyAuth {
   /**
    * Creates a key. `name` must be unique among the user's keys; the server
-   * allows ASCII letters, digits, `_` and `-`.
+   * allows ASCII letters, digits, `_` and `-`. A create whose answer is lost
+   * is not retried (it could make a second key): the error says so.
    */
-  create(name: string): Promise<SecretApiKey>
+  create(name: string, options?: CallOptions): Promise<SecretApiKey>
   /** Fetches one key by id. */
-  fetch(keyId: string | { toHexString(): string }): Promise<ApiKey>
+  fetch(keyId: string | { toHexString(): string }, options?: CallOptions): Promise<ApiKey>
   /** Fetches all of the user's keys. */
-  fetchAll(): Promise<ApiKey[]>
+  fetchAll(options?: CallOptions): Promise<ApiKey[]>
   /** Enables a key. */
-  enable(keyId: string | { toHexString(): string }): Promise<void>
+  enable(keyId: string | { toHexString(): string }, options?: CallOptions): Promise<void>
   /** Disables a key: it can no longer log in until enabled again. */
-  disable(keyId: string | { toHexString(): string }): Promise<void>
+  disable(keyId: string | { toHexString(): string }, options?: CallOptions): Promise<void>
   /**
    * Deletes a key for good. The server refuses to delete the key the
    * current session logged in with.
    */
-  delete(keyId: string | { toHexString(): string }): Promise<void>
+  delete(keyId: string | { toHexString(): string }, options?: CallOptions): Promise<void>
 }
 
 /**
@@ -164,8 +229,11 @@ export declare class ApiKeyAuth {
  * names, requested once, before the first call that needs it.
  */
 export declare class App {
-  /** `new App(id)` or `new App({ id, baseUrl?, timeout? })`. */
-  constructor(idOrConfig: string | AppConfiguration)
+  /**
+   * `new App(id)` or `new App({ id, baseUrl?, timeout?, retries? })`. Throws a
+   * `TypeError` for a bad argument.
+   */
+  constructor(idOrConfiguration: string | AppConfiguration)
   /** The App id. */
   get id(): string
   /** The base URL requests start from (the location request goes there). */
@@ -180,30 +248,30 @@ export declare class App {
   /** The email/password provider's account functions. */
   get emailPasswordAuth(): EmailPasswordAuth
   /** Logs in and makes the user current. */
-  logIn(credentials: Credentials): Promise<User>
+  logIn(credentials: Credentials, options?: CallOptions): Promise<User>
   /**
    * Makes a logged-in user of this App the current user. Throws if the user is
    * logged out, removed or from another App.
    */
   switchUser(user: User): void
   /** Logs the user out (if logged in) and removes it from the App. */
-  removeUser(user: User): Promise<void>
+  removeUser(user: User, options?: CallOptions): Promise<void>
   /** Deletes the user on the server, then removes it from the App. */
-  deleteUser(user: User): Promise<void>
+  deleteUser(user: User, options?: CallOptions): Promise<void>
 }
 
 /**
  * Credentials for `App.logIn` and `User.linkCredentials`. Never exposes the
- * secret it holds.
+ * secret it holds. Factories throw a `TypeError` for a bad argument.
  */
 export declare class Credentials {
   /**
    * An anonymous user. With `reuse` (the default) a logged-in anonymous user of
    * the App is returned instead of creating a new one.
    */
-  static anonymous(reuse?: boolean | undefined | null): Credentials
+  static anonymous(reuse?: boolean): Credentials
   /** Email/password credentials: `emailPassword(email, password)` or `emailPassword({ email, password })`. */
-  static emailPassword(emailOrCredentials: string | EmailPasswordCredentials, password?: string | undefined | null): Credentials
+  static emailPassword(emailOrCredentials: string | EmailPasswordCredentials, password?: string): Credentials
   /** A user API key or server API key. */
   static apiKey(key: string): Credentials
   /**
@@ -218,8 +286,11 @@ export declare class Credentials {
   static userApiKey(key: string): Credentials
   /** A JWT for custom JWT authentication. */
   static jwt(token: string): Credentials
-  /** A payload for custom function authentication, sent as given. */
-  static function(payload: any): Credentials
+  /**
+   * A payload for custom function authentication, sent as given (it must be
+   * JSON-serialisable).
+   */
+  static function(payload: Record<string, unknown>): Credentials
   /** The provider these credentials log in through, e.g. `"api-key"`. */
   get providerType(): string
 }
@@ -230,22 +301,23 @@ export declare class Credentials {
  */
 export declare class EmailPasswordAuth {
   /** Registers a new user. */
-  registerUser(details: RegisterUserDetails): Promise<void>
+  registerUser(details: RegisterUserDetails, options?: CallOptions): Promise<void>
   /** Confirms a user with the token pair from the confirmation email. */
-  confirmUser(details: ConfirmUserDetails): Promise<void>
+  confirmUser(details: ConfirmUserDetails, options?: CallOptions): Promise<void>
   /** Sends the confirmation email again. */
-  resendConfirmationEmail(details: EmailDetails): Promise<void>
+  resendConfirmationEmail(details: EmailDetails, options?: CallOptions): Promise<void>
   /** Runs the custom confirmation function again. */
-  retryCustomConfirmation(details: EmailDetails): Promise<void>
+  retryCustomConfirmation(details: EmailDetails, options?: CallOptions): Promise<void>
   /** Sends a password reset email. */
-  sendResetPasswordEmail(details: EmailDetails): Promise<void>
+  sendResetPasswordEmail(details: EmailDetails, options?: CallOptions): Promise<void>
   /** Sets a new password with the token pair from the reset email. */
-  resetPassword(details: ResetPasswordDetails): Promise<void>
+  resetPassword(details: ResetPasswordDetails, options?: CallOptions): Promise<void>
   /**
    * Runs the server's custom reset function with the extra arguments given
-   * (up to eight; each must be JSON-serialisable).
+   * (up to eight; each must be JSON-serialisable). Being variadic, it takes
+   * no call options: the App's timeout applies.
    */
-  callResetPasswordFunction(details: { email: string; password: string }, ...args: unknown[]): Promise<void>
+  callResetPasswordFunction(details: RegisterUserDetails, ...args: unknown[]): Promise<void>
 }
 
 /**
@@ -339,11 +411,16 @@ export declare class User {
    * Logs out: the session is cleared here first (anonymous users become
    * `Removed`), then ended on the server. Resolves at once if not logged in.
    */
-  logOut(): Promise<void>
+  logOut(options?: CallOptions): Promise<void>
   /** Gets a fresh access token and resolves with its custom data. */
-  refreshCustomData(): Promise<Record<string, unknown>>
+  refreshCustomData(options?: CallOptions): Promise<Record<string, unknown>>
+  /**
+   * Reads the profile again from the server and resolves with its data (as
+   * realm-web's `refreshProfile`).
+   */
+  refreshProfile(options?: CallOptions): Promise<Record<string, unknown>>
   /** Links another identity (e.g. email/password) to this user. */
-  linkCredentials(credentials: Credentials): Promise<void>
+  linkCredentials(credentials: Credentials, options?: CallOptions): Promise<void>
   /** A JSON view of the user without its tokens. */
   toJSON(): Record<string, unknown>
 }
@@ -356,41 +433,6 @@ export interface ApiKey {
   name: string
   /** Whether the key is disabled (a disabled key cannot log in). */
   disabled: boolean
-}
-
-/** Options for `new App(...)`; other realm v12 options are accepted and ignored. */
-export interface AppConfiguration {
-  /** The App id. */
-  id: string
-  /**
-   * The server's base URL. Default `https://services.cloud.mongodb.com`; a
-   * trailing slash is trimmed.
-   */
-  baseUrl?: string
-  /** Deadline of each request in milliseconds. Default 60000. */
-  timeout?: number
-}
-
-/** `{ token, tokenId }` from a confirmation email. */
-export interface ConfirmUserDetails {
-  /** The confirmation token. */
-  token: string
-  /** The confirmation token id. */
-  tokenId: string
-}
-
-/** `{ email }`. */
-export interface EmailDetails {
-  /** The user's email. */
-  email: string
-}
-
-/** Email and password, as an object. */
-export interface EmailPasswordCredentials {
-  /** The user's email. */
-  email: string
-  /** The user's password. */
-  password: string
 }
 
 /**
@@ -474,24 +516,8 @@ export declare enum ErrorCode {
   ResponseTooLarge = 4902,
   /** An argument is invalid; nothing was sent. */
   InvalidArgument = 4903,
-}
-
-/** `{ email, password }` for `registerUser` and `callResetPasswordFunction`. */
-export interface RegisterUserDetails {
-  /** The user's email. */
-  email: string
-  /** The user's password. */
-  password: string
-}
-
-/** `{ password, token, tokenId }` from a password reset email. */
-export interface ResetPasswordDetails {
-  /** The new password. */
-  password: string
-  /** The reset token. */
-  token: string
-  /** The reset token id. */
-  tokenId: string
+  /** The call was aborted through its AbortSignal. */
+  Aborted = 4904,
 }
 
 /**

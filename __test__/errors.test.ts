@@ -62,7 +62,7 @@ describe("errors", () => {
   });
 
   it("turns an HTML error page into an HTTPError with the status", async () => {
-    const app = env.newApp();
+    const app = env.newApp({ retries: 0 });
     const { user } = await env.newUser(app);
     env.emulator.injectFault({ path: KEYS, action: { type: "respond", status: 502, headers: { "content-type": "text/html" }, body: "<html><h1>502 Bad Gateway</h1></html>" } });
     const err = await rejection(user.apiKeys.fetchAll());
@@ -82,7 +82,7 @@ describe("errors", () => {
   });
 
   it("reports malformed, truncated and incomplete responses", async () => {
-    const app = env.newApp();
+    const app = env.newApp({ retries: 0 });
     const { user } = await env.newUser(app);
     env.emulator.injectFault({ path: KEYS, action: { type: "respond", status: 200, headers: JSON_HEADERS, body: "{not json" } });
     assert.equal((await rejection(user.apiKeys.fetchAll())).code, ErrorCode.MalformedJson);

@@ -6,7 +6,7 @@ import { App, Credentials, Emulator, type User } from "realm-auth-native";
 export interface Env {
   emulator: Emulator;
   /** A new App (its own users and location cache) for the emulator. */
-  newApp(options?: { timeout?: number }): App;
+  newApp(options?: { timeout?: number; retries?: number }): App;
   /** Registers a fresh email/password user and logs it in on `app`. */
   newUser(app: App): Promise<{ user: User; email: string; password: string }>;
 }

@@ -4,7 +4,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use realm_auth_client as client;
 
-use crate::js_error::{promise, void_promise};
+use crate::call::{self, Call, refused, run, run_void};
 
 /// A user API key, as fetched or listed: never its value.
 #[napi(object)]
@@ -46,29 +46,24 @@ impl From<client::ApiKey> for ApiKey {
 /// Reads a key id: a 24-hex string or an object with `toHexString()` (a bson
 /// ObjectId). Anything else is refused before a request is made.
 fn key_id(value: Unknown) -> client::Result<client::KeyId> {
-  let refused = || {
-    client::Error::invalid_argument(
-      "Expected the API key id to be a string of 24 hex characters or an ObjectId",
-    )
-  };
+  let wrong =
+    || refused("Expected the API key id to be a string of 24 hex characters or an ObjectId");
   let text = match value.get_type() {
-    Ok(ValueType::String) => String::from_unknown(value).map_err(|_| refused())?,
+    Ok(ValueType::String) => call::string(value, "keyId")?,
     Ok(ValueType::Object) => {
-      let object = Object::from_unknown(value).map_err(|_| refused())?;
+      let object = Object::from_unknown(value).map_err(|_| wrong())?;
       let to_hex = object
         .get_named_property::<Unknown>("toHexString")
-        .map_err(|_| refused())?;
+        .map_err(|_| wrong())?;
       if !matches!(to_hex.get_type(), Ok(ValueType::Function)) {
-        return Err(refused());
+        return Err(wrong());
       }
-      let to_hex = unsafe { to_hex.cast::<Function<(), Unknown>>() }.map_err(|_| refused())?;
-      let hex = to_hex.apply(object, ()).map_err(|_| refused())?;
-      if !matches!(hex.get_type(), Ok(ValueType::String)) {
-        return Err(refused());
-      }
-      String::from_unknown(hex).map_err(|_| refused())?
+      // Safety: checked to be a function just above.
+      let to_hex = unsafe { to_hex.cast::<Function<(), Unknown>>() }.map_err(|_| wrong())?;
+      let hex = to_hex.apply(object, ()).map_err(|_| wrong())?;
+      call::string(hex, "keyId.toHexString()").map_err(|_| wrong())?
     }
-    _ => return Err(refused()),
+    _ => return Err(wrong()),
   };
   client::KeyId::parse(&text)
 }
@@ -84,78 +79,140 @@ impl ApiKeyAuth {
   pub(crate) fn new(inner: client::ApiKeyAuth) -> ApiKeyAuth {
     ApiKeyAuth { inner }
   }
+
+  fn call(&self, env: &Env, options: Option<Unknown>) -> Call {
+    Call::new(env, self.inner.user().app().config().timeout, options)
+  }
 }
 
 #[napi]
 impl ApiKeyAuth {
   /// Creates a key. `name` must be unique among the user's keys; the server
-  /// allows ASCII letters, digits, `_` and `-`.
-  #[napi(ts_return_type = "Promise<SecretApiKey>")]
+  /// allows ASCII letters, digits, `_` and `-`. A create whose answer is lost
+  /// is not retried (it could make a second key): the error says so.
+  #[napi(
+    ts_args_type = "name: string, options?: CallOptions",
+    ts_return_type = "Promise<SecretApiKey>"
+  )]
   pub fn create<'env>(
     &self,
     env: &'env Env,
-    name: String,
+    name: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, SecretApiKey>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.create(&name).await }, |_, k| {
-      Ok(SecretApiKey {
-        id: k.id,
-        key: k.key.expose().to_owned(),
-        name: k.name,
-        disabled: k.disabled,
-      })
-    })
+    let call = self.call(env, options);
+    run(
+      env,
+      call,
+      call::string(name, "name"),
+      move |name| async move { auth.create(&name).await },
+      |_, k| {
+        Ok(SecretApiKey {
+          id: k.id,
+          key: k.key.expose().to_owned(),
+          name: k.name,
+          disabled: k.disabled,
+        })
+      },
+    )
   }
 
   /// Fetches one key by id.
   #[napi(
-    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<ApiKey>"
   )]
-  pub fn fetch<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ApiKey>> {
-    let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    promise(env, async move { auth.fetch(&id?).await }, |_, k| {
-      Ok(k.into())
-    })
+  pub fn fetch<'env>(
+    &self,
+    env: &'env Env,
+    key_id: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ApiKey>> {
+    let auth = self.inner.clone();
+    let call = self.call(env, options);
+    run(
+      env,
+      call,
+      self::key_id(key_id),
+      move |id| async move { auth.fetch(&id).await },
+      |_, k| Ok(k.into()),
+    )
   }
 
   /// Fetches all of the user's keys.
-  #[napi(ts_return_type = "Promise<ApiKey[]>")]
-  pub fn fetch_all<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<ApiKey>>> {
+  #[napi(
+    ts_args_type = "options?: CallOptions",
+    ts_return_type = "Promise<ApiKey[]>"
+  )]
+  pub fn fetch_all<'env>(
+    &self,
+    env: &'env Env,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, Vec<ApiKey>>> {
     let auth = self.inner.clone();
-    promise(env, async move { auth.fetch_all().await }, |_, keys| {
-      Ok(keys.into_iter().map(ApiKey::from).collect())
-    })
+    let call = self.call(env, options);
+    run(
+      env,
+      call,
+      Ok(()),
+      move |()| async move { auth.fetch_all().await },
+      |_, keys| Ok(keys.into_iter().map(ApiKey::from).collect()),
+    )
   }
 
   /// Enables a key.
   #[napi(
-    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
-  pub fn enable<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
-    let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    void_promise(env, async move { auth.enable(&id?).await })
+  pub fn enable<'env>(
+    &self,
+    env: &'env Env,
+    key_id: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    let auth = self.inner.clone();
+    let call = self.call(env, options);
+    run_void(env, call, self::key_id(key_id), move |id| async move {
+      auth.enable(&id).await
+    })
   }
 
   /// Disables a key: it can no longer log in until enabled again.
   #[napi(
-    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
-  pub fn disable<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
-    let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    void_promise(env, async move { auth.disable(&id?).await })
+  pub fn disable<'env>(
+    &self,
+    env: &'env Env,
+    key_id: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    let auth = self.inner.clone();
+    let call = self.call(env, options);
+    run_void(env, call, self::key_id(key_id), move |id| async move {
+      auth.disable(&id).await
+    })
   }
 
   /// Deletes a key for good. The server refuses to delete the key the
   /// current session logged in with.
   #[napi(
-    ts_args_type = "keyId: string | { toHexString(): string }",
+    ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
-  pub fn delete<'env>(&self, env: &'env Env, key_id: Unknown) -> Result<PromiseRaw<'env, ()>> {
-    let (auth, id) = (self.inner.clone(), self::key_id(key_id));
-    void_promise(env, async move { auth.delete(&id?).await })
+  pub fn delete<'env>(
+    &self,
+    env: &'env Env,
+    key_id: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    let auth = self.inner.clone();
+    let call = self.call(env, options);
+    run_void(env, call, self::key_id(key_id), move |id| async move {
+      auth.delete(&id).await
+    })
   }
 }

@@ -1,27 +1,17 @@
 //! `App`: the entry point, holding configuration and users.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use realm_auth_client as client;
 
+use crate::call::{self, Call, run, run_void};
 use crate::credentials::Credentials;
 use crate::email_password_auth::EmailPasswordAuth;
-use crate::js_error::{promise, throw, void_promise};
+use crate::js_error::throw;
 use crate::user::User;
-
-/// Options for `new App(...)`; other realm v12 options are accepted and ignored.
-#[napi(object)]
-pub struct AppConfiguration {
-  /// The App id.
-  pub id: String,
-  /// The server's base URL. Default `https://services.cloud.mongodb.com`; a
-  /// trailing slash is trimmed.
-  pub base_url: Option<String>,
-  /// Deadline of each request in milliseconds. Default 60000.
-  pub timeout: Option<f64>,
-}
 
 fn device_info(env: &Env) -> client::DeviceInfo {
   let node = env
@@ -52,6 +42,64 @@ fn device_info(env: &Env) -> client::DeviceInfo {
   }
 }
 
+/// Reads `new App(...)`'s argument into a checked configuration.
+fn configuration(env: &Env, value: Unknown) -> client::Result<client::AppConfig> {
+  let mut config = if matches!(value.get_type(), Ok(ValueType::String)) {
+    client::AppConfig::new(&call::string(value, "id")?, None, None)?
+  } else {
+    let options = call::object(value, "configuration")
+      .map_err(|_| call::refused("Expected an App id (string) or a configuration object"))?;
+    let get = |key: &str| {
+      options
+        .get_named_property::<Unknown>(key)
+        .map_err(|_| call::refused(format!("Could not read '{key}'")))
+    };
+    let id = call::string(get("id")?, "id")?;
+    let base_url = get("baseUrl")?;
+    let base_url = if call::is_nullish(&base_url) {
+      None
+    } else {
+      Some(call::string(base_url, "baseUrl")?)
+    };
+    let timeout = call::number(get("timeout")?, "timeout", 1.0, u32::MAX as f64)?;
+    let retries = call::number(get("retries")?, "retries", 0.0, 10.0)?;
+    let timeout = timeout.map(|ms| Duration::from_millis(ms as u64));
+    let mut config = client::AppConfig::new(&id, base_url.as_deref(), timeout)?;
+    if let Some(retries) = retries {
+      config.retries = retries as u32;
+    }
+    config
+  };
+  config.device = device_info(env);
+  Ok(config)
+}
+
+/// Warns once per process that an App sends secrets over plain HTTP to a
+/// host other than this machine. Only https silences it.
+fn warn_insecure(env: &Env, base_url: &str) {
+  static WARNED: AtomicBool = AtomicBool::new(false);
+  if WARNED.swap(true, Ordering::Relaxed) {
+    return;
+  }
+  let message = format!(
+    "realm-auth-native: the App's baseUrl {base_url} is plain http:// to another host: tokens, \
+     passwords and API keys will cross the network unencrypted. Use https://."
+  );
+  let emit = || -> Result<()> {
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit_warning: Function<FnArgs<(String, &str)>, Unknown> =
+      process.get_named_property("emitWarning")?;
+    emit_warning.apply(
+      process,
+      FnArgs::from((message.clone(), "InsecureConnectionWarning")),
+    )?;
+    Ok(())
+  };
+  if emit().is_err() {
+    eprintln!("{message}");
+  }
+}
+
 /// An App Services application. Requests go to the host its location request
 /// names, requested once, before the first call that needs it.
 #[napi]
@@ -59,32 +107,25 @@ pub struct App {
   inner: client::App,
 }
 
+impl App {
+  fn call(&self, env: &Env, options: Option<Unknown>) -> Call {
+    Call::new(env, self.inner.config().timeout, options)
+  }
+}
+
 #[napi]
 impl App {
-  /// `new App(id)` or `new App({ id, baseUrl?, timeout? })`.
-  #[napi(constructor)]
-  pub fn new(env: Env, id_or_config: Either<String, AppConfiguration>) -> Result<App> {
-    let (id, base_url, timeout) = match id_or_config {
-      Either::A(id) => (id, None, None),
-      Either::B(c) => (c.id, c.base_url, c.timeout),
-    };
-    let timeout = match timeout {
-      None => None,
-      Some(ms) if ms.is_finite() && ms >= 1.0 && ms <= u32::MAX as f64 => {
-        Some(Duration::from_millis(ms as u64))
-      }
-      Some(_) => {
-        let err = client::Error::invalid_argument(
-          "Expected 'timeout' to be a number of milliseconds from 1 to 4294967295",
-        );
-        return throw(&env, Err(err));
-      }
-    };
-    let mut config = throw(
-      &env,
-      client::AppConfig::new(&id, base_url.as_deref(), timeout),
-    )?;
-    config.device = device_info(&env);
+  /// `new App(id)` or `new App({ id, baseUrl?, timeout?, retries? })`. Throws a
+  /// `TypeError` for a bad argument.
+  #[napi(
+    constructor,
+    ts_args_type = "idOrConfiguration: string | AppConfiguration"
+  )]
+  pub fn new(env: Env, id_or_configuration: Unknown) -> Result<App> {
+    let config = throw(&env, configuration(&env, id_or_configuration))?;
+    if config.is_insecure() {
+      warn_insecure(&env, &config.base_url);
+    }
     Ok(App {
       inner: throw(&env, client::App::new(config))?,
     })
@@ -127,38 +168,69 @@ impl App {
   }
 
   /// Logs in and makes the user current.
-  #[napi(ts_return_type = "Promise<User>")]
+  #[napi(
+    ts_args_type = "credentials: Credentials, options?: CallOptions",
+    ts_return_type = "Promise<User>"
+  )]
   pub fn log_in<'env>(
     &self,
     env: &'env Env,
-    credentials: &Credentials,
+    credentials: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, User>> {
-    let (app, credentials) = (self.inner.clone(), credentials.inner.clone());
-    promise(
+    let app = self.inner.clone();
+    let credentials = call::instance::<Credentials>(env, credentials, "credentials", "Credentials")
+      .map(|c| c.inner.clone());
+    run(
       env,
-      async move { app.log_in(&credentials).await },
+      self.call(env, options),
+      credentials,
+      move |credentials| async move { app.log_in(&credentials).await },
       |_, user| Ok(User::new(user)),
     )
   }
 
   /// Makes a logged-in user of this App the current user. Throws if the user is
   /// logged out, removed or from another App.
-  #[napi]
-  pub fn switch_user(&self, env: Env, user: &User) -> Result<()> {
-    throw(&env, self.inner.switch_user(&user.inner))
+  #[napi(ts_args_type = "user: User")]
+  pub fn switch_user(&self, env: Env, user: Unknown) -> Result<()> {
+    let user = call::instance::<User>(&env, user, "user", "User");
+    throw(&env, user.and_then(|u| self.inner.switch_user(&u.inner)))
   }
 
   /// Logs the user out (if logged in) and removes it from the App.
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn remove_user<'env>(&self, env: &'env Env, user: &User) -> Result<PromiseRaw<'env, ()>> {
-    let (app, user) = (self.inner.clone(), user.inner.clone());
-    void_promise(env, async move { app.remove_user(&user).await })
+  #[napi(
+    ts_args_type = "user: User, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
+  pub fn remove_user<'env>(
+    &self,
+    env: &'env Env,
+    user: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    let app = self.inner.clone();
+    let user = call::instance::<User>(env, user, "user", "User").map(|u| u.inner.clone());
+    run_void(env, self.call(env, options), user, move |user| async move {
+      app.remove_user(&user).await
+    })
   }
 
   /// Deletes the user on the server, then removes it from the App.
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn delete_user<'env>(&self, env: &'env Env, user: &User) -> Result<PromiseRaw<'env, ()>> {
-    let (app, user) = (self.inner.clone(), user.inner.clone());
-    void_promise(env, async move { app.delete_user(&user).await })
+  #[napi(
+    ts_args_type = "user: User, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
+  pub fn delete_user<'env>(
+    &self,
+    env: &'env Env,
+    user: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    let app = self.inner.clone();
+    let user = call::instance::<User>(env, user, "user", "User").map(|u| u.inner.clone());
+    run_void(env, self.call(env, options), user, move |user| async move {
+      app.delete_user(&user).await
+    })
   }
 }

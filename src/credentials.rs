@@ -5,104 +5,117 @@ use napi_derive::napi;
 use realm_auth_client as client;
 use serde_json::Value;
 
+use crate::call::{self, refused};
 use crate::js_error::throw;
 
-/// Email and password, as an object.
-#[napi(object)]
-pub struct EmailPasswordCredentials {
-  /// The user's email.
-  pub email: String,
-  /// The user's password.
-  pub password: String,
-}
-
 /// Credentials for `App.logIn` and `User.linkCredentials`. Never exposes the
-/// secret it holds.
+/// secret it holds. Factories throw a `TypeError` for a bad argument.
 #[napi]
 pub struct Credentials {
   pub(crate) inner: client::Credentials,
+}
+
+fn made(env: &Env, inner: client::Result<client::Credentials>) -> Result<Credentials> {
+  Ok(Credentials {
+    inner: throw(env, inner)?,
+  })
 }
 
 #[napi]
 impl Credentials {
   /// An anonymous user. With `reuse` (the default) a logged-in anonymous user of
   /// the App is returned instead of creating a new one.
-  #[napi(factory)]
-  pub fn anonymous(reuse: Option<bool>) -> Credentials {
-    Credentials {
-      inner: client::Credentials::Anonymous {
-        reuse: reuse.unwrap_or(true),
-      },
-    }
+  #[napi(factory, ts_args_type = "reuse?: boolean")]
+  pub fn anonymous(env: Env, reuse: Option<Unknown>) -> Result<Credentials> {
+    let reuse = match reuse.filter(|r| !call::is_nullish(r)) {
+      None => Ok(true),
+      Some(r) if matches!(r.get_type(), Ok(ValueType::Boolean)) => {
+        Ok(bool::from_unknown(r).unwrap_or(true))
+      }
+      Some(_) => Err(refused("Expected 'reuse' to be a boolean")),
+    };
+    made(
+      &env,
+      reuse.map(|reuse| client::Credentials::Anonymous { reuse }),
+    )
   }
 
   /// Email/password credentials: `emailPassword(email, password)` or `emailPassword({ email, password })`.
-  #[napi(factory)]
+  #[napi(
+    factory,
+    ts_args_type = "emailOrCredentials: string | EmailPasswordCredentials, password?: string"
+  )]
   pub fn email_password(
     env: Env,
-    email_or_credentials: Either<String, EmailPasswordCredentials>,
-    password: Option<String>,
+    email_or_credentials: Unknown,
+    password: Option<Unknown>,
   ) -> Result<Credentials> {
-    let (email, password) = match email_or_credentials {
-      Either::A(email) => (email, password),
-      Either::B(c) => (c.email, Some(c.password)),
-    };
-    let Some(password) = password else {
-      return throw(
-        &env,
-        Err(client::Error::invalid_argument(
-          "Expected 'password' to be a string, got undefined",
-        )),
-      );
-    };
-    let inner = throw(&env, client::Credentials::email_password(&email, &password))?;
-    Ok(Credentials { inner })
+    let parsed = (|| {
+      if matches!(email_or_credentials.get_type(), Ok(ValueType::Object)) {
+        let details = call::object(email_or_credentials, "credentials")?;
+        return client::Credentials::email_password(
+          &call::field(&details, "email")?,
+          &call::field(&details, "password")?,
+        );
+      }
+      let email = call::string(email_or_credentials, "email")?;
+      let password = match password {
+        Some(p) => call::string(p, "password")?,
+        None => return Err(refused("Expected 'password' to be a string, got undefined")),
+      };
+      client::Credentials::email_password(&email, &password)
+    })();
+    made(&env, parsed)
   }
 
   /// A user API key or server API key.
-  #[napi(factory)]
-  pub fn api_key(env: Env, key: String) -> Result<Credentials> {
-    Ok(Credentials {
-      inner: throw(&env, client::Credentials::api_key(&key))?,
-    })
+  #[napi(factory, ts_args_type = "key: string")]
+  pub fn api_key(env: Env, key: Unknown) -> Result<Credentials> {
+    made(
+      &env,
+      call::string(key, "key").and_then(|k| client::Credentials::api_key(&k)),
+    )
   }
 
   /// A server API key.
   /// @deprecated Use `Credentials.apiKey`: server and user keys log in the same way.
-  #[napi(factory)]
-  pub fn server_api_key(env: Env, key: String) -> Result<Credentials> {
+  #[napi(factory, ts_args_type = "key: string")]
+  pub fn server_api_key(env: Env, key: Unknown) -> Result<Credentials> {
     Credentials::api_key(env, key)
   }
 
   /// A user API key.
   /// @deprecated Use `Credentials.apiKey`: server and user keys log in the same way.
-  #[napi(factory)]
-  pub fn user_api_key(env: Env, key: String) -> Result<Credentials> {
+  #[napi(factory, ts_args_type = "key: string")]
+  pub fn user_api_key(env: Env, key: Unknown) -> Result<Credentials> {
     Credentials::api_key(env, key)
   }
 
   /// A JWT for custom JWT authentication.
-  #[napi(factory)]
-  pub fn jwt(env: Env, token: String) -> Result<Credentials> {
-    Ok(Credentials {
-      inner: throw(&env, client::Credentials::jwt(&token))?,
-    })
+  #[napi(factory, ts_args_type = "token: string")]
+  pub fn jwt(env: Env, token: Unknown) -> Result<Credentials> {
+    made(
+      &env,
+      call::string(token, "token").and_then(|t| client::Credentials::jwt(&t)),
+    )
   }
 
-  /// A payload for custom function authentication, sent as given.
-  #[napi(factory, js_name = "function")]
-  pub fn function_payload(env: Env, payload: Value) -> Result<Credentials> {
-    match payload {
-      Value::Object(map) => Ok(Credentials {
-        inner: client::Credentials::Function(map),
-      }),
-      _ => throw(
-        &env,
-        Err(client::Error::invalid_argument(
-          "Expected 'payload' to be an object",
+  /// A payload for custom function authentication, sent as given (it must be
+  /// JSON-serialisable).
+  #[napi(
+    factory,
+    js_name = "function",
+    ts_args_type = "payload: Record<string, unknown>"
+  )]
+  pub fn function_payload(env: Env, payload: Unknown) -> Result<Credentials> {
+    let parsed =
+      call::object(payload, "payload").and_then(|_| match Value::from_unknown(payload) {
+        Ok(Value::Object(map)) => Ok(client::Credentials::Function(map)),
+        _ => Err(refused(
+          "Expected 'payload' to be a JSON-serialisable object",
         )),
-      ),
-    }
+      });
+    made(&env, parsed)
   }
 
   /// The provider these credentials log in through, e.g. `"api-key"`.

@@ -6,42 +6,16 @@ use napi_derive::napi;
 use realm_auth_client as client;
 use serde_json::Value;
 
-use crate::js_error::void_promise;
+use crate::call::{self, Call, run_void};
 
-/// `{ email, password }` for `registerUser` and `callResetPasswordFunction`.
-#[napi(object)]
-pub struct RegisterUserDetails {
-  /// The user's email.
-  pub email: String,
-  /// The user's password.
-  pub password: String,
-}
-
-/// `{ token, tokenId }` from a confirmation email.
-#[napi(object)]
-pub struct ConfirmUserDetails {
-  /// The confirmation token.
-  pub token: String,
-  /// The confirmation token id.
-  pub token_id: String,
-}
-
-/// `{ email }`.
-#[napi(object)]
-pub struct EmailDetails {
-  /// The user's email.
-  pub email: String,
-}
-
-/// `{ password, token, tokenId }` from a password reset email.
-#[napi(object)]
-pub struct ResetPasswordDetails {
-  /// The new password.
-  pub password: String,
-  /// The reset token.
-  pub token: String,
-  /// The reset token id.
-  pub token_id: String,
+/// Reads the named string fields of a details object.
+fn details<const N: usize>(value: Unknown, keys: [&str; N]) -> client::Result<[String; N]> {
+  let object = call::object(value, "details")?;
+  let mut out = [const { String::new() }; N];
+  for (slot, key) in out.iter_mut().zip(keys) {
+    *slot = call::field(&object, key)?;
+  }
+  Ok(out)
 }
 
 /// Account management for the email/password provider. None of these calls
@@ -55,101 +29,149 @@ impl EmailPasswordAuth {
   pub(crate) fn new(inner: client::EmailPasswordAuth) -> EmailPasswordAuth {
     EmailPasswordAuth { inner }
   }
+
+  fn call(&self, env: &Env, options: Option<Unknown>) -> Call {
+    Call::new(env, self.inner.app().config().timeout, options)
+  }
 }
 
 #[napi]
 impl EmailPasswordAuth {
   /// Registers a new user.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "details: RegisterUserDetails, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn register_user<'env>(
     &self,
     env: &'env Env,
-    details: RegisterUserDetails,
+    details: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth.register_user(&details.email, &details.password).await
-    })
+    run_void(
+      env,
+      self.call(env, options),
+      self::details(details, ["email", "password"]),
+      move |[email, password]| async move { auth.register_user(&email, &password).await },
+    )
   }
 
   /// Confirms a user with the token pair from the confirmation email.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "details: ConfirmUserDetails, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn confirm_user<'env>(
     &self,
     env: &'env Env,
-    details: ConfirmUserDetails,
+    details: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth.confirm_user(&details.token, &details.token_id).await
-    })
+    run_void(
+      env,
+      self.call(env, options),
+      self::details(details, ["token", "tokenId"]),
+      move |[token, token_id]| async move { auth.confirm_user(&token, &token_id).await },
+    )
   }
 
   /// Sends the confirmation email again.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "details: EmailDetails, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn resend_confirmation_email<'env>(
     &self,
     env: &'env Env,
-    details: EmailDetails,
+    details: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth.resend_confirmation_email(&details.email).await
-    })
+    run_void(
+      env,
+      self.call(env, options),
+      self::details(details, ["email"]),
+      move |[email]| async move { auth.resend_confirmation_email(&email).await },
+    )
   }
 
   /// Runs the custom confirmation function again.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "details: EmailDetails, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn retry_custom_confirmation<'env>(
     &self,
     env: &'env Env,
-    details: EmailDetails,
+    details: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth.retry_custom_confirmation(&details.email).await
-    })
+    run_void(
+      env,
+      self.call(env, options),
+      self::details(details, ["email"]),
+      move |[email]| async move { auth.retry_custom_confirmation(&email).await },
+    )
   }
 
   /// Sends a password reset email.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "details: EmailDetails, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn send_reset_password_email<'env>(
     &self,
     env: &'env Env,
-    details: EmailDetails,
+    details: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth.send_reset_password_email(&details.email).await
-    })
+    run_void(
+      env,
+      self.call(env, options),
+      self::details(details, ["email"]),
+      move |[email]| async move { auth.send_reset_password_email(&email).await },
+    )
   }
 
   /// Sets a new password with the token pair from the reset email.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "details: ResetPasswordDetails, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn reset_password<'env>(
     &self,
     env: &'env Env,
-    details: ResetPasswordDetails,
+    details: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth
-        .reset_password(&details.token, &details.token_id, &details.password)
-        .await
-    })
+    let parsed = self::details(details, ["token", "tokenId", "password"]);
+    run_void(
+      env,
+      self.call(env, options),
+      parsed,
+      move |[token, token_id, password]| async move {
+        auth.reset_password(&token, &token_id, &password).await
+      },
+    )
   }
 
   /// Runs the server's custom reset function with the extra arguments given
-  /// (up to eight; each must be JSON-serialisable).
+  /// (up to eight; each must be JSON-serialisable). Being variadic, it takes
+  /// no call options: the App's timeout applies.
   #[napi(
-    ts_args_type = "details: { email: string; password: string }, ...args: unknown[]",
+    ts_args_type = "details: RegisterUserDetails, ...args: unknown[]",
     ts_return_type = "Promise<void>"
   )]
   #[allow(clippy::too_many_arguments)]
   pub fn call_reset_password_function<'env>(
     &self,
     env: &'env Env,
-    details: RegisterUserDetails,
+    details: Unknown,
     a0: Option<Value>,
     a1: Option<Value>,
     a2: Option<Value>,
@@ -169,10 +191,16 @@ impl EmailPasswordAuth {
       args.pop();
     }
     let auth = self.inner.clone();
-    void_promise(env, async move {
-      auth
-        .call_reset_password_function(&details.email, &details.password, args)
-        .await
-    })
+    let parsed = self::details(details, ["email", "password"]);
+    run_void(
+      env,
+      self.call(env, None),
+      parsed,
+      move |[email, password]| async move {
+        auth
+          .call_reset_password_function(&email, &password, args)
+          .await
+      },
+    )
   }
 }

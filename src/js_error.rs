@@ -1,7 +1,4 @@
-//! The one place where client errors become JS errors, and the promise helper
-//! every async method goes through.
-
-use std::future::Future;
+//! The one place where client errors become JS errors.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -43,6 +40,9 @@ fn build(env: &Env, err: &client::Error) -> Result<Error> {
   } else {
     env.create_error(base)?
   };
+  if err.code == client::ErrorCode::Aborted {
+    obj.set_named_property("name", "AbortError")?;
+  }
   obj.set_named_property("code", err.code.value())?;
   if let Some(status) = err.status_code {
     obj.set_named_property("statusCode", status as u32)?;
@@ -60,34 +60,6 @@ fn build(env: &Env, err: &client::Error) -> Result<Error> {
     obj.set_named_property("url", url.as_str())?;
   }
   Ok(Error::from(obj.to_unknown()))
-}
-
-/// Runs `fut` on the runtime and settles a promise on the JS thread: resolved
-/// with `to_js(value)`, or rejected with the error built by [`to_js_error`].
-/// The future must own everything it uses (no `&self` across an await): a
-/// Worker terminated mid-call frees its objects while the future still runs.
-pub fn promise<'env, T, V, F, C>(env: &'env Env, fut: F, to_js: C) -> Result<PromiseRaw<'env, V>>
-where
-  T: Send + 'static,
-  V: ToNapiValue,
-  F: Future<Output = client::Result<T>> + Send + 'static,
-  C: FnOnce(&'env Env, T) -> Result<V> + 'static,
-{
-  env.spawn_future_with_callback(
-    async move { Ok(fut.await) },
-    move |env, result| match result {
-      Ok(value) => to_js(env, value),
-      Err(err) => Err(to_js_error(env, err)),
-    },
-  )
-}
-
-/// [`promise`] for calls that resolve with nothing.
-pub fn void_promise<F>(env: &Env, fut: F) -> Result<PromiseRaw<'_, ()>>
-where
-  F: Future<Output = client::Result<()>> + Send + 'static,
-{
-  promise(env, fut, |_, ()| Ok(()))
 }
 
 /// Throws (from a sync method) the JS error for a client error.

@@ -4,6 +4,7 @@
 
 mod api_key_auth;
 mod app;
+mod call;
 mod credentials;
 mod email_password_auth;
 mod emulator;

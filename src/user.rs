@@ -6,8 +6,8 @@ use realm_auth_client as client;
 use serde_json::{Map, Value};
 
 use crate::api_key_auth::ApiKeyAuth;
+use crate::call::{self, Call, run, run_void};
 use crate::credentials::Credentials;
-use crate::js_error::{promise, void_promise};
 
 /// A user's state, as realm v12 names it.
 #[napi(string_enum)]
@@ -49,6 +49,10 @@ pub struct User {
 impl User {
   pub(crate) fn new(inner: client::User) -> User {
     User { inner }
+  }
+
+  fn call(&self, env: &Env, options: Option<Unknown>) -> Call {
+    Call::new(env, self.inner.app().config().timeout, options)
   }
 }
 
@@ -144,34 +148,81 @@ impl User {
 
   /// Logs out: the session is cleared here first (anonymous users become
   /// `Removed`), then ended on the server. Resolves at once if not logged in.
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn log_out<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+  #[napi(
+    ts_args_type = "options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
+  pub fn log_out<'env>(
+    &self,
+    env: &'env Env,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
     let user = self.inner.clone();
-    void_promise(env, async move { user.log_out().await })
+    run_void(env, self.call(env, options), Ok(()), move |()| async move {
+      user.log_out().await
+    })
   }
 
   /// Gets a fresh access token and resolves with its custom data.
-  #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
-  pub fn refresh_custom_data<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Value>> {
+  #[napi(
+    ts_args_type = "options?: CallOptions",
+    ts_return_type = "Promise<Record<string, unknown>>"
+  )]
+  pub fn refresh_custom_data<'env>(
+    &self,
+    env: &'env Env,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, Value>> {
     let user = self.inner.clone();
-    promise(
+    run(
       env,
-      async move { user.refresh_custom_data().await },
+      self.call(env, options),
+      Ok(()),
+      move |()| async move { user.refresh_custom_data().await },
       |_, data| Ok(Value::Object(data)),
     )
   }
 
+  /// Reads the profile again from the server and resolves with its data (as
+  /// realm-web's `refreshProfile`).
+  #[napi(
+    ts_args_type = "options?: CallOptions",
+    ts_return_type = "Promise<Record<string, unknown>>"
+  )]
+  pub fn refresh_profile<'env>(
+    &self,
+    env: &'env Env,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, Value>> {
+    let user = self.inner.clone();
+    run(
+      env,
+      self.call(env, options),
+      Ok(()),
+      move |()| async move { user.refresh_profile().await },
+      |_, profile| Ok(Value::Object(profile.data)),
+    )
+  }
+
   /// Links another identity (e.g. email/password) to this user.
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(
+    ts_args_type = "credentials: Credentials, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
   pub fn link_credentials<'env>(
     &self,
     env: &'env Env,
-    credentials: &Credentials,
+    credentials: Unknown,
+    options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
-    let (user, credentials) = (self.inner.clone(), credentials.inner.clone());
-    void_promise(
+    let user = self.inner.clone();
+    let credentials = call::instance::<Credentials>(env, credentials, "credentials", "Credentials")
+      .map(|c| c.inner.clone());
+    run_void(
       env,
-      async move { user.link_credentials(&credentials).await },
+      self.call(env, options),
+      credentials,
+      move |credentials| async move { user.link_credentials(&credentials).await },
     )
   }
 

@@ -18,6 +18,70 @@ export declare namespace Auth {
 }
 import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey } from './index'
 
+/** Options for `new App(...)`; other realm v12 options are accepted and ignored. */
+export interface AppConfiguration {
+  /** The App id. */
+  id: string
+  /** The server's base URL. Default `https://services.cloud.mongodb.com`; a trailing slash is trimmed. */
+  baseUrl?: string
+  /** Deadline of each call in milliseconds, all its requests and retries included. Default 60000. */
+  timeout?: number
+  /**
+   * Retries of a request that failed in a way worth retrying, 0 to 10. Default 3. GET, PUT and
+   * DELETE are retried after connection failures and 429/502/503/504 (honouring `Retry-After`);
+   * POST only when the connection was refused, so that nothing is done twice.
+   */
+  retries?: number
+}
+
+/** Email and password, as an object. */
+export interface EmailPasswordCredentials {
+  /** The user's email. */
+  email: string
+  /** The user's password. */
+  password: string
+}
+
+/** `{ email, password }` for `registerUser` and `callResetPasswordFunction`. */
+export interface RegisterUserDetails {
+  /** The user's email. */
+  email: string
+  /** The user's password. */
+  password: string
+}
+
+/** `{ token, tokenId }` from a confirmation email. */
+export interface ConfirmUserDetails {
+  /** The confirmation token. */
+  token: string
+  /** The confirmation token id. */
+  tokenId: string
+}
+
+/** `{ email }`. */
+export interface EmailDetails {
+  /** The user's email. */
+  email: string
+}
+
+/** `{ password, token, tokenId }` from a password reset email. */
+export interface ResetPasswordDetails {
+  /** The new password. */
+  password: string
+  /** The reset token. */
+  token: string
+  /** The reset token id. */
+  tokenId: string
+}
+
+/** The optional last argument of every async method. */
+export interface CallOptions {
+  /** Aborting it rejects the call with an `AbortError` (`code` `ErrorCode.Aborted`) and cancels its request. */
+  signal?: AbortSignal
+  /** Deadline of this call in milliseconds, all its requests and retries included. Default: the App's `timeout`. */
+  timeout?: number
+}
+
 /** Options of `Emulator.start`; every field is optional. */
 export interface EmulatorOptions {
   /** Interface to bind. Default `127.0.0.1`. */

@@ -90,10 +90,21 @@ impl ApiKeyAuth {
   /// Creates a key named `name` (`POST /auth/api_keys`). The name's rules are the
   /// server's (realm v12 does not check it either).
   pub async fn create(&self, name: &str) -> Result<SecretApiKey> {
+    let body = json!({ "name": name });
     let resp = self
       .user
-      .refresh_request(Method::POST, "api_keys", Some(json!({ "name": name })))
-      .await?;
+      .refresh_request(Method::POST, "api_keys", Some(body))
+      .await
+      .map_err(|mut err| {
+        // Never retried once sent: a second POST could make a second key.
+        if err.outcome_unknown() {
+          err.message.push_str(
+            " (the request reached the server but its answer was lost: the API key may have been \
+           created; check with fetchAll() before creating it again)",
+          );
+        }
+        err
+      })?;
     let map = resp.object()?;
     let key = read_key(&resp, &map)?;
     let value = resp.string(&map, "key")?;

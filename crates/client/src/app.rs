@@ -9,9 +9,11 @@ use serde_json::{Map, Value, json};
 
 use crate::config::AppConfig;
 use crate::credentials::Credentials;
+use crate::deadline;
 use crate::email_password::EmailPasswordAuth;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jwt;
+use crate::retry;
 use crate::secret::Secret;
 use crate::transport::{Incoming, Outgoing, Transport};
 use crate::user::{Profile, State, User, UserInner};
@@ -298,17 +300,14 @@ impl AppInner {
       return Ok(host);
     }
     let url = self.url(&self.config.base_url, Route::App("location"));
-    let resp = self
-      .http
-      .send(Outgoing {
-        method: Method::GET,
-        url,
-        bearer: None,
-        body: None,
-        bare: true,
-      })
-      .await?
-      .check()?;
+    let location = Outgoing {
+      method: Method::GET,
+      url,
+      bearer: None,
+      body: None,
+      bare: true,
+    };
+    let resp = self.send_with_retries(&location).await?.check()?;
     let map = resp.object()?;
     let hostname = resp.string(&map, "hostname")?;
     let hostname = hostname.trim_end_matches('/');
@@ -322,7 +321,8 @@ impl AppInner {
     Ok(host)
   }
 
-  /// Sends a request to the located host and applies realm-core's error rules.
+  /// Sends a request to the located host, retrying what is safe to retry,
+  /// and applies realm-core's error rules to the final answer.
   pub(crate) async fn request(
     &self,
     method: Method,
@@ -333,17 +333,44 @@ impl AppInner {
     let host = self.hostname().await?;
     let url = self.url(&host, route);
     let body = body.map(|b| serde_json::to_vec(&b).expect("a JSON value always serialises"));
-    self
-      .http
-      .send(Outgoing {
-        method,
-        url,
-        bearer,
-        body,
-        bare: false,
-      })
-      .await?
-      .check()
+    let outgoing = Outgoing {
+      method,
+      url,
+      bearer,
+      body,
+      bare: false,
+    };
+    self.send_with_retries(&outgoing).await?.check()
+  }
+
+  /// Sends `req`, retrying up to `config.retries` times within the call's
+  /// deadline: idempotent requests (GET, PUT, DELETE) after a failure in
+  /// transit or a 429/502/503/504; POST only when the connection was refused,
+  /// because a POST that reached the server may have acted (a second key).
+  async fn send_with_retries(&self, req: &Outgoing<'_>) -> Result<Incoming> {
+    let idempotent = req.method != Method::POST;
+    let mut attempt = 0;
+    loop {
+      let outcome = self.http.send(req).await;
+      let retry = match &outcome {
+        Ok(resp) => idempotent && matches!(resp.status, 429 | 502 | 503 | 504),
+        Err(err) => {
+          matches!(err.code, ErrorCode::NetworkError | ErrorCode::Timeout)
+            && (idempotent || !err.outcome_unknown())
+        }
+      };
+      if !retry || attempt >= self.config.retries {
+        return outcome;
+      }
+      let hint = outcome.as_ref().ok().and_then(|r| r.retry_after);
+      let wait = retry::backoff(attempt, hint);
+      // A wait the deadline cannot cover is not worth starting.
+      if deadline::remaining().is_some_and(|(left, _)| wait >= left) {
+        return outcome;
+      }
+      tokio::time::sleep(wait).await;
+      attempt += 1;
+    }
   }
 
   /// A request authenticated as `user`, with realm v12's 401 rules: a refused

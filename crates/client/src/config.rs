@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 /// Where realm v12 sends requests when no base URL is given.
 pub const DEFAULT_BASE_URL: &str = "https://services.cloud.mongodb.com";
 
+/// How often an idempotent request is retried by default (see `AppConfig::retries`).
+pub const DEFAULT_RETRIES: u32 = 3;
+
 /// realm v12's default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(60_000);
 
@@ -38,9 +41,28 @@ pub struct AppConfig {
   pub timeout: Duration,
   /// Sent with logins.
   pub device: DeviceInfo,
+  /// Retries of a request that failed in a way worth retrying (0: none). GET,
+  /// PUT and DELETE are retried after connection failures and 429/502/503/504;
+  /// POST only when the request never left (the connection was refused).
+  pub retries: u32,
 }
 
 impl AppConfig {
+  /// True for a plain `http://` URL to a host other than loopback: tokens and
+  /// passwords would cross the network unencrypted.
+  pub fn is_insecure(&self) -> bool {
+    let Ok(url) = self.base_url.parse::<reqwest::Url>() else {
+      return false;
+    };
+    let loopback = match url.host() {
+      Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+      Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+      Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+      None => false,
+    };
+    url.scheme() == "http" && !loopback
+  }
+
   /// Validates and normalises a configuration: a non-empty id, an `http(s)`
   /// base URL (trailing slashes trimmed, as realm-core does) and a non-zero timeout.
   pub fn new(id: &str, base_url: Option<&str>, timeout: Option<Duration>) -> Result<AppConfig> {
@@ -78,6 +100,7 @@ impl AppConfig {
       base_url,
       timeout,
       device: DeviceInfo::default(),
+      retries: DEFAULT_RETRIES,
     })
   }
 }
@@ -95,6 +118,17 @@ mod tests {
       AppConfig::new("a", None, None).unwrap().base_url,
       DEFAULT_BASE_URL
     );
+  }
+
+  #[test]
+  fn insecure_means_plain_http_off_loopback() {
+    let insecure = |u: &str| AppConfig::new("a", Some(u), None).unwrap().is_insecure();
+    assert!(insecure("http://example.com"));
+    assert!(insecure("http://10.0.0.1:8080"));
+    assert!(!insecure("http://127.0.0.1:9191"));
+    assert!(!insecure("http://localhost:9191"));
+    assert!(!insecure("http://[::1]:9191"));
+    assert!(!insecure("https://example.com"));
   }
 
   #[test]

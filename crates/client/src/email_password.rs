@@ -23,6 +23,11 @@ fn non_empty(what: &str, value: &str) -> Result<()> {
 }
 
 impl EmailPasswordAuth {
+  /// The App these calls go to.
+  pub fn app(&self) -> &App {
+    &self.app
+  }
+
   async fn post(&self, path: &str, body: Value) -> Result<()> {
     let path = format!("auth/providers/local-userpass/{path}");
     self

@@ -51,6 +51,7 @@ macro_rules! for_each_error_code {
       Timeout = 4901, "The request did not complete within its deadline.";
       ResponseTooLarge = 4902, "The server's response exceeded the size limit.";
       InvalidArgument = 4903, "An argument is invalid; nothing was sent.";
+      Aborted = 4904, "The call was aborted through its AbortSignal.";
     }
   };
 }
@@ -114,6 +115,9 @@ pub struct Error {
   pub method: Option<&'static str>,
   /// The URL of the failed request, when one was made.
   pub url: Option<String>,
+  /// The request may have reached the server (it failed after connecting):
+  /// its effect is unknown.
+  pub(crate) sent: bool,
 }
 
 impl Error {
@@ -127,6 +131,7 @@ impl Error {
       link: None,
       method: None,
       url: None,
+      sent: false,
     }
   }
 
@@ -140,6 +145,12 @@ impl Error {
     self.method = Some(method);
     self.url = Some(url.to_owned());
     self
+  }
+
+  /// True when the request failed in transit after connecting: the server may
+  /// have acted on it without the answer arriving.
+  pub fn outcome_unknown(&self) -> bool {
+    self.sent && matches!(self.code, ErrorCode::NetworkError | ErrorCode::Timeout)
   }
 
   /// True when the server answered 401: the token used was refused.

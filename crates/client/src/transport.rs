@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use serde_json::{Map, Value};
 
+use crate::deadline;
 use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Secret;
 
@@ -40,6 +41,8 @@ pub(crate) struct Outgoing<'a> {
 pub(crate) struct Incoming {
   pub status: u16,
   pub content_type: Option<String>,
+  /// `Retry-After` in seconds, when the server sent one.
+  pub retry_after: Option<Duration>,
   pub body: Bytes,
   pub method: &'static str,
   pub url: String,
@@ -100,19 +103,23 @@ impl Transport {
     Ok(Transport { client, timeout })
   }
 
-  /// Sends a request and reads the whole response (bounded), or fails with
-  /// `NetworkError`, `Timeout` or `ResponseTooLarge`. Does not look at the status.
-  pub async fn send(&self, req: Outgoing<'_>) -> Result<Incoming> {
+  /// Sends a request once and reads the whole response (bounded), or fails with
+  /// `NetworkError`, `Timeout` or `ResponseTooLarge`. Does not look at the
+  /// status. The attempt gets the App's timeout, or what remains of the call's
+  /// deadline if that is less.
+  pub async fn send(&self, req: &Outgoing<'_>) -> Result<Incoming> {
     let method = method_name(&req.method);
-    let url = req.url;
+    let url = req.url.as_str();
+    // The attempt ends at the App's timeout or the call's deadline, whichever is first.
+    let (attempt_timeout, limit) = match deadline::remaining() {
+      Some((left, total)) if left < self.timeout => (left, total),
+      _ => (self.timeout, self.timeout),
+    };
     let fail = |e: reqwest::Error| {
-      let err = if e.is_timeout() {
+      let mut err = if e.is_timeout() {
         Error::new(
           ErrorCode::Timeout,
-          format!(
-            "request to {url} timed out after {} ms",
-            self.timeout.as_millis()
-          ),
+          format!("request to {url} timed out after {} ms", limit.as_millis()),
         )
       } else {
         Error::new(
@@ -120,10 +127,15 @@ impl Transport {
           format!("request to {url} failed, reason: {}", chain(&e)),
         )
       };
-      err.with_request(method, &url)
+      // A failed connect never carried the request; anything later may have.
+      err.sent = !e.is_connect();
+      err.with_request(method, url)
     };
 
-    let mut builder = self.client.request(req.method, &url);
+    let mut builder = self
+      .client
+      .request(req.method.clone(), url)
+      .timeout(attempt_timeout);
     if !req.bare {
       builder = builder
         .header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))
@@ -140,23 +152,29 @@ impl Transport {
       value.set_sensitive(true);
       builder = builder.header(AUTHORIZATION, value);
     }
-    if let Some(body) = req.body {
-      builder = builder.body(body);
+    if let Some(body) = &req.body {
+      builder = builder.body(body.clone());
     }
 
     let mut resp = builder.send().await.map_err(fail)?;
     let status = resp.status().as_u16();
-    let content_type = resp
-      .headers()
-      .get(CONTENT_TYPE)
-      .and_then(|v| v.to_str().ok())
-      .map(str::to_owned);
+    let header = |name| {
+      resp
+        .headers()
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(str::to_owned)
+    };
+    let content_type = header(CONTENT_TYPE);
+    let retry_after = header(RETRY_AFTER)
+      .and_then(|v| v.trim().parse::<u64>().ok())
+      .map(Duration::from_secs);
     let too_large = || {
       Error::new(
         ErrorCode::ResponseTooLarge,
         format!("the response to {method} {url} is larger than {MAX_RESPONSE_BYTES} bytes"),
       )
-      .with_request(method, &url)
+      .with_request(method, url)
     };
     let declared = resp.content_length().unwrap_or(0);
     if declared > MAX_RESPONSE_BYTES as u64 {
@@ -172,9 +190,10 @@ impl Transport {
     Ok(Incoming {
       status,
       content_type,
+      retry_after,
       body: Bytes::from(body),
       method,
-      url,
+      url: url.to_owned(),
     })
   }
 }
@@ -319,6 +338,7 @@ mod tests {
     Incoming {
       status,
       content_type: ct.map(str::to_owned),
+      retry_after: None,
       body: Bytes::from(body.to_owned()),
       method: "GET",
       url: "http://h/x".into(),

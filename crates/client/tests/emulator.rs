@@ -134,12 +134,8 @@ where
 async fn a_failed_location_request_is_tried_again() {
   let (emulator, app) = start().await;
   let control = emulator.control();
-  control
-    .inject_fault(FaultSpec::new(
-      "app/*/location",
-      FaultAction::respond(503, ""),
-    ))
-    .unwrap();
+  let always = FaultSpec::new("app/*/location", FaultAction::respond(503, "")).times(0);
+  control.inject_fault(always).unwrap();
   let err = app
     .log_in(&Credentials::Anonymous { reuse: false })
     .await
@@ -148,10 +144,20 @@ async fn a_failed_location_request_is_tried_again() {
     (err.code, err.status_code),
     (ErrorCode::HTTPError, Some(503))
   );
+  // The first try and three retries, then the error.
+  let locations = |c: &realm_auth_emulator::Control| {
+    c.requests()
+      .iter()
+      .filter(|r| r.path.ends_with("/location"))
+      .count()
+  };
+  assert_eq!(locations(&control), 4);
+  control.clear_faults();
   app
     .log_in(&Credentials::Anonymous { reuse: false })
     .await
     .unwrap();
+  assert_eq!(locations(&control), 5);
   emulator.stop().await;
 }
 

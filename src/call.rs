@@ -1,0 +1,287 @@
+//! What every method does with its arguments before Rust sees them: checked
+//! conversions (wrong types become `TypeError`s, and async methods reject
+//! rather than throw), and the optional last argument of async methods,
+//! `{ signal?: AbortSignal, timeout?: number }`, with the promise that runs a
+//! call under it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use realm_auth_client as client;
+use tokio::sync::watch;
+
+use crate::js_error::to_js_error;
+
+/// A refused argument: a `TypeError` once it reaches JS, and no request is sent.
+pub fn refused(message: impl Into<String>) -> client::Error {
+  client::Error::invalid_argument(message)
+}
+
+fn type_name(value: &Unknown) -> &'static str {
+  match value.get_type() {
+    Ok(ValueType::Undefined) => "undefined",
+    Ok(ValueType::Null) => "null",
+    Ok(ValueType::Boolean) => "a boolean",
+    Ok(ValueType::Number) => "a number",
+    Ok(ValueType::String) => "a string",
+    Ok(ValueType::Symbol) => "a symbol",
+    Ok(ValueType::Object) => "an object",
+    Ok(ValueType::Function) => "a function",
+    Ok(ValueType::BigInt) => "a bigint",
+    _ => "an unknown value",
+  }
+}
+
+fn is(value: &Unknown, wanted: ValueType) -> bool {
+  value.get_type().is_ok_and(|t| t == wanted)
+}
+
+/// True for `undefined` and `null` (an omitted optional argument).
+pub fn is_nullish(value: &Unknown) -> bool {
+  matches!(value.get_type(), Ok(ValueType::Undefined | ValueType::Null))
+}
+
+/// A string argument.
+pub fn string(value: Unknown, what: &str) -> client::Result<String> {
+  if !is(&value, ValueType::String) {
+    return Err(refused(format!(
+      "Expected '{what}' to be a string, got {}",
+      type_name(&value)
+    )));
+  }
+  String::from_unknown(value).map_err(|_| refused(format!("Expected '{what}' to be a string")))
+}
+
+/// A plain object argument (not null, not a function).
+pub fn object<'env>(value: Unknown<'env>, what: &str) -> client::Result<Object<'env>> {
+  if !is(&value, ValueType::Object) {
+    return Err(refused(format!(
+      "Expected '{what}' to be an object, got {}",
+      type_name(&value)
+    )));
+  }
+  Object::from_unknown(value).map_err(|_| refused(format!("Expected '{what}' to be an object")))
+}
+
+/// A string property of an object argument.
+pub fn field(object: &Object, key: &str) -> client::Result<String> {
+  let value: Unknown = object
+    .get_named_property(key)
+    .map_err(|_| refused(format!("Could not read '{key}'")))?;
+  string(value, key)
+}
+
+/// An optional number argument or property, finite, within `min..=max`.
+pub fn number(value: Unknown, what: &str, min: f64, max: f64) -> client::Result<Option<f64>> {
+  if is_nullish(&value) {
+    return Ok(None);
+  }
+  let n = if is(&value, ValueType::Number) {
+    f64::from_unknown(value).ok()
+  } else {
+    None
+  };
+  match n {
+    Some(n) if n.is_finite() && n >= min && n <= max => Ok(Some(n)),
+    _ => Err(refused(format!(
+      "Expected '{what}' to be a number from {min} to {max}"
+    ))),
+  }
+}
+
+/// An instance of the `#[napi]` class `T` (e.g. a `User` or `Credentials`).
+pub fn instance<'env, T>(env: &Env, value: Unknown<'env>, what: &str, class: &str) -> client::Result<ClassInstance<'env, T>>
+where
+  T: JavaScriptClassExt + 'env,
+  ClassInstance<'env, T>: FromNapiValue,
+{
+  let wrong = || refused(format!("Expected '{what}' to be a {class}, got {}", type_name(&value)));
+  if !T::instance_of(env, &value).unwrap_or(false) {
+    return Err(wrong());
+  }
+  // Safety: an instance of `T` by its prototype chain, on this thread; the
+  // conversion also checks that it wraps a native value with `T`'s type tag.
+  unsafe { ClassInstance::<T>::from_napi_value(env.raw(), value.raw()) }.map_err(|_| wrong())
+}
+
+/// The caller's AbortSignal, hooked for one call.
+struct AbortHook {
+  fired: watch::Receiver<bool>,
+  signal: ObjectRef<false>,
+  listener: ObjectRef<false>,
+}
+
+/// The options of one async call.
+pub struct Call {
+  timeout: Duration,
+  hook: Option<AbortHook>,
+  /// Set when the call must fail before starting (a refused option, an
+  /// already-aborted signal).
+  refused: Option<client::Error>,
+}
+
+fn aborted() -> client::Error {
+  client::Error::new(client::ErrorCode::Aborted, "The operation was aborted")
+}
+
+type ListenerFn<'env> = Function<'env, FnArgs<(&'static str, Unknown<'env>)>, Unknown<'env>>;
+
+fn listener_method<'env>(signal: &Object<'env>, name: &str) -> Result<ListenerFn<'env>> {
+  let method: Unknown = signal.get_named_property(name)?;
+  if !matches!(method.get_type(), Ok(ValueType::Function)) {
+    return Err(Error::new(
+      Status::InvalidArg,
+      format!("signal has no {name}"),
+    ));
+  }
+  // Safety: checked to be a function just above.
+  unsafe { method.cast() }
+}
+
+impl Call {
+  /// Reads the optional last argument of a method of an App whose timeout is
+  /// `default_timeout`.
+  pub fn new(env: &Env, default_timeout: Duration, options: Option<Unknown>) -> Call {
+    let mut call = Call {
+      timeout: default_timeout,
+      hook: None,
+      refused: None,
+    };
+    if let Err(err) = call.read(env, options) {
+      call.refused = Some(err);
+    }
+    call
+  }
+
+  fn read(&mut self, env: &Env, options: Option<Unknown>) -> client::Result<()> {
+    let Some(options) = options.filter(|o| !is_nullish(o)) else {
+      return Ok(());
+    };
+    let options = object(options, "options")?;
+    let timeout: Unknown = options
+      .get_named_property("timeout")
+      .map_err(|_| refused("Could not read 'timeout'"))?;
+    if let Some(ms) = number(timeout, "timeout", 1.0, u32::MAX as f64)? {
+      self.timeout = Duration::from_millis(ms as u64);
+    }
+    let signal: Unknown = options
+      .get_named_property("signal")
+      .map_err(|_| refused("Could not read 'signal'"))?;
+    if is_nullish(&signal) {
+      return Ok(());
+    }
+    let not_a_signal = || refused("Expected 'signal' to be an AbortSignal");
+    let signal = object(signal, "signal").map_err(|_| not_a_signal())?;
+    let is_aborted: Unknown = signal
+      .get_named_property("aborted")
+      .map_err(|_| not_a_signal())?;
+    if !is(&is_aborted, ValueType::Boolean) {
+      return Err(not_a_signal());
+    }
+    if bool::from_unknown(is_aborted).unwrap_or(false) {
+      return Err(aborted());
+    }
+    let (tx, fired) = watch::channel(false);
+    let hook = (|| -> Result<AbortHook> {
+      let listener = env.create_function_from_closure::<(), (), _>("onabort", move |_| {
+        let _ = tx.send(true);
+        Ok(())
+      })?;
+      let listener = Object::from_unknown(listener.to_unknown())?;
+      listener_method(&signal, "addEventListener")?
+        .apply(signal, FnArgs::from(("abort", listener.to_unknown())))?;
+      Ok(AbortHook {
+        fired,
+        signal: signal.create_ref()?,
+        listener: listener.create_ref()?,
+      })
+    })()
+    .map_err(|_| not_a_signal())?;
+    self.hook = Some(hook);
+    Ok(())
+  }
+}
+
+impl AbortHook {
+  /// Removes the listener and releases the references (on the JS thread).
+  fn release(self, env: &Env) {
+    if let (Ok(signal), Ok(listener)) = (self.signal.get_value(env), self.listener.get_value(env))
+      && let Ok(remove) = listener_method(&signal, "removeEventListener")
+    {
+      let _ = remove.apply(signal, FnArgs::from(("abort", listener.to_unknown())));
+    }
+    let _ = self.signal.unref(env);
+    let _ = self.listener.unref(env);
+  }
+}
+
+/// Runs `fut` under `call`: within its deadline, raced against its signal
+/// (dropping the future cancels the HTTP request), and settles the promise on
+/// the JS thread. `args` carries the argument checks: if they failed, the
+/// promise rejects and nothing runs.
+pub fn run<'env, A, T, V, F, Fut, C>(
+  env: &'env Env,
+  call: Call,
+  args: client::Result<A>,
+  fut: F,
+  to_js: C,
+) -> Result<PromiseRaw<'env, V>>
+where
+  A: Send + 'static,
+  T: Send + 'static,
+  V: ToNapiValue,
+  F: FnOnce(A) -> Fut + Send + 'static,
+  Fut: Future<Output = client::Result<T>> + Send + 'static,
+  C: FnOnce(&'env Env, T) -> Result<V> + 'static,
+{
+  let Call {
+    timeout,
+    hook,
+    refused,
+  } = call;
+  let fired = hook.as_ref().map(|h| h.fired.clone());
+  let checked = match refused {
+    Some(err) => Err(err),
+    None => args,
+  };
+  let work = async move {
+    let args = checked?;
+    let cancelled = async move {
+      match fired {
+        Some(mut rx) => {
+          let _ = rx.wait_for(|fired| *fired).await;
+        }
+        None => std::future::pending().await,
+      }
+    };
+    tokio::select! {
+      result = client::within(timeout, fut(args)) => result,
+      () = cancelled => Err(aborted()),
+    }
+  };
+  env.spawn_future_with_callback(async move { Ok(work.await) }, move |env, result| {
+    if let Some(hook) = hook {
+      hook.release(env);
+    }
+    match result {
+      Ok(value) => to_js(env, value),
+      Err(err) => Err(to_js_error(env, err)),
+    }
+  })
+}
+
+/// [`run`] for calls that resolve with nothing.
+pub fn run_void<'env, A, F, Fut>(
+  env: &'env Env,
+  call: Call,
+  args: client::Result<A>,
+  fut: F,
+) -> Result<PromiseRaw<'env, ()>>
+where
+  A: Send + 'static,
+  F: FnOnce(A) -> Fut + Send + 'static,
+  Fut: Future<Output = client::Result<()>> + Send + 'static,
+{
+  run(env, call, args, fut, |_, ()| Ok(()))
+}
