@@ -91,12 +91,22 @@ pub fn number(value: Unknown, what: &str, min: f64, max: f64) -> client::Result<
 }
 
 /// An instance of the `#[napi]` class `T` (e.g. a `User` or `Credentials`).
-pub fn instance<'env, T>(env: &Env, value: Unknown<'env>, what: &str, class: &str) -> client::Result<ClassInstance<'env, T>>
+pub fn instance<'env, T>(
+  env: &Env,
+  value: Unknown<'env>,
+  what: &str,
+  class: &str,
+) -> client::Result<ClassInstance<'env, T>>
 where
   T: JavaScriptClassExt + 'env,
   ClassInstance<'env, T>: FromNapiValue,
 {
-  let wrong = || refused(format!("Expected '{what}' to be a {class}, got {}", type_name(&value)));
+  let wrong = || {
+    refused(format!(
+      "Expected '{what}' to be a {class}, got {}",
+      type_name(&value)
+    ))
+  };
   if !T::instance_of(env, &value).unwrap_or(false) {
     return Err(wrong());
   }
