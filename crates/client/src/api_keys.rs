@@ -81,6 +81,33 @@ fn read_key(resp: &Incoming, map: &Map<String, Value>) -> Result<ApiKey> {
   })
 }
 
+/// A create response: a key document with its `key` value.
+pub(crate) fn parse_created(resp: &Incoming) -> Result<SecretApiKey> {
+  let map = resp.object()?;
+  let key = read_key(resp, &map)?;
+  let value = resp.string(&map, "key")?;
+  Ok(SecretApiKey { id: key.id, key: Secret::new(value), name: key.name, disabled: key.disabled })
+}
+
+/// A fetch response: one key document (a `key` in it is dropped).
+pub(crate) fn parse_one(resp: &Incoming) -> Result<ApiKey> {
+  read_key(resp, &resp.object()?)
+}
+
+/// A fetchAll response: an array of key documents.
+pub(crate) fn parse_list(resp: &Incoming) -> Result<Vec<ApiKey>> {
+  let Value::Array(items) = resp.json()? else {
+    return Err(resp.malformed("a JSON array of API keys"));
+  };
+  items
+    .iter()
+    .map(|item| match item {
+      Value::Object(map) => read_key(resp, map),
+      _ => Err(resp.malformed("a JSON array of API key objects")),
+    })
+    .collect()
+}
+
 impl ApiKeyAuth {
   /// The user whose keys these are.
   pub fn user(&self) -> &User {
@@ -105,15 +132,7 @@ impl ApiKeyAuth {
         }
         err
       })?;
-    let map = resp.object()?;
-    let key = read_key(&resp, &map)?;
-    let value = resp.string(&map, "key")?;
-    Ok(SecretApiKey {
-      id: key.id,
-      key: Secret::new(value),
-      name: key.name,
-      disabled: key.disabled,
-    })
+    parse_created(&resp)
   }
 
   /// Fetches one key (`GET /auth/api_keys/<id>`); a `key` field in the response is dropped.
@@ -122,7 +141,7 @@ impl ApiKeyAuth {
       .user
       .refresh_request(Method::GET, &format!("api_keys/{id}"), None)
       .await?;
-    read_key(&resp, &resp.object()?)
+    parse_one(&resp)
   }
 
   /// Fetches all of the user's keys (`GET /auth/api_keys`).
@@ -131,16 +150,7 @@ impl ApiKeyAuth {
       .user
       .refresh_request(Method::GET, "api_keys", None)
       .await?;
-    let Value::Array(items) = resp.json()? else {
-      return Err(resp.malformed("a JSON array of API keys"));
-    };
-    items
-      .iter()
-      .map(|item| match item {
-        Value::Object(map) => read_key(&resp, map),
-        _ => Err(resp.malformed("a JSON array of API key objects")),
-      })
-      .collect()
+    parse_list(&resp)
   }
 
   /// Enables a key (`PUT /auth/api_keys/<id>/enable`).

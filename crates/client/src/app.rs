@@ -238,8 +238,21 @@ impl App {
   }
 }
 
+/// A location response's `hostname`: an http(s) URL, trailing `/` trimmed.
+pub(crate) fn parse_location(resp: &Incoming) -> Result<Arc<str>> {
+  let map = resp.object()?;
+  let hostname = resp.string(&map, "hostname")?;
+  let hostname = hostname.trim_end_matches('/');
+  let valid = (hostname.starts_with("http://") || hostname.starts_with("https://"))
+    && hostname.parse::<reqwest::Url>().is_ok();
+  if !valid {
+    return Err(resp.malformed("a location whose 'hostname' is an http(s) URL"));
+  }
+  Ok(Arc::from(hostname))
+}
+
 /// The tokens and ids of a login response.
-struct Session {
+pub(crate) struct Session {
   access: Secret,
   refresh: Secret,
   user_id: String,
@@ -247,7 +260,7 @@ struct Session {
 }
 
 impl Session {
-  fn parse(resp: &Incoming) -> Result<Session> {
+  pub(crate) fn parse(resp: &Incoming) -> Result<Session> {
     let map = resp.object()?;
     let access = resp.string(&map, "access_token")?;
     let refresh = resp.string(&map, "refresh_token")?;
@@ -308,15 +321,7 @@ impl AppInner {
       bare: true,
     };
     let resp = self.send_with_retries(&location).await?.check()?;
-    let map = resp.object()?;
-    let hostname = resp.string(&map, "hostname")?;
-    let hostname = hostname.trim_end_matches('/');
-    let valid = (hostname.starts_with("http://") || hostname.starts_with("https://"))
-      && hostname.parse::<reqwest::Url>().is_ok();
-    if !valid {
-      return Err(resp.malformed("a location whose 'hostname' is an http(s) URL"));
-    }
-    let host: Arc<str> = Arc::from(hostname);
+    let host = parse_location(&resp)?;
     *self.hostname.write().unwrap_or_else(|e| e.into_inner()) = Some(host.clone());
     Ok(host)
   }

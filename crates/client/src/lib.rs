@@ -11,6 +11,8 @@ mod credentials;
 mod deadline;
 mod email_password;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jwt;
 mod retry;
 mod secret;
