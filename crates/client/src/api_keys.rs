@@ -86,7 +86,12 @@ pub(crate) fn parse_created(resp: &Incoming) -> Result<SecretApiKey> {
   let map = resp.object()?;
   let key = read_key(resp, &map)?;
   let value = resp.string(&map, "key")?;
-  Ok(SecretApiKey { id: key.id, key: Secret::new(value), name: key.name, disabled: key.disabled })
+  Ok(SecretApiKey {
+    id: key.id,
+    key: Secret::new(value),
+    name: key.name,
+    disabled: key.disabled,
+  })
 }
 
 /// A fetch response: one key document (a `key` in it is dropped).

@@ -10,7 +10,11 @@ use crate::transport::Incoming;
 use crate::user::Profile;
 
 /// Codes a response parser may fail with.
-const PARSE_CODES: &[ErrorCode] = &[ErrorCode::MalformedJson, ErrorCode::MissingJsonKey, ErrorCode::BadToken];
+const PARSE_CODES: &[ErrorCode] = &[
+  ErrorCode::MalformedJson,
+  ErrorCode::MissingJsonKey,
+  ErrorCode::BadToken,
+];
 
 /// Runs realm-core's error check and every response parser on one response.
 /// Panics only if a parser misbehaves: it must never panic itself, an error
@@ -25,7 +29,11 @@ pub fn parse_response(status: u16, content_type: Option<&str>, body: &[u8]) {
     url: "http://127.0.0.1/fuzz".to_owned(),
   };
   match response().check() {
-    Ok(resp) => assert!((200..300).contains(&resp.status), "check passed a {} response", resp.status),
+    Ok(resp) => assert!(
+      (200..300).contains(&resp.status),
+      "check passed a {} response",
+      resp.status
+    ),
     Err(err) => {
       assert!(!err.message.is_empty(), "error without a message");
       assert_eq!(err.status_code, Some(status));
@@ -42,7 +50,12 @@ pub fn parse_response(status: u16, content_type: Option<&str>, body: &[u8]) {
   ];
   for outcome in outcomes {
     if let Err(err) = outcome {
-      assert!(PARSE_CODES.contains(&err.code), "unexpected code {:?}: {}", err.code, err.message);
+      assert!(
+        PARSE_CODES.contains(&err.code),
+        "unexpected code {:?}: {}",
+        err.code,
+        err.message
+      );
       assert!(!err.message.is_empty());
     }
   }

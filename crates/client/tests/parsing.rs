@@ -7,8 +7,24 @@ use serde_json::{Map, Value};
 
 /// Field names the parsers look for, plus a few others.
 const KEYS: &[&str] = &[
-  "_id", "name", "key", "disabled", "access_token", "refresh_token", "user_id", "device_id", "hostname",
-  "identities", "data", "id", "provider_type", "type", "error", "error_code", "link", "other",
+  "_id",
+  "name",
+  "key",
+  "disabled",
+  "access_token",
+  "refresh_token",
+  "user_id",
+  "device_id",
+  "hostname",
+  "identities",
+  "data",
+  "id",
+  "provider_type",
+  "type",
+  "error",
+  "error_code",
+  "link",
+  "other",
 ];
 
 fn token() -> impl Strategy<Value = String> {
@@ -33,8 +49,14 @@ fn json() -> impl Strategy<Value = Value> {
   leaf.prop_recursive(4, 64, 8, |inner| {
     prop_oneof![
       prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-      prop::collection::vec((prop::sample::select(KEYS), inner), 0..8)
-        .prop_map(|fields| Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map<_, _>>())),
+      prop::collection::vec((prop::sample::select(KEYS), inner), 0..8).prop_map(|fields| {
+        Value::Object(
+          fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<Map<_, _>>(),
+        )
+      }),
     ]
   })
 }
