@@ -237,7 +237,8 @@ impl Incoming {
       && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&self.body)
     {
       let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
-      let message = text("error");
+      // An empty `error` says nothing: treat it as absent.
+      let message = text("error").filter(|m| !m.trim().is_empty());
       let link = text("link");
       match text("error_code").filter(|c| !c.is_empty()) {
         Some(server_code) => {
@@ -373,6 +374,30 @@ mod tests {
     assert_eq!(
       (err.code, err.message.as_str()),
       (ErrorCode::AppUnknownError, "boom")
+    );
+  }
+
+  #[test]
+  fn empty_error_texts_still_give_a_message() {
+    let err = resp(
+      400,
+      Some("application/json"),
+      r#"{"error":"","error_code":"BadRequest"}"#,
+    )
+    .check()
+    .unwrap_err();
+    assert_eq!(
+      (err.code, err.message.as_str()),
+      (ErrorCode::BadRequest, "no error message")
+    );
+    let err = resp(400, Some("application/json"), r#"{"error":" "}"#)
+      .check()
+      .unwrap_err();
+    assert_eq!(err.code, ErrorCode::HTTPError);
+    assert!(
+      resp(200, Some("application/json"), r#"{"error":""}"#)
+        .check()
+        .is_ok()
     );
   }
 
