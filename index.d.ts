@@ -74,6 +74,9 @@ export interface ResetPasswordDetails {
   tokenId: string
 }
 
+/** realm v12's log levels, least to most severe. */
+export type LogLevel = 'all' | 'trace' | 'debug' | 'detail' | 'info' | 'warn' | 'error' | 'fatal' | 'off'
+
 /** The optional last argument of every async method. */
 export interface CallOptions {
   /** Aborting it rejects the call with an `AbortError` (`code` `ErrorCode.Aborted`) and cancels its request. */
@@ -534,6 +537,20 @@ export interface SecretApiKey {
   /** Whether the key is disabled. */
   disabled: boolean
 }
+
+/**
+ * Installs `logger(level, message)` for the client's log lines (requests,
+ * retries, refreshes, logouts), or removes it with `null`. Calls arrive on the
+ * thread that set the logger, without keeping the process alive. Process-wide.
+ */
+export declare function setLogger(logger: ((level: LogLevel, message: string) => void) | null): void
+
+/**
+ * Sets the least severe level that is logged: `"all"`, `"trace"`, `"debug"`,
+ * `"detail"`, `"info"` (the default), `"warn"`, `"error"`, `"fatal"` or `"off"`,
+ * as in realm v12. Process-wide.
+ */
+export declare function setLogLevel(level: LogLevel): void
 
 /** One identity linked to a user. */
 export interface UserIdentity {

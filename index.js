@@ -842,4 +842,6 @@ module.exports.EmailPasswordAuth = nativeBinding.EmailPasswordAuth
 module.exports.Emulator = nativeBinding.Emulator
 module.exports.User = nativeBinding.User
 module.exports.ErrorCode = nativeBinding.ErrorCode
+module.exports.setLogger = nativeBinding.setLogger
+module.exports.setLogLevel = nativeBinding.setLogLevel
 module.exports.UserState = nativeBinding.UserState

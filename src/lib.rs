@@ -9,6 +9,7 @@ mod credentials;
 mod email_password_auth;
 mod emulator;
 mod js_error;
+mod logger;
 mod user;
 
 use napi::bindgen_prelude::*;

@@ -74,6 +74,9 @@ export interface ResetPasswordDetails {
   tokenId: string
 }
 
+/** realm v12's log levels, least to most severe. */
+export type LogLevel = 'all' | 'trace' | 'debug' | 'detail' | 'info' | 'warn' | 'error' | 'fatal' | 'off'
+
 /** The optional last argument of every async method. */
 export interface CallOptions {
   /** Aborting it rejects the call with an `AbortError` (`code` `ErrorCode.Aborted`) and cancels its request. */

@@ -13,9 +13,10 @@ use crate::deadline;
 use crate::email_password::EmailPasswordAuth;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jwt;
+use crate::log::{self, Level};
 use crate::retry;
 use crate::secret::Secret;
-use crate::transport::{Incoming, Outgoing, Transport};
+use crate::transport::{Incoming, Outgoing, Transport, method_name};
 use crate::user::{Profile, State, User, UserInner};
 
 /// The client API's path prefix.
@@ -356,7 +357,15 @@ impl AppInner {
     let idempotent = req.method != Method::POST;
     let mut attempt = 0;
     loop {
+      let started = std::time::Instant::now();
       let outcome = self.http.send(req).await;
+      log::log(Level::Debug, || {
+        let result = match &outcome {
+          Ok(resp) => resp.status.to_string(),
+          Err(err) => err.message.clone(),
+        };
+        format!("{} {} -> {result} in {} ms", method_name(&req.method), req.url, started.elapsed().as_millis())
+      });
       let retry = match &outcome {
         Ok(resp) => idempotent && matches!(resp.status, 429 | 502 | 503 | 504),
         Err(err) => {
@@ -373,6 +382,20 @@ impl AppInner {
       if deadline::remaining().is_some_and(|(left, _)| wait >= left) {
         return outcome;
       }
+      log::log(Level::Warn, || {
+        let why = match &outcome {
+          Ok(resp) => format!("status {}", resp.status),
+          Err(err) => err.message.clone(),
+        };
+        format!(
+          "retrying {} {} in {} ms after {why} (retry {} of {})",
+          method_name(&req.method),
+          req.url,
+          wait.as_millis(),
+          attempt + 1,
+          self.config.retries
+        )
+      });
       tokio::time::sleep(wait).await;
       attempt += 1;
     }
@@ -434,6 +457,7 @@ impl AppInner {
       );
     }
     let refresh = user.token(TokenKind::Refresh)?;
+    log::log(Level::Info, || format!("refreshing the access token of user {}", user.id));
     let result = self
       .request(Method::POST, Route::Auth("session"), Some(&refresh), None)
       .await
@@ -466,6 +490,7 @@ impl AppInner {
     if user.refresh_token().as_ref() != Some(token) && user.access_token().as_ref() != Some(token) {
       return;
     }
+    log::log(Level::Warn, || format!("user {} is logged out: the server refused its session", user.id));
     if let Some(refresh) = self.log_out_locally(user) {
       // The session is already refused; the server's answer changes nothing.
       let _ = self.delete_session(&refresh).await;

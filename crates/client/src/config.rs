@@ -10,6 +10,22 @@ pub const DEFAULT_BASE_URL: &str = "https://services.cloud.mongodb.com";
 /// How often an idempotent request is retried by default (see `AppConfig::retries`).
 pub const DEFAULT_RETRIES: u32 = 3;
 
+/// Names an emulator (`host:port`, or a URL) that every App without an
+/// explicit base URL talks to, as `FIREBASE_AUTH_EMULATOR_HOST` does for Firebase.
+pub const EMULATOR_HOST_VAR: &str = "REALM_AUTH_EMULATOR_HOST";
+
+/// The base URL an App gets when none is given: the emulator named by
+/// [`EMULATOR_HOST_VAR`] if set, else [`DEFAULT_BASE_URL`].
+fn default_base_url() -> String {
+  match std::env::var(EMULATOR_HOST_VAR) {
+    Ok(host) if !host.trim().is_empty() => {
+      let host = host.trim();
+      if host.contains("://") { host.to_owned() } else { format!("http://{host}") }
+    }
+    _ => DEFAULT_BASE_URL.to_owned(),
+  }
+}
+
 /// realm v12's default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(60_000);
 
@@ -79,10 +95,10 @@ impl AppConfig {
         "Expected 'id' to be an App id, got a string with '/', '?', '#' or control characters",
       ));
     }
-    let base_url = base_url
-      .unwrap_or(DEFAULT_BASE_URL)
-      .trim_end_matches('/')
-      .to_owned();
+    let base_url = match base_url {
+      Some(url) => url.trim_end_matches('/').to_owned(),
+      None => default_base_url().trim_end_matches('/').to_owned(),
+    };
     let valid_scheme = base_url.starts_with("http://") || base_url.starts_with("https://");
     if !valid_scheme || base_url.parse::<reqwest::Url>().is_err() {
       return Err(Error::invalid_argument(format!(

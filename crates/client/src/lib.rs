@@ -14,6 +14,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod jwt;
+pub mod log;
 mod retry;
 mod secret;
 mod transport;

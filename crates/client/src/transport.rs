@@ -54,7 +54,7 @@ pub(crate) struct Transport {
   timeout: Duration,
 }
 
-fn method_name(m: &Method) -> &'static str {
+pub(crate) fn method_name(m: &Method) -> &'static str {
   match *m {
     Method::GET => "GET",
     Method::POST => "POST",
