@@ -23,6 +23,8 @@ export const {
   User,
   UserState,
   __napiBindingTarget,
+  setLogLevel,
+  setLogger,
 } = binding;
 
 /** The whole module, as realm v12's `import Realm from "realm"` gives it. */
