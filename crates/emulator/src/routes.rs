@@ -547,8 +547,8 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
     }
     Userpass::ConfirmCall => {
       // The emulator's "confirmation function" behaves like a resend: new pending tokens.
+      // realm v12 sends only `{email}` (core's `retry_custom_confirmation`).
       let email = str_field(&payload, "email")?;
-      str_field(&payload, "password")?;
       check_arguments(&payload)?;
       shared.write().resend_confirmation(email)?;
       Ok(Reply::Empty(204))
