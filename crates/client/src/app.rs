@@ -364,7 +364,12 @@ impl AppInner {
           Ok(resp) => resp.status.to_string(),
           Err(err) => err.message.clone(),
         };
-        format!("{} {} -> {result} in {} ms", method_name(&req.method), req.url, started.elapsed().as_millis())
+        format!(
+          "{} {} -> {result} in {} ms",
+          method_name(&req.method),
+          req.url,
+          started.elapsed().as_millis()
+        )
       });
       let retry = match &outcome {
         Ok(resp) => idempotent && matches!(resp.status, 429 | 502 | 503 | 504),
@@ -457,7 +462,9 @@ impl AppInner {
       );
     }
     let refresh = user.token(TokenKind::Refresh)?;
-    log::log(Level::Info, || format!("refreshing the access token of user {}", user.id));
+    log::log(Level::Info, || {
+      format!("refreshing the access token of user {}", user.id)
+    });
     let result = self
       .request(Method::POST, Route::Auth("session"), Some(&refresh), None)
       .await
@@ -490,7 +497,12 @@ impl AppInner {
     if user.refresh_token().as_ref() != Some(token) && user.access_token().as_ref() != Some(token) {
       return;
     }
-    log::log(Level::Warn, || format!("user {} is logged out: the server refused its session", user.id));
+    log::log(Level::Warn, || {
+      format!(
+        "user {} is logged out: the server refused its session",
+        user.id
+      )
+    });
     if let Some(refresh) = self.log_out_locally(user) {
       // The session is already refused; the server's answer changes nothing.
       let _ = self.delete_session(&refresh).await;

@@ -20,7 +20,11 @@ fn default_base_url() -> String {
   match std::env::var(EMULATOR_HOST_VAR) {
     Ok(host) if !host.trim().is_empty() => {
       let host = host.trim();
-      if host.contains("://") { host.to_owned() } else { format!("http://{host}") }
+      if host.contains("://") {
+        host.to_owned()
+      } else {
+        format!("http://{host}")
+      }
     }
     _ => DEFAULT_BASE_URL.to_owned(),
   }

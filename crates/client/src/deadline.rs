@@ -26,13 +26,18 @@ pub async fn within<T>(timeout: Duration, call: impl Future<Output = Result<T>>)
   };
   match tokio::time::timeout(timeout, BUDGET.scope(budget, call)).await {
     Ok(result) => result,
-    Err(_) => Err(Error::new(
-      ErrorCode::Timeout,
-      format!(
-        "the call did not complete within {} ms",
-        timeout.as_millis()
-      ),
-    )),
+    Err(_) => {
+      let mut err = Error::new(
+        ErrorCode::Timeout,
+        format!(
+          "the call did not complete within {} ms",
+          timeout.as_millis()
+        ),
+      );
+      // A request may have been in flight: what it did is unknown.
+      err.sent = true;
+      Err(err)
+    }
   }
 }
 

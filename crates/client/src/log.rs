@@ -88,7 +88,9 @@ mod tests {
     let seen = Arc::new(Mutex::new(Vec::new()));
     log(Level::Error, || "nobody listens".into());
     let sink = seen.clone();
-    set_sink(Some(Arc::new(move |level, message: &str| sink.lock().unwrap().push((level, message.to_owned())))));
+    set_sink(Some(Arc::new(move |level, message: &str| {
+      sink.lock().unwrap().push((level, message.to_owned()))
+    })));
     set_level(Level::Warn);
     log(Level::Info, || "too low".into());
     log(Level::Warn, || "shown".into());
@@ -96,7 +98,10 @@ mod tests {
     log(Level::Error, || "off".into());
     set_sink(None);
     set_level(Level::Info);
-    assert_eq!(*seen.lock().unwrap(), vec![(Level::Warn, "shown".to_owned())]);
+    assert_eq!(
+      *seen.lock().unwrap(),
+      vec![(Level::Warn, "shown".to_owned())]
+    );
     assert_eq!(Level::from_name("detail"), Some(Level::Debug));
     assert_eq!(Level::from_name("loud"), None);
   }
