@@ -105,7 +105,8 @@ function main() {
     try {
       node = nodeFor(major);
       const version = spawnSync(node, ["--version"], { encoding: "utf8" }).stdout?.trim() ?? "?";
-      console.log(`\nnode-matrix: Node ${version} (${relative(root, node) || node}): ${files.length} test files`);
+      const shown = node.startsWith(root) ? relative(root, node) : node;
+      console.log(`\nnode-matrix: Node ${version} (${shown}): ${files.length} test files`);
       // tsx on every line: Node 20 has no type stripping, and one loader
       // everywhere keeps the runs comparable.
       status = spawnSync(node, ["--import", "tsx", "--test", ...files], { cwd: root, stdio: "inherit" }).status;
