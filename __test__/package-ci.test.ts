@@ -156,7 +156,7 @@ describe("CI workflow (.github/workflows/CI.yml)", () => {
     assert.match(script, /npx napi create-npm-dirs/);
     assert.match(script, /npm run artifacts/);
     assert.equal(pkg.scripts.artifacts, "napi artifacts");
-    assert.equal(pkg.scripts.prepublishOnly, "napi prepublish -t npm");
+    assert.equal(pkg.scripts.prepublishOnly, "napi prepublish -t npm --no-gh-release", "publishes the platform packages, writes optionalDependencies; no GitHub release (it needs contents: write)");
     const [download] = uses(publish, "actions/download-artifact");
     assert.equal(download.with!.path, "artifacts", "napi artifacts reads ./artifacts");
     const [setup] = uses(publish, "actions/setup-node");
