@@ -5,13 +5,16 @@
 //
 // Options (environment):
 //   BENCH_QUICK=1           few ops, for a smoke test (results go to results/raw/, README untouched)
-//   BENCH_CLIENTS=a,b       subset of: native,realm-web,fetch,floor
+//   BENCH_CLIENTS=a,b       subset of: native,realm-web,fetch,floor,floor-hop
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
 //   BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
 //   BENCH_NO_BUILD=1        reuse the previous build
 //   BENCH_TARGET_DIR        cargo target dir (default bench/.build/target)
 //   BENCH_SERVER_CPU, BENCH_CLIENT_CPU   cores (default 0 and 1)
+//   BENCH_NATIVE_DIR=dir    benchmark the addon in dir (index.js + .node, e.g. a build of a
+//                           proposed change) instead of building this tree's; results are
+//                           written as results/<BENCH_LABEL or "variant">.{json,md}
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -25,7 +28,7 @@ const env = process.env;
 const quick = env.BENCH_QUICK === "1";
 const list = (v, d) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : d);
 
-const CLIENTS = list(env.BENCH_CLIENTS, ["native", "realm-web", "fetch", "floor"]);
+const CLIENTS = list(env.BENCH_CLIENTS, ["native", "realm-web", "fetch", "floor", "floor-hop"]);
 const OPS = list(env.BENCH_OPS, ["fetchAll", "fetch", "createDelete", "enableDisable", "login"]);
 const MODES = list(env.BENCH_MODES, ["1", "64"]).map(Number);
 const REPS = Number(env.BENCH_REPS ?? (quick ? 2 : 5));
@@ -36,12 +39,19 @@ const SERVER_CPU = env.BENCH_SERVER_CPU ?? "0";
 const CLIENT_CPU = env.BENCH_CLIENT_CPU ?? "1";
 const targetDir = path.resolve(env.BENCH_TARGET_DIR ?? path.join(benchDir, ".build", "target"));
 const buildDir = path.join(benchDir, ".build");
-const nodeFile = path.join(buildDir, "realm-auth-native.linux-x64-gnu.node");
-const nativeEntry = path.join(buildDir, "index.js");
+const nativeDir = env.BENCH_NATIVE_DIR ? path.resolve(env.BENCH_NATIVE_DIR) : buildDir;
+const nodeFile = path.join(nativeDir, "realm-auth-native.linux-x64-gnu.node");
+const nativeEntry = path.join(nativeDir, "index.js");
 const emulatorBin = path.join(targetDir, "release", "realm-auth-emulator");
 const floorBin = path.join(targetDir, "release", "realm-auth-bench-floor");
 const resultsDir = path.join(benchDir, "results");
-const CLIENT_LABEL = { native: "realm-auth-native", "realm-web": "realm-web 2.0.1", fetch: "raw fetch", floor: "raw Rust floor" };
+const CLIENT_LABEL = {
+  native: "realm-auth-native",
+  "realm-web": "realm-web 2.0.1",
+  fetch: "raw fetch",
+  floor: "raw Rust floor",
+  "floor-hop": "raw Rust, cross-thread (diagnostic)",
+};
 const OP_LABEL = {
   fetchAll: "fetchAll (5 keys)",
   fetch: "fetch",
@@ -59,6 +69,11 @@ function sh(cmd, args, opts = {}) {
 }
 
 function build() {
+  const cargoEnv0 = { ...env, CARGO_TARGET_DIR: targetDir };
+  if (env.BENCH_NATIVE_DIR) {
+    sh("cargo", ["build", "--release", "-p", "realm-auth-emulator", "-p", "realm-auth-bench-floor"], { env: cargoEnv0 });
+    return;
+  }
   const cargoEnv = { ...env, CARGO_TARGET_DIR: targetDir };
   sh("cargo", ["build", "--release", "-p", "realm-auth-emulator", "-p", "realm-auth-bench-floor"], { env: cargoEnv });
   // The release addon goes to bench/.build only: the repo root's .node is others' (debug) build.
@@ -115,8 +130,8 @@ async function keyCount(baseUrl, auth) {
 
 function runClient(client, cfg) {
   const json = JSON.stringify(cfg);
-  const [cmd, args] = client === "floor"
-    ? pinned(CLIENT_CPU, floorBin, [json])
+  const [cmd, args] = client === "floor" || client === "floor-hop"
+    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify({ ...cfg, hop: client === "floor-hop" })])
     : pinned(CLIENT_CPU, process.execPath, [path.join(benchDir, "child.mjs"), client, json]);
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 16 << 20, timeout: 600_000 });
   if (r.status !== 0) throw new Error(`${client} ${cfg.op} c${cfg.concurrency} failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -144,6 +159,7 @@ function machine() {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     rustc,
+    commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout?.trim(),
     serverCpu: SERVER_CPU,
     clientCpu: CLIENT_CPU,
   };
@@ -165,6 +181,7 @@ function markdown(res) {
   const m = res.machine;
   lines.push(`Run ${res.date}: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}, ${m.rustc}.`);
   lines.push(`Emulator pinned to core ${m.serverCpu}, each client process to core ${m.clientCpu}. Load average before/after: ${res.loadBefore.map((x) => x.toFixed(2)).join(" ")} / ${res.loadAfter.map((x) => x.toFixed(2)).join(" ")}.`);
+  lines.push(`realm-auth-native: the release build in \`${res.params.nativeDir}\`${res.params.nativeDir === "bench/.build" ? ` (this tree, commit ${m.commit})` : ""}.`);
   lines.push(`Per (client, op, mode): one fresh process, ${res.params.warmup} warm-up ops, then ${res.params.reps} repetitions of ${res.params.nSeq} ops (sequential) or ${res.params.nC64} ops (concurrency 64). Figures are the median of the repetitions; ± is the spread (max−min)/median.`);
   lines.push("");
   lines.push("| op | client | seq ops/s | c64 ops/s | seq p50 / p99 ms | c64 p50 / p99 ms | CPU µs/op seq | CPU µs/op c64 | peak RSS MB seq / c64 |");
@@ -187,7 +204,7 @@ function markdown(res) {
   }
   lines.push("| target | measured | verdict |");
   lines.push("|---|---|---|");
-  for (const t of res.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.pass === null ? "n/a" : t.pass ? "**pass**" : "**MISS**"} |`);
+  for (const t of res.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.pass === null ? (t.target.startsWith("(diagnostic)") ? "info" : "n/a") : t.pass ? "**pass**" : "**MISS**"} |`);
   return lines.join("\n");
 }
 
@@ -204,6 +221,10 @@ function targets(res) {
     r = ratio(get("native", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);
     add(`CPU/op at c64 ≤ 1.3× raw-Rust floor: ${OP_LABEL[op]}`, r, r <= 1.3, r === null ? "–" : `${r.toFixed(2)}× (${f0(get("native", op, 64).cpuUsPerOp.median)} vs ${f0(get("floor", op, 64).cpuUsPerOp.median)} µs)`);
   }
+  for (const op of res.params.ops) {
+    r = ratio(get("native", op, 64)?.cpuUsPerOp.median, get("floor-hop", op, 64)?.cpuUsPerOp.median);
+    if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 vs the cross-thread Rust floor: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}×` });
+  }
   const peak = (client) => {
     const v = res.results.filter((x) => x.client === client).map((x) => x.summary.maxRssMb);
     return v.length ? Math.max(...v) : null;
@@ -219,7 +240,7 @@ function targets(res) {
 
 async function main() {
   if (env.BENCH_NO_BUILD !== "1") build();
-  for (const f of [emulatorBin, nodeFile, nativeEntry, ...(CLIENTS.includes("floor") ? [floorBin] : [])]) {
+  for (const f of [emulatorBin, nodeFile, nativeEntry, ...(CLIENTS.some((c) => c.startsWith("floor")) ? [floorBin] : [])]) {
     if (!fs.existsSync(f)) throw new Error(`missing ${f}: run without BENCH_NO_BUILD`);
   }
   const loadBefore = os.loadavg();
@@ -264,7 +285,7 @@ async function main() {
     machine: machine(),
     loadBefore,
     loadAfter: os.loadavg(),
-    params: { clients: CLIENTS, ops: OPS, modes: MODES, reps: REPS, warmup: WARMUP, nSeq: N_SEQ, nC64: N_C64, quick },
+    params: { clients: CLIENTS, ops: OPS, modes: MODES, reps: REPS, warmup: WARMUP, nSeq: N_SEQ, nC64: N_C64, quick, nativeDir: path.relative(root, nativeDir) },
     nodeBytes,
     load,
     results,
@@ -274,7 +295,8 @@ async function main() {
   const outDir = quick ? path.join(resultsDir, "raw") : resultsDir;
   fs.mkdirSync(outDir, { recursive: true });
   const stamp = res.date.replace(/[:.]/g, "-");
-  const base = quick || env.BENCH_CLIENTS || env.BENCH_OPS || env.BENCH_MODES ? `partial-${stamp}` : "latest";
+  const partial = quick || env.BENCH_CLIENTS || env.BENCH_OPS || env.BENCH_MODES;
+  const base = partial ? `partial-${stamp}` : env.BENCH_NATIVE_DIR ? (env.BENCH_LABEL ?? "variant") : "latest";
   fs.writeFileSync(path.join(outDir, `${base}.json`), `${JSON.stringify(res, null, 2)}\n`);
   fs.writeFileSync(path.join(outDir, `${base}.md`), `${md}\n`);
   if (base === "latest") {

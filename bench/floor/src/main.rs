@@ -43,6 +43,11 @@ struct Config {
   toggle_key_id: String,
   /// How many keys `fetchAll` must see.
   expect_keys: usize,
+  /// Diagnostic: drive the calls from a thread outside the runtime (a
+  /// multi-thread runtime, results sent back over a channel), the shape of a
+  /// Node addon minus JS. Default: everything on one current-thread runtime.
+  #[serde(default)]
+  hop: bool,
 }
 
 /// One repetition's figures.
@@ -329,8 +334,48 @@ async fn batch(
   Ok(all)
 }
 
-async fn main_async(cfg: Config) -> Res<Report> {
-  let t_setup = Instant::now();
+/// Runs `n` ops from a thread outside the runtime: each op is spawned onto the
+/// runtime and its result comes back over a channel (as an addon's calls come
+/// from the JS thread and settle there).
+fn batch_hop(
+  rt: &tokio::runtime::Runtime,
+  ctx: &Arc<Ctx>,
+  op: &Arc<str>,
+  n: usize,
+  concurrency: usize,
+  base: usize,
+) -> Res<Vec<f64>> {
+  let (tx, rx) = std::sync::mpsc::channel::<(Instant, Res<()>)>();
+  let launch = |i: usize| {
+    let (ctx, op, tx) = (ctx.clone(), op.clone(), tx.clone());
+    let t0 = Instant::now();
+    rt.spawn(async move {
+      let result = ctx.run(&op, base + i).await;
+      let _ = tx.send((t0, result));
+    });
+  };
+  let mut lat = Vec::with_capacity(n);
+  let (mut next, mut in_flight) = (0, 0);
+  while next < n && in_flight < concurrency.max(1) {
+    launch(next);
+    next += 1;
+    in_flight += 1;
+  }
+  while in_flight > 0 {
+    let (t0, result) = rx.recv()?;
+    result?;
+    lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+    in_flight -= 1;
+    if next < n {
+      launch(next);
+      next += 1;
+      in_flight += 1;
+    }
+  }
+  Ok(lat)
+}
+
+async fn setup(cfg: &Config) -> Res<Ctx> {
   let _ = rustls::crypto::ring::default_provider().install_default();
   let http = Client::builder()
     .timeout(Duration::from_secs(60))
@@ -356,18 +401,38 @@ async fn main_async(cfg: Config) -> Res<Report> {
   let mut refresh = HeaderValue::from_str(&format!("Bearer {}", session.refresh_token))?;
   refresh.set_sensitive(true);
   ctx.refresh = refresh;
-  let setup_ms = t_setup.elapsed().as_secs_f64() * 1000.0;
+  Ok(ctx)
+}
 
-  let ctx = Arc::new(ctx);
+fn run(cfg: Config) -> Res<Report> {
+  let rt = if cfg.hop {
+    tokio::runtime::Builder::new_multi_thread()
+      .enable_all()
+      .build()?
+  } else {
+    tokio::runtime::Builder::new_current_thread()
+      .enable_all()
+      .build()?
+  };
+  let t_setup = Instant::now();
+  let ctx = Arc::new(rt.block_on(setup(&cfg))?);
+  let setup_ms = t_setup.elapsed().as_secs_f64() * 1000.0;
   let op: Arc<str> = Arc::from(cfg.op.as_str());
+  let run_batch = |n: usize, base: usize| {
+    if cfg.hop {
+      batch_hop(&rt, &ctx, &op, n, cfg.concurrency, base)
+    } else {
+      rt.block_on(batch(&ctx, &op, n, cfg.concurrency, base))
+    }
+  };
   let mut base = 0;
-  batch(&ctx, &op, cfg.warmup, cfg.concurrency, base).await?;
+  run_batch(cfg.warmup, base)?;
   base += cfg.warmup;
   let mut reps = Vec::new();
   for _ in 0..cfg.reps {
     let (u0, s0) = cpu_ms();
     let t0 = Instant::now();
-    let mut lat = batch(&ctx, &op, cfg.ops, cfg.concurrency, base).await?;
+    let mut lat = run_batch(cfg.ops, base)?;
     let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let (u1, s1) = cpu_ms();
     base += cfg.ops;
@@ -384,7 +449,11 @@ async fn main_async(cfg: Config) -> Res<Report> {
     });
   }
   Ok(Report {
-    client: "rust-floor",
+    client: if cfg.hop {
+      "rust-floor-hop"
+    } else {
+      "rust-floor"
+    },
     op: cfg.op,
     concurrency: cfg.concurrency,
     reps,
@@ -405,11 +474,7 @@ fn main() {
       std::process::exit(2);
     }
   };
-  let rt = tokio::runtime::Builder::new_current_thread()
-    .enable_all()
-    .build()
-    .expect("a tokio runtime");
-  match rt.block_on(main_async(cfg)) {
+  match run(cfg) {
     Ok(report) => println!(
       "{}",
       serde_json::to_string(&report).expect("a report serialises")
