@@ -250,8 +250,11 @@ export declare class App {
   get allUsers(): Record<string, User>
   /** The email/password provider's account functions. */
   get emailPasswordAuth(): EmailPasswordAuth
-  /** Logs in and makes the user current. */
-  logIn(credentials: Credentials, options?: CallOptions): Promise<User>
+  /**
+   * Logs in and makes the user current. A boolean in place of the options
+   * (realm-web's `fetchProfile`) is accepted and ignored: the profile is always read.
+   */
+  logIn(credentials: Credentials, options?: CallOptions | boolean): Promise<User>
   /**
    * Makes a logged-in user of this App the current user. Throws if the user is
    * logged out, removed or from another App.
@@ -293,7 +296,7 @@ export declare class Credentials {
    * A payload for custom function authentication, sent as given (it must be
    * JSON-serialisable).
    */
-  static function(payload: Record<string, unknown>): Credentials
+  static function(payload: object): Credentials
   /** The provider these credentials log in through, e.g. `"api-key"`. */
   get providerType(): string
 }

@@ -51,6 +51,10 @@ describe("App", () => {
     assert.match(String(user.deviceId), /^[0-9a-f]{24}$/);
     assert.equal(app.currentUser?.id, user.id);
 
+    // realm-web's `logIn(credentials, fetchProfile)` is accepted (the profile is always read).
+    const webStyle = await app.logIn(Credentials.anonymous(false), false);
+    assert.deepEqual(webStyle.identities.map((i) => i.providerType), ["anon-user"]);
+
     const fn = await app.logIn(Credentials.function({ id: "fn-user-1" }));
     assert.deepEqual(fn.identities.map((i) => i.providerType), ["custom-function"]);
 

@@ -26,7 +26,8 @@ describe("realm-auth-native emulator", () => {
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     const [code] = (await exited) as [number | null];
-    assert.equal(code, 0);
+    // Windows has no SIGTERM: kill() there ends the process without a code.
+    if (process.platform !== "win32") assert.equal(code, 0);
   });
 
   it("refuses unknown arguments with exit code 2 and prints help on --help", () => {

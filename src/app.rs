@@ -167,9 +167,10 @@ impl App {
     EmailPasswordAuth::new(self.inner.email_password())
   }
 
-  /// Logs in and makes the user current.
+  /// Logs in and makes the user current. A boolean in place of the options
+  /// (realm-web's `fetchProfile`) is accepted and ignored: the profile is always read.
   #[napi(
-    ts_args_type = "credentials: Credentials, options?: CallOptions",
+    ts_args_type = "credentials: Credentials, options?: CallOptions | boolean",
     ts_return_type = "Promise<User>"
   )]
   pub fn log_in<'env>(
@@ -181,6 +182,7 @@ impl App {
     let app = self.inner.clone();
     let credentials = call::instance::<Credentials>(env, credentials, "credentials", "Credentials")
       .map(|c| c.inner.clone());
+    let options = options.filter(|o| !matches!(o.get_type(), Ok(ValueType::Boolean)));
     run(
       env,
       self.call(env, options),

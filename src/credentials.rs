@@ -102,11 +102,7 @@ impl Credentials {
 
   /// A payload for custom function authentication, sent as given (it must be
   /// JSON-serialisable).
-  #[napi(
-    factory,
-    js_name = "function",
-    ts_args_type = "payload: Record<string, unknown>"
-  )]
+  #[napi(factory, js_name = "function", ts_args_type = "payload: object")]
   pub fn function_payload(env: Env, payload: Unknown) -> Result<Credentials> {
     let parsed =
       call::object(payload, "payload").and_then(|_| match Value::from_unknown(payload) {

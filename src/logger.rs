@@ -16,13 +16,15 @@ use crate::js_error::throw;
 /// as in realm v12. Process-wide.
 #[napi(ts_args_type = "level: LogLevel")]
 pub fn set_log_level(env: Env, level: Unknown) -> Result<()> {
-  let level = call::string(level, "level")
-    .and_then(|name| Level::from_name(&name).ok_or_else(|| refused(format!("Unknown log level '{name}'"))));
+  let level = call::string(level, "level").and_then(|name| {
+    Level::from_name(&name).ok_or_else(|| refused(format!("Unknown log level '{name}'")))
+  });
   log::set_level(throw(&env, level)?);
   Ok(())
 }
 
-type LoggerFn = ThreadsafeFunction<FnArgs<(String, String)>, (), FnArgs<(String, String)>, Status, false, true>;
+type LoggerFn =
+  ThreadsafeFunction<FnArgs<(String, String)>, (), FnArgs<(String, String)>, Status, false, true>;
 
 /// Installs `logger(level, message)` for the client's log lines (requests,
 /// retries, refreshes, logouts), or removes it with `null`. Calls arrive on the
@@ -34,7 +36,10 @@ pub fn set_logger(env: Env, logger: Unknown) -> Result<()> {
     return Ok(());
   }
   if !matches!(logger.get_type(), Ok(ValueType::Function)) {
-    return throw(&env, Err(refused("Expected 'logger' to be a function or null")));
+    return throw(
+      &env,
+      Err(refused("Expected 'logger' to be a function or null")),
+    );
   }
   // Safety: checked to be a function just above.
   let function = unsafe { logger.cast::<Function<FnArgs<(String, String)>, ()>>() }?;
@@ -44,7 +49,10 @@ pub fn set_logger(env: Env, logger: Unknown) -> Result<()> {
     .weak::<true>()
     .build()?;
   log::set_sink(Some(Arc::new(move |level: Level, message: &str| {
-    let _ = tsfn.call(FnArgs::from((level.name().to_owned(), message.to_owned())), ThreadsafeFunctionCallMode::NonBlocking);
+    let _ = tsfn.call(
+      FnArgs::from((level.name().to_owned(), message.to_owned())),
+      ThreadsafeFunctionCallMode::NonBlocking,
+    );
   })));
   Ok(())
 }
