@@ -8,7 +8,7 @@
 //   BENCH_CLIENTS=a,b       subset of: native,realm-web,fetch,floor,floor-hop
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
-//   BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
+//   BENCH_ROUNDS, BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
 //   BENCH_NO_BUILD=1        reuse the previous build
 //   BENCH_TARGET_DIR        cargo target dir (default bench/.build/target)
 //   BENCH_SERVER_CPU, BENCH_CLIENT_CPU   cores (default 0 and 1)
@@ -31,7 +31,8 @@ const list = (v, d) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : 
 const CLIENTS = list(env.BENCH_CLIENTS, ["native", "realm-web", "fetch", "floor", "floor-hop"]);
 const OPS = list(env.BENCH_OPS, ["fetchAll", "fetch", "createDelete", "enableDisable", "login"]);
 const MODES = list(env.BENCH_MODES, ["1", "64"]).map(Number);
-const REPS = Number(env.BENCH_REPS ?? (quick ? 2 : 5));
+const ROUNDS = Number(env.BENCH_ROUNDS ?? (quick ? 1 : 2));
+const REPS = Number(env.BENCH_REPS ?? (quick ? 2 : 3));
 const WARMUP = Number(env.BENCH_WARMUP ?? (quick ? 50 : 300));
 const N_SEQ = Number(env.BENCH_N_SEQ ?? (quick ? 100 : 1000));
 const N_C64 = Number(env.BENCH_N_C64 ?? (quick ? 300 : 3000));
@@ -169,7 +170,7 @@ function summarize(report) {
   const pick = (k) => report.reps.map((r) => r[k]);
   const s = {};
   for (const k of ["opsPerSec", "p50Ms", "p99Ms", "cpuUsPerOp"]) s[k] = { median: median(pick(k)), ...spread(pick(k)) };
-  s.maxRssMb = report.maxRssKb / 1024;
+  s.maxRssMb = (report.maxRssKb ?? report.max_rss_kb) / 1024;
   return s;
 }
 
@@ -182,7 +183,7 @@ function markdown(res) {
   lines.push(`Run ${res.date}: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}, ${m.rustc}.`);
   lines.push(`Emulator pinned to core ${m.serverCpu}, each client process to core ${m.clientCpu}. Load average before/after: ${res.loadBefore.map((x) => x.toFixed(2)).join(" ")} / ${res.loadAfter.map((x) => x.toFixed(2)).join(" ")}.`);
   lines.push(`realm-auth-native: the release build in \`${res.params.nativeDir}\`${res.params.nativeDir === "bench/.build" ? ` (this tree, commit ${m.commit})` : ""}.`);
-  lines.push(`Per (client, op, mode): one fresh process, ${res.params.warmup} warm-up ops, then ${res.params.reps} repetitions of ${res.params.nSeq} ops (sequential) or ${res.params.nC64} ops (concurrency 64). Figures are the median of the repetitions; ± is the spread (max−min)/median.`);
+  lines.push(`Per (client, op, mode): ${res.params.rounds} fresh processes, taking turns with the other clients; each does ${res.params.warmup} warm-up ops, then ${res.params.reps} repetitions of ${res.params.nSeq} ops (sequential) or ${res.params.nC64} ops (concurrency 64). Figures are the median of the ${res.params.rounds * res.params.reps} repetitions; ± is their spread, (max−min)/median; peak RSS is the largest of the processes.`);
   lines.push("");
   lines.push("| op | client | seq ops/s | c64 ops/s | seq p50 / p99 ms | c64 p50 / p99 ms | CPU µs/op seq | CPU µs/op c64 | peak RSS MB seq / c64 |");
   lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -231,6 +232,16 @@ function targets(res) {
   };
   r = ratio(peak("native"), peak("realm-web"));
   add("peak RSS ≤ ½ realm-web's (max over the run's processes)", r, r <= 0.5, r === null ? "–" : `${peak("native").toFixed(0)} vs ${peak("realm-web").toFixed(0)} MB = ${r.toFixed(2)}×`);
+  let worst = null;
+  for (const x of res.results.filter((x) => x.client === "native")) {
+    const web = res.results.find((y) => y.client === "realm-web" && y.op === x.op && y.concurrency === x.concurrency);
+    if (!web) continue;
+    const q = x.summary.maxRssMb / web.summary.maxRssMb;
+    if (!worst || q > worst.q) worst = { q, x, web };
+  }
+  if (worst) {
+    add("peak RSS ≤ ½ realm-web's, worst (op, mode) of the run", worst.q, worst.q <= 0.5, `${worst.x.summary.maxRssMb.toFixed(0)} vs ${worst.web.summary.maxRssMb.toFixed(0)} MB = ${worst.q.toFixed(2)}× (${OP_LABEL[worst.x.op]}, ${worst.x.concurrency === 1 ? "sequential" : "c64"})`);
+  }
   if (res.load) {
     add("module load < 20 ms", res.load.native.medianMs, res.load.native.medianMs < 20, `${res.load.native.medianMs.toFixed(1)} ms`);
     add("release .node (linux-x64-gnu) < 5 MiB", res.nodeBytes, res.nodeBytes < 5 * 2 ** 20, `${(res.nodeBytes / 2 ** 20).toFixed(2)} MiB`);
@@ -258,22 +269,36 @@ async function main() {
     const user = await prepare(baseUrl);
     for (const op of OPS) {
       for (const concurrency of MODES) {
-        // Clients take turns within one (op, mode), so drift hits them alike.
-        for (const client of CLIENTS) {
-          const cfg = {
-            baseUrl, appId: "bench-app", email: user.email, password: user.password,
-            fetchKeyId: user.fetchKeyId, toggleKeyId: user.toggleKeyId, expectKeys: user.expectKeys,
-            op, concurrency, warmup: WARMUP, reps: REPS, ops: concurrency === 1 ? N_SEQ : N_C64,
-            nativeEntry,
-          };
-          const report = runClient(client, cfg);
-          report.client = client;
+        // Clients take turns within one (op, mode), in ROUNDS rounds of fresh
+        // processes, so that drift on this shared machine hits them alike.
+        const merged = new Map();
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const client of CLIENTS) {
+            const cfg = {
+              baseUrl, appId: "bench-app", email: user.email, password: user.password,
+              fetchKeyId: user.fetchKeyId, toggleKeyId: user.toggleKeyId, expectKeys: user.expectKeys,
+              op, concurrency, warmup: WARMUP, reps: REPS, ops: concurrency === 1 ? N_SEQ : N_C64,
+              nativeEntry,
+            };
+            const report = runClient(client, cfg);
+            report.maxRssKb ??= report.max_rss_kb;
+            const prev = merged.get(client);
+            if (prev) {
+              prev.reps.push(...report.reps);
+              prev.maxRssKb = Math.max(prev.maxRssKb, report.maxRssKb);
+              prev.processes += 1;
+            } else {
+              merged.set(client, { ...report, client, processes: 1 });
+            }
+            const keys = await keyCount(baseUrl, user.auth);
+            if (keys !== user.expectKeys) throw new Error(`the user has ${keys} keys after ${client} ${op}, expected ${user.expectKeys}`);
+          }
+        }
+        for (const report of merged.values()) {
           report.summary = summarize(report);
           results.push(report);
           const s = report.summary;
-          log(`${op.padEnd(13)} c${String(concurrency).padEnd(3)} ${client.padEnd(10)} ${fInt(s.opsPerSec.median).padStart(7)} ops/s ±${s.opsPerSec.pct.toFixed(0)}%  p50 ${f0(s.p50Ms.median)} ms  p99 ${f0(s.p99Ms.median)} ms  cpu ${f0(s.cpuUsPerOp.median)} µs/op  rss ${s.maxRssMb.toFixed(0)} MB`);
-          const keys = await keyCount(baseUrl, user.auth);
-          if (keys !== user.expectKeys) throw new Error(`the user has ${keys} keys after ${client} ${op}, expected ${user.expectKeys}`);
+          log(`${op.padEnd(13)} c${String(concurrency).padEnd(3)} ${report.client.padEnd(10)} ${fInt(s.opsPerSec.median).padStart(7)} ops/s ±${s.opsPerSec.pct.toFixed(0)}%  p50 ${f0(s.p50Ms.median)} ms  p99 ${f0(s.p99Ms.median)} ms  cpu ${f0(s.cpuUsPerOp.median)} µs/op  rss ${s.maxRssMb.toFixed(0)} MB`);
         }
       }
     }
@@ -285,7 +310,7 @@ async function main() {
     machine: machine(),
     loadBefore,
     loadAfter: os.loadavg(),
-    params: { clients: CLIENTS, ops: OPS, modes: MODES, reps: REPS, warmup: WARMUP, nSeq: N_SEQ, nC64: N_C64, quick, nativeDir: path.relative(root, nativeDir) },
+    params: { clients: CLIENTS, ops: OPS, modes: MODES, rounds: ROUNDS, reps: REPS, warmup: WARMUP, nSeq: N_SEQ, nC64: N_C64, quick, nativeDir: path.relative(root, nativeDir) },
     nodeBytes,
     load,
     results,
