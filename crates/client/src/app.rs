@@ -296,21 +296,19 @@ impl AppInner {
   /// The host every request goes to, from one location request per App; a
   /// failed location request is tried again by the next call.
   async fn hostname(&self) -> Result<Arc<str>> {
-    if let Some(host) = self
-      .hostname
-      .read()
-      .unwrap_or_else(|e| e.into_inner())
-      .clone()
-    {
+    let known = || {
+      self
+        .hostname
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    };
+    if let Some(host) = known() {
       return Ok(host);
     }
+    // One location request at a time; whoever waited may find it done.
     let _guard = self.location_lock.lock().await;
-    if let Some(host) = self
-      .hostname
-      .read()
-      .unwrap_or_else(|e| e.into_inner())
-      .clone()
-    {
+    if let Some(host) = known() {
       return Ok(host);
     }
     let url = self.url(&self.config.base_url, Route::App("location"));
