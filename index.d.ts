@@ -524,6 +524,8 @@ export declare enum ErrorCode {
   InvalidArgument = 4903,
   /** The call was aborted through its AbortSignal. */
   Aborted = 4904,
+  /** A bug in realm-auth-native: the call panicked (please report it). */
+  Internal = 4905,
 }
 
 /**

@@ -12,6 +12,7 @@ use realm_auth_client as client;
 use tokio::sync::watch;
 
 use crate::js_error::to_js_error;
+use crate::settle;
 
 /// A refused argument: a `TypeError` once it reaches JS, and no request is sent.
 pub fn refused(message: impl Into<String>) -> client::Error {
@@ -243,7 +244,7 @@ where
   V: ToNapiValue,
   F: FnOnce(A) -> Fut + Send + 'static,
   Fut: Future<Output = client::Result<T>> + Send + 'static,
-  C: FnOnce(&'env Env, T) -> Result<V> + 'static,
+  C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
 {
   let Call {
     timeout,
@@ -270,10 +271,16 @@ where
       () = cancelled => Err(aborted()),
     }
   };
-  env.spawn_future_with_callback(async move { Ok(work.await) }, move |env, result| {
+  settle::promise(env, work, move |env, result| {
     if let Some(hook) = hook {
       hook.release(env);
     }
+    let result = result.unwrap_or_else(|settle::Panicked(message)| {
+      Err(client::Error::new(
+        client::ErrorCode::Internal,
+        format!("realm-auth-native panicked: {message}"),
+      ))
+    });
     match result {
       Ok(value) => to_js(env, value),
       Err(err) => Err(to_js_error(env, err)),

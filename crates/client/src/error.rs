@@ -52,6 +52,7 @@ macro_rules! for_each_error_code {
       ResponseTooLarge = 4902, "The server's response exceeded the size limit.";
       InvalidArgument = 4903, "An argument is invalid; nothing was sent.";
       Aborted = 4904, "The call was aborted through its AbortSignal.";
+      Internal = 4905, "A bug in realm-auth-native: the call panicked (please report it).";
     }
   };
 }

@@ -232,15 +232,42 @@ impl Incoming {
   /// realm-core's `check_for_errors`: a JSON body with `error_code` or `error`
   /// is an error whatever the status; otherwise a non-2xx status is an `HTTPError`.
   pub fn check(self) -> Result<Incoming> {
+    /// Only the error fields of an object body: the rest is skipped, not built
+    /// (a success body is parsed once, later, into its own type).
+    #[derive(serde::Deserialize)]
+    struct ErrorFields {
+      error: Option<Value>,
+      error_code: Option<Value>,
+      link: Option<Value>,
+    }
+    let error_fields = || {
+      serde_json::from_slice::<ErrorFields>(&self.body)
+        .ok()
+        .or_else(|| {
+          // Valid JSON that the struct refuses (a repeated key): the last value
+          // wins, as in a `Value`.
+          let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&self.body) else {
+            return None;
+          };
+          Some(ErrorFields {
+            error: map.remove("error"),
+            error_code: map.remove("error_code"),
+            link: map.remove("link"),
+          })
+        })
+    };
     if self.is_json()
-      && !self.body.is_empty()
-      && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&self.body)
+      && self.body.trim_ascii_start().first() == Some(&b'{')
+      && let Some(fields) = error_fields()
     {
-      let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
+      let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+      };
       // An empty `error` says nothing: treat it as absent.
-      let message = text("error").filter(|m| !m.trim().is_empty());
-      let link = text("link");
-      match text("error_code").filter(|c| !c.is_empty()) {
+      let message = text(fields.error).filter(|m| !m.trim().is_empty());
+      let link = text(fields.link);
+      match text(fields.error_code).filter(|c| !c.is_empty()) {
         Some(server_code) => {
           let mut err = self.error(
             ErrorCode::from_server(&server_code),
@@ -344,6 +371,19 @@ mod tests {
       method: "GET",
       url: "http://h/x".into(),
     }
+  }
+
+  #[test]
+  fn a_repeated_key_is_read_as_its_last_value() {
+    let err = resp(
+      400,
+      Some("application/json"),
+      r#"{"error":"first","error_code":"InvalidParameter","error":"last","extra":[1,{}]}"#,
+    )
+    .check()
+    .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameter);
+    assert_eq!(err.message, "last");
   }
 
   #[test]

@@ -1,0 +1,287 @@
+//! Promise settlement in batches. napi-rs's `spawn_future_with_callback`
+//! creates (and tears down) one threadsafe function per promise, spawns two
+//! tasks per call and wakes the JS thread once per settled promise. Here every
+//! JS thread has one threadsafe function; finished calls are queued and the JS
+//! thread is woken once per batch (see `bench/README.md` for the figures).
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+
+use napi::bindgen_prelude::*;
+use napi::{JsError, check_status, sys};
+
+/// A settlement, run on the JS thread.
+type Job = Box<dyn FnOnce(&Env) + Send>;
+
+/// A promise's deferred; only ever used on its own JS thread.
+struct Deferred(sys::napi_deferred);
+// SAFETY: moved through the runtime untouched and used on its JS thread only.
+unsafe impl Send for Deferred {}
+
+/// A call's future panicked (a bug); carries the panic's message.
+pub struct Panicked(pub String);
+
+/// Runs `work` on the runtime and settles the returned promise on the JS
+/// thread with `settle(env, output)`: resolved with its value, or rejected
+/// with its error. A panic in `work` reaches `settle` as [`Panicked`], so the
+/// promise still settles (and the process is not kept alive by it).
+pub fn promise<'env, T, V, W, S>(env: &'env Env, work: W, settle: S) -> Result<PromiseRaw<'env, V>>
+where
+  T: Send + 'static,
+  V: ToNapiValue,
+  W: Future<Output = T> + Send + 'static,
+  S: FnOnce(&Env, std::result::Result<T, Panicked>) -> Result<V> + Send + 'static,
+{
+  let settler = Settler::of(env)?;
+  let mut deferred = std::ptr::null_mut();
+  let mut promise = std::ptr::null_mut();
+  check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+  let deferred = Deferred(deferred);
+  settler.started(env);
+  napi::bindgen_prelude::spawn(async move {
+    let output = caught(work).await;
+    settler.push(Box::new(move |env: &Env| {
+      let deferred = deferred;
+      let settled = settle(env, output).and_then(|v| unsafe { V::to_napi_value(env.raw(), v) });
+      // Safety: on the deferred's own JS thread, exactly once.
+      unsafe {
+        match settled {
+          Ok(value) => sys::napi_resolve_deferred(env.raw(), deferred.0, value),
+          Err(err) => sys::napi_reject_deferred(
+            env.raw(),
+            deferred.0,
+            JsError::from(err).into_value(env.raw()),
+          ),
+        };
+      }
+    }));
+  });
+  Ok(PromiseRaw::new(env.raw(), promise))
+}
+
+/// `work`'s output, or its panic: a future that panicked is not polled again.
+async fn caught<T>(work: impl Future<Output = T>) -> std::result::Result<T, Panicked> {
+  let mut work = std::pin::pin!(work);
+  std::future::poll_fn(|cx| {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+      Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+      Ok(Poll::Pending) => Poll::Pending,
+      Err(panic) => {
+        let message = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+          .or_else(|| panic.downcast_ref::<String>().cloned())
+          .unwrap_or_else(|| "unknown panic".to_string());
+        Poll::Ready(Err(Panicked(message)))
+      }
+    }
+  })
+  .await
+}
+
+struct Queue {
+  jobs: Vec<Job>,
+  /// A flush (or a JS-thread drain) is already on its way.
+  scheduled: bool,
+  /// The environment is gone: drop settlements.
+  closed: bool,
+}
+
+/// One JS thread's queue and threadsafe function.
+struct Settler {
+  queue: Mutex<Queue>,
+  tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
+  /// Calls started and not settled yet; JS thread only.
+  pending: Cell<usize>,
+}
+// SAFETY: `tsfn` is only called with `queue` locked and while not closed (the
+// finalizer closes it under the same lock); `pending` is touched on the JS
+// thread only.
+unsafe impl Send for Settler {}
+unsafe impl Sync for Settler {}
+
+/// Settlements queued beyond this many wake the JS thread at once.
+const WAKE_AT: usize = 64;
+
+thread_local! {
+  static SETTLER: RefCell<Option<Arc<Settler>>> = const { RefCell::new(None) };
+}
+
+fn lock(q: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+  q.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Settler {
+  /// This JS thread's settler, created on first use.
+  fn of(env: &Env) -> Result<Arc<Settler>> {
+    if let Some(s) = SETTLER.with(|s| s.borrow().clone()) {
+      return Ok(s);
+    }
+    let mut name = std::ptr::null_mut();
+    let text = "realm-auth-native";
+    check_status!(unsafe {
+      sys::napi_create_string_utf8(
+        env.raw(),
+        text.as_ptr().cast(),
+        text.len() as isize,
+        &mut name,
+      )
+    })?;
+    let settler = Arc::new(Settler {
+      queue: Mutex::new(Queue {
+        jobs: Vec::new(),
+        scheduled: false,
+        closed: false,
+      }),
+      tsfn: AtomicPtr::new(std::ptr::null_mut()),
+      pending: Cell::new(0),
+    });
+    // The threadsafe function owns one count, released by `finalize`.
+    let context = Arc::into_raw(settler.clone()) as *mut c_void;
+    let mut tsfn = std::ptr::null_mut();
+    let status = unsafe {
+      sys::napi_create_threadsafe_function(
+        env.raw(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        name,
+        0,
+        1,
+        context,
+        Some(finalize),
+        context,
+        Some(drain),
+        &mut tsfn,
+      )
+    };
+    if status != sys::Status::napi_ok {
+      drop(unsafe { Arc::from_raw(context as *const Settler) });
+      check_status!(status)?;
+    }
+    // Set before any other thread can see `settler`.
+    settler.tsfn.store(tsfn, Ordering::Relaxed);
+    // Idle settlers do not keep the process alive (see `started`).
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) })?;
+    SETTLER.with(|s| *s.borrow_mut() = Some(settler.clone()));
+    Ok(settler)
+  }
+
+  fn tsfn(&self) -> sys::napi_threadsafe_function {
+    self.tsfn.load(Ordering::Relaxed)
+  }
+
+  /// A call started (JS thread): the process stays alive while any is in flight.
+  fn started(&self, env: &Env) {
+    let n = self.pending.get();
+    if n == 0 {
+      unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.tsfn()) };
+    }
+    self.pending.set(n + 1);
+  }
+
+  /// Queues a settlement (on a runtime worker). The JS thread is woken by a
+  /// flush task that runs after the worker's next poll of the I/O driver, so
+  /// every call that finishes meanwhile shares one wake-up.
+  fn push(self: &Arc<Self>, job: Job) {
+    let mut q = lock(&self.queue);
+    if q.closed {
+      return;
+    }
+    q.jobs.push(job);
+    if q.jobs.len() >= WAKE_AT {
+      self.wake(&mut q);
+    } else if !q.scheduled {
+      q.scheduled = true;
+      drop(q);
+      let this = self.clone();
+      napi::bindgen_prelude::spawn(async move {
+        // Deferred until the worker has polled the driver once more.
+        tokio::task::yield_now().await;
+        let mut q = lock(&this.queue);
+        if q.jobs.is_empty() {
+          q.scheduled = false;
+        } else {
+          this.wake(&mut q);
+        }
+      });
+    }
+  }
+
+  /// Asks the JS thread to drain the queue. Called with the queue locked, so
+  /// that the finalizer cannot free the function meanwhile.
+  fn wake(&self, q: &mut Queue) {
+    q.scheduled = true;
+    if !q.closed {
+      unsafe {
+        sys::napi_call_threadsafe_function(
+          self.tsfn(),
+          std::ptr::null_mut(),
+          sys::ThreadsafeFunctionCallMode::nonblocking,
+        )
+      };
+    }
+  }
+}
+
+/// The threadsafe function's callback (JS thread): settles every queued call.
+unsafe extern "C" fn drain(
+  env: sys::napi_env,
+  _js_callback: sys::napi_value,
+  context: *mut c_void,
+  _data: *mut c_void,
+) {
+  if env.is_null() {
+    return;
+  }
+  let settler = unsafe { &*(context as *const Settler) };
+  let env = Env::from_raw(env);
+  let jobs = {
+    let mut q = lock(&settler.queue);
+    q.scheduled = false;
+    std::mem::take(&mut q.jobs)
+  };
+  let settled = jobs.len();
+  for job in jobs {
+    job(&env);
+  }
+  let left = settler.pending.get().saturating_sub(settled);
+  settler.pending.set(left);
+  if left == 0 {
+    unsafe { sys::napi_unref_threadsafe_function(env.raw(), settler.tsfn()) };
+  }
+}
+
+/// Environment teardown: later settlements are dropped.
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+  let settler = unsafe { Arc::from_raw(data as *const Settler) };
+  let mut q = lock(&settler.queue);
+  q.closed = true;
+  q.jobs.clear();
+  drop(q);
+  let _ = SETTLER.try_with(|s| s.borrow_mut().take());
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn a_panicking_call_still_has_an_outcome() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+      .build()
+      .unwrap();
+    let ok = rt.block_on(caught(async { 7 }));
+    assert_eq!(ok.ok(), Some(7));
+    let panicked = rt.block_on(caught(async {
+      tokio::task::yield_now().await;
+      panic!("boom {}", 1);
+    }));
+    assert_eq!(
+      panicked.err().map(|Panicked(m)| m).as_deref(),
+      Some("boom 1")
+    );
+  }
+}
