@@ -266,10 +266,16 @@ where
         None => std::future::pending().await,
       }
     };
-    tokio::select! {
-      result = client::within(timeout, fut(args)) => result,
-      () = cancelled => Err(aborted()),
-    }
+    // Boxed where it starts, on the runtime: the request's state machine is
+    // kilobytes, and without the box every move of `work` on its way there
+    // (into the task, on the JS thread) copies all of it.
+    Box::pin(async move {
+      tokio::select! {
+        result = client::within(timeout, fut(args)) => result,
+        () = cancelled => Err(aborted()),
+      }
+    })
+    .await
   };
   settle::promise(env, work, move |env, result| {
     if let Some(hook) = hook {
