@@ -5,7 +5,7 @@
 //
 // Options (environment):
 //   BENCH_QUICK=1           few ops, for a smoke test (results go to results/raw/, README untouched)
-//   BENCH_CLIENTS=a,b       subset of: native,realm-web,fetch,floor,floor-hop
+//   BENCH_CLIENTS=a,b       subset of: native,realm-web,fetch,floor,floor-hop,rust-sdk
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
 //   BENCH_ROUNDS, BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
@@ -28,7 +28,7 @@ const env = process.env;
 const quick = env.BENCH_QUICK === "1";
 const list = (v, d) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : d);
 
-const CLIENTS = list(env.BENCH_CLIENTS, ["native", "realm-web", "fetch", "floor", "floor-hop"]);
+const CLIENTS = list(env.BENCH_CLIENTS, ["native", "realm-web", "fetch", "floor", "floor-hop", "rust-sdk"]);
 const OPS = list(env.BENCH_OPS, ["fetchAll", "fetch", "createDelete", "enableDisable", "login"]);
 const MODES = list(env.BENCH_MODES, ["1", "64"]).map(Number);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? (quick ? 1 : 2));
@@ -52,6 +52,7 @@ const CLIENT_LABEL = {
   fetch: "raw fetch",
   floor: "raw Rust floor",
   "floor-hop": "raw Rust, cross-thread (diagnostic)",
+  "rust-sdk": "realm-auth-client in Rust, no Node (diagnostic)",
 };
 const OP_LABEL = {
   fetchAll: "fetchAll (5 keys)",
@@ -131,8 +132,8 @@ async function keyCount(baseUrl, auth) {
 
 function runClient(client, cfg) {
   const json = JSON.stringify(cfg);
-  const [cmd, args] = client === "floor" || client === "floor-hop"
-    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify({ ...cfg, hop: client === "floor-hop" })])
+  const [cmd, args] = client === "floor" || client === "floor-hop" || client === "rust-sdk"
+    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify({ ...cfg, hop: client === "floor-hop", sdk: client === "rust-sdk" })])
     : pinned(CLIENT_CPU, process.execPath, [path.join(benchDir, "child.mjs"), client, json]);
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 16 << 20, timeout: 600_000 });
   if (r.status !== 0) throw new Error(`${client} ${cfg.op} c${cfg.concurrency} failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -225,6 +226,10 @@ function targets(res) {
   for (const op of res.params.ops) {
     r = ratio(get("native", op, 64)?.cpuUsPerOp.median, get("floor-hop", op, 64)?.cpuUsPerOp.median);
     if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 vs the cross-thread Rust floor: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}×` });
+  }
+  for (const op of res.params.ops) {
+    r = ratio(get("rust-sdk", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);
+    if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 of the SDK's Rust core without Node vs the raw-Rust floor: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}×` });
   }
   const peak = (client) => {
     const v = res.results.filter((x) => x.client === client).map((x) => x.summary.maxRssMb);

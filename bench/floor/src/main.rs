@@ -48,6 +48,11 @@ struct Config {
   /// Node addon minus JS. Default: everything on one current-thread runtime.
   #[serde(default)]
   hop: bool,
+  /// Diagnostic: make the calls through realm-auth-client (this SDK's Rust
+  /// core: location, sessions, retries, deadlines, parsing) on the same
+  /// current-thread runtime: the SDK without Node.
+  #[serde(default)]
+  sdk: bool,
 }
 
 /// One repetition's figures.
@@ -277,6 +282,96 @@ impl Ctx {
   }
 }
 
+/// The SDK's Rust core, logged in as the benchmark's user.
+struct SdkCtx {
+  app: realm_auth_client::App,
+  keys: realm_auth_client::ApiKeyAuth,
+  credentials: realm_auth_client::Credentials,
+  user_id: String,
+  fetch_id: realm_auth_client::KeyId,
+  toggle_id: realm_auth_client::KeyId,
+  expect_keys: usize,
+  tag: String,
+}
+
+impl SdkCtx {
+  async fn setup(cfg: &Config) -> Res<SdkCtx> {
+    let config = realm_auth_client::AppConfig::new(&cfg.app_id, Some(&cfg.base_url), None)?;
+    let app = realm_auth_client::App::new(config)?;
+    let credentials = realm_auth_client::Credentials::email_password(&cfg.email, &cfg.password)?;
+    let user = app.log_in(&credentials).await?;
+    Ok(SdkCtx {
+      keys: user.api_keys(),
+      user_id: user.id().to_owned(),
+      app,
+      credentials,
+      fetch_id: realm_auth_client::KeyId::parse(&cfg.fetch_key_id)?,
+      toggle_id: realm_auth_client::KeyId::parse(&cfg.toggle_key_id)?,
+      expect_keys: cfg.expect_keys,
+      tag: format!("sdk-{}", std::process::id()),
+    })
+  }
+
+  /// One op, under a call deadline as the addon runs every call.
+  async fn run(&self, op: &str, i: usize) -> Res<()> {
+    let deadline = realm_auth_client::DEFAULT_TIMEOUT;
+    match op {
+      "fetchAll" => {
+        let keys = realm_auth_client::within(deadline, self.keys.fetch_all()).await?;
+        if keys.len() != self.expect_keys || keys.iter().any(|k| !is_key_id(&k.id)) {
+          return Err("unexpected key list".into());
+        }
+      }
+      "fetch" => {
+        let key = realm_auth_client::within(deadline, self.keys.fetch(&self.fetch_id)).await?;
+        if key.id != self.fetch_id.as_str() {
+          return Err("fetched the wrong key".into());
+        }
+      }
+      "createDelete" => {
+        let name = format!("{}-{i}", self.tag);
+        let key = realm_auth_client::within(deadline, self.keys.create(&name)).await?;
+        if key.name != name || key.disabled {
+          return Err("malformed created key".into());
+        }
+        let id = realm_auth_client::KeyId::parse(&key.id)?;
+        realm_auth_client::within(deadline, self.keys.delete(&id)).await?;
+      }
+      "enableDisable" => {
+        let call = if i.is_multiple_of(2) {
+          realm_auth_client::within(deadline, self.keys.disable(&self.toggle_id)).await
+        } else {
+          realm_auth_client::within(deadline, self.keys.enable(&self.toggle_id)).await
+        };
+        call?;
+      }
+      "login" => {
+        let user = realm_auth_client::within(deadline, self.app.log_in(&self.credentials)).await?;
+        if user.id() != self.user_id {
+          return Err("logged in as someone else".into());
+        }
+      }
+      other => return Err(format!("unknown op {other}").into()),
+    }
+    Ok(())
+  }
+}
+
+/// What the ops go through: raw reqwest, or the SDK's Rust core.
+enum Runner {
+  Raw(Ctx),
+  Sdk(SdkCtx),
+}
+
+impl Runner {
+  async fn run(&self, op: &str, i: usize) -> Res<()> {
+    match self {
+      Runner::Raw(ctx) => ctx.run(op, i).await,
+      Runner::Sdk(ctx) => ctx.run(op, i).await,
+    }
+  }
+}
+
 fn cpu_ms() -> (f64, f64) {
   let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
   // SAFETY: getrusage writes into the struct we own.
@@ -303,7 +398,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Runs `n` ops with `concurrency` workers pulling from one counter; returns
 /// each op's latency in ms.
 async fn batch(
-  ctx: &Arc<Ctx>,
+  ctx: &Arc<Runner>,
   op: &Arc<str>,
   n: usize,
   concurrency: usize,
@@ -339,7 +434,7 @@ async fn batch(
 /// from the JS thread and settle there).
 fn batch_hop(
   rt: &tokio::runtime::Runtime,
-  ctx: &Arc<Ctx>,
+  ctx: &Arc<Runner>,
   op: &Arc<str>,
   n: usize,
   concurrency: usize,
@@ -415,7 +510,13 @@ fn run(cfg: Config) -> Res<Report> {
       .build()?
   };
   let t_setup = Instant::now();
-  let ctx = Arc::new(rt.block_on(setup(&cfg))?);
+  let ctx = Arc::new(rt.block_on(async {
+    Ok::<_, Fail>(if cfg.sdk {
+      Runner::Sdk(SdkCtx::setup(&cfg).await?)
+    } else {
+      Runner::Raw(setup(&cfg).await?)
+    })
+  })?);
   let setup_ms = t_setup.elapsed().as_secs_f64() * 1000.0;
   let op: Arc<str> = Arc::from(cfg.op.as_str());
   let run_batch = |n: usize, base: usize| {
@@ -451,6 +552,8 @@ fn run(cfg: Config) -> Res<Report> {
   Ok(Report {
     client: if cfg.hop {
       "rust-floor-hop"
+    } else if cfg.sdk {
+      "rust-sdk"
     } else {
       "rust-floor"
     },
