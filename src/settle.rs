@@ -86,6 +86,8 @@ struct Queue {
   jobs: Vec<Job>,
   /// A flush (or a JS-thread drain) is already on its way.
   scheduled: bool,
+  /// The JS thread has been asked to drain and has not started yet.
+  woken: bool,
   /// The environment is gone: drop settlements.
   closed: bool,
 }
@@ -134,6 +136,7 @@ impl Settler {
       queue: Mutex::new(Queue {
         jobs: Vec::new(),
         scheduled: false,
+        woken: false,
         closed: false,
       }),
       tsfn: AtomicPtr::new(std::ptr::null_mut()),
@@ -192,7 +195,9 @@ impl Settler {
     }
     q.jobs.push(job);
     if q.jobs.len() >= WAKE_AT {
-      self.wake(&mut q);
+      if !q.woken {
+        self.wake(&mut q);
+      }
     } else if !q.scheduled {
       q.scheduled = true;
       drop(q);
@@ -203,7 +208,7 @@ impl Settler {
         let mut q = lock(&this.queue);
         if q.jobs.is_empty() {
           q.scheduled = false;
-        } else {
+        } else if !q.woken {
           this.wake(&mut q);
         }
       });
@@ -214,6 +219,7 @@ impl Settler {
   /// that the finalizer cannot free the function meanwhile.
   fn wake(&self, q: &mut Queue) {
     q.scheduled = true;
+    q.woken = true;
     if !q.closed {
       unsafe {
         sys::napi_call_threadsafe_function(
@@ -241,6 +247,7 @@ unsafe extern "C" fn drain(
   let jobs = {
     let mut q = lock(&settler.queue);
     q.scheduled = false;
+    q.woken = false;
     std::mem::take(&mut q.jobs)
   };
   let settled = jobs.len();
