@@ -17,7 +17,7 @@ const TOTAL = Number(process.env.SOAK_CALLS ?? 200_000);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 16);
 const WARMUP = 5_000;
 
-const server = spawn(process.execPath, [join(root, "bin", "realm-auth-native.js"), "emulator", "--port", "0", "--app-id", "soak"], {
+const server = spawn(process.execPath, [join(root, "bin", "realm-auth-native.js"), "emulator", "--port", "0", "--app-id", "soak", "--max-api-keys", "1000"], {
   stdio: ["ignore", "pipe", "inherit"],
 });
 const [line] = await once(createInterface({ input: server.stdout }), "line");
@@ -33,6 +33,8 @@ for (let i = 0; i < 5; i++) keys.push(await user.apiKeys.create(`soak-${i}`));
 
 let done = 0;
 let failed = 0;
+/** Why calls failed: error code (or message) → count. */
+const failures = new Map();
 async function one(i) {
   const key = keys[i % keys.length];
   switch (i % 8) {
@@ -61,8 +63,10 @@ async function run(count) {
         const i = next++;
         try {
           await one(i);
-        } catch {
+        } catch (err) {
           failed++;
+          const why = err?.errorCode ?? err?.code ?? String(err);
+          failures.set(why, (failures.get(why) ?? 0) + 1);
         }
         done++;
       }
@@ -95,6 +99,7 @@ console.log(
   JSON.stringify({
     calls: done,
     failed,
+    failures: Object.fromEntries(failures),
     seconds,
     callsPerSecond: Math.round(done / seconds),
     rssStartMiB: samples[0].rssMiB,
