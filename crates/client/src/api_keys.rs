@@ -81,9 +81,12 @@ fn read_key(resp: &Incoming, map: &Map<String, Value>) -> Result<ApiKey> {
   })
 }
 
-/// A key document as the server sends it: the fast path of the parsers below,
-/// straight from the bytes into the type (unknown fields are skipped). A body
-/// it does not fit goes through `read_key`, which names what is wrong.
+// Each parser has a fast path, straight from the bytes into typed structs, and
+// the `Value` path (`read_*`), which names what is wrong. The fast path only
+// answers for bodies the `Value` path reads to the same result (the fuzz
+// target checks this); anything else goes the `Value` way.
+
+/// A key document as the server sends it (unknown fields are skipped).
 #[derive(serde::Deserialize)]
 struct WireKey {
   #[serde(rename = "_id")]
@@ -103,8 +106,33 @@ impl WireKey {
   }
 }
 
+/// `T` read from a JSON object only: serde's derived structs also accept an
+/// array of the field values, which no key document is.
+struct Obj<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Obj<T> {
+  fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+      type Value = T;
+      fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+      }
+      fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+      }
+    }
+    d.deserialize_map(Visitor(std::marker::PhantomData))
+      .map(Obj)
+  }
+}
+
 /// A create response: a key document with its `key` value.
 pub(crate) fn parse_created(resp: &Incoming) -> Result<SecretApiKey> {
+  fast_created(resp).map_or_else(|| read_created(resp), Ok)
+}
+
+pub(crate) fn fast_created(resp: &Incoming) -> Option<SecretApiKey> {
   #[derive(serde::Deserialize)]
   struct Created {
     #[serde(rename = "_id")]
@@ -113,16 +141,17 @@ pub(crate) fn parse_created(resp: &Incoming) -> Result<SecretApiKey> {
     disabled: bool,
     key: String,
   }
-  if let Ok(c) = serde_json::from_slice::<Created>(&resp.body)
-    && let Ok(id) = KeyId::parse(&c.id)
-  {
-    return Ok(SecretApiKey {
-      id: id.0,
-      key: Secret::new(c.key),
-      name: c.name,
-      disabled: c.disabled,
-    });
-  }
+  let Obj(created) = serde_json::from_slice::<Obj<Created>>(&resp.body).ok()?;
+  let id = KeyId::parse(&created.id).ok()?;
+  Some(SecretApiKey {
+    id: id.0,
+    key: Secret::new(created.key),
+    name: created.name,
+    disabled: created.disabled,
+  })
+}
+
+pub(crate) fn read_created(resp: &Incoming) -> Result<SecretApiKey> {
   let map = resp.object()?;
   let key = read_key(resp, &map)?;
   let value = resp.string(&map, "key")?;
@@ -136,21 +165,29 @@ pub(crate) fn parse_created(resp: &Incoming) -> Result<SecretApiKey> {
 
 /// A fetch response: one key document (a `key` in it is dropped).
 pub(crate) fn parse_one(resp: &Incoming) -> Result<ApiKey> {
-  if let Ok(key) = serde_json::from_slice::<WireKey>(&resp.body)
-    && let Some(key) = key.valid()
-  {
-    return Ok(key);
-  }
+  fast_one(resp).map_or_else(|| read_one(resp), Ok)
+}
+
+pub(crate) fn fast_one(resp: &Incoming) -> Option<ApiKey> {
+  let Obj(key) = serde_json::from_slice::<Obj<WireKey>>(&resp.body).ok()?;
+  key.valid()
+}
+
+pub(crate) fn read_one(resp: &Incoming) -> Result<ApiKey> {
   read_key(resp, &resp.object()?)
 }
 
 /// A fetchAll response: an array of key documents.
 pub(crate) fn parse_list(resp: &Incoming) -> Result<Vec<ApiKey>> {
-  if let Ok(keys) = serde_json::from_slice::<Vec<WireKey>>(&resp.body)
-    && let Some(keys) = keys.into_iter().map(WireKey::valid).collect()
-  {
-    return Ok(keys);
-  }
+  fast_list(resp).map_or_else(|| read_list(resp), Ok)
+}
+
+pub(crate) fn fast_list(resp: &Incoming) -> Option<Vec<ApiKey>> {
+  let keys = serde_json::from_slice::<Vec<Obj<WireKey>>>(&resp.body).ok()?;
+  keys.into_iter().map(|Obj(key)| key.valid()).collect()
+}
+
+pub(crate) fn read_list(resp: &Incoming) -> Result<Vec<ApiKey>> {
   let Value::Array(items) = resp.json()? else {
     return Err(resp.malformed("a JSON array of API keys"));
   };
@@ -238,7 +275,60 @@ impl ApiKeyAuth {
 
 #[cfg(test)]
 mod tests {
-  use super::KeyId;
+  use super::*;
+  use crate::error::ErrorCode;
+
+  fn resp(body: &str) -> Incoming {
+    Incoming {
+      status: 200,
+      content_type: Some("application/json".into()),
+      retry_after: None,
+      body: bytes::Bytes::from(body.to_owned()),
+      method: "GET",
+      url: "http://h/x".into(),
+    }
+  }
+
+  const ID: &str = "0123456789ABCDEF01234567";
+
+  #[test]
+  fn fast_and_value_paths_read_the_same_documents() {
+    let list = format!(r#"[{{"name":"a","disabled":false,"_id":"{ID}","extra":[1]}}]"#);
+    let fast = fast_list(&resp(&list)).expect("the fast path reads a plain list");
+    assert_eq!(Ok(fast.clone()), read_list(&resp(&list)));
+    assert_eq!(fast[0].id, ID.to_ascii_lowercase());
+    let created = format!(r#"{{"_id":"{ID}","name":"a","disabled":false,"key":"k"}}"#);
+    assert_eq!(
+      fast_created(&resp(&created)).map(Ok),
+      Some(read_created(&resp(&created)))
+    );
+  }
+
+  #[test]
+  fn documents_only_the_value_path_reads_are_left_to_it() {
+    // Field values as an array (serde's derive would take it), a repeated key
+    // (the last one wins), an invalid id: the fast paths step aside.
+    for body in [
+      format!(r#"[["{ID}","a",false]]"#),
+      format!(r#"[{{"_id":"{ID}","name":"a","name":"b","disabled":false}}]"#),
+      r#"[{"_id":"nope","name":"a","disabled":false}]"#.to_owned(),
+    ] {
+      assert_eq!(fast_list(&resp(&body)), None, "{body}");
+    }
+    let array = format!(r#"[["{ID}","a",false]]"#);
+    assert_eq!(
+      parse_list(&resp(&array)).unwrap_err().code,
+      ErrorCode::MalformedJson
+    );
+    let repeated = format!(r#"[{{"_id":"{ID}","name":"a","name":"b","disabled":false}}]"#);
+    assert_eq!(parse_list(&resp(&repeated)).unwrap()[0].name, "b");
+    let one = format!(r#"["{ID}","a",false]"#);
+    assert_eq!(fast_one(&resp(&one)), None);
+    assert_eq!(
+      parse_one(&resp(&one)).unwrap_err().code,
+      ErrorCode::MalformedJson
+    );
+  }
 
   #[test]
   fn key_ids() {

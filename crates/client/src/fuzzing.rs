@@ -48,6 +48,28 @@ pub fn parse_response(status: u16, content_type: Option<&str>, body: &[u8]) {
     api_keys::parse_one(&resp).map(drop),
     api_keys::parse_list(&resp).map(drop),
   ];
+  // The fast paths answer only where the `Value` paths agree.
+  if let Some(fast) = api_keys::fast_created(&resp) {
+    assert_eq!(
+      Ok(fast),
+      api_keys::read_created(&resp),
+      "create: fast and Value paths differ"
+    );
+  }
+  if let Some(fast) = api_keys::fast_one(&resp) {
+    assert_eq!(
+      Ok(fast),
+      api_keys::read_one(&resp),
+      "fetch: fast and Value paths differ"
+    );
+  }
+  if let Some(fast) = api_keys::fast_list(&resp) {
+    assert_eq!(
+      Ok(fast),
+      api_keys::read_list(&resp),
+      "fetchAll: fast and Value paths differ"
+    );
+  }
   for outcome in outcomes {
     if let Err(err) = outcome {
       assert!(
