@@ -222,6 +222,8 @@ impl AbortHook {
     {
       let _ = remove.apply(signal, FnArgs::from(("abort", listener.to_unknown())));
     }
+    // A signal-like object's getter or listener method may have thrown.
+    settle::set_aside_exception(env);
     let _ = self.signal.unref(env);
     let _ = self.listener.unref(env);
   }

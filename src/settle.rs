@@ -4,11 +4,11 @@
 //! JS thread has one threadsafe function; finished calls are queued and the JS
 //! thread is woken once per batch (see `bench/README.md` for the figures).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
@@ -47,7 +47,10 @@ where
     let output = caught(work).await;
     settler.push(Box::new(move |env: &Env| {
       let deferred = deferred;
-      let settled = settle(env, output).and_then(|v| unsafe { V::to_napi_value(env.raw(), v) });
+      let settled = settle(env, output);
+      // JS that `settle` ran may have thrown: the promise settles regardless.
+      set_aside_exception(env);
+      let settled = settled.and_then(|v| unsafe { V::to_napi_value(env.raw(), v) });
       // Safety: on the deferred's own JS thread, exactly once.
       unsafe {
         match settled {
@@ -95,15 +98,12 @@ struct Queue {
 /// One JS thread's queue and threadsafe function.
 struct Settler {
   queue: Mutex<Queue>,
+  /// Called only with `queue` locked and not closed: the finalizer closes the
+  /// queue under the same lock, so the function is never called once freed.
   tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
-  /// Calls started and not settled yet; JS thread only.
-  pending: Cell<usize>,
+  /// Calls started and not settled yet (read and written on the JS thread).
+  pending: AtomicUsize,
 }
-// SAFETY: `tsfn` is only called with `queue` locked and while not closed (the
-// finalizer closes it under the same lock); `pending` is touched on the JS
-// thread only.
-unsafe impl Send for Settler {}
-unsafe impl Sync for Settler {}
 
 /// Settlements queued beyond this many wake the JS thread at once.
 const WAKE_AT: usize = 64;
@@ -140,7 +140,7 @@ impl Settler {
         closed: false,
       }),
       tsfn: AtomicPtr::new(std::ptr::null_mut()),
-      pending: Cell::new(0),
+      pending: AtomicUsize::new(0),
     });
     // The threadsafe function owns one count, released by `finalize`.
     let context = Arc::into_raw(settler.clone()) as *mut c_void;
@@ -166,9 +166,10 @@ impl Settler {
     }
     // Set before any other thread can see `settler`.
     settler.tsfn.store(tsfn, Ordering::Relaxed);
-    // Idle settlers do not keep the process alive (see `started`).
-    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) })?;
     SETTLER.with(|s| *s.borrow_mut() = Some(settler.clone()));
+    // Idle settlers do not keep the process alive (see `started`); this only
+    // fails while the environment is going away.
+    unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) };
     Ok(settler)
   }
 
@@ -178,11 +179,9 @@ impl Settler {
 
   /// A call started (JS thread): the process stays alive while any is in flight.
   fn started(&self, env: &Env) {
-    let n = self.pending.get();
-    if n == 0 {
+    if self.pending.fetch_add(1, Ordering::Relaxed) == 0 {
       unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.tsfn()) };
     }
-    self.pending.set(n + 1);
   }
 
   /// Queues a settlement (on a runtime worker). The JS thread is woken by a
@@ -202,7 +201,8 @@ impl Settler {
       q.scheduled = true;
       drop(q);
       let this = self.clone();
-      napi::bindgen_prelude::spawn(async move {
+      // `push` runs on a runtime worker: spawn on that runtime directly.
+      tokio::spawn(async move {
         // Deferred until the worker has polled the driver once more.
         tokio::task::yield_now().await;
         let mut q = lock(&this.queue);
@@ -252,22 +252,66 @@ unsafe extern "C" fn drain(
   };
   let settled = jobs.len();
   for job in jobs {
-    job(&env);
+    settle_one(&env, job);
   }
-  let left = settler.pending.get().saturating_sub(settled);
-  settler.pending.set(left);
+  let left = settler
+    .pending
+    .load(Ordering::Relaxed)
+    .saturating_sub(settled);
+  settler.pending.store(left, Ordering::Relaxed);
   if left == 0 {
     unsafe { sys::napi_unref_threadsafe_function(env.raw(), settler.tsfn()) };
+  }
+}
+
+thread_local! {
+  /// JS exceptions set aside during the current settlement.
+  static THROWN: RefCell<Vec<sys::napi_value>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Clears the JS exception pending on `env`, if any, to be reported as
+/// uncaught once the current settlement is done. Call it after running user
+/// JS during a settlement (a signal's `removeEventListener` may throw): a
+/// pending exception would make every later Node-API call fail, and the
+/// promise would never settle.
+pub fn set_aside_exception(env: &Env) {
+  let raw = env.raw();
+  let mut pending = false;
+  unsafe { sys::napi_is_exception_pending(raw, &mut pending) };
+  let mut error = std::ptr::null_mut();
+  if pending
+    && unsafe { sys::napi_get_and_clear_last_exception(raw, &mut error) } == sys::Status::napi_ok
+  {
+    THROWN.with(|t| t.borrow_mut().push(error));
+  }
+}
+
+/// Runs one settlement in a handle scope of its own, then reports what it
+/// threw as uncaught exceptions (as if each came from a callback of its own),
+/// so that one cannot stop the rest of the batch from settling.
+fn settle_one(env: &Env, job: Job) {
+  let raw = env.raw();
+  let mut scope = std::ptr::null_mut();
+  let opened = unsafe { sys::napi_open_handle_scope(raw, &mut scope) } == sys::Status::napi_ok;
+  job(env);
+  set_aside_exception(env);
+  for error in THROWN.with(|t| std::mem::take(&mut *t.borrow_mut())) {
+    unsafe { sys::napi_fatal_exception(raw, error) };
+  }
+  if opened {
+    unsafe { sys::napi_close_handle_scope(raw, scope) };
   }
 }
 
 /// Environment teardown: later settlements are dropped.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
   let settler = unsafe { Arc::from_raw(data as *const Settler) };
-  let mut q = lock(&settler.queue);
-  q.closed = true;
-  q.jobs.clear();
-  drop(q);
+  let jobs = {
+    let mut q = lock(&settler.queue);
+    q.closed = true;
+    std::mem::take(&mut q.jobs)
+  };
+  drop(jobs);
   let _ = SETTLER.try_with(|s| s.borrow_mut().take());
 }
 

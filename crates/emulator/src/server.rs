@@ -229,6 +229,12 @@ pub(crate) enum BodyError {
   Broken,
 }
 
+/// Bodies over the limit but under this are read to the end and dropped
+/// before the 413 goes out: answering while the client still sends makes the
+/// connection close under it, and its kernel may then discard the 413 for a
+/// reset. Bigger ones are cut off.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// Reads a request body of at most `limit` bytes.
 pub(crate) async fn read_body(
   body: Incoming,
@@ -240,12 +246,25 @@ pub(crate) async fn read_body(
     .and_then(|v| v.to_str().ok())
     .and_then(|v| v.parse::<u64>().ok());
   if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+      drain(body).await;
+    }
     return Err(BodyError::TooLarge);
   }
   match Limited::new(body, limit).collect().await {
     Ok(collected) => Ok(collected.to_bytes()),
     Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
     Err(_) => Err(BodyError::Broken),
+  }
+}
+
+/// Reads a body to its end (at most `DRAIN_LIMIT` bytes), keeping nothing.
+async fn drain(mut body: Incoming) {
+  let mut read = 0u64;
+  while read <= DRAIN_LIMIT
+    && let Some(Ok(frame)) = body.frame().await
+  {
+    read += frame.data_ref().map_or(0, |d| d.len() as u64);
   }
 }
 
