@@ -1,5 +1,8 @@
 // Shared setup for the JS tests: an emulator per test file, an App pointed at
 // it, and users registered through the SDK itself.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
 import { after, before } from "node:test";
 import { App, Credentials, Emulator, type User } from "realm-auth-native";
 
@@ -42,4 +45,15 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
     return err as Error & Record<string, any>;
   }
   throw new Error("expected the promise to reject");
+}
+
+/** Runs `__test__/fixtures/<name>` in a fresh Node process; its exit code and output. */
+export async function runFixture(name: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(__dirname, "fixtures", name)], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const [code] = (await once(child, "exit")) as [number | null];
+  return { code, stdout, stderr };
 }
