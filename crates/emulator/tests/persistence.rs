@@ -147,11 +147,10 @@ async fn writes_are_atomic_renames() {
   let path = dir.join("state.json");
   let emu = Arc::new(start_with(config(&path)).await);
   assert!(path.exists(), "the file is written at start");
+  // Held open, the first file keeps its inode: a rename leaves it unlinked
+  // (and its number cannot be reused meanwhile), an in-place rewrite would not.
   #[cfg(unix)]
-  let first_inode = {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(&path).unwrap().ino()
-  };
+  let first = std::fs::File::open(&path).unwrap();
 
   // A reader that must only ever see complete JSON while writers hammer the file.
   let done = Arc::new(AtomicBool::new(false));
@@ -188,11 +187,13 @@ async fn writes_are_atomic_renames() {
   {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&path).unwrap();
-    assert_ne!(
-      meta.ino(),
-      first_inode,
+    let first = first.metadata().unwrap();
+    assert_eq!(
+      first.nlink(),
+      0,
       "replaced by rename, not rewritten in place"
     );
+    assert_ne!(meta.ino(), first.ino());
     assert_eq!(meta.mode() & 0o777, 0o600, "owner-only permissions");
   }
   emu.emulator.stop().await;
