@@ -32,6 +32,24 @@ export interface AppConfiguration {
    * POST only when the connection was refused, so that nothing is done twice.
    */
   retries?: number
+  /**
+   * The folder under which users are kept between processes, in
+   * `mongodb-realm/<app id>/`. Default: the working directory, as in realm v12.
+   */
+  baseFilePath?: string
+  /** How users are kept between processes. Default `{ mode: MetadataMode.NoEncryption }`. */
+  metadata?: Metadata
+}
+
+/** realm v12's `Metadata`: how an App keeps its users between processes. */
+export interface Metadata {
+  /** Plain file (default), encrypted file, or memory only. */
+  mode: MetadataMode
+  /**
+   * The 64-byte key of `MetadataMode.Encryption` (an `ArrayBuffer`, or a view of one such as a
+   * `Uint8Array` or `Buffer`).
+   */
+  encryptionKey?: ArrayBuffer | ArrayBufferView
 }
 
 /** Email and password, as an object. */
@@ -229,24 +247,50 @@ export declare class ApiKeyAuth {
 
 /**
  * An App Services application. Requests go to the host its location request
- * names, requested once, before the first call that needs it.
+ * names, requested once, before the first call that needs it. Apps made with
+ * the same id and base URL share their users, as in realm v12.
  */
 export declare class App {
   /**
-   * `new App(id)` or `new App({ id, baseUrl?, timeout?, retries? })`. Throws a
-   * `TypeError` for a bad argument.
+   * `new App(id)` or `new App({ id, baseUrl?, timeout?, retries?, baseFilePath?, metadata? })`.
+   * Throws a `TypeError` for a bad argument, and an `Error` when the user
+   * store cannot be read (a wrong encryption key, a store of a newer release).
    */
   constructor(idOrConfiguration: string | AppConfiguration)
+  /**
+   * The App made by an earlier `App.get(id)` (while it is referenced), else a
+   * new `App(id)`, as realm v12's `App.get`.
+   */
+  static get(id: string): App
+  /**
+   * The same as `App.get(id)`.
+   * @deprecated As in realm v12: use `App.get`.
+   */
+  static getApp(id: string): App
   /** The App id. */
   get id(): string
-  /** The base URL requests start from (the location request goes there). */
+  /**
+   * The base URL requests start from (the location request goes there). In
+   * realm v12 this is behind `import "realm/experimental/base-url"`; here it
+   * is always readable.
+   */
   get baseUrl(): string
   /**
-   * The current user if logged in, else the most recently used logged-in user, else `null`.
-   * Each read returns a new `User` object for the same user, as in realm v12.
+   * Requests the location at `newUrl` (the default base URL for `null` or
+   * `""`) and, if that succeeds, sends every later request of this App there;
+   * on failure nothing changes. As realm v12's experimental `updateBaseUrl`.
+   */
+  updateBaseUrl(newUrl: string | null, options?: CallOptions): Promise<void>
+  /**
+   * The current user: the last one logged in or switched to while it is
+   * logged in, else the first logged-in user, else `null`. Each read returns
+   * a new `User` object for the same user, as in realm v12.
    */
   get currentUser(): User | null
-  /** Every user that is not removed, logged in or out, by id (most recently used first). */
+  /**
+   * Every user that is not removed, logged in or out, by id, in realm v12's
+   * order (of first login; by id when the App keeps users in memory only).
+   */
   get allUsers(): Record<string, User>
   /** The email/password provider's account functions. */
   get emailPasswordAuth(): EmailPasswordAuth
@@ -260,10 +304,24 @@ export declare class App {
    * logged out, removed or from another App.
    */
   switchUser(user: User): void
-  /** Logs the user out (if logged in) and removes it from the App. */
+  /**
+   * Logs the user out (if logged in) and removes it from the App. The user is
+   * removed here before this returns; the promise tells how ending its
+   * session on the server went.
+   */
   removeUser(user: User, options?: CallOptions): Promise<void>
   /** Deletes the user on the server, then removes it from the App. */
   deleteUser(user: User, options?: CallOptions): Promise<void>
+  /**
+   * Calls `callback` after every change of this App's users: a login (or a
+   * reused anonymous user), a switch, a logout, a removal or a deletion.
+   * Throws if `callback` was already added.
+   */
+  addListener(callback: () => void): void
+  /** Removes a callback added with `addListener` (nothing if it was not added). */
+  removeListener(callback: () => void): void
+  /** Removes every callback added with `addListener` to this App object. */
+  removeAllListeners(): void
 }
 
 /**
@@ -414,8 +472,9 @@ export declare class User {
    */
   get apiKey(): ApiKeyAuth
   /**
-   * Logs out: the session is cleared here first (anonymous users become
-   * `Removed`), then ended on the server. Resolves at once if not logged in.
+   * Logs out. The session is cleared here before this returns (anonymous
+   * users become `Removed`), as in realm v12; the promise tells how ending it
+   * on the server went. Resolves at once if not logged in.
    */
   logOut(options?: CallOptions): Promise<void>
   /** Gets a fresh access token and resolves with its custom data. */
@@ -425,8 +484,23 @@ export declare class User {
    * realm-web's `refreshProfile`).
    */
   refreshProfile(options?: CallOptions): Promise<Record<string, unknown>>
-  /** Links another identity (e.g. email/password) to this user. */
+  /**
+   * Links another identity (e.g. email/password) to this user, then makes it
+   * the current user, as realm v12 does. Anonymous credentials are refused
+   * (`ClientUserAlreadyNamed`).
+   */
   linkCredentials(credentials: Credentials, options?: CallOptions): Promise<void>
+  /**
+   * Calls `callback` after every change of this user: a login, a refreshed
+   * access token, a new profile, a logout or its removal. The listener belongs
+   * to the user, not to this object: any `User` object of the same user
+   * removes it. Throws if `callback` was already added.
+   */
+  addListener(callback: () => void): void
+  /** Removes a callback added with `addListener` (nothing if it was not added). */
+  removeListener(callback: () => void): void
+  /** Removes every callback added with `addListener` to this user. */
+  removeAllListeners(): void
   /** A JSON view of the user without its tokens. */
   toJSON(): Record<string, unknown>
 }
@@ -446,10 +520,22 @@ export interface ApiKey {
  * `ErrorCode.APIKeyNotFound === 4334`), plus this SDK's own from 4900.
  */
 export declare enum ErrorCode {
+  /** The user store was written by a newer release of this SDK. */
+  UnsupportedFileFormatVersion = 1011,
+  /** The user store could not be read or written. */
+  FileOperationFailed = 1017,
+  /** The user store's file or folder may not be read or written. */
+  FilePermissionDenied = 1018,
+  /** The user store is not a user store of this SDK. */
+  InvalidDatabase = 1021,
+  /** The user store could not be decrypted: a wrong key, or a file changed by something else. */
+  DecryptionFailed = 1022,
   /** The user does not exist in this App, or was removed. */
   ClientUserNotFound = 4100,
   /** The user is logged out. */
   ClientUserNotLoggedIn = 4101,
+  /** Anonymous credentials cannot be linked to an existing user. */
+  ClientUserAlreadyNamed = 4105,
   /** The server sent a token that is not a valid JWT. */
   BadToken = 4200,
   /** The server's response is not the JSON that was expected. */
@@ -528,6 +614,21 @@ export declare enum ErrorCode {
   Internal = 4905,
 }
 
+/** realm v12's `MetadataMode`: how an App keeps its users between processes. */
+export declare enum MetadataMode {
+  /** Users kept in a plain file under `<baseFilePath>/mongodb-realm/<app id>/` (the default). */
+  NoEncryption = 'noEncryption',
+  /** Users kept in a file encrypted with `metadata.encryptionKey` (64 bytes). */
+  Encryption = 'encryption',
+  /**
+   * Users are not kept.
+   * @deprecated As in realm v12: use `InMemory`.
+   */
+  NoMetadata = 'noMetadata',
+  /** Users are not kept: nothing is written. */
+  InMemory = 'inMemory',
+}
+
 /**
  * A newly created user API key, with its value. The value is only ever
  * returned here: store it, there is no way to read it again.
@@ -556,6 +657,14 @@ export declare function setLogger(logger: ((level: LogLevel, message: string) =>
  * as in realm v12. Process-wide.
  */
 export declare function setLogLevel(level: LogLevel): void
+
+/**
+ * Forgets the Apps this process made (realm v12's app cache): the next `App`
+ * of an id reads its user store again. Apps and users already held keep
+ * working. As realm v12's `Realm.shutdown()`; the process exits by itself
+ * without it (nothing here keeps it alive).
+ */
+export declare function shutdown(): void
 
 /** One identity linked to a user. */
 export interface UserIdentity {

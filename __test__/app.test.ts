@@ -96,7 +96,8 @@ describe("App", () => {
     const { user: a } = await env.newUser(app);
     const { user: b } = await env.newUser(app);
     assert.equal(app.currentUser?.id, b.id);
-    assert.deepEqual(Object.keys(app.allUsers), [b.id, a.id]);
+    // realm v12 lists an in-memory App's users by id.
+    assert.deepEqual(Object.keys(app.allUsers), [a.id, b.id].sort());
 
     app.switchUser(a);
     assert.equal(app.currentUser?.id, a.id);

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { App, Credentials, Emulator } from "realm-auth-native";
+import { App, Credentials, Emulator, MetadataMode } from "realm-auth-native";
 
 const BIN = join(__dirname, "..", "bin", "realm-auth-native.js");
 
@@ -19,7 +19,7 @@ describe("realm-auth-native emulator", () => {
     assert.ok(match, line);
     assert.notEqual(match[2], "0");
 
-    const app = new App({ id: "cli-app", baseUrl: match[1] });
+    const app = new App({ id: "cli-app", baseUrl: match[1], metadata: { mode: MetadataMode.InMemory } });
     const user = await app.logIn(Credentials.anonymous());
     assert.equal(user.isLoggedIn, true);
 

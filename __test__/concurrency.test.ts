@@ -2,7 +2,7 @@
 // every key the server recorded is the key the caller got, no call lost.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { App, Credentials } from "realm-auth-native";
+import { App, Credentials, MetadataMode } from "realm-auth-native";
 
 import { useEmulator } from "./helpers";
 
@@ -64,11 +64,17 @@ describe("concurrency", () => {
     assert.equal(b.isLoggedIn, true);
   });
 
-  it("two Apps share nothing", async () => {
+  it("two Apps with one id and base URL share their users; another base URL shares nothing", async () => {
     const one = env.newApp();
     const two = new App({ id: env.emulator.appId, baseUrl: env.emulator.baseUrl });
-    await env.newUser(one);
-    assert.deepEqual(two.allUsers, {});
-    assert.equal(two.currentUser, null);
+    const { user } = await env.newUser(one);
+    assert.deepEqual(Object.keys(two.allUsers), [user.id]);
+    assert.equal(two.currentUser?.id, user.id);
+    const elsewhere = new App({
+      id: env.emulator.appId,
+      baseUrl: env.emulator.baseUrl.replace("127.0.0.1", "localhost"),
+      metadata: { mode: MetadataMode.InMemory },
+    });
+    assert.deepEqual(elsewhere.allUsers, {});
   });
 });

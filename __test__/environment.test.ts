@@ -30,14 +30,20 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 async function child(body: string, extraEnv: Record<string, string>): Promise<any> {
   const script = `const { App, Credentials } = require(${JSON.stringify(INDEX)});
 (async () => { ${body} })().then((r) => console.log(JSON.stringify(r)), (e) => console.log(JSON.stringify({ error: e.message, code: e.code })));`;
-  const proc = spawn(process.execPath, ["-e", script], { env: cleanEnv(extraEnv) });
-  let out = "";
-  let err = "";
-  proc.stdout.on("data", (d) => (out += d));
-  proc.stderr.on("data", (d) => (err += d));
-  const [code] = (await once(proc, "exit")) as [number];
-  assert.equal(code, 0, err);
-  return JSON.parse(out.trim());
+  // A working directory of its own: the users it keeps there (realm v12's default) start empty.
+  const cwd = mkdtempSync(join(tmpdir(), "realm-auth-child-"));
+  try {
+    const proc = spawn(process.execPath, ["-e", script], { env: cleanEnv(extraEnv), cwd });
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (d) => (out += d));
+    proc.stderr.on("data", (d) => (err += d));
+    const [code] = (await once(proc, "exit")) as [number];
+    assert.equal(code, 0, err);
+    return JSON.parse(out.trim());
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
 }
 
 /** A forward proxy: plain requests by absolute URL, and CONNECT tunnels. Records what it carried. */

@@ -4,11 +4,15 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { App, Credentials, Emulator, type User } from "realm-auth-native";
+import { App, Credentials, Emulator, MetadataMode, shutdown, type User } from "realm-auth-native";
 
 export interface Env {
   emulator: Emulator;
-  /** A new App (its own users and location cache) for the emulator. */
+  /**
+   * A new App for the emulator with its own users and location cache, kept in
+   * memory: the Apps made before are forgotten first (as realm v12's app cache
+   * would otherwise share their users).
+   */
   newApp(options?: { timeout?: number; retries?: number }): App;
   /** Registers a fresh email/password user and logs it in on `app`. */
   newUser(app: App): Promise<{ user: User; email: string; password: string }>;
@@ -21,8 +25,15 @@ export function useEmulator(): Env {
   const env = {} as Env;
   before(async () => {
     env.emulator = await Emulator.start();
-    env.newApp = (options = {}) =>
-      new App({ id: env.emulator.appId, baseUrl: env.emulator.baseUrl, ...options });
+    env.newApp = (options = {}) => {
+      shutdown();
+      return new App({
+        id: env.emulator.appId,
+        baseUrl: env.emulator.baseUrl,
+        metadata: { mode: MetadataMode.InMemory },
+        ...options,
+      });
+    };
     env.newUser = async (app) => {
       const email = `user${++counter}-${process.pid}@example.com`;
       const password = "password-123";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { App, Credentials, Emulator, ErrorCode } from "realm-auth-native";
+import { App, Credentials, Emulator, ErrorCode, MetadataMode } from "realm-auth-native";
 
 import { rejection } from "./helpers";
 
@@ -13,7 +13,7 @@ let app: App;
 
 before(async () => {
   emulator = await Emulator.start({ requireEmailConfirmation: true, customTokenSecret: SECRET });
-  app = new App({ id: emulator.appId, baseUrl: emulator.baseUrl });
+  app = new App({ id: emulator.appId, baseUrl: emulator.baseUrl, metadata: { mode: MetadataMode.InMemory } });
 });
 after(() => emulator.stop());
 

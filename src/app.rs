@@ -1,16 +1,21 @@
 //! `App`: the entry point, holding configuration and users.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi_derive::napi;
 use realm_auth_client as client;
 
-use crate::call::{self, Call, run, run_void};
+use crate::call::{self, Call, refused, run, run_void};
 use crate::credentials::Credentials;
 use crate::email_password_auth::EmailPasswordAuth;
 use crate::js_error::throw;
+use crate::listeners;
 use crate::user::User;
 
 fn device_info(env: &Env) -> client::DeviceInfo {
@@ -45,7 +50,11 @@ fn device_info(env: &Env) -> client::DeviceInfo {
 /// Reads `new App(...)`'s argument into a checked configuration.
 fn configuration(env: &Env, value: Unknown) -> client::Result<client::AppConfig> {
   let mut config = if matches!(value.get_type(), Ok(ValueType::String)) {
-    client::AppConfig::new(&call::string(value, "id")?, None, None)?
+    let mut config = client::AppConfig::new(&call::string(value, "id")?, None, None)?;
+    config.persistence = client::Persistence::Plain {
+      base: working_directory()?,
+    };
+    config
   } else {
     let options = call::object(value, "configuration")
       .map_err(|_| call::refused("Expected an App id (string) or a configuration object"))?;
@@ -68,10 +77,72 @@ fn configuration(env: &Env, value: Unknown) -> client::Result<client::AppConfig>
     if let Some(retries) = retries {
       config.retries = retries as u32;
     }
+    config.persistence = persistence(get("baseFilePath")?, get("metadata")?)?;
     config
   };
   config.device = device_info(env);
   Ok(config)
+}
+
+fn working_directory() -> client::Result<PathBuf> {
+  std::env::current_dir().map_err(|e| {
+    client::Error::new(
+      client::ErrorCode::FileOperationFailed,
+      format!("Could not read the working directory for the user store: {e}"),
+    )
+  })
+}
+
+/// `baseFilePath` and `metadata: { mode, encryptionKey }`, as realm v12 reads them.
+fn persistence(base_file_path: Unknown, metadata: Unknown) -> client::Result<client::Persistence> {
+  let base = if call::is_nullish(&base_file_path) {
+    working_directory()?
+  } else {
+    let path = call::string(base_file_path, "baseFilePath")?;
+    if path.is_empty() {
+      working_directory()?
+    } else {
+      PathBuf::from(path)
+    }
+  };
+  if call::is_nullish(&metadata) {
+    return Ok(client::Persistence::Plain { base });
+  }
+  let metadata = call::object(metadata, "metadata")?;
+  let mode: Unknown = metadata
+    .get_named_property("mode")
+    .map_err(|_| refused("Could not read 'metadata.mode'"))?;
+  let mode = call::string(mode, "metadata.mode")?;
+  Ok(match mode.as_str() {
+    "noEncryption" => client::Persistence::Plain { base },
+    "inMemory" | "noMetadata" => client::Persistence::InMemory,
+    "encryption" => {
+      let key: Unknown = metadata
+        .get_named_property("encryptionKey")
+        .map_err(|_| refused("Could not read 'metadata.encryptionKey'"))?;
+      if call::is_nullish(&key) {
+        // realm v12's words.
+        return Err(refused("encryptionKey is required"));
+      }
+      let bytes = call::bytes(key, "metadata.encryptionKey")?;
+      let key: Box<[u8; 64]> = bytes
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|b: Box<[u8]>| {
+          refused(format!(
+            "Expected 'metadata.encryptionKey' to be 64 bytes, got {}",
+            b.len()
+          ))
+        })?;
+      client::Persistence::Encrypted { base, key }
+    }
+    other => {
+      return Err(refused(format!(
+        "Expected 'metadata.mode' to be a MetadataMode ('noEncryption', 'encryption' or \
+         'inMemory'), got '{other}'"
+      )));
+    }
+  })
 }
 
 /// Warns once per process that an App sends secrets over plain HTTP to a
@@ -100,23 +171,62 @@ fn warn_insecure(env: &Env, base_url: &str) {
   }
 }
 
+/// realm v12's `MetadataMode`: how an App keeps its users between processes.
+#[napi(string_enum)]
+pub enum MetadataMode {
+  /// Users kept in a plain file under `<baseFilePath>/mongodb-realm/<app id>/` (the default).
+  #[napi(value = "noEncryption")]
+  NoEncryption,
+  /// Users kept in a file encrypted with `metadata.encryptionKey` (64 bytes).
+  #[napi(value = "encryption")]
+  Encryption,
+  /// Users are not kept.
+  /// @deprecated As in realm v12: use `InMemory`.
+  #[napi(value = "noMetadata")]
+  NoMetadata,
+  /// Users are not kept: nothing is written.
+  #[napi(value = "inMemory")]
+  InMemory,
+}
+
+thread_local! {
+  /// `App.get`'s Apps by id: weak references, as realm v12 keeps them.
+  static BY_ID: RefCell<HashMap<String, sys::napi_ref>> = RefCell::new(HashMap::new());
+}
+
 /// An App Services application. Requests go to the host its location request
-/// names, requested once, before the first call that needs it.
-#[napi]
+/// names, requested once, before the first call that needs it. Apps made with
+/// the same id and base URL share their users, as in realm v12.
+#[napi(custom_finalize)]
 pub struct App {
   inner: client::App,
+  /// This object's listener list (see `listeners`).
+  owner: u64,
 }
 
 impl App {
   fn call(&self, env: &Env, options: Option<Unknown>) -> Call {
     Call::new(env, self.inner.config().timeout, options)
   }
+
+  /// The `User` argument of a synchronous method.
+  fn user_arg(env: &Env, user: Unknown) -> client::Result<client::User> {
+    call::instance::<User>(env, user, "user", "User").map(|u| u.inner.clone())
+  }
+}
+
+impl ObjectFinalize for App {
+  fn finalize(self, env: Env) -> Result<()> {
+    listeners::remove_app_listeners(&env, self.owner);
+    Ok(())
+  }
 }
 
 #[napi]
 impl App {
-  /// `new App(id)` or `new App({ id, baseUrl?, timeout?, retries? })`. Throws a
-  /// `TypeError` for a bad argument.
+  /// `new App(id)` or `new App({ id, baseUrl?, timeout?, retries?, baseFilePath?, metadata? })`.
+  /// Throws a `TypeError` for a bad argument, and an `Error` when the user
+  /// store cannot be read (a wrong encryption key, a store of a newer release).
   #[napi(
     constructor,
     ts_args_type = "idOrConfiguration: string | AppConfiguration"
@@ -128,7 +238,40 @@ impl App {
     }
     Ok(App {
       inner: throw(&env, client::App::new(config))?,
+      owner: listeners::next_owner(),
     })
+  }
+
+  /// The App made by an earlier `App.get(id)` (while it is referenced), else a
+  /// new `App(id)`, as realm v12's `App.get`.
+  #[napi(ts_args_type = "id: string", ts_return_type = "App")]
+  pub fn get<'env>(env: &'env Env, id: Unknown) -> Result<Unknown<'env>> {
+    let id = throw(env, call::string(id, "id"))?;
+    let cached = BY_ID.with(|m| m.borrow().get(&id).copied());
+    if let Some(reference) = cached {
+      let mut value = std::ptr::null_mut();
+      unsafe { sys::napi_get_reference_value(env.raw(), reference, &mut value) };
+      if !value.is_null() {
+        return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) });
+      }
+      BY_ID.with(|m| m.borrow_mut().remove(&id));
+      unsafe { sys::napi_delete_reference(env.raw(), reference) };
+    }
+    let app = App::new(*env, env.create_string(&id)?.to_unknown())?;
+    let value = app.into_instance(env)?.to_unknown();
+    let mut reference = std::ptr::null_mut();
+    napi::check_status!(unsafe {
+      sys::napi_create_reference(env.raw(), value.raw(), 0, &mut reference)
+    })?;
+    BY_ID.with(|m| m.borrow_mut().insert(id, reference));
+    Ok(value)
+  }
+
+  /// The same as `App.get(id)`.
+  /// @deprecated As in realm v12: use `App.get`.
+  #[napi(ts_args_type = "id: string", ts_return_type = "App")]
+  pub fn get_app<'env>(env: &'env Env, id: Unknown) -> Result<Unknown<'env>> {
+    App::get(env, id)
   }
 
   /// The App id.
@@ -137,20 +280,48 @@ impl App {
     self.inner.config().id.clone()
   }
 
-  /// The base URL requests start from (the location request goes there).
+  /// The base URL requests start from (the location request goes there). In
+  /// realm v12 this is behind `import "realm/experimental/base-url"`; here it
+  /// is always readable.
   #[napi(getter)]
   pub fn base_url(&self) -> String {
-    self.inner.config().base_url.clone()
+    self.inner.base_url()
   }
 
-  /// The current user if logged in, else the most recently used logged-in user, else `null`.
-  /// Each read returns a new `User` object for the same user, as in realm v12.
+  /// Requests the location at `newUrl` (the default base URL for `null` or
+  /// `""`) and, if that succeeds, sends every later request of this App there;
+  /// on failure nothing changes. As realm v12's experimental `updateBaseUrl`.
+  #[napi(
+    ts_args_type = "newUrl: string | null, options?: CallOptions",
+    ts_return_type = "Promise<void>"
+  )]
+  pub fn update_base_url<'env>(
+    &self,
+    env: &'env Env,
+    new_url: Unknown,
+    options: Option<Unknown>,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    let app = self.inner.clone();
+    let url = if call::is_nullish(&new_url) {
+      Ok(None)
+    } else {
+      call::string(new_url, "newUrl").map(Some)
+    };
+    run_void(env, self.call(env, options), url, move |url| async move {
+      app.update_base_url(url.as_deref()).await
+    })
+  }
+
+  /// The current user: the last one logged in or switched to while it is
+  /// logged in, else the first logged-in user, else `null`. Each read returns
+  /// a new `User` object for the same user, as in realm v12.
   #[napi(getter)]
   pub fn current_user(&self) -> Option<User> {
     self.inner.current_user().map(User::new)
   }
 
-  /// Every user that is not removed, logged in or out, by id (most recently used first).
+  /// Every user that is not removed, logged in or out, by id, in realm v12's
+  /// order (of first login; by id when the App keeps users in memory only).
   #[napi(getter, ts_return_type = "Record<string, User>")]
   pub fn all_users<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
     let mut out = Object::new(env)?;
@@ -196,11 +367,14 @@ impl App {
   /// logged out, removed or from another App.
   #[napi(ts_args_type = "user: User")]
   pub fn switch_user(&self, env: Env, user: Unknown) -> Result<()> {
-    let user = call::instance::<User>(&env, user, "user", "User");
-    throw(&env, user.and_then(|u| self.inner.switch_user(&u.inner)))
+    let switched = App::user_arg(&env, user).and_then(|u| self.inner.switch_user(&u));
+    listeners::flush(&env);
+    throw(&env, switched)
   }
 
-  /// Logs the user out (if logged in) and removes it from the App.
+  /// Logs the user out (if logged in) and removes it from the App. The user is
+  /// removed here before this returns; the promise tells how ending its
+  /// session on the server went.
   #[napi(
     ts_args_type = "user: User, options?: CallOptions",
     ts_return_type = "Promise<void>"
@@ -212,9 +386,14 @@ impl App {
     options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let app = self.inner.clone();
-    let user = call::instance::<User>(env, user, "user", "User").map(|u| u.inner.clone());
-    run_void(env, self.call(env, options), user, move |user| async move {
-      app.remove_user(&user).await
+    let call = self.call(env, options);
+    let session = App::user_arg(env, user).and_then(|u| self.inner.remove_user_locally(&u));
+    listeners::flush(env);
+    run_void(env, call, session, move |session| async move {
+      match session {
+        Some(refresh) => app.end_session(refresh).await,
+        None => Ok(()),
+      }
     })
   }
 
@@ -230,9 +409,29 @@ impl App {
     options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
     let app = self.inner.clone();
-    let user = call::instance::<User>(env, user, "user", "User").map(|u| u.inner.clone());
+    let user = App::user_arg(env, user).and_then(|u| self.inner.check_deletable(&u).map(|()| u));
     run_void(env, self.call(env, options), user, move |user| async move {
       app.delete_user(&user).await
     })
+  }
+
+  /// Calls `callback` after every change of this App's users: a login (or a
+  /// reused anonymous user), a switch, a logout, a removal or a deletion.
+  /// Throws if `callback` was already added.
+  #[napi(ts_args_type = "callback: () => void")]
+  pub fn add_listener(&self, env: Env, callback: Unknown) -> Result<()> {
+    listeners::add_app_listener(&env, &self.inner, self.owner, callback)
+  }
+
+  /// Removes a callback added with `addListener` (nothing if it was not added).
+  #[napi(ts_args_type = "callback: () => void")]
+  pub fn remove_listener(&self, env: Env, callback: Unknown) {
+    listeners::remove_app_listener(&env, self.owner, callback)
+  }
+
+  /// Removes every callback added with `addListener` to this App object.
+  #[napi]
+  pub fn remove_all_listeners(&self, env: Env) {
+    listeners::remove_app_listeners(&env, self.owner)
   }
 }

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
+use napi::sys;
 use realm_auth_client as client;
 use tokio::sync::watch;
 
@@ -88,6 +89,76 @@ pub fn number(value: Unknown, what: &str, min: f64, max: f64) -> client::Result<
     _ => Err(refused(format!(
       "Expected '{what}' to be a number from {min} to {max}"
     ))),
+  }
+}
+
+/// The bytes of an `ArrayBuffer` or of a view on one (a `Uint8Array`, a
+/// `Buffer`, any typed array or a `DataView`).
+pub fn bytes(value: Unknown, what: &str) -> client::Result<Vec<u8>> {
+  let wrong = || {
+    refused(format!(
+      "Expected '{what}' to be an ArrayBuffer or a typed array"
+    ))
+  };
+  let (env, raw) = (value.env(), value.raw());
+  let mut data = std::ptr::null_mut();
+  let mut length = 0usize;
+  let mut is = false;
+  // Safety: plain Node-API queries on a value of this call's scope; the
+  // bytes are copied out before returning.
+  unsafe {
+    if sys::napi_is_arraybuffer(env, raw, &mut is) == sys::Status::napi_ok && is {
+      if sys::napi_get_arraybuffer_info(env, raw, &mut data, &mut length) != sys::Status::napi_ok {
+        return Err(wrong());
+      }
+    } else if sys::napi_is_typedarray(env, raw, &mut is) == sys::Status::napi_ok && is {
+      let mut kind = 0;
+      let mut count = 0usize;
+      let mut buffer = std::ptr::null_mut();
+      let mut offset = 0usize;
+      if sys::napi_get_typedarray_info(
+        env,
+        raw,
+        &mut kind,
+        &mut count,
+        &mut data,
+        &mut buffer,
+        &mut offset,
+      ) != sys::Status::napi_ok
+      {
+        return Err(wrong());
+      }
+      // `data` already points at the view's first element.
+      length = count * element_size(kind);
+    } else if sys::napi_is_dataview(env, raw, &mut is) == sys::Status::napi_ok && is {
+      let mut buffer = std::ptr::null_mut();
+      let mut offset = 0usize;
+      if sys::napi_get_dataview_info(env, raw, &mut length, &mut data, &mut buffer, &mut offset)
+        != sys::Status::napi_ok
+      {
+        return Err(wrong());
+      }
+    } else {
+      return Err(wrong());
+    }
+    if length == 0 || data.is_null() {
+      return Ok(Vec::new());
+    }
+    Ok(std::slice::from_raw_parts(data as *const u8, length).to_vec())
+  }
+}
+
+/// Bytes per element of a typed array kind (`napi_typedarray_type`).
+fn element_size(kind: sys::napi_typedarray_type) -> usize {
+  match kind {
+    sys::TypedarrayType::int8_array
+    | sys::TypedarrayType::uint8_array
+    | sys::TypedarrayType::uint8_clamped_array => 1,
+    sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
+    sys::TypedarrayType::int32_array
+    | sys::TypedarrayType::uint32_array
+    | sys::TypedarrayType::float32_array => 4,
+    _ => 8,
   }
 }
 

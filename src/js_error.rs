@@ -76,3 +76,19 @@ pub fn emulator_error(env: &Env, message: &str, bad_input: bool) -> Error {
     Error::new(Status::GenericFailure, message.to_owned())
   }
 }
+
+/// A plain `Error` with `message` and no `code`, for misuse that realm v12
+/// reports that way (a listener added twice).
+pub fn plain_error(env: &Env, message: &str) -> Error {
+  let build = || -> Result<Error> {
+    let text = env.create_string(message)?;
+    let mut raw = std::ptr::null_mut();
+    napi::check_status!(unsafe {
+      napi::sys::napi_create_error(env.raw(), std::ptr::null_mut(), text.raw(), &mut raw)
+    })?;
+    Ok(Error::from(unsafe {
+      Unknown::from_raw_unchecked(env.raw(), raw)
+    }))
+  };
+  build().unwrap_or_else(|e| e)
+}

@@ -9,6 +9,7 @@ mod credentials;
 mod email_password_auth;
 mod emulator;
 mod js_error;
+mod listeners;
 mod logger;
 mod settle;
 mod user;
@@ -33,4 +34,13 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
   auth.set_named_property("EmailPasswordAuth", email_password_auth)?;
   exports.set_named_property("Auth", auth)?;
   Ok(())
+}
+
+/// Forgets the Apps this process made (realm v12's app cache): the next `App`
+/// of an id reads its user store again. Apps and users already held keep
+/// working. As realm v12's `Realm.shutdown()`; the process exits by itself
+/// without it (nothing here keeps it alive).
+#[napi]
+pub fn shutdown() {
+  realm_auth_client::clear_cache();
 }

@@ -15,8 +15,14 @@ use std::task::Poll;
 use napi::bindgen_prelude::*;
 use napi::{JsError, check_status, sys};
 
-/// A settlement, run on the JS thread.
-type Job = Box<dyn FnOnce(&Env) + Send>;
+/// A settlement or an event, run on the JS thread.
+pub type Job = Box<dyn FnOnce(&Env) + Send>;
+
+/// A queued job; `settles` counts it against the calls in flight.
+struct Entry {
+  job: Job,
+  settles: bool,
+}
 
 /// A promise's deferred; only ever used on its own JS thread.
 struct Deferred(sys::napi_deferred);
@@ -86,7 +92,7 @@ async fn caught<T>(work: impl Future<Output = T>) -> std::result::Result<T, Pani
 }
 
 struct Queue {
-  jobs: Vec<Job>,
+  jobs: Vec<Entry>,
   /// A flush (or a JS-thread drain) is already on its way.
   scheduled: bool,
   /// The JS thread has been asked to drain and has not started yet.
@@ -192,7 +198,7 @@ impl Settler {
     if q.closed {
       return;
     }
-    q.jobs.push(job);
+    q.jobs.push(Entry { job, settles: true });
     if q.jobs.len() >= WAKE_AT {
       if !q.woken {
         self.wake(&mut q);
@@ -232,6 +238,39 @@ impl Settler {
   }
 }
 
+/// A JS thread, to run jobs on from any thread (listener events). Unlike a
+/// settlement, a job sent here does not keep the process alive.
+#[derive(Clone)]
+pub struct JsThread(Arc<Settler>);
+
+impl JsThread {
+  /// The JS thread of `env` (the current one).
+  pub fn of(env: &Env) -> Result<JsThread> {
+    Settler::of(env).map(JsThread)
+  }
+
+  /// True when called on this JS thread.
+  pub fn is_current(&self) -> bool {
+    SETTLER.with(|s| s.borrow().as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.0)))
+  }
+
+  /// Queues `job` after the settlements queued so far and wakes the thread.
+  /// Dropped if the environment is gone.
+  pub fn run(&self, job: Job) {
+    let mut q = lock(&self.0.queue);
+    if q.closed {
+      return;
+    }
+    q.jobs.push(Entry {
+      job,
+      settles: false,
+    });
+    if !q.woken {
+      self.0.wake(&mut q);
+    }
+  }
+}
+
 /// The threadsafe function's callback (JS thread): settles every queued call.
 unsafe extern "C" fn drain(
   env: sys::napi_env,
@@ -250,9 +289,9 @@ unsafe extern "C" fn drain(
     q.woken = false;
     std::mem::take(&mut q.jobs)
   };
-  let settled = jobs.len();
-  for job in jobs {
-    settle_one(&env, job);
+  let settled = jobs.iter().filter(|e| e.settles).count();
+  for entry in jobs {
+    settle_one(&env, entry.job);
   }
   let left = settler
     .pending
@@ -286,6 +325,15 @@ pub fn set_aside_exception(env: &Env) {
   }
 }
 
+/// Reports the exceptions [`set_aside_exception`] set aside (and one still
+/// pending) as uncaught, the way an EventEmitter's listener's would be.
+pub fn report_set_aside(env: &Env) {
+  set_aside_exception(env);
+  for error in THROWN.with(|t| std::mem::take(&mut *t.borrow_mut())) {
+    unsafe { sys::napi_fatal_exception(env.raw(), error) };
+  }
+}
+
 /// Runs one settlement in a handle scope of its own, then reports what it
 /// threw as uncaught exceptions (as if each came from a callback of its own),
 /// so that one cannot stop the rest of the batch from settling.
@@ -294,10 +342,7 @@ fn settle_one(env: &Env, job: Job) {
   let mut scope = std::ptr::null_mut();
   let opened = unsafe { sys::napi_open_handle_scope(raw, &mut scope) } == sys::Status::napi_ok;
   job(env);
-  set_aside_exception(env);
-  for error in THROWN.with(|t| std::mem::take(&mut *t.borrow_mut())) {
-    unsafe { sys::napi_fatal_exception(raw, error) };
-  }
+  report_set_aside(env);
   if opened {
     unsafe { sys::napi_close_handle_scope(raw, scope) };
   }

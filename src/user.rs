@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::api_key_auth::ApiKeyAuth;
 use crate::call::{self, Call, run, run_void};
 use crate::credentials::Credentials;
+use crate::listeners;
 
 /// A user's state, as realm v12 names it.
 #[napi(string_enum)]
@@ -146,8 +147,9 @@ impl User {
     self.api_keys()
   }
 
-  /// Logs out: the session is cleared here first (anonymous users become
-  /// `Removed`), then ended on the server. Resolves at once if not logged in.
+  /// Logs out. The session is cleared here before this returns (anonymous
+  /// users become `Removed`), as in realm v12; the promise tells how ending it
+  /// on the server went. Resolves at once if not logged in.
   #[napi(
     ts_args_type = "options?: CallOptions",
     ts_return_type = "Promise<void>"
@@ -157,9 +159,15 @@ impl User {
     env: &'env Env,
     options: Option<Unknown>,
   ) -> Result<PromiseRaw<'env, ()>> {
-    let user = self.inner.clone();
-    run_void(env, self.call(env, options), Ok(()), move |()| async move {
-      user.log_out().await
+    let app = self.inner.app().clone();
+    let call = self.call(env, options);
+    let session = self.inner.log_out_locally();
+    listeners::flush(env);
+    run_void(env, call, Ok(session), move |session| async move {
+      match session {
+        Some(refresh) => app.end_session(refresh).await,
+        None => Ok(()),
+      }
     })
   }
 
@@ -204,7 +212,9 @@ impl User {
     )
   }
 
-  /// Links another identity (e.g. email/password) to this user.
+  /// Links another identity (e.g. email/password) to this user, then makes it
+  /// the current user, as realm v12 does. Anonymous credentials are refused
+  /// (`ClientUserAlreadyNamed`).
   #[napi(
     ts_args_type = "credentials: Credentials, options?: CallOptions",
     ts_return_type = "Promise<void>"
@@ -217,13 +227,34 @@ impl User {
   ) -> Result<PromiseRaw<'env, ()>> {
     let user = self.inner.clone();
     let credentials = call::instance::<Credentials>(env, credentials, "credentials", "Credentials")
-      .map(|c| c.inner.clone());
+      .and_then(|c| user.check_linkable(&c.inner).map(|()| c.inner.clone()));
     run_void(
       env,
       self.call(env, options),
       credentials,
       move |credentials| async move { user.link_credentials(&credentials).await },
     )
+  }
+
+  /// Calls `callback` after every change of this user: a login, a refreshed
+  /// access token, a new profile, a logout or its removal. The listener belongs
+  /// to the user, not to this object: any `User` object of the same user
+  /// removes it. Throws if `callback` was already added.
+  #[napi(ts_args_type = "callback: () => void")]
+  pub fn add_listener(&self, env: Env, callback: Unknown) -> Result<()> {
+    listeners::add_user_listener(&env, &self.inner, callback)
+  }
+
+  /// Removes a callback added with `addListener` (nothing if it was not added).
+  #[napi(ts_args_type = "callback: () => void")]
+  pub fn remove_listener(&self, env: Env, callback: Unknown) {
+    listeners::remove_user_listener(&env, &self.inner, callback)
+  }
+
+  /// Removes every callback added with `addListener` to this user.
+  #[napi]
+  pub fn remove_all_listeners(&self, env: Env) {
+    listeners::remove_user_listeners(&env, &self.inner)
   }
 
   /// A JSON view of the user without its tokens.

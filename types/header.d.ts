@@ -32,6 +32,24 @@ export interface AppConfiguration {
    * POST only when the connection was refused, so that nothing is done twice.
    */
   retries?: number
+  /**
+   * The folder under which users are kept between processes, in
+   * `mongodb-realm/<app id>/`. Default: the working directory, as in realm v12.
+   */
+  baseFilePath?: string
+  /** How users are kept between processes. Default `{ mode: MetadataMode.NoEncryption }`. */
+  metadata?: Metadata
+}
+
+/** realm v12's `Metadata`: how an App keeps its users between processes. */
+export interface Metadata {
+  /** Plain file (default), encrypted file, or memory only. */
+  mode: MetadataMode
+  /**
+   * The 64-byte key of `MetadataMode.Encryption` (an `ArrayBuffer`, or a view of one such as a
+   * `Uint8Array` or `Buffer`).
+   */
+  encryptionKey?: ArrayBuffer | ArrayBufferView
 }
 
 /** Email and password, as an object. */

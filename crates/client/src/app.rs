@@ -4,6 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use crate::shared::{Shared, Subscriber};
+
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -39,7 +41,10 @@ pub(crate) enum TokenKind {
   Refresh,
 }
 
-/// An App Services application: a cheap handle (clones share state).
+/// An App Services application: a cheap handle (clones share state). Apps
+/// created with the same id and base URL share their users, location and
+/// listeners, as realm v12's app cache makes them; each keeps its own
+/// timeout and retries.
 #[derive(Clone)]
 pub struct App {
   pub(crate) inner: Arc<AppInner>,
@@ -48,20 +53,7 @@ pub struct App {
 pub(crate) struct AppInner {
   pub config: AppConfig,
   http: Transport,
-  /// The `hostname` from the location response, once known.
-  hostname: RwLock<Option<Arc<str>>>,
-  /// Makes concurrent first requests share one location request.
-  location_lock: tokio::sync::Mutex<()>,
-  users: Mutex<Users>,
-  /// The last device id the server gave us (sent back with later logins).
-  device_id: Mutex<Option<String>>,
-}
-
-/// Users that are not `Removed`, most recently used first.
-#[derive(Default)]
-struct Users {
-  list: Vec<Arc<UserInner>>,
-  current: Option<String>,
+  pub shared: Arc<Shared>,
 }
 
 /// Locks a std mutex, ignoring poisoning: every critical section here leaves the
@@ -70,18 +62,23 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
   m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn not_found(message: &str) -> Error {
+  Error::new(ErrorCode::ClientUserNotFound, message)
+}
+
 impl App {
-  /// Creates an App. No request is made until the first call that needs one.
+  /// Creates an App, or joins the state of an earlier App with the same id and
+  /// base URL. Reads the user store the first time an id and base URL are
+  /// used in this process (a wrong key or a store of a newer release fails
+  /// here). No request is made until the first call that needs one.
   pub fn new(config: AppConfig) -> Result<App> {
     let http = Transport::new(config.timeout)?;
+    let shared = crate::shared::shared_for(&config)?;
     Ok(App {
       inner: Arc::new(AppInner {
         config,
         http,
-        hostname: RwLock::new(None),
-        location_lock: tokio::sync::Mutex::new(()),
-        users: Mutex::new(Users::default()),
-        device_id: Mutex::new(None),
+        shared,
       }),
     })
   }
@@ -91,9 +88,30 @@ impl App {
     &self.inner.config
   }
 
-  /// True when both handles are the same App.
+  /// The base URL requests start from now (`update_base_url` may change it).
+  pub fn base_url(&self) -> String {
+    read(&self.inner.shared.route).base_url.clone()
+  }
+
+  /// True when both handles share one App's state.
   pub fn same_as(&self, other: &App) -> bool {
-    Arc::ptr_eq(&self.inner, &other.inner)
+    Arc::ptr_eq(&self.inner.shared, &other.inner.shared)
+  }
+
+  /// Identifies the shared state (equal for Apps that share their users).
+  pub fn shared_id(&self) -> usize {
+    Arc::as_ptr(&self.inner.shared) as usize
+  }
+
+  /// Calls `subscriber` after every change of this App's users (see
+  /// [`Event`]); returns an id for [`App::unsubscribe`].
+  pub fn subscribe(&self, subscriber: Subscriber) -> u64 {
+    self.inner.shared.subscribe(subscriber)
+  }
+
+  /// Stops calling the subscriber with this id.
+  pub fn unsubscribe(&self, id: u64) {
+    self.inner.shared.unsubscribe(id)
   }
 
   fn handle(&self, inner: &Arc<UserInner>) -> User {
@@ -103,25 +121,16 @@ impl App {
     }
   }
 
-  /// The current user if logged in, else the most recently used logged-in user, else `None`.
+  /// realm v12's current user: the last one logged in or switched to while it
+  /// is logged in, else the first logged-in user, else `None`.
   pub fn current_user(&self) -> Option<User> {
-    let users = lock(&self.inner.users);
-    let logged_in = |u: &&Arc<UserInner>| u.state() == State::LoggedIn;
-    let current = users
-      .current
-      .as_deref()
-      .and_then(|id| users.list.iter().find(|u| u.id == id))
-      .filter(logged_in);
-    current
-      .or_else(|| users.list.iter().find(logged_in))
-      .map(|u| self.handle(u))
+    self.inner.shared.current_user().map(|u| self.handle(&u))
   }
 
-  /// Every user that is not removed (logged in or logged out), most recently used first.
+  /// Every user that is not removed (logged in or logged out), in realm v12's
+  /// order: the order of their first login (by id for an in-memory App).
   pub fn all_users(&self) -> Vec<User> {
-    lock(&self.inner.users)
-      .list
-      .iter()
+    (self.inner.shared.ordered().iter())
       .map(|u| self.handle(u))
       .collect()
   }
@@ -132,63 +141,69 @@ impl App {
   }
 
   fn check_owned(&self, user: &User) -> Result<()> {
-    if !self.same_as(&user.app) {
-      return Err(Error::new(
-        ErrorCode::ClientUserNotFound,
-        "User does not exist",
-      ));
+    if !self.same_as(&user.app) || !self.inner.shared.has(&user.inner) {
+      return Err(not_found("User does not exist"));
     }
     Ok(())
   }
 
   /// Makes `user` the current user. It must be logged in to this App.
   pub fn switch_user(&self, user: &User) -> Result<()> {
-    self.check_owned(user)?;
-    match user.inner.state() {
-      State::LoggedIn => {}
-      State::LoggedOut => {
-        return Err(Error::new(
-          ErrorCode::ClientUserNotLoggedIn,
-          "User is no longer valid or is logged out",
-        ));
-      }
-      State::Removed => {
-        return Err(Error::new(
-          ErrorCode::ClientUserNotFound,
-          "User does not exist",
-        ));
-      }
+    if user.inner.state() != State::LoggedIn {
+      return Err(Error::new(
+        ErrorCode::ClientUserNotLoggedIn,
+        "User is no longer valid or is logged out",
+      ));
     }
-    self.inner.promote(&user.inner);
+    self.check_owned(user)?;
+    self.inner.shared.promote(&user.inner);
     Ok(())
+  }
+
+  /// The local part of [`App::remove_user`], done at once: the user is
+  /// removed here and the refresh token of its session (if it had one) is
+  /// returned, for [`App::end_session`].
+  pub fn remove_user_locally(&self, user: &User) -> Result<Option<Secret>> {
+    if user.inner.state() == State::Removed {
+      return Err(not_found("User has already been removed"));
+    }
+    if !self.same_as(&user.app) || !self.inner.shared.has(&user.inner) {
+      return Err(not_found("No user has been found"));
+    }
+    Ok(self.inner.shared.remove(&user.inner))
   }
 
   /// Logs the user out (if logged in) and forgets it: its state becomes `Removed`.
   pub async fn remove_user(&self, user: &User) -> Result<()> {
-    self.check_owned(user)?;
-    if user.inner.state() == State::Removed {
-      return Err(Error::new(
-        ErrorCode::ClientUserNotFound,
-        "User has already been removed",
-      ));
+    match self.remove_user_locally(user)? {
+      Some(refresh) => self.end_session(refresh).await,
+      None => Ok(()),
     }
-    let refresh = user.inner.mark_removed();
-    self.inner.forget(&user.inner);
-    if let Some(token) = refresh {
-      self.inner.delete_session(&token).await?;
-    }
-    Ok(())
   }
 
-  /// Deletes the user on the server (`DELETE /auth/delete`), then forgets it.
-  pub async fn delete_user(&self, user: &User) -> Result<()> {
-    self.check_owned(user)?;
+  /// Ends a session on the server (`DELETE /auth/session`); a session the
+  /// server no longer knows counts as ended.
+  pub async fn end_session(&self, refresh: Secret) -> Result<()> {
+    self.inner.delete_session(&refresh).await
+  }
+
+  /// The checks of [`App::delete_user`], made at once as realm v12 makes them.
+  pub fn check_deletable(&self, user: &User) -> Result<()> {
     if user.inner.state() != State::LoggedIn {
       return Err(Error::new(
         ErrorCode::ClientUserNotLoggedIn,
         "User must be logged in to be deleted.",
       ));
     }
+    if !self.same_as(&user.app) || !self.inner.shared.has(&user.inner) {
+      return Err(not_found("No user has been found."));
+    }
+    Ok(())
+  }
+
+  /// Deletes the user on the server (`DELETE /auth/delete`), then removes it here.
+  pub async fn delete_user(&self, user: &User) -> Result<()> {
+    self.check_deletable(user)?;
     self
       .inner
       .user_request(
@@ -199,26 +214,20 @@ impl App {
         None,
       )
       .await?;
-    user.inner.mark_removed();
-    self.inner.forget(&user.inner);
+    self.inner.shared.remove(&user.inner);
     Ok(())
   }
 
   /// Logs in: reuses a logged-in anonymous user when asked to, otherwise posts the
   /// credentials, stores the session and fetches the profile.
   pub async fn log_in(&self, credentials: &Credentials) -> Result<User> {
-    if let Credentials::Anonymous { reuse: true } = credentials {
-      let existing = lock(&self.inner.users)
-        .list
-        .iter()
-        .find(|u| u.state() == State::LoggedIn && u.is_anonymous())
-        .cloned();
-      if let Some(user) = existing {
-        self.inner.promote(&user);
-        return Ok(self.handle(&user));
-      }
-    }
     let inner = &self.inner;
+    if let Credentials::Anonymous { reuse: true } = credentials
+      && let Some(user) = inner.shared.anonymous_user()
+    {
+      inner.shared.promote(&user);
+      return Ok(self.handle(&user));
+    }
     let path = format!("auth/providers/{}/login", credentials.provider());
     let body = inner.login_body(credentials);
     let resp = inner
@@ -229,14 +238,41 @@ impl App {
     if let Err(err) = inner.refresh_profile(&user).await {
       // A user whose profile could not be read is not handed out half made.
       if user.state() == State::LoggedIn && user.profile().is_none() {
-        user.mark_removed();
-        inner.forget(&user);
+        inner.shared.remove(&user);
       }
       return Err(err);
     }
-    inner.promote(&user);
+    inner.shared.promote(&user);
     Ok(self.handle(&user))
   }
+
+  /// realm v12's experimental `updateBaseUrl`: requests the location at
+  /// `new_base_url` (the default base URL when `None` or empty) and, if that
+  /// succeeds, sends every later request there. On failure nothing changes.
+  pub async fn update_base_url(&self, new_base_url: Option<&str>) -> Result<()> {
+    let wanted = match new_base_url.filter(|u| !u.is_empty()) {
+      Some(url) => url.to_owned(),
+      None => crate::config::default_base_url(),
+    };
+    let wanted = AppConfig::new(&self.inner.config.id, Some(&wanted), None)?.base_url;
+    let shared = &self.inner.shared;
+    let _guard = shared.location_lock.lock().await;
+    {
+      let route = read(&shared.route);
+      if route.base_url == wanted && route.hostname.is_some() {
+        return Ok(());
+      }
+    }
+    let host = self.inner.locate(&wanted).await?;
+    let mut route = shared.route.write().unwrap_or_else(|e| e.into_inner());
+    route.base_url = wanted;
+    route.hostname = Some(host);
+    Ok(())
+  }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+  l.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A location response's `hostname`: an http(s) URL, trailing `/` trimmed.
@@ -288,7 +324,7 @@ impl Session {
 impl AppInner {
   fn url(&self, host: &str, route: Route<'_>) -> String {
     match route {
-      Route::App(path) => format!("{host}{BASE_PATH}/app/{}/{path}", self.config.id),
+      Route::App(path) => format!("{host}{BASE_PATH}/app/{}/{path}", self.shared.id),
       Route::Auth(path) => format!("{host}{BASE_PATH}/auth/{path}"),
     }
   }
@@ -296,33 +332,35 @@ impl AppInner {
   /// The host every request goes to, from one location request per App; a
   /// failed location request is tried again by the next call.
   async fn hostname(&self) -> Result<Arc<str>> {
-    let known = || {
-      self
-        .hostname
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-    };
-    if let Some(host) = known() {
+    let route = &self.shared.route;
+    if let Some(host) = read(route).hostname.clone() {
       return Ok(host);
     }
     // One location request at a time; whoever waited may find it done.
-    let _guard = self.location_lock.lock().await;
-    if let Some(host) = known() {
-      return Ok(host);
-    }
-    let url = self.url(&self.config.base_url, Route::App("location"));
+    let _guard = self.shared.location_lock.lock().await;
+    let base_url = {
+      let route = read(route);
+      if let Some(host) = route.hostname.clone() {
+        return Ok(host);
+      }
+      route.base_url.clone()
+    };
+    let host = self.locate(&base_url).await?;
+    route.write().unwrap_or_else(|e| e.into_inner()).hostname = Some(host.clone());
+    Ok(host)
+  }
+
+  /// The location request at `base_url`: the host it names.
+  async fn locate(&self, base_url: &str) -> Result<Arc<str>> {
     let location = Outgoing {
       method: Method::GET,
-      url,
+      url: self.url(base_url, Route::App("location")),
       bearer: None,
       body: None,
       bare: true,
     };
     let resp = self.send_with_retries(&location).await?.check()?;
-    let host = parse_location(&resp)?;
-    *self.hostname.write().unwrap_or_else(|e| e.into_inner()) = Some(host.clone());
-    Ok(host)
+    parse_location(&resp)
   }
 
   /// Sends a request to the located host, retrying what is safe to retry,
@@ -474,7 +512,7 @@ impl AppInner {
       });
     let outcome = match result {
       Ok(access) => {
-        user.set_access_token(access);
+        self.shared.set_access_token(user, &refresh, access);
         Ok(())
       }
       Err(err) => {
@@ -501,20 +539,10 @@ impl AppInner {
         user.id
       )
     });
-    if let Some(refresh) = self.log_out_locally(user) {
+    if let Some(refresh) = self.shared.log_out(user) {
       // The session is already refused; the server's answer changes nothing.
       let _ = self.delete_session(&refresh).await;
     }
-  }
-
-  /// Marks the user logged out (anonymous users become removed) and returns the
-  /// refresh token it had, if it was logged in.
-  pub(crate) fn log_out_locally(&self, user: &Arc<UserInner>) -> Option<Secret> {
-    let (refresh, removed) = user.mark_logged_out();
-    if removed {
-      self.forget(user);
-    }
-    refresh
   }
 
   /// `DELETE /auth/session`: ends the server session of `refresh`.
@@ -541,7 +569,7 @@ impl AppInner {
       )
       .await?;
     let profile = Profile::parse(&resp)?;
-    user.set_profile(profile);
+    self.shared.set_profile(user, profile);
     Ok(())
   }
 
@@ -560,7 +588,7 @@ impl AppInner {
       "frameworkName": d.framework_name,
       "frameworkVersion": d.framework_version,
     });
-    if let Some(id) = lock(&self.device_id).clone() {
+    if let Some(id) = lock(&self.shared.device_id).clone() {
       device["deviceId"] = json!({ "$oid": id });
     }
     let mut body = credentials.body();
@@ -573,35 +601,14 @@ impl AppInner {
   /// Stores a login's session on the user with that id (creating it if new).
   fn adopt(&self, session: Session, provider: &str) -> Arc<UserInner> {
     if session.device_id != NO_DEVICE && !session.device_id.is_empty() {
-      *lock(&self.device_id) = Some(session.device_id.clone());
+      *lock(&self.shared.device_id) = Some(session.device_id.clone());
     }
-    let mut users = lock(&self.users);
-    let user = match users.list.iter().find(|u| u.id == session.user_id) {
-      Some(user) => user.clone(),
-      None => {
-        let user = Arc::new(UserInner::new(session.user_id.clone()));
-        users.list.insert(0, user.clone());
-        user
-      }
-    };
-    user.log_in(session.access, session.refresh, session.device_id, provider);
-    user
-  }
-
-  /// Moves the user to the front of the list and makes it current.
-  fn promote(&self, user: &Arc<UserInner>) {
-    let mut users = lock(&self.users);
-    users.list.retain(|u| !Arc::ptr_eq(u, user));
-    users.list.insert(0, user.clone());
-    users.current = Some(user.id.clone());
-  }
-
-  /// Drops the user from the list.
-  fn forget(&self, user: &Arc<UserInner>) {
-    let mut users = lock(&self.users);
-    users.list.retain(|u| !Arc::ptr_eq(u, user));
-    if users.current.as_deref() == Some(user.id.as_str()) {
-      users.current = None;
-    }
+    self.shared.adopt(
+      &session.user_id,
+      session.access,
+      session.refresh,
+      session.device_id,
+      provider,
+    )
   }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::store::Persistence;
 
 /// Where realm v12 sends requests when no base URL is given.
 pub const DEFAULT_BASE_URL: &str = "https://services.cloud.mongodb.com";
@@ -16,7 +17,7 @@ pub const EMULATOR_HOST_VAR: &str = "REALM_AUTH_EMULATOR_HOST";
 
 /// The base URL an App gets when none is given: the emulator named by
 /// [`EMULATOR_HOST_VAR`] if set, else [`DEFAULT_BASE_URL`].
-fn default_base_url() -> String {
+pub(crate) fn default_base_url() -> String {
   match std::env::var(EMULATOR_HOST_VAR) {
     Ok(host) if !host.trim().is_empty() => {
       let host = host.trim();
@@ -65,6 +66,9 @@ pub struct AppConfig {
   /// PUT and DELETE are retried after connection failures and 429/502/503/504;
   /// POST only when the request never left (the connection was refused).
   pub retries: u32,
+  /// Where the App's users are kept between processes (default: in memory only).
+  /// Apps that share an id and base URL share one store: the first App's setting wins.
+  pub persistence: Persistence,
 }
 
 impl AppConfig {
@@ -121,6 +125,7 @@ impl AppConfig {
       timeout,
       device: DeviceInfo::default(),
       retries: DEFAULT_RETRIES,
+      persistence: Persistence::InMemory,
     })
   }
 }

@@ -13,8 +13,14 @@ use std::fmt;
 macro_rules! for_each_error_code {
   ($m:ident) => {
     $m! {
+      UnsupportedFileFormatVersion = 1011, "The user store was written by a newer release of this SDK.";
+      FileOperationFailed = 1017, "The user store could not be read or written.";
+      FilePermissionDenied = 1018, "The user store's file or folder may not be read or written.";
+      InvalidDatabase = 1021, "The user store is not a user store of this SDK.";
+      DecryptionFailed = 1022, "The user store could not be decrypted: a wrong key, or a file changed by something else.";
       ClientUserNotFound = 4100, "The user does not exist in this App, or was removed.";
       ClientUserNotLoggedIn = 4101, "The user is logged out.";
+      ClientUserAlreadyNamed = 4105, "Anonymous credentials cannot be linked to an existing user.";
       BadToken = 4200, "The server sent a token that is not a valid JWT.";
       MalformedJson = 4201, "The server's response is not the JSON that was expected.";
       MissingJsonKey = 4202, "The server's response lacks a required field.";

@@ -17,6 +17,8 @@ mod jwt;
 pub mod log;
 mod retry;
 mod secret;
+mod shared;
+mod store;
 mod transport;
 mod user;
 
@@ -29,5 +31,7 @@ pub use email_password::EmailPasswordAuth;
 pub use error::{Error, ErrorCode, Result};
 pub use jwt::{Claims, decode as decode_jwt};
 pub use secret::Secret;
+pub use shared::{Event, Subscriber, clear_cache};
+pub use store::Persistence;
 pub use transport::MAX_RESPONSE_BYTES;
 pub use user::{Identity, Profile, State, User};

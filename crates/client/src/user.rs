@@ -12,6 +12,7 @@ use crate::credentials::{Credentials, provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jwt;
 use crate::secret::Secret;
+use crate::store::UserRecord;
 use crate::transport::Incoming;
 
 /// A user's state, as realm v12 names it.
@@ -185,15 +186,49 @@ impl UserInner {
     data.login_provider = login_provider.to_owned();
   }
 
-  pub fn set_access_token(&self, access: Secret) {
+  /// Restores a logged-out user (from the store).
+  pub fn set_logged_out(&self, device_id: String, login_provider: &str) {
     let mut data = lock(&self.data);
-    if data.state == State::LoggedIn {
-      data.access = Some(access);
-    }
+    data.state = State::LoggedOut;
+    data.device_id = device_id;
+    data.login_provider = login_provider.to_owned();
   }
 
-  pub fn set_profile(&self, profile: Profile) {
-    lock(&self.data).profile = Some(profile);
+  /// Stores a new access token while the session is still `refresh`'s (a
+  /// logout or a new login meanwhile wins). Returns whether it was stored.
+  pub fn set_access_token(&self, refresh: &Secret, access: Secret) -> bool {
+    let mut data = lock(&self.data);
+    let current = data.state == State::LoggedIn && data.refresh.as_ref() == Some(refresh);
+    if current {
+      data.access = Some(access);
+    }
+    current
+  }
+
+  /// Stores a profile unless the user was removed. Returns whether it was stored.
+  pub fn set_profile(&self, profile: Profile) -> bool {
+    let mut data = lock(&self.data);
+    if data.state == State::Removed {
+      return false;
+    }
+    data.profile = Some(profile);
+    true
+  }
+
+  /// What the store keeps of this user.
+  pub fn record(&self) -> UserRecord {
+    let data = lock(&self.data);
+    let tokens = match (&data.state, &data.access, &data.refresh) {
+      (State::LoggedIn, Some(a), Some(r)) => Some((a.clone(), r.clone())),
+      _ => None,
+    };
+    UserRecord {
+      id: self.id.clone(),
+      tokens,
+      device_id: data.device_id.clone(),
+      login_provider: data.login_provider.clone(),
+      profile: data.profile.clone(),
+    }
   }
 
   /// Clears the session. Returns the refresh token it had (if logged in) and
@@ -306,12 +341,20 @@ impl User {
     ApiKeyAuth { user: self.clone() }
   }
 
+  /// The local part of [`User::log_out`], done at once as realm v12 does it:
+  /// the session is cleared here (an anonymous user is removed) and the
+  /// refresh token it had is returned, for [`App::end_session`]. `None`
+  /// when the user was not logged in.
+  pub fn log_out_locally(&self) -> Option<Secret> {
+    self.app.inner.shared.log_out(&self.inner)
+  }
+
   /// Logs out: the session is cleared locally first (anonymous users become
   /// removed), then ended on the server with `DELETE /auth/session`. A user
   /// that is not logged in is left as it is, without a request.
   pub async fn log_out(&self) -> Result<()> {
-    match self.app.inner.log_out_locally(&self.inner) {
-      Some(refresh) => self.app.inner.delete_session(&refresh).await,
+    match self.log_out_locally() {
+      Some(refresh) => self.app.end_session(refresh).await,
       None => Ok(()),
     }
   }
@@ -327,24 +370,41 @@ impl User {
     Ok(self.custom_data())
   }
 
-  /// Links another identity to this user (`…/login?link=true`), then reloads the profile.
-  pub async fn link_credentials(&self, credentials: &Credentials) -> Result<()> {
-    if let Credentials::Anonymous { .. } = credentials {
-      return Err(Error::invalid_argument(
-        "Anonymous credentials cannot be linked to a user",
+  /// The checks of [`User::link_credentials`], made at once as realm v12 makes them.
+  pub fn check_linkable(&self, credentials: &Credentials) -> Result<()> {
+    if self.state() != State::LoggedIn {
+      return Err(Error::new(
+        ErrorCode::ClientUserNotLoggedIn,
+        "The specified user is not logged in.",
       ));
     }
+    if let Credentials::Anonymous { .. } = credentials {
+      return Err(Error::new(
+        ErrorCode::ClientUserAlreadyNamed,
+        "Cannot add anonymous credentials to an existing user.",
+      ));
+    }
+    if !self.app.inner.shared.has(&self.inner) {
+      return Err(Error::new(
+        ErrorCode::ClientUserNotFound,
+        "The specified user was not found.",
+      ));
+    }
+    Ok(())
+  }
+
+  /// Links another identity to this user (`…/login?link=true` with its access
+  /// token), reloads the profile and makes the user current, as realm v12
+  /// does. Like v12, a 401 here is not answered with a token refresh: the
+  /// error is returned as it is.
+  pub async fn link_credentials(&self, credentials: &Credentials) -> Result<()> {
+    self.check_linkable(credentials)?;
     let app = &self.app.inner;
     let path = format!("auth/providers/{}/login?link=true", credentials.provider());
     let body = app.login_body(credentials);
+    let access = self.inner.token(TokenKind::Access)?;
     let resp = app
-      .user_request(
-        &self.inner,
-        Method::POST,
-        Route::App(&path),
-        TokenKind::Access,
-        Some(body),
-      )
+      .request(Method::POST, Route::App(&path), Some(&access), Some(body))
       .await?;
     let map = resp.object()?;
     if let Some(Value::String(id)) = map.get("user_id")
@@ -352,10 +412,15 @@ impl User {
     {
       return Err(resp.malformed("a link response for this user"));
     }
-    let access = resp.string(&map, "access_token")?;
-    jwt::decode(&access)?;
-    self.inner.set_access_token(Secret::new(access));
-    app.refresh_profile(&self.inner).await
+    let fresh = resp.string(&map, "access_token")?;
+    jwt::decode(&fresh)?;
+    let refresh = self.inner.token(TokenKind::Refresh)?;
+    app
+      .shared
+      .set_access_token(&self.inner, &refresh, Secret::new(fresh));
+    app.refresh_profile(&self.inner).await?;
+    app.shared.promote(&self.inner);
+    Ok(())
   }
 
   /// Reads the profile again (`GET /auth/profile`, an access-token call).

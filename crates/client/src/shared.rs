@@ -1,0 +1,379 @@
+//! What Apps with the same id and base URL share (realm-core's app cache): the
+//! located host, the users, the user store and the listeners. Every change to
+//! the users goes through here, so that memory, the store and the events
+//! agree: the change is made in memory, written to the store, then announced.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::app::lock;
+use crate::config::AppConfig;
+use crate::error::Result;
+use crate::jwt;
+use crate::log::{self, Level};
+use crate::secret::Secret;
+use crate::store::{Change, Persistence, Snapshot, Store, UserRecord};
+use crate::user::{Profile, State, UserInner};
+
+/// What changed, as realm v12's listeners see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+  /// The App's users changed: a login (or a reused anonymous user), a switch,
+  /// a logout, a removal or a deletion.
+  App,
+  /// This user's data changed: a login, a refreshed access token, a new
+  /// profile, a logout, or its removal.
+  User(String),
+}
+
+/// A listener of an App's events. Called on the thread that made the change,
+/// with no lock held.
+pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The users of an App, in realm-core's order: the order in which they were
+/// first stored. Removed users are not listed.
+#[derive(Default)]
+pub(crate) struct Users {
+  pub list: Vec<Arc<UserInner>>,
+  /// The id of the current user, as last set (it may have logged out since).
+  pub current: Option<String>,
+}
+
+/// Where requests go: the base URL (which `update_base_url` may change) and
+/// the host its location request named.
+pub(crate) struct Route {
+  pub base_url: String,
+  pub hostname: Option<Arc<str>>,
+}
+
+/// The state Apps of one id and base URL share.
+pub(crate) struct Shared {
+  pub id: String,
+  pub route: RwLock<Route>,
+  /// Makes concurrent first requests share one location request.
+  pub location_lock: tokio::sync::Mutex<()>,
+  pub users: Mutex<Users>,
+  /// The last device id the server gave us (sent back with later logins).
+  pub device_id: Mutex<Option<String>>,
+  persistence: Persistence,
+  store: Option<Store>,
+  /// Orders changes together with their store writes.
+  writes: Mutex<()>,
+  subscribers: Mutex<Vec<(u64, Subscriber)>>,
+  next_subscriber: AtomicU64,
+}
+
+type Key = (String, String);
+
+/// realm-core's app cache: one shared state per (app id, base URL). It holds
+/// them strongly, as core does, until [`clear_cache`].
+static CACHE: Mutex<Option<HashMap<Key, Arc<Shared>>>> = Mutex::new(None);
+
+/// The shared state of `config`'s id and base URL, opening its store if it is
+/// the first App of that pair in this process.
+pub(crate) fn shared_for(config: &AppConfig) -> Result<Arc<Shared>> {
+  let mut cache = lock(&CACHE);
+  let cache = cache.get_or_insert_with(HashMap::new);
+  let key = (config.id.clone(), config.base_url.clone());
+  if let Some(shared) = cache.get(&key) {
+    if shared.persistence != config.persistence {
+      log::log(Level::Warn, || {
+        format!(
+          "App {} at {} already exists in this process with other metadata settings: its users and \
+           their store stay as the first App configured them",
+          config.id, config.base_url
+        )
+      });
+    }
+    return Ok(shared.clone());
+  }
+  let shared = Arc::new(Shared::open(config)?);
+  cache.insert(key, shared.clone());
+  Ok(shared)
+}
+
+/// Forgets every cached App: the next App of an id opens its store again.
+/// Handles that exist keep working on the state they have.
+pub fn clear_cache() {
+  lock(&CACHE).take();
+}
+
+impl Shared {
+  fn open(config: &AppConfig) -> Result<Shared> {
+    let (store, snapshot) = Store::open(&config.persistence, &config.id)?;
+    let users = Users {
+      list: snapshot.users.into_iter().map(UserInner::restore).collect(),
+      current: snapshot.current,
+    };
+    Ok(Shared {
+      id: config.id.clone(),
+      route: RwLock::new(Route {
+        base_url: config.base_url.clone(),
+        hostname: None,
+      }),
+      location_lock: tokio::sync::Mutex::new(()),
+      users: Mutex::new(users),
+      device_id: Mutex::new(None),
+      persistence: config.persistence.clone(),
+      store,
+      writes: Mutex::new(()),
+      subscribers: Mutex::new(Vec::new()),
+      next_subscriber: AtomicU64::new(1),
+    })
+  }
+
+  /// Registers a listener; returns its id for [`Shared::unsubscribe`].
+  pub fn subscribe(&self, subscriber: Subscriber) -> u64 {
+    let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+    lock(&self.subscribers).push((id, subscriber));
+    id
+  }
+
+  pub fn unsubscribe(&self, id: u64) {
+    lock(&self.subscribers).retain(|(i, _)| *i != id);
+  }
+
+  fn emit(&self, events: &[Event]) {
+    if events.is_empty() {
+      return;
+    }
+    let subscribers: Vec<Subscriber> = lock(&self.subscribers)
+      .iter()
+      .map(|(_, s)| s.clone())
+      .collect();
+    for event in events {
+      for subscriber in &subscribers {
+        subscriber(event);
+      }
+    }
+  }
+
+  /// Writes `changes` to the store (if any); returns what the store holds
+  /// after merging them. A failed write is logged: the change stands in
+  /// memory, as a cache would keep it.
+  fn persist(&self, changes: &[Change]) -> Option<Snapshot> {
+    let store = self.store.as_ref()?;
+    match store.apply(changes) {
+      Ok(snapshot) => Some(snapshot),
+      Err(err) => {
+        log::log(Level::Error, || {
+          format!(
+            "could not write the user store {}: {}",
+            store.path().display(),
+            err.message
+          )
+        });
+        None
+      }
+    }
+  }
+
+  /// The users in the order `allUsers` lists them: realm-core's table order,
+  /// or by id for an in-memory App (core keeps those in an ordered map).
+  pub fn ordered(&self) -> Vec<Arc<UserInner>> {
+    let mut list = lock(&self.users).list.clone();
+    if self.store.is_none() {
+      list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    list
+  }
+
+  /// realm-core's current user: the one last switched to while it is logged
+  /// in, else the first logged-in user in order (which becomes current).
+  pub fn current_user(&self) -> Option<Arc<UserInner>> {
+    let ordered = self.ordered();
+    let mut users = lock(&self.users);
+    let logged_in = |u: &&Arc<UserInner>| u.state() == State::LoggedIn;
+    let chosen = users
+      .current
+      .as_deref()
+      .and_then(|id| ordered.iter().find(|u| u.id == id))
+      .filter(logged_in)
+      .or_else(|| ordered.iter().find(logged_in))
+      .cloned();
+    if let Some(user) = &chosen {
+      users.current = Some(user.id.clone());
+    }
+    chosen
+  }
+
+  /// True while `user` is one of this App's (not removed) users.
+  pub fn has(&self, user: &Arc<UserInner>) -> bool {
+    lock(&self.users).list.iter().any(|u| Arc::ptr_eq(u, user))
+  }
+
+  /// The first logged-in anonymous user, if any.
+  pub fn anonymous_user(&self) -> Option<Arc<UserInner>> {
+    self
+      .ordered()
+      .into_iter()
+      .find(|u| u.state() == State::LoggedIn && u.is_anonymous())
+  }
+
+  /// A login's session: stored on the user with that id (created if new).
+  pub fn adopt(
+    &self,
+    user_id: &str,
+    access: Secret,
+    refresh: Secret,
+    device_id: String,
+    provider: &str,
+  ) -> Arc<UserInner> {
+    let writes = lock(&self.writes);
+    let user = {
+      let mut users = lock(&self.users);
+      match users.list.iter().find(|u| u.id == user_id) {
+        Some(user) => user.clone(),
+        None => {
+          let user = Arc::new(UserInner::new(user_id.to_owned()));
+          users.list.push(user.clone());
+          if users.current.is_none() {
+            users.current = Some(user.id.clone());
+          }
+          user
+        }
+      }
+    };
+    user.log_in(access, refresh, device_id, provider);
+    self.persist(&[Change::LogIn(user.record())]);
+    drop(writes);
+    self.emit(&[Event::User(user.id.clone())]);
+    user
+  }
+
+  /// A profile read from the server.
+  pub fn set_profile(&self, user: &Arc<UserInner>, profile: Profile) {
+    let writes = lock(&self.writes);
+    if !user.set_profile(profile.clone()) {
+      return;
+    }
+    self.persist(&[Change::Profile {
+      id: user.id.clone(),
+      profile,
+    }]);
+    drop(writes);
+    self.emit(&[Event::User(user.id.clone())]);
+  }
+
+  /// A new access token for a user whose session is `refresh`. If another
+  /// process logged the user out meanwhile, the store says so: the user is
+  /// logged out here too rather than brought back.
+  pub fn set_access_token(&self, user: &Arc<UserInner>, refresh: &Secret, access: Secret) {
+    let writes = lock(&self.writes);
+    if !user.set_access_token(refresh, access.clone()) {
+      return;
+    }
+    let merged = self.persist(&[Change::Access {
+      id: user.id.clone(),
+      refresh: refresh.clone(),
+      access,
+    }]);
+    let still_stored = merged.is_none_or(|snapshot| {
+      snapshot
+        .users
+        .iter()
+        .any(|r| r.id == user.id && r.tokens.as_ref().is_some_and(|(_, r)| r == refresh))
+    });
+    drop(writes);
+    if still_stored {
+      self.emit(&[Event::User(user.id.clone())]);
+    } else {
+      log::log(Level::Info, || {
+        format!("user {} was logged out by another process", user.id)
+      });
+      self.log_out(user);
+    }
+  }
+
+  /// Makes `user` the current user (a login, a switch).
+  pub fn promote(&self, user: &Arc<UserInner>) {
+    let writes = lock(&self.writes);
+    lock(&self.users).current = Some(user.id.clone());
+    self.persist(&[Change::SetCurrent {
+      id: user.id.clone(),
+    }]);
+    drop(writes);
+    self.emit(&[Event::App]);
+  }
+
+  /// Logs the user out here (an anonymous user is removed, as in realm v12);
+  /// returns the refresh token its session had, if it was logged in.
+  pub fn log_out(&self, user: &Arc<UserInner>) -> Option<Secret> {
+    let writes = lock(&self.writes);
+    let (refresh, removed) = user.mark_logged_out();
+    refresh.as_ref()?;
+    let change = if removed {
+      self.forget(user);
+      Change::Remove {
+        id: user.id.clone(),
+      }
+    } else {
+      self.current_left(user);
+      Change::LogOut {
+        id: user.id.clone(),
+      }
+    };
+    self.persist(&[change]);
+    drop(writes);
+    self.emit(&[Event::User(user.id.clone()), Event::App]);
+    refresh
+  }
+
+  /// Removes the user (removed, deleted); returns the refresh token its
+  /// session had, if it was logged in.
+  pub fn remove(&self, user: &Arc<UserInner>) -> Option<Secret> {
+    let writes = lock(&self.writes);
+    let refresh = user.mark_removed();
+    self.forget(user);
+    self.persist(&[Change::Remove {
+      id: user.id.clone(),
+    }]);
+    drop(writes);
+    self.emit(&[Event::User(user.id.clone()), Event::App]);
+    refresh
+  }
+
+  /// Drops the user from the list (and from being current).
+  fn forget(&self, user: &Arc<UserInner>) {
+    let mut users = lock(&self.users);
+    users.list.retain(|u| !Arc::ptr_eq(u, user));
+    if users.current.as_deref() == Some(user.id.as_str()) {
+      users.current = None;
+    }
+  }
+
+  /// The current user logged out: as realm-core's store does, the first
+  /// logged-in user becomes current (or none).
+  fn current_left(&self, user: &Arc<UserInner>) {
+    let mut users = lock(&self.users);
+    if users.current.as_deref() == Some(user.id.as_str()) {
+      users.current = users
+        .list
+        .iter()
+        .find(|u| u.state() == State::LoggedIn)
+        .map(|u| u.id.clone());
+    }
+  }
+}
+
+impl UserInner {
+  /// A user read back from the store. Tokens that are not JWTs make it
+  /// logged out, as realm-core does.
+  fn restore(record: UserRecord) -> Arc<UserInner> {
+    let user = UserInner::new(record.id);
+    let tokens = record
+      .tokens
+      .filter(|(a, r)| jwt::decode(a.expose()).is_ok() && jwt::decode(r.expose()).is_ok());
+    match tokens {
+      Some((access, refresh)) => {
+        user.log_in(access, refresh, record.device_id, &record.login_provider)
+      }
+      None => user.set_logged_out(record.device_id, &record.login_provider),
+    }
+    if let Some(profile) = record.profile {
+      user.set_profile(profile);
+    }
+    Arc::new(user)
+  }
+}
