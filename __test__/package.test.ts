@@ -90,6 +90,13 @@ describe("package manifest", () => {
       assert.ok(pkg.files.includes(file), `${file} is in files`);
       assert.ok(existsSync(join(root, file)), `${file} exists`);
     }
+    assert.deepEqual(pkg.exports["./experimental/base-url"], {
+      types: "./experimental/base-url.d.ts",
+      default: "./experimental/base-url.js",
+    });
+    for (const file of Object.values(pkg.exports["./experimental/base-url"]) as string[]) {
+      assert.ok(pkg.files.includes(file.slice(2)), `${file} is in files`);
+    }
     assert.equal(pkg.engines.node, ">= 20");
     assert.equal(pkg.optionalDependencies, undefined, "written by `napi prepublish` at publish time only");
   });
@@ -113,6 +120,8 @@ describe("package manifest", () => {
       "LICENSE",
       "README.md",
       "bin/realm-auth-native.js",
+      "experimental/base-url.d.ts",
+      "experimental/base-url.js",
       "index.d.mts",
       "index.d.ts",
       "index.js",
@@ -198,6 +207,7 @@ function writeFixtures(project: string, typeRoot: string): void {
       import assert from "node:assert/strict";
       import { createRequire } from "node:module";
       import Realm, { ApiKeyAuth, App, Auth, Credentials, Emulator, ErrorCode, UserState } from "realm-auth-native";
+      import "realm-auth-native/experimental/base-url";
       import * as namespace from "realm-auth-native";
 
       assert.equal(Realm, createRequire(import.meta.url)("realm-auth-native"), "one module instance for import and require");
@@ -209,6 +219,11 @@ function writeFixtures(project: string, typeRoot: string): void {
       const emulator = await Emulator.start();
       try {
         const app = new Realm.App({ id: emulator.appId, baseUrl: emulator.baseUrl });
+        // realm v12's experimental base URL API: read, refuse assignment, update.
+        assert.equal(app.baseUrl, emulator.baseUrl);
+        assert.throws(() => { app.baseUrl = "http://127.0.0.1:1"; }, /Cannot assign the base URL/);
+        await app.updateBaseUrl(emulator.baseUrl.replace("127.0.0.1", "localhost"));
+        assert.equal(app.baseUrl, emulator.baseUrl.replace("127.0.0.1", "localhost"));
         await app.emailPasswordAuth.registerUser({ email: "esm@example.com", password: "pw-123456" });
         const user = await app.logIn(Credentials.emailPassword("esm@example.com", "pw-123456"));
         assert.equal(user.state, UserState.LoggedIn);
@@ -284,6 +299,7 @@ function writeFixtures(project: string, typeRoot: string): void {
 function typedConsumer(done: string): string {
   return `
     import Realm, { App, Auth, Credentials, ErrorCode, type ApiKey, type SecretApiKey, type User } from "realm-auth-native";
+    import "realm-auth-native/experimental/base-url";
     import * as Named from "realm-auth-native";
 
     const app: Realm.App = new Realm.App({ id: "scratch-app", baseUrl: "http://127.0.0.1:1" });
@@ -296,6 +312,10 @@ function typedConsumer(done: string): string {
     const code: number = Realm.ErrorCode.APIKeyNotFound + ErrorCode.InvalidPassword;
     export async function createKey(user: Realm.User & User): Promise<Realm.Auth.SecretApiKey & SecretApiKey> {
       return user.apiKeys.create("name");
+    }
+    export async function moveTo(url: string | null): Promise<string> {
+      await app.updateBaseUrl(url);
+      return app.baseUrl;
     }
     export function typesAreReal(): void {
       // @ts-expect-error: an App id is a string

@@ -228,9 +228,8 @@ impl Shared {
         None => {
           let user = Arc::new(UserInner::new(user_id.to_owned()));
           users.list.push(user.clone());
-          if users.current.is_none() {
-            users.current = Some(user.id.clone());
-          }
+          // realm-core makes a new user current as soon as it is stored.
+          users.current = Some(user.id.clone());
           user
         }
       }
