@@ -5,7 +5,7 @@
 //
 // Options (environment):
 //   BENCH_QUICK=1           few ops, for a smoke test (results go to results/raw/, README untouched)
-//   BENCH_CLIENTS=a,b       subset of: native,realm-web,fetch,floor,floor-hop,rust-sdk
+//   BENCH_CLIENTS=a,b       subset of: native,native-memory,realm-web,fetch,floor,floor-hop,rust-sdk
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
 //   BENCH_ROUNDS, BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
@@ -28,7 +28,7 @@ const env = process.env;
 const quick = env.BENCH_QUICK === "1";
 const list = (v, d) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : d);
 
-const CLIENTS = list(env.BENCH_CLIENTS, ["native", "realm-web", "fetch", "floor", "floor-hop", "rust-sdk"]);
+const CLIENTS = list(env.BENCH_CLIENTS, ["native", "native-memory", "realm-web", "fetch", "floor", "floor-hop", "rust-sdk"]);
 const OPS = list(env.BENCH_OPS, ["fetchAll", "fetch", "createDelete", "enableDisable", "login"]);
 const MODES = list(env.BENCH_MODES, ["1", "64"]).map(Number);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? (quick ? 1 : 2));
@@ -48,6 +48,7 @@ const floorBin = path.join(targetDir, "release", "realm-auth-bench-floor");
 const resultsDir = path.join(benchDir, "results");
 const CLIENT_LABEL = {
   native: "realm-auth-native",
+  "native-memory": "realm-auth-native, users in memory only (diagnostic)",
   "realm-web": "realm-web 2.0.1",
   fetch: "raw fetch",
   floor: "raw Rust floor",
@@ -230,6 +231,19 @@ function targets(res) {
   for (const op of res.params.ops) {
     r = ratio(get("rust-sdk", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);
     if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 of the SDK's Rust core without Node vs the raw-Rust floor: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}×` });
+  }
+  for (const op of res.params.ops) {
+    for (const c of res.params.modes) {
+      r = ratio(get("native", op, c)?.opsPerSec.median, get("native-memory", op, c)?.opsPerSec.median);
+      if (r === null) continue;
+      const [a, b] = [get("native", op, c), get("native-memory", op, c)];
+      out.push({
+        target: `(diagnostic) throughput with the user store on vs off: ${OP_LABEL[op]}, ${c === 1 ? "sequential" : `c${c}`}`,
+        value: r,
+        pass: null,
+        measured: `${r.toFixed(2)}× (${fInt(a.opsPerSec.median)} ±${a.opsPerSec.pct.toFixed(0)}% vs ${fInt(b.opsPerSec.median)} ±${b.opsPerSec.pct.toFixed(0)}% ops/s; p50 ${f0(a.p50Ms.median)} vs ${f0(b.p50Ms.median)} ms)`,
+      });
+    }
   }
   const peak = (client) => {
     const v = res.results.filter((x) => x.client === client).map((x) => x.summary.maxRssMb);

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
-const { App, Credentials } = require(join(root, "index.js"));
+const { App, Credentials, MetadataMode } = require(join(root, "index.js"));
 
 const TOTAL = Number(process.env.SOAK_CALLS ?? 200_000);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 16);
@@ -26,7 +26,8 @@ const control = (path, body) =>
   fetch(`${baseUrl}/_emulator/${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
 await control("users", { email: "soak@example.com", password: "password-123" });
 
-const app = new App({ id: "soak", baseUrl });
+// Users in memory: the soak measures the calls, and writes nothing into the working directory.
+const app = new App({ id: "soak", baseUrl, metadata: { mode: MetadataMode.InMemory } });
 const user = await app.logIn(Credentials.emailPassword("soak@example.com", "password-123"));
 const keys = [];
 for (let i = 0; i < 5; i++) keys.push(await user.apiKeys.create(`soak-${i}`));

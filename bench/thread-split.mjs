@@ -25,12 +25,12 @@ try {
       if (m) resolve(m[1]);
     });
   });
-  const { App, Credentials } = createRequire(import.meta.url)(path.resolve(dir, "index.js"));
+  const { App, Credentials, MetadataMode } = createRequire(import.meta.url)(path.resolve(dir, "index.js"));
   const email = "split@example.com";
   const password = "split-password-1";
   const made = await fetch(`${baseUrl}/_emulator/users`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
   if (!made.ok) throw new Error(`creating the user: ${made.status}`);
-  const app = new App({ id: "bench-app", baseUrl });
+  const app = new App({ id: "bench-app", baseUrl, metadata: { mode: MetadataMode.InMemory } });
   const keys = (await app.logIn(Credentials.emailPassword(email, password))).apiKeys;
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push((await keys.create(`split-${i}`))._id);

@@ -1,5 +1,9 @@
-// realm-auth-native (this project), the release build copied to bench/.build.
+// realm-auth-native (this project), the release build copied to bench/.build,
+// with realm v12's default: users kept in a file (a fresh folder per process).
+import fs from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
 import { sdkOps } from "./sdk-ops.mjs";
 
 export const name = "realm-auth-native";
@@ -9,5 +13,7 @@ export function load(cfg) {
 }
 
 export function setup(Realm, cfg) {
-  return sdkOps(Realm, cfg, `native-${process.pid}`);
+  const baseFilePath = fs.mkdtempSync(path.join(os.tmpdir(), "realm-auth-bench-"));
+  process.on("exit", () => fs.rmSync(baseFilePath, { recursive: true, force: true }));
+  return sdkOps(Realm, cfg, `native-${process.pid}`, { baseFilePath });
 }

@@ -6,9 +6,10 @@
  * @param {{ App: any, Credentials: any }} Realm the SDK's exports
  * @param {object} cfg the run's configuration (see run.mjs)
  * @param {string} tag a prefix for the names of created keys
+ * @param {object} [appOptions] more App configuration (realm-web ignores what it does not know)
  */
-export async function sdkOps(Realm, cfg, tag) {
-  const app = new Realm.App({ id: cfg.appId, baseUrl: cfg.baseUrl });
+export async function sdkOps(Realm, cfg, tag, appOptions = {}) {
+  const app = new Realm.App({ id: cfg.appId, baseUrl: cfg.baseUrl, ...appOptions });
   const credentials = () => Realm.Credentials.emailPassword(cfg.email, cfg.password);
   const user = await app.logIn(credentials());
   const keys = user.apiKeys;

@@ -235,14 +235,20 @@ impl App {
       .await?;
     let session = Session::parse(&resp)?;
     let user = inner.adopt(session, credentials.provider());
-    if let Err(err) = inner.refresh_profile(&user).await {
-      // A user whose profile could not be read is not handed out half made.
-      if user.state() == State::LoggedIn && user.profile().is_none() {
-        inner.shared.remove(&user);
+    match inner.fetch_profile(&user).await {
+      Ok(profile) => inner.shared.set_profile(&user, profile, false),
+      Err(err) => {
+        // A new user whose profile could not be read is not handed out half
+        // made; a known one keeps its new session.
+        if user.state() == State::LoggedIn && user.profile().is_none() {
+          inner.shared.remove(&user);
+        } else {
+          inner.shared.finish_login(&user, false);
+        }
+        return Err(err);
       }
-      return Err(err);
     }
-    inner.shared.promote(&user);
+    inner.shared.finish_login(&user, true);
     Ok(self.handle(&user))
   }
 
@@ -557,8 +563,8 @@ impl AppInner {
     }
   }
 
-  /// `GET /auth/profile` with the access token, stored on the user.
-  pub(crate) async fn refresh_profile(&self, user: &Arc<UserInner>) -> Result<()> {
+  /// `GET /auth/profile` with the access token.
+  pub(crate) async fn fetch_profile(&self, user: &Arc<UserInner>) -> Result<Profile> {
     let resp = self
       .user_request(
         user,
@@ -568,8 +574,13 @@ impl AppInner {
         None,
       )
       .await?;
-    let profile = Profile::parse(&resp)?;
-    self.shared.set_profile(user, profile);
+    Profile::parse(&resp)
+  }
+
+  /// Reads the profile and stores it on the user.
+  pub(crate) async fn refresh_profile(&self, user: &Arc<UserInner>) -> Result<()> {
+    let profile = self.fetch_profile(user).await?;
+    self.shared.set_profile(user, profile, true);
     Ok(())
   }
 

@@ -211,7 +211,8 @@ impl Shared {
       .find(|u| u.state() == State::LoggedIn && u.is_anonymous())
   }
 
-  /// A login's session: stored on the user with that id (created if new).
+  /// A login's session: kept on the user with that id (created if new). It
+  /// is stored by [`Shared::finish_login`], once, with the profile.
   pub fn adopt(
     &self,
     user_id: &str,
@@ -220,7 +221,6 @@ impl Shared {
     device_id: String,
     provider: &str,
   ) -> Arc<UserInner> {
-    let writes = lock(&self.writes);
     let user = {
       let mut users = lock(&self.users);
       match users.list.iter().find(|u| u.id == user_id) {
@@ -235,22 +235,41 @@ impl Shared {
       }
     };
     user.log_in(access, refresh, device_id, provider);
-    self.persist(&[Change::LogIn(user.record())]);
-    drop(writes);
     self.emit(&[Event::User(user.id.clone())]);
     user
   }
 
-  /// A profile read from the server.
-  pub fn set_profile(&self, user: &Arc<UserInner>, profile: Profile) {
+  /// Stores a login (session and profile in one write) and, with
+  /// `make_current`, makes the user current.
+  pub fn finish_login(&self, user: &Arc<UserInner>, make_current: bool) {
+    let writes = lock(&self.writes);
+    let mut changes = vec![Change::LogIn(user.record())];
+    if make_current {
+      lock(&self.users).current = Some(user.id.clone());
+      changes.push(Change::SetCurrent {
+        id: user.id.clone(),
+      });
+    }
+    self.persist(&changes);
+    drop(writes);
+    if make_current {
+      self.emit(&[Event::App]);
+    }
+  }
+
+  /// A profile read from the server; `store` writes it (a login's is stored
+  /// by `finish_login`).
+  pub fn set_profile(&self, user: &Arc<UserInner>, profile: Profile, store: bool) {
     let writes = lock(&self.writes);
     if !user.set_profile(profile.clone()) {
       return;
     }
-    self.persist(&[Change::Profile {
-      id: user.id.clone(),
-      profile,
-    }]);
+    if store {
+      self.persist(&[Change::Profile {
+        id: user.id.clone(),
+        profile,
+      }]);
+    }
     drop(writes);
     self.emit(&[Event::User(user.id.clone())]);
   }
@@ -268,14 +287,13 @@ impl Shared {
       refresh: refresh.clone(),
       access,
     }]);
-    let still_stored = merged.is_none_or(|snapshot| {
-      snapshot
-        .users
-        .iter()
-        .any(|r| r.id == user.id && r.tokens.as_ref().is_some_and(|(_, r)| r == refresh))
+    // A user the store does not hold yet (a login in progress) is left alone.
+    let ended_elsewhere = merged.is_some_and(|snapshot| {
+      (snapshot.users.iter().find(|r| r.id == user.id))
+        .is_some_and(|r| r.tokens.as_ref().is_none_or(|(_, r)| r != refresh))
     });
     drop(writes);
-    if still_stored {
+    if !ended_elsewhere {
       self.emit(&[Event::User(user.id.clone())]);
     } else {
       log::log(Level::Info, || {
