@@ -1,7 +1,7 @@
 //! The client crate against the emulator crate, in process, over real HTTP on
 //! 127.0.0.1: no Node involved.
 
-use realm_auth_client::{App, AppConfig, Credentials, ErrorCode, KeyId, State};
+use realm_auth_client::{App, AppConfig, Credentials, ErrorCode, KeyId, Persistence, State};
 use realm_auth_emulator::{Config, Emulator, FaultAction, FaultSpec, LoggedRequest, TokenType};
 
 const KEYS: &str = "/api/client/v2.0/auth/api_keys";
@@ -298,5 +298,98 @@ async fn responses_over_the_limit_are_refused() {
   let err = user.api_keys().fetch_all().await.unwrap_err();
   assert_eq!(err.code, ErrorCode::ResponseTooLarge);
   assert_eq!(user.api_keys().fetch_all().await.unwrap(), vec![]);
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_sends_the_access_token_once_and_makes_the_user_current() {
+  let (emulator, app) = start().await;
+  let control = emulator.control();
+  (app.email_password())
+    .register_user("link@example.com", "password-123")
+    .await
+    .unwrap();
+  let anon = app
+    .log_in(&Credentials::Anonymous { reuse: false })
+    .await
+    .unwrap();
+  let other = new_user(&emulator, &app, "other@example.com").await;
+  assert!(app.current_user().unwrap().same_as(&other));
+
+  // realm v12 does not refresh on a 401 during link: the error comes back as it is.
+  control.expire_access_tokens();
+  control.clear_requests();
+  let email = Credentials::email_password("link@example.com", "password-123").unwrap();
+  let err = anon.link_credentials(&email).await.unwrap_err();
+  assert_eq!(err.status_code, Some(401));
+  assert_eq!(
+    seen(&control.requests()).len(),
+    1,
+    "{:?}",
+    seen(&control.requests())
+  );
+  assert_eq!(anon.state(), State::LoggedIn);
+
+  // With a fresh token the link succeeds and the linked user becomes current.
+  anon.refresh_custom_data().await.unwrap();
+  anon.link_credentials(&email).await.unwrap();
+  let providers: Vec<String> = (anon.profile().unwrap().identities.iter())
+    .map(|i| i.provider_type.clone())
+    .collect();
+  assert_eq!(providers, ["anon-user", "local-userpass"]);
+  assert!(app.current_user().unwrap().same_as(&anon));
+
+  let refused = anon
+    .link_credentials(&Credentials::Anonymous { reuse: true })
+    .await
+    .unwrap_err();
+  assert_eq!(refused.code, ErrorCode::ClientUserAlreadyNamed);
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_app_finds_its_users_in_the_store() {
+  let (emulator, _) = start().await;
+  let dir = std::env::temp_dir().join(format!("realm-auth-client-restart-{}", std::process::id()));
+  let config = || {
+    let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
+    config.persistence = Persistence::Plain { base: dir.clone() };
+    config
+  };
+  // `start` made an in-memory App of this id and base URL: forget it, or
+  // this App would join it (the first App's settings win).
+  realm_auth_client::clear_cache();
+  let app = App::new(config()).unwrap();
+  let a = new_user(&emulator, &app, "restart-a@example.com").await;
+  let b = new_user(&emulator, &app, "restart-b@example.com").await;
+  b.log_out().await.unwrap();
+  let key = a.api_keys().create("survives").await.unwrap();
+
+  // A second App of the same id and base URL shares the state; after the
+  // cache is cleared, a new App reads the store as a new process would.
+  assert!(App::new(config()).unwrap().same_as(&app));
+  realm_auth_client::clear_cache();
+  let again = App::new(config()).unwrap();
+  assert!(!again.same_as(&app));
+  let ids: Vec<String> = again
+    .all_users()
+    .iter()
+    .map(|u| u.id().to_owned())
+    .collect();
+  assert_eq!(ids, [a.id(), b.id()]);
+  let current = again.current_user().unwrap();
+  assert_eq!(current.id(), a.id());
+  assert_eq!(current.profile(), a.profile());
+  assert_eq!(current.device_id(), a.device_id());
+  assert_eq!(again.all_users()[1].state(), State::LoggedOut);
+  emulator.control().clear_requests();
+  let keys = current.api_keys().fetch_all().await.unwrap();
+  assert_eq!(keys.len(), 1);
+  assert_eq!(keys[0].id, key.id);
+  assert_eq!(
+    seen(&emulator.control().requests()).last().unwrap(),
+    &format!("GET {KEYS}")
+  );
+  std::fs::remove_dir_all(&dir).unwrap();
   emulator.stop().await;
 }
