@@ -530,10 +530,16 @@ export declare enum ErrorCode {
   InvalidDatabase = 1021,
   /** The user store could not be decrypted: a wrong key, or a file changed by something else. */
   DecryptionFailed = 1022,
+  /** The request could not be sent or its response not received (realm-core's CustomError, with realm v12's message `request to <url> failed, reason: <reason>`). */
+  NetworkError = 4000,
   /** The user does not exist in this App, or was removed. */
   ClientUserNotFound = 4100,
   /** The user is logged out. */
   ClientUserNotLoggedIn = 4101,
+  /** The server redirected in a way that cannot be followed. */
+  ClientRedirectError = 4103,
+  /** The server redirected too many times. */
+  ClientTooManyRedirects = 4104,
   /** Anonymous credentials cannot be linked to an existing user. */
   ClientUserAlreadyNamed = 4105,
   /** The server sent a token that is not a valid JWT. */
@@ -542,6 +548,8 @@ export declare enum ErrorCode {
   MalformedJson = 4201,
   /** The server's response lacks a required field. */
   MissingJsonKey = 4202,
+  /** The server's response is not the Extended JSON that was expected. */
+  BadBsonParse = 4203,
   /** The server requires authentication for this request. */
   MissingAuthReq = 4300,
   /** The session is invalid, expired or revoked. */
@@ -556,26 +564,78 @@ export declare enum ErrorCode {
   InvalidParameter = 4305,
   /** A required request parameter is missing. */
   MissingParameter = 4306,
+  /** The server's Twilio service failed. */
+  TwilioError = 4307,
+  /** The server's GCM service failed. */
+  GCMError = 4308,
   /** The server answered with an HTTP error status and no JSON error body. */
   HTTPError = 4309,
+  /** The server's AWS service failed. */
+  AWSError = 4310,
   /** The server's database failed. */
   MongoDBError = 4311,
+  /** The arguments are not allowed. */
+  ArgumentsNotAllowed = 4312,
+  /** A server function failed. */
+  FunctionExecutionError = 4313,
+  /** No rule of the server matched. */
+  NoMatchingRuleFound = 4314,
   /** The server failed internally. */
   InternalServerError = 4315,
   /** The authentication provider is not enabled on the server. */
   AuthProviderNotFound = 4316,
+  /** The authentication provider already exists. */
+  AuthProviderAlreadyExists = 4317,
   /** The service was not found. */
   ServiceNotFound = 4318,
+  /** The service type was not found. */
+  ServiceTypeNotFound = 4319,
+  /** The service already exists. */
+  ServiceAlreadyExists = 4320,
+  /** The service command was not found. */
+  ServiceCommandNotFound = 4321,
   /** The value was not found. */
   ValueNotFound = 4322,
+  /** The value already exists. */
+  ValueAlreadyExists = 4323,
+  /** A value with that name already exists. */
+  ValueDuplicateName = 4324,
   /** The function was not found. */
   FunctionNotFound = 4325,
+  /** The function already exists. */
+  FunctionAlreadyExists = 4326,
+  /** A function with that name already exists. */
+  FunctionDuplicateName = 4327,
+  /** The function has a syntax error. */
+  FunctionSyntaxError = 4328,
+  /** The function is invalid. */
+  FunctionInvalid = 4329,
+  /** The incoming webhook was not found. */
+  IncomingWebhookNotFound = 4330,
+  /** The incoming webhook already exists. */
+  IncomingWebhookAlreadyExists = 4331,
+  /** An incoming webhook with that name already exists. */
+  IncomingWebhookDuplicateName = 4332,
+  /** The rule was not found. */
+  RuleNotFound = 4333,
   /** The API key does not exist or belongs to another user. */
   APIKeyNotFound = 4334,
+  /** The rule already exists. */
+  RuleAlreadyExists = 4335,
+  /** A rule with that name already exists. */
+  RuleDuplicateName = 4336,
+  /** An authentication provider with that name already exists. */
+  AuthProviderDuplicateName = 4337,
+  /** The host is restricted. */
+  RestrictedHost = 4338,
   /** The user already has an API key with that name. */
   APIKeyAlreadyExists = 4339,
+  /** The incoming webhook's authentication failed. */
+  IncomingWebhookAuthFailed = 4340,
   /** A server function ran out of time. */
   ExecutionTimeLimitExceeded = 4341,
+  /** The function is not callable. */
+  NotCallable = 4342,
   /** The user is already confirmed. */
   UserAlreadyConfirmed = 4343,
   /** The user was not found on the server. */
@@ -590,6 +650,8 @@ export declare enum ErrorCode {
   AccountNameInUse = 4348,
   /** The email or password is wrong. */
   InvalidPassword = 4349,
+  /** A write failed the server's schema validation. */
+  SchemaValidationFailedWrite = 4350,
   /** The server sent an error without an error code. */
   AppUnknownError = 4351,
   /** The server is under maintenance. */
@@ -600,8 +662,6 @@ export declare enum ErrorCode {
   InvalidServerResponse = 4354,
   /** The server sent an error code this client does not know (see errorCode). */
   AppServerError = 4355,
-  /** The request could not be sent or its response not received. */
-  NetworkError = 4900,
   /** The request did not complete within its deadline. */
   Timeout = 4901,
   /** The server's response exceeded the size limit. */

@@ -5,7 +5,7 @@
 "use strict";
 
 const { parseArgs } = require("node:util");
-const { App, Credentials, Emulator } = require("..");
+const { App, Credentials, Emulator, MetadataMode } = require("..");
 
 const USAGE = `Usage: realm-auth-native <command> [options]
 
@@ -135,7 +135,8 @@ async function keys(args) {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   let app;
   try {
-    app = new App({ id: values["app-id"], baseUrl: values["base-url"], timeout });
+    // Each run logs in afresh: keep no users in the working directory.
+    app = new App({ id: values["app-id"], baseUrl: values["base-url"], timeout, metadata: { mode: MetadataMode.InMemory } });
   } catch (err) {
     throw new Exit(2, err.message);
   }

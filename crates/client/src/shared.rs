@@ -361,13 +361,12 @@ impl Shared {
   }
 
   /// The current user logged out: as realm-core's store does, the first
-  /// logged-in user becomes current (or none).
+  /// logged-in user in `allUsers` order becomes current (or none).
   fn current_left(&self, user: &Arc<UserInner>) {
+    let ordered = self.ordered();
     let mut users = lock(&self.users);
     if users.current.as_deref() == Some(user.id.as_str()) {
-      users.current = users
-        .list
-        .iter()
+      users.current = (ordered.iter())
         .find(|u| u.state() == State::LoggedIn)
         .map(|u| u.id.clone());
     }

@@ -187,17 +187,18 @@ impl Drop for LockGuard {
 }
 
 impl Store {
-  /// Opens the store of `app_id` and reads it. `InMemory` → Ok((None, empty)).
-  /// Creates `<base>/mongodb-realm/<app id as a safe path component>/` (0700 on
-  /// unix; created dirs only). A missing file → empty snapshot.
+  /// Opens the store of `app_id` (`<base>/mongodb-realm/<app id as a safe path
+  /// component>/`, made 0700 by the first write) and reads it. `InMemory` →
+  /// Ok((None, empty)). A missing file or folder → empty snapshot.
   pub fn open(persistence: &Persistence, app_id: &str) -> Result<(Option<Store>, Snapshot)> {
     let (base, key) = match persistence {
       Persistence::InMemory => return Ok((None, Snapshot::default())),
       Persistence::Plain { base } => (base, None),
       Persistence::Encrypted { base, key } => (base, Some(key.clone())),
     };
+    // The folder is made by the first write: an App that never logs anyone
+    // in leaves nothing behind.
     let dir = base.join("mongodb-realm").join(folder_name(app_id)?);
-    create_dir(&dir)?;
     let store = Store {
       file: dir.join(STORE_FILE),
       dir,
@@ -240,7 +241,7 @@ impl Store {
 
   /// Takes the exclusive writer lock, waiting for other holders.
   fn lock(&self) -> Result<LockGuard> {
-    // The folder may have been deleted since `open`; recreate it rather than fail.
+    // Made here on the first write (or again, if deleted since).
     create_dir(&self.dir)?;
     let path = self.dir.join(LOCK_FILE);
     let file = private_file()
@@ -890,9 +891,24 @@ mod tests {
     }
   }
 
+  /// Opens a store and makes its folder, as its first write would, so that a
+  /// test can put files in it.
   fn open(persistence: &Persistence) -> (Store, Snapshot) {
     let (store, snapshot) = Store::open(persistence, APP).unwrap();
-    (store.unwrap(), snapshot)
+    let store = store.unwrap();
+    create_dir(&store.dir).unwrap();
+    (store, snapshot)
+  }
+
+  #[test]
+  fn opening_writes_nothing_until_a_change() {
+    let td = TempDir::new("lazy");
+    let (store, snapshot) = Store::open(&td.plain(), APP).unwrap();
+    let store = store.unwrap();
+    assert_eq!(snapshot, Snapshot::default());
+    assert!(!td.0.join("mongodb-realm").exists());
+    store.apply(&[log_in("u1")]).unwrap();
+    assert!(store.path().exists());
   }
 
   fn log_in(id: &str) -> Change {

@@ -23,7 +23,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Content-Type realm-core sends on every request, bodyless ones included.
+/// Content-Type realm-core sends (on every request; here on those with a body).
 const JSON_UTF8: &str = "application/json;charset=utf-8";
 
 /// A request about to be sent.
@@ -82,6 +82,41 @@ fn chain(err: &reqwest::Error) -> String {
   if out.is_empty() { err.to_string() } else { out }
 }
 
+/// Why a request failed, in words a person reads (`connection refused`, `timed
+/// out`), as the reason in realm v12's `request to <url> failed, reason: …`;
+/// the transport's own description where there are no plainer words.
+fn reason(err: &reqwest::Error) -> String {
+  let mut next: Option<&dyn std::error::Error> = err.source();
+  while let Some(e) = next {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+      use std::io::ErrorKind::*;
+      let plain = match io.kind() {
+        ConnectionRefused => Some("connection refused"),
+        ConnectionReset => Some("connection reset"),
+        ConnectionAborted => Some("connection aborted"),
+        TimedOut => Some("timed out"),
+        UnexpectedEof | BrokenPipe => Some("connection closed"),
+        AddrNotAvailable | NetworkUnreachable | HostUnreachable => Some("host unreachable"),
+        _ => None,
+      };
+      if let Some(plain) = plain {
+        return plain.to_owned();
+      }
+    }
+    next = e.source();
+  }
+  let text = chain(err);
+  if err.is_timeout() {
+    "timed out".to_owned()
+  } else if text.contains("dns error") {
+    "could not resolve the host name".to_owned()
+  } else if text.contains("connection closed before message completed") {
+    "connection closed".to_owned()
+  } else {
+    text
+  }
+}
+
 impl Transport {
   /// Builds the client: rustls with the ring provider and the platform's roots
   /// (which honour `SSL_CERT_FILE`); no switch turns verification off.
@@ -124,7 +159,7 @@ impl Transport {
       } else {
         Error::new(
           ErrorCode::NetworkError,
-          format!("request to {url} failed, reason: {}", chain(&e)),
+          format!("request to {url} failed, reason: {}", reason(&e)),
         )
       };
       // A failed connect never carried the request; anything later may have.
@@ -137,9 +172,12 @@ impl Transport {
       .request(req.method.clone(), url)
       .timeout(attempt_timeout);
     if !req.bare {
-      builder = builder
-        .header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))
-        .header(ACCEPT, HeaderValue::from_static("application/json"));
+      builder = builder.header(ACCEPT, HeaderValue::from_static("application/json"));
+      // Only with a body: realm-core sends it on every request, and servers
+      // that check it (Fastify) refuse an empty body labelled JSON with 400.
+      if req.body.is_some() {
+        builder = builder.header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+      }
     }
     if let Some(token) = req.bearer {
       let mut value =
