@@ -95,6 +95,48 @@ export interface ResetPasswordDetails {
 /** realm v12's log levels, least to most severe. */
 export type LogLevel = 'all' | 'trace' | 'debug' | 'detail' | 'info' | 'warn' | 'error' | 'fatal' | 'off'
 
+/**
+ * realm v12's log categories. This SDK writes to `Realm.App` (requests, sessions, logins) and
+ * `Realm.SDK` (the user store, the app cache); setting a level on `Realm` sets it for all.
+ */
+export type LogCategory =
+  | 'Realm'
+  | 'Realm.Storage'
+  | 'Realm.Storage.Transaction'
+  | 'Realm.Storage.Query'
+  | 'Realm.Storage.Object'
+  | 'Realm.Storage.Notification'
+  | 'Realm.Sync'
+  | 'Realm.Sync.Client'
+  | 'Realm.Sync.Client.Session'
+  | 'Realm.Sync.Client.Changeset'
+  | 'Realm.Sync.Client.Network'
+  | 'Realm.Sync.Client.Reset'
+  | 'Realm.Sync.Server'
+  | 'Realm.App'
+  | 'Realm.SDK'
+
+/**
+ * A logger of two parameters, called `(level, message)`.
+ * @deprecated As in realm v12: take one `LogEntry` instead.
+ */
+export type LoggerCallback1 = (level: LogLevel, message: string) => void
+/** A logger called with one `LogEntry`: `({ category, level, message })`. */
+export type LoggerCallback2 = (entry: LogEntry) => void
+/** Either form of logger; told apart by the number of parameters, as in realm v12. */
+export type LoggerCallback = LoggerCallback1 | LoggerCallback2
+
+/**
+ * Installs a logger called with one `LogEntry`, `({ category, level, message })`, as realm v12's
+ * `setLogger`. (This overload types the entry of an inline callback.)
+ */
+export declare function setLogger(logger: LoggerCallback2): void
+/**
+ * Installs a logger called `(level, message)`.
+ * @deprecated As in realm v12: take one `LogEntry` instead.
+ */
+export declare function setLogger(logger: LoggerCallback1): void
+
 /** The optional last argument of every async method. */
 export interface CallOptions {
   /** Aborting it rejects the call with an `AbortError` (`code` `ErrorCode.Aborted`) and cancels its request. */
@@ -324,10 +366,6 @@ export declare class App {
   removeAllListeners(): void
 }
 
-/**
- * Credentials for `App.logIn` and `User.linkCredentials`. Never exposes the
- * secret it holds. Factories throw a `TypeError` for a bad argument.
- */
 export declare class Credentials {
   /**
    * An anonymous user. With `reuse` (the default) a logged-in anonymous user of
@@ -356,7 +394,7 @@ export declare class Credentials {
    */
   static function(payload: object): Credentials
   /** The provider these credentials log in through, e.g. `"api-key"`. */
-  get providerType(): string
+  get providerType(): ProviderType
 }
 
 /**
@@ -454,7 +492,7 @@ export declare class User {
    * The provider type of the user's first identity.
    * @deprecated As in realm v12: read `identities` instead.
    */
-  get providerType(): string
+  get providerType(): ProviderType
   /** The profile data from the server (e.g. `email`), `{}` before a profile was read. */
   get profile(): Record<string, unknown>
   /** The identities linked to this user. */
@@ -674,6 +712,19 @@ export declare enum ErrorCode {
   Internal = 4905,
 }
 
+/** One log line, as realm v12's `LogEntry`. */
+export interface LogEntry {
+  /**
+   * Where it comes from: `"Realm.App"` (requests, sessions, logins) or
+   * `"Realm.SDK"` (the user store, the app cache).
+   */
+  category: LogCategory
+  /** How severe it is. */
+  level: LogLevel
+  /** The line itself. */
+  message: string
+}
+
 /** realm v12's `MetadataMode`: how an App keeps its users between processes. */
 export declare enum MetadataMode {
   /** Users kept in a plain file under `<baseFilePath>/mongodb-realm/<app id>/` (the default). */
@@ -687,6 +738,31 @@ export declare enum MetadataMode {
   NoMetadata = 'noMetadata',
   /** Users are not kept: nothing is written. */
   InMemory = 'inMemory',
+}
+
+/**
+ * Credentials for `App.logIn` and `User.linkCredentials`. Never exposes the
+ * secret it holds. Factories throw a `TypeError` for a bad argument.
+ * realm v12's `ProviderType`: the authentication providers, by the names the
+ * server uses (`user.providerType`, `identities[].providerType`).
+ */
+export declare enum ProviderType {
+  /** Anonymous users. */
+  AnonUser = 'anon-user',
+  /** User API keys (and server API keys). */
+  ApiKey = 'api-key',
+  /** Email and password. */
+  LocalUserPass = 'local-userpass',
+  /** A custom function. */
+  CustomFunction = 'custom-function',
+  /** A custom JWT. */
+  CustomToken = 'custom-token',
+  /** Google (not offered here: no OAuth credentials). */
+  OAuth2Google = 'oauth2-google',
+  /** Facebook (not offered here: no OAuth credentials). */
+  OAuth2Facebook = 'oauth2-facebook',
+  /** Apple (not offered here: no OAuth credentials). */
+  OAuth2Apple = 'oauth2-apple',
 }
 
 /**
@@ -705,18 +781,21 @@ export interface SecretApiKey {
 }
 
 /**
- * Installs `logger(level, message)` for the client's log lines (requests,
- * retries, refreshes, logouts), or removes it with `null`. Calls arrive on the
- * thread that set the logger, without keeping the process alive. Process-wide.
+ * Installs `logger` for the client's log lines, or with `null` removes every
+ * logger (nothing is logged then). Like realm v12, a function of two
+ * parameters is called `(level, message)`, any other `({ category, level,
+ * message })`. Calls arrive on the thread that set the logger, without
+ * keeping the process alive. Process-wide.
  */
-export declare function setLogger(logger: ((level: LogLevel, message: string) => void) | null): void
+export declare function setLogger(logger: LoggerCallback | null): void
 
 /**
  * Sets the least severe level that is logged: `"all"`, `"trace"`, `"debug"`,
- * `"detail"`, `"info"` (the default), `"warn"`, `"error"`, `"fatal"` or `"off"`,
- * as in realm v12. Process-wide.
+ * `"detail"`, `"info"`, `"warn"` (the default, as in realm v12), `"error"`,
+ * `"fatal"` or `"off"`, in `category` and the categories below it (default
+ * `"Realm"`: all). Process-wide.
  */
-export declare function setLogLevel(level: LogLevel): void
+export declare function setLogLevel(level: LogLevel, category?: LogCategory): void
 
 /**
  * Forgets the Apps this process made (realm v12's app cache): the next `App`
@@ -731,11 +810,16 @@ export interface UserIdentity {
   /** The identity's id within its provider. */
   id: string
   /** The provider, e.g. `"local-userpass"` or `"api-key"`. */
-  providerType: string
+  providerType: ProviderType
 }
 
 /** A user's state, as realm v12 names it. */
 export declare enum UserState {
+  /**
+   * The user has a session.
+   * @deprecated As in realm v12: use `LoggedIn` (a user's `state` is never `"active"`).
+   */
+  Active = 'active',
   /** The user has a session. */
   LoggedIn = 'LoggedIn',
   /** The user is known to the App but has no session. */

@@ -15,6 +15,29 @@ describe("App", () => {
     const app = new App({ id: "x", baseUrl: "http://127.0.0.1:1/", timeout: 1000 });
     assert.equal(app.baseUrl, "http://127.0.0.1:1");
     assert.equal(new Realm.App("y").id, "y");
+    // realm v12 takes a timeout of 0 for its default.
+    assert.equal(new App({ id: "z", timeout: 0, metadata: { mode: Realm.MetadataMode.InMemory } }).id, "z");
+  });
+
+  it("has realm v12's enums at run time, with v12's values", () => {
+    assert.deepEqual({ ...Realm.ProviderType }, {
+      AnonUser: "anon-user",
+      ApiKey: "api-key",
+      LocalUserPass: "local-userpass",
+      CustomFunction: "custom-function",
+      CustomToken: "custom-token",
+      OAuth2Google: "oauth2-google",
+      OAuth2Facebook: "oauth2-facebook",
+      OAuth2Apple: "oauth2-apple",
+    });
+    assert.deepEqual({ ...Realm.MetadataMode }, {
+      NoEncryption: "noEncryption",
+      Encryption: "encryption",
+      NoMetadata: "noMetadata",
+      InMemory: "inMemory",
+    });
+    assert.deepEqual({ ...UserState }, { Active: "active", LoggedIn: "LoggedIn", LoggedOut: "LoggedOut", Removed: "Removed" });
+    assert.equal(Credentials.apiKey("k").providerType, Realm.ProviderType.ApiKey);
   });
 
   it("refuses bad configuration with a TypeError", () => {
@@ -22,7 +45,7 @@ describe("App", () => {
       () => new App(""),
       () => new App({ id: "x", baseUrl: "ftp://example.com" }),
       () => new App({ id: "x", baseUrl: "not a url" }),
-      () => new App({ id: "x", timeout: 0 }),
+      () => new App({ id: "x", timeout: -1 }),
       () => new App({ id: "x", timeout: Number.NaN }),
     ]) {
       assert.throws(bad, (err: any) => err.code === ErrorCode.InvalidArgument && err instanceof TypeError);

@@ -186,7 +186,8 @@ describe("TLS", () => {
 describe("logger", () => {
   it("hands log lines to setLogger at the chosen level, never a secret", async () => {
     const lines: [string, string][] = [];
-    setLogger((level, message) => lines.push([level, message]));
+    // The older two-parameter form; as with realm v12's declarations, its parameters need types.
+    setLogger((level: string, message: string) => lines.push([level, message]));
     try {
       setLogLevel("debug");
       const app = env.newApp();
@@ -196,7 +197,7 @@ describe("logger", () => {
       await user.apiKeys.fetchAll();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const text = lines.map(([l, m]) => `${l} ${m}`).join("\n");
-      assert.match(text, /^debug GET http:\/\/127\.0\.0\.1:\d+\/api\/client\/v2\.0\/app\/[^/]+\/location -> 200 in \d+ ms$/m);
+      assert.match(text, /^debug GET http:\/\/127\.0\.0\.1:\d+\/api\/client\/v2\.0\/app\/[^/]+\/location -> 200 in \d+\.\d\d ms$/m);
       assert.match(text, /^debug POST .*\/auth\/api_keys -> 201/m);
       assert.match(text, /^warn retrying GET .*\/auth\/api_keys in \d+ ms after status 503 \(retry 1 of 3\)$/m);
       for (const secret of [password, String(user.accessToken), String(user.refreshToken)]) assert.ok(!text.includes(secret));
@@ -213,7 +214,54 @@ describe("logger", () => {
       assert.throws(() => setLogger(5 as never), TypeError);
     } finally {
       setLogger(null);
-      setLogLevel("info");
+      setLogLevel("warn");
     }
+  });
+
+  it("takes realm v12's object form with categories, and levels per category", async () => {
+    const entries: { category: string; level: string; message: string }[] = [];
+    setLogger((entry) => entries.push(entry));
+    try {
+      setLogLevel("debug", "Realm.App");
+      setLogLevel("error", "Realm.SDK");
+      const app = env.newApp();
+      await env.newUser(app);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(entries.length > 0);
+      for (const e of entries) assert.deepEqual(Object.keys(e).sort(), ["category", "level", "message"]);
+      assert.ok(entries.some((e) => e.category === "Realm.App" && e.level === "debug" && / -> 200 in /.test(e.message)));
+
+      entries.length = 0;
+      setLogLevel("off", "Realm.App");
+      await env.newUser(app);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(entries, []);
+      assert.throws(() => setLogLevel("warn", "Realm.Nope" as never), /Unexpected log category: 'Realm.Nope'/);
+    } finally {
+      setLogger(null);
+      setLogLevel("warn");
+    }
+  });
+
+  it("logs warnings to the console by default, as realm v12 does", async () => {
+    const script = `const { App, Credentials, Emulator, MetadataMode } = require(${JSON.stringify(INDEX)});
+(async () => {
+  const emulator = await Emulator.start();
+  emulator.injectFault({ path: "app/*/location", times: 1, action: { type: "respond", status: 503, body: "" } });
+  const app = new App({ id: emulator.appId, baseUrl: emulator.baseUrl, metadata: { mode: MetadataMode.InMemory } });
+  await app.logIn(Credentials.anonymous());
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await emulator.stop();
+})();`;
+    const proc = spawn(process.execPath, ["-e", script], { env: cleanEnv({}) });
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (d) => (out += d));
+    proc.stderr.on("data", (d) => (err += d));
+    const [code] = (await once(proc, "exit")) as [number];
+    assert.equal(code, 0, err);
+    assert.match(err, /^\[Realm\.App - warn\] retrying GET .*\/location in \d+ ms after status 503 \(retry 1 of 3\)$/m);
+    // Debug lines are below the default level.
+    assert.doesNotMatch(out + err, / -> 200 in /);
   });
 });

@@ -438,7 +438,7 @@ describe("corrupt user store", () => {
 
     const lines: Array<[LogLevel, string]> = [];
     setLogLevel("warn");
-    setLogger((level, message) => lines.push([level, message]));
+    setLogger((level: LogLevel, message: string) => lines.push([level, message]));
     try {
       const before = Date.now();
       const app = storeApp(base);

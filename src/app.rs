@@ -70,7 +70,9 @@ fn configuration(env: &Env, value: Unknown) -> client::Result<client::AppConfig>
     } else {
       Some(call::string(base_url, "baseUrl")?)
     };
-    let timeout = call::number(get("timeout")?, "timeout", 1.0, u32::MAX as f64)?;
+    // realm v12 takes 0 for the default.
+    let timeout =
+      call::number(get("timeout")?, "timeout", 0.0, u32::MAX as f64)?.filter(|&ms| ms > 0.0);
     let retries = call::number(get("retries")?, "retries", 0.0, 10.0)?;
     let timeout = timeout.map(|ms| Duration::from_millis(ms as u64));
     let mut config = client::AppConfig::new(&id, base_url.as_deref(), timeout)?;

@@ -10,6 +10,36 @@ use crate::js_error::throw;
 
 /// Credentials for `App.logIn` and `User.linkCredentials`. Never exposes the
 /// secret it holds. Factories throw a `TypeError` for a bad argument.
+/// realm v12's `ProviderType`: the authentication providers, by the names the
+/// server uses (`user.providerType`, `identities[].providerType`).
+#[napi(string_enum)]
+pub enum ProviderType {
+  /// Anonymous users.
+  #[napi(value = "anon-user")]
+  AnonUser,
+  /// User API keys (and server API keys).
+  #[napi(value = "api-key")]
+  ApiKey,
+  /// Email and password.
+  #[napi(value = "local-userpass")]
+  LocalUserPass,
+  /// A custom function.
+  #[napi(value = "custom-function")]
+  CustomFunction,
+  /// A custom JWT.
+  #[napi(value = "custom-token")]
+  CustomToken,
+  /// Google (not offered here: no OAuth credentials).
+  #[napi(value = "oauth2-google")]
+  OAuth2Google,
+  /// Facebook (not offered here: no OAuth credentials).
+  #[napi(value = "oauth2-facebook")]
+  OAuth2Facebook,
+  /// Apple (not offered here: no OAuth credentials).
+  #[napi(value = "oauth2-apple")]
+  OAuth2Apple,
+}
+
 #[napi]
 pub struct Credentials {
   pub(crate) inner: client::Credentials,
@@ -115,7 +145,7 @@ impl Credentials {
   }
 
   /// The provider these credentials log in through, e.g. `"api-key"`.
-  #[napi(getter)]
+  #[napi(getter, ts_return_type = "ProviderType")]
   pub fn provider_type(&self) -> &'static str {
     self.inner.provider()
   }

@@ -24,7 +24,8 @@ use napi_derive::napi;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Adds the `Auth` namespace object (`Realm.Auth.ApiKeyAuth`,
-/// `Realm.Auth.EmailPasswordAuth`), as realm v12 exports it.
+/// `Realm.Auth.EmailPasswordAuth`), as realm v12 exports it, and installs
+/// realm v12's default logger.
 #[napi(module_exports)]
 pub fn module_exports(mut exports: Object) -> Result<()> {
   let api_key_auth: Unknown = exports.get_named_property("ApiKeyAuth")?;
@@ -33,7 +34,7 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
   auth.set_named_property("ApiKeyAuth", api_key_auth)?;
   auth.set_named_property("EmailPasswordAuth", email_password_auth)?;
   exports.set_named_property("Auth", auth)?;
-  Ok(())
+  logger::install_default(&Env::from_raw(exports.env()))
 }
 
 /// Forgets the Apps this process made (realm v12's app cache): the next `App`

@@ -14,6 +14,10 @@ use crate::listeners;
 #[napi(string_enum)]
 pub enum UserState {
   /// The user has a session.
+  /// @deprecated As in realm v12: use `LoggedIn` (a user's `state` is never `"active"`).
+  #[napi(value = "active")]
+  Active,
+  /// The user has a session.
   LoggedIn,
   /// The user is known to the App but has no session.
   LoggedOut,
@@ -37,6 +41,7 @@ pub struct UserIdentity {
   /// The identity's id within its provider.
   pub id: String,
   /// The provider, e.g. `"local-userpass"` or `"api-key"`.
+  #[napi(ts_type = "ProviderType")]
   pub provider_type: String,
 }
 
@@ -104,7 +109,7 @@ impl User {
 
   /// The provider type of the user's first identity.
   /// @deprecated As in realm v12: read `identities` instead.
-  #[napi(getter, ts_return_type = "string")]
+  #[napi(getter, ts_return_type = "ProviderType")]
   pub fn provider_type(&self) -> Option<String> {
     self.inner.provider_type()
   }

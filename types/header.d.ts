@@ -95,6 +95,48 @@ export interface ResetPasswordDetails {
 /** realm v12's log levels, least to most severe. */
 export type LogLevel = 'all' | 'trace' | 'debug' | 'detail' | 'info' | 'warn' | 'error' | 'fatal' | 'off'
 
+/**
+ * realm v12's log categories. This SDK writes to `Realm.App` (requests, sessions, logins) and
+ * `Realm.SDK` (the user store, the app cache); setting a level on `Realm` sets it for all.
+ */
+export type LogCategory =
+  | 'Realm'
+  | 'Realm.Storage'
+  | 'Realm.Storage.Transaction'
+  | 'Realm.Storage.Query'
+  | 'Realm.Storage.Object'
+  | 'Realm.Storage.Notification'
+  | 'Realm.Sync'
+  | 'Realm.Sync.Client'
+  | 'Realm.Sync.Client.Session'
+  | 'Realm.Sync.Client.Changeset'
+  | 'Realm.Sync.Client.Network'
+  | 'Realm.Sync.Client.Reset'
+  | 'Realm.Sync.Server'
+  | 'Realm.App'
+  | 'Realm.SDK'
+
+/**
+ * A logger of two parameters, called `(level, message)`.
+ * @deprecated As in realm v12: take one `LogEntry` instead.
+ */
+export type LoggerCallback1 = (level: LogLevel, message: string) => void
+/** A logger called with one `LogEntry`: `({ category, level, message })`. */
+export type LoggerCallback2 = (entry: LogEntry) => void
+/** Either form of logger; told apart by the number of parameters, as in realm v12. */
+export type LoggerCallback = LoggerCallback1 | LoggerCallback2
+
+/**
+ * Installs a logger called with one `LogEntry`, `({ category, level, message })`, as realm v12's
+ * `setLogger`. (This overload types the entry of an inline callback.)
+ */
+export declare function setLogger(logger: LoggerCallback2): void
+/**
+ * Installs a logger called `(level, message)`.
+ * @deprecated As in realm v12: take one `LogEntry` instead.
+ */
+export declare function setLogger(logger: LoggerCallback1): void
+
 /** The optional last argument of every async method. */
 export interface CallOptions {
   /** Aborting it rejects the call with an `AbortError` (`code` `ErrorCode.Aborted`) and cancels its request. */

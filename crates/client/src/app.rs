@@ -15,7 +15,7 @@ use crate::deadline;
 use crate::email_password::EmailPasswordAuth;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jwt;
-use crate::log::{self, Level};
+use crate::log::{self, Category, Level};
 use crate::retry;
 use crate::secret::Secret;
 use crate::transport::{Incoming, Outgoing, Transport, method_name};
@@ -401,16 +401,17 @@ impl AppInner {
     loop {
       let started = std::time::Instant::now();
       let outcome = self.http.send(req).await;
-      log::log(Level::Debug, || {
+      log::log(Category::App, Level::Debug, || {
         let result = match &outcome {
           Ok(resp) => resp.status.to_string(),
           Err(err) => err.message.clone(),
         };
+        // Fractions of a millisecond: requests to a local server take less.
         format!(
-          "{} {} -> {result} in {} ms",
+          "{} {} -> {result} in {:.2} ms",
           method_name(&req.method),
           req.url,
-          started.elapsed().as_millis()
+          started.elapsed().as_secs_f64() * 1e3
         )
       });
       let retry = match &outcome {
@@ -429,7 +430,7 @@ impl AppInner {
       if deadline::remaining().is_some_and(|(left, _)| wait >= left) {
         return outcome;
       }
-      log::log(Level::Warn, || {
+      log::log(Category::App, Level::Warn, || {
         let why = match &outcome {
           Ok(resp) => format!("status {}", resp.status),
           Err(err) => err.message.clone(),
@@ -504,7 +505,7 @@ impl AppInner {
       );
     }
     let refresh = user.token(TokenKind::Refresh)?;
-    log::log(Level::Info, || {
+    log::log(Category::App, Level::Info, || {
       format!("refreshing the access token of user {}", user.id)
     });
     let result = self
@@ -539,7 +540,7 @@ impl AppInner {
     if user.refresh_token().as_ref() != Some(token) && user.access_token().as_ref() != Some(token) {
       return;
     }
-    log::log(Level::Warn, || {
+    log::log(Category::App, Level::Warn, || {
       format!(
         "user {} is logged out: the server refused its session",
         user.id

@@ -11,7 +11,7 @@ use crate::app::lock;
 use crate::config::AppConfig;
 use crate::error::Result;
 use crate::jwt;
-use crate::log::{self, Level};
+use crate::log::{self, Category, Level};
 use crate::secret::Secret;
 use crate::store::{Change, Persistence, Snapshot, Store, UserRecord};
 use crate::user::{Profile, State, UserInner};
@@ -78,7 +78,7 @@ pub(crate) fn shared_for(config: &AppConfig) -> Result<Arc<Shared>> {
   let key = (config.id.clone(), config.base_url.clone());
   if let Some(shared) = cache.get(&key) {
     if shared.persistence != config.persistence {
-      log::log(Level::Warn, || {
+      log::log(Category::Sdk, Level::Warn, || {
         format!(
           "App {} at {} already exists in this process with other metadata settings: its users and \
            their store stay as the first App configured them",
@@ -157,7 +157,7 @@ impl Shared {
     match store.apply(changes) {
       Ok(snapshot) => Some(snapshot),
       Err(err) => {
-        log::log(Level::Error, || {
+        log::log(Category::Sdk, Level::Error, || {
           format!(
             "could not write the user store {}: {}",
             store.path().display(),
@@ -296,7 +296,7 @@ impl Shared {
     if !ended_elsewhere {
       self.emit(&[Event::User(user.id.clone())]);
     } else {
-      log::log(Level::Info, || {
+      log::log(Category::Sdk, Level::Info, || {
         format!("user {} was logged out by another process", user.id)
       });
       self.log_out(user);

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::log::{Level, log};
+use crate::log::{Category, Level, log};
 use crate::secret::Secret;
 use crate::user::{Identity, Profile};
 
@@ -297,7 +297,7 @@ impl Store {
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
       Err(e) => return Err(io_error(e, "move aside the corrupt user store", &self.file)),
     }
-    log(Level::Warn, || {
+    log(Category::Sdk, Level::Warn, || {
       format!(
         "The user store {} is corrupt ({reason}); moved it to {} and started with no users",
         self.file.display(),
