@@ -99,6 +99,16 @@ describe("App", () => {
     assert.equal(body.options.device.sdk, "JS");
     assert.equal(body.options.device.frameworkName, "Node.js");
     assert.equal(body.options.device.appId, env.emulator.appId);
+    // The fields realm-core 14.14 sends, in its spelling (not Node's `os.type()`/`os.arch()`).
+    assert.deepEqual(Object.keys(body.options.device).sort(), [
+      "appId", "bundleId", "coreVersion", "cpuArch", "deviceName", "deviceVersion",
+      "frameworkName", "frameworkVersion", "platform", "platformVersion", "sdk", "sdkVersion",
+    ]);
+    const core = { linux: "Linux", darwin: "macOS", win32: "Windows" } as Record<string, string>;
+    assert.equal(body.options.device.platform, core[process.platform]);
+    assert.equal(body.options.device.cpuArch, { x64: "x86_64", arm64: "arm64" }[process.arch as "x64" | "arm64"]);
+    assert.equal(body.options.device.coreVersion, "14.14.0");
+    assert.equal(body.options.device.frameworkVersion, process.version);
     const profile = env.emulator.requests().reverse().find((r) => r.path.endsWith("/auth/profile"));
     assert.equal(profile?.tokenType, "access");
   });

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { App, Credentials, Emulator, MetadataMode, shutdown, type User } from "realm-auth-native";
+import { App, Credentials, Emulator, MetadataMode, shutdown, type AppConfiguration, type User } from "realm-auth-native";
 
 export interface Env {
   emulator: Emulator;
@@ -13,7 +13,7 @@ export interface Env {
    * memory: the Apps made before are forgotten first (as realm v12's app cache
    * would otherwise share their users).
    */
-  newApp(options?: { timeout?: number; retries?: number }): App;
+  newApp(options?: Partial<AppConfiguration>): App;
   /** Registers a fresh email/password user and logs it in on `app`. */
   newUser(app: App): Promise<{ user: User; email: string; password: string }>;
 }

@@ -5,7 +5,7 @@
 //
 // Options (environment):
 //   BENCH_QUICK=1           few ops, for a smoke test (results go to results/raw/, README untouched)
-//   BENCH_CLIENTS=a,b       subset of: native,native-memory,realm-web,fetch,floor,floor-hop,rust-sdk
+//   BENCH_CLIENTS=a,b       subset of: native,native-memory,native-fetch,realm-web,fetch,floor,floor-hop,rust-sdk
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
 //   BENCH_ROUNDS, BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
@@ -28,7 +28,7 @@ const env = process.env;
 const quick = env.BENCH_QUICK === "1";
 const list = (v, d) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : d);
 
-const CLIENTS = list(env.BENCH_CLIENTS, ["native", "native-memory", "realm-web", "fetch", "floor", "floor-hop", "rust-sdk"]);
+const CLIENTS = list(env.BENCH_CLIENTS, ["native", "native-memory", "native-fetch", "realm-web", "fetch", "floor", "floor-hop", "rust-sdk"]);
 const OPS = list(env.BENCH_OPS, ["fetchAll", "fetch", "createDelete", "enableDisable", "login"]);
 const MODES = list(env.BENCH_MODES, ["1", "64"]).map(Number);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? (quick ? 1 : 2));
@@ -49,6 +49,7 @@ const resultsDir = path.join(benchDir, "results");
 const CLIENT_LABEL = {
   native: "realm-auth-native",
   "native-memory": "realm-auth-native, users in memory only (diagnostic)",
+  "native-fetch": "realm-auth-native through the fetch option, Node's fetch (diagnostic)",
   "realm-web": "realm-web 2.0.1",
   fetch: "raw fetch",
   floor: "raw Rust floor",
@@ -242,6 +243,18 @@ function targets(res) {
         value: r,
         pass: null,
         measured: `${r.toFixed(2)}× (${fInt(a.opsPerSec.median)} ±${a.opsPerSec.pct.toFixed(0)}% vs ${fInt(b.opsPerSec.median)} ±${b.opsPerSec.pct.toFixed(0)}% ops/s; p50 ${f0(a.p50Ms.median)} vs ${f0(b.p50Ms.median)} ms)`,
+      });
+    }
+  }
+  for (const op of res.params.ops) {
+    for (const c of res.params.modes) {
+      const [a, b] = [get("native-fetch", op, c), get("native-memory", op, c)];
+      if (!a || !b) continue;
+      out.push({
+        target: `(diagnostic) the fetch option vs the Rust transport: ${OP_LABEL[op]}, ${c === 1 ? "sequential" : `c${c}`}`,
+        value: a.cpuUsPerOp.median - b.cpuUsPerOp.median,
+        pass: null,
+        measured: `+${f0(a.cpuUsPerOp.median - b.cpuUsPerOp.median)} µs CPU/op (${f0(a.cpuUsPerOp.median)} vs ${f0(b.cpuUsPerOp.median)}); ${fInt(a.opsPerSec.median)} vs ${fInt(b.opsPerSec.median)} ops/s; p50 ${f0(a.p50Ms.median)} vs ${f0(b.p50Ms.median)} ms`,
       });
     }
   }

@@ -23,19 +23,24 @@ fn device_info(env: &Env) -> client::DeviceInfo {
     .get_node_version()
     .map(|v| format!("v{}.{}.{}", v.major, v.minor, v.patch))
     .unwrap_or_default();
+  // realm-core 14's names (`get_library_platform`, `get_library_cpu_arch`),
+  // which it sends in place of Node's.
   let platform = match std::env::consts::OS {
     "linux" => "Linux",
-    "macos" => "Darwin",
-    "windows" => "Windows_NT",
-    other => other,
+    "macos" => "macOS",
+    "windows" => "Windows",
+    "android" => "Android",
+    _ => "unknown",
   };
   let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
     .map(|s| s.trim().to_owned())
     .unwrap_or_default();
   let arch = match std::env::consts::ARCH {
-    "x86_64" => "x64",
+    "x86_64" => "x86_64",
     "aarch64" => "arm64",
-    other => other,
+    "x86" => "x86",
+    "arm" => "arm",
+    _ => "unknown",
   };
   client::DeviceInfo {
     platform: platform.to_owned(),
@@ -80,6 +85,18 @@ fn configuration(env: &Env, value: Unknown) -> client::Result<client::AppConfig>
       config.retries = retries as u32;
     }
     config.persistence = persistence(get("baseFilePath")?, get("metadata")?)?;
+    let fetch = get("fetch")?;
+    if !call::is_nullish(&fetch) {
+      if !matches!(fetch.get_type(), Ok(ValueType::Function)) {
+        return Err(refused("Expected 'fetch' to be a function"));
+      }
+      config.fetch = Some(crate::fetch::custom_fetch(env, fetch).map_err(|e| {
+        client::Error::new(
+          client::ErrorCode::Internal,
+          format!("could not use the fetch function: {}", e.reason),
+        )
+      })?);
+    }
     config
   };
   config.device = device_info(env);

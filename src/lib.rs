@@ -8,6 +8,7 @@ mod call;
 mod credentials;
 mod email_password_auth;
 mod emulator;
+mod fetch;
 mod js_error;
 mod listeners;
 mod logger;

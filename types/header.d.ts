@@ -18,7 +18,7 @@ export declare namespace Auth {
 }
 import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey } from './index'
 
-/** Options for `new App(...)`; other realm v12 options are accepted and ignored. */
+/** Options for `new App(...)`; realm v12's `app` and `multiplexSessions` are accepted and ignored. */
 export interface AppConfiguration {
   /** The App id. */
   id: string
@@ -39,6 +39,36 @@ export interface AppConfiguration {
   baseFilePath?: string
   /** How users are kept between processes. Default `{ mode: MetadataMode.NoEncryption }`. */
   metadata?: Metadata
+  /**
+   * Sends this App's requests through this function instead of the built-in HTTP client, as realm
+   * v12 does (for request interception in tests, custom agents or headers): `fetch(url, { method,
+   * headers, body, signal })`, Node's global `fetch` or any compatible one. Tokens, retries,
+   * deadlines and parsing stay in the SDK. A rejection fails the request as a `NetworkError`
+   * (`request to <url> failed, reason: <its message>`).
+   */
+  fetch?: (url: string, init: FetchInit) => Promise<FetchResponseLike>
+}
+
+/** What a custom `fetch` is called with (a subset of `RequestInit`). */
+export interface FetchInit {
+  /** `GET`, `POST`, `PUT` or `DELETE`. */
+  method: string
+  /** Request headers: `accept`, `content-type` when there is a body, `authorization` when authenticated. */
+  headers: Record<string, string>
+  /** The JSON body, if any. */
+  body?: string
+  /** Aborts when the attempt's deadline passes. */
+  signal?: AbortSignal
+}
+
+/** What a custom `fetch` must resolve with (a subset of `Response`). */
+export interface FetchResponseLike {
+  /** The HTTP status. */
+  status: number
+  /** The response headers. */
+  headers: { forEach(callback: (value: string, key: string) => void): void }
+  /** The body as text (read only when the response has a `content-type`). */
+  text(): Promise<string>
 }
 
 /** realm v12's `Metadata`: how an App keeps its users between processes. */

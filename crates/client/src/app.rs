@@ -24,8 +24,9 @@ use crate::user::{Profile, State, User, UserInner};
 /// The client API's path prefix.
 const BASE_PATH: &str = "/api/client/v2.0";
 
-/// A device id of all zeros means "none" to the server.
-const NO_DEVICE: &str = "000000000000000000000000";
+/// The realm-core release whose protocol this client speaks, sent as
+/// `options.device.coreVersion` with logins.
+const CORE_VERSION: &str = "14.14.0";
 
 /// Where a request goes: an App-scoped route (`/app/<id>/…`) or an auth route (`/auth/…`).
 #[derive(Clone, Copy)]
@@ -72,7 +73,7 @@ impl App {
   /// used in this process (a wrong key or a store of a newer release fails
   /// here). No request is made until the first call that needs one.
   pub fn new(config: AppConfig) -> Result<App> {
-    let http = Transport::new(config.timeout)?;
+    let http = Transport::new(config.timeout, config.fetch.clone())?;
     let shared = crate::shared::shared_for(&config)?;
     Ok(App {
       inner: Arc::new(AppInner {
@@ -585,10 +586,11 @@ impl AppInner {
     Ok(())
   }
 
-  /// realm v12's login body: the credentials plus `options.device`.
+  /// realm v12's login body: the credentials plus `options.device`, with the
+  /// fields realm-core 14.14 sends (`attach_auth_options`).
   pub(crate) fn login_body(&self, credentials: &Credentials) -> Value {
     let d = &self.config.device;
-    let mut device = json!({
+    let device = json!({
       "appId": self.config.id,
       "platform": d.platform,
       "platformVersion": d.platform_version,
@@ -599,10 +601,9 @@ impl AppInner {
       "deviceVersion": "unknown",
       "frameworkName": d.framework_name,
       "frameworkVersion": d.framework_version,
+      "coreVersion": CORE_VERSION,
+      "bundleId": "unknown",
     });
-    if let Some(id) = lock(&self.shared.device_id).clone() {
-      device["deviceId"] = json!({ "$oid": id });
-    }
     let mut body = credentials.body();
     let mut options = Map::new();
     options.insert("device".into(), device);
@@ -612,9 +613,6 @@ impl AppInner {
 
   /// Stores a login's session on the user with that id (creating it if new).
   fn adopt(&self, session: Session, provider: &str) -> Arc<UserInner> {
-    if session.device_id != NO_DEVICE && !session.device_id.is_empty() {
-      *lock(&self.shared.device_id) = Some(session.device_id.clone());
-    }
     self.shared.adopt(
       &session.user_id,
       session.access,

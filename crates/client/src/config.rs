@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::store::Persistence;
+use crate::transport::CustomFetch;
 
 /// Where realm v12 sends requests when no base URL is given.
 pub const DEFAULT_BASE_URL: &str = "https://services.cloud.mongodb.com";
@@ -69,6 +70,9 @@ pub struct AppConfig {
   /// Where the App's users are kept between processes (default: in memory only).
   /// Apps that share an id and base URL share one store: the first App's setting wins.
   pub persistence: Persistence,
+  /// Sends this App's requests instead of the built-in HTTP client (realm
+  /// v12's `fetch` option); `None`: the built-in client.
+  pub fetch: Option<CustomFetch>,
 }
 
 impl AppConfig {
@@ -126,6 +130,7 @@ impl AppConfig {
       device: DeviceInfo::default(),
       retries: DEFAULT_RETRIES,
       persistence: Persistence::InMemory,
+      fetch: None,
     })
   }
 }

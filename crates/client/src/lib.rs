@@ -33,5 +33,5 @@ pub use jwt::{Claims, decode as decode_jwt};
 pub use secret::Secret;
 pub use shared::{Event, Subscriber, clear_cache};
 pub use store::Persistence;
-pub use transport::MAX_RESPONSE_BYTES;
+pub use transport::{CustomFetch, Fetch, FetchRequest, FetchResponse, MAX_RESPONSE_BYTES};
 pub use user::{Identity, Profile, State, User};

@@ -54,8 +54,6 @@ pub(crate) struct Shared {
   /// Makes concurrent first requests share one location request.
   pub location_lock: tokio::sync::Mutex<()>,
   pub users: Mutex<Users>,
-  /// The last device id the server gave us (sent back with later logins).
-  pub device_id: Mutex<Option<String>>,
   persistence: Persistence,
   store: Option<Store>,
   /// Orders changes together with their store writes.
@@ -114,7 +112,6 @@ impl Shared {
       }),
       location_lock: tokio::sync::Mutex::new(()),
       users: Mutex::new(users),
-      device_id: Mutex::new(None),
       persistence: config.persistence.clone(),
       store,
       writes: Mutex::new(()),

@@ -2,6 +2,9 @@
 //! and realm-core's reading of error responses.
 
 use std::error::Error as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::deadline;
 use crate::error::{Error, ErrorCode, Result};
+use crate::log::{self, Category, Level};
 use crate::secret::Secret;
 
 /// Responses larger than this are refused: the auth API never sends more than a
@@ -48,10 +52,91 @@ pub(crate) struct Incoming {
   pub url: String,
 }
 
+/// A request handed to a [`Fetch`]: what would go on the wire.
+#[derive(Debug)]
+pub struct FetchRequest {
+  /// `GET`, `POST`, `PUT` or `DELETE`.
+  pub method: &'static str,
+  /// The absolute URL.
+  pub url: String,
+  /// Header names (lower case) and values. `authorization` carries a token.
+  pub headers: Vec<(&'static str, String)>,
+  /// The JSON body, if any.
+  pub body: Option<String>,
+  /// How long the request may take (the attempt's share of the call's deadline).
+  pub timeout: Duration,
+}
+
+/// What a [`Fetch`] got back.
+#[derive(Debug)]
+pub struct FetchResponse {
+  /// The HTTP status.
+  pub status: u16,
+  /// Header names (lower case) and values.
+  pub headers: Vec<(String, String)>,
+  /// The body, as text.
+  pub body: String,
+}
+
+/// A transport the embedding provides in place of this crate's own (realm
+/// v12's `AppConfiguration.fetch`). Tokens, retries, deadlines and parsing stay
+/// here; only the exchange of one request and its response is handed over.
+pub trait Fetch: Send + Sync {
+  /// Sends `request`; `Err` carries why it could not be sent or answered, in
+  /// words for `request to <url> failed, reason: <reason>`.
+  fn fetch(
+    &self,
+    request: FetchRequest,
+  ) -> Pin<Box<dyn Future<Output = std::result::Result<FetchResponse, String>> + Send>>;
+}
+
+/// A [`Fetch`] in an [`AppConfig`](crate::AppConfig): compared by identity.
+#[derive(Clone)]
+pub struct CustomFetch(pub Arc<dyn Fetch>);
+
+impl std::fmt::Debug for CustomFetch {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str("CustomFetch")
+  }
+}
+
+impl PartialEq for CustomFetch {
+  fn eq(&self, other: &CustomFetch) -> bool {
+    Arc::ptr_eq(&self.0, &other.0)
+  }
+}
+
+impl Eq for CustomFetch {}
+
 /// The HTTP client of an App.
 pub(crate) struct Transport {
   client: reqwest::Client,
   timeout: Duration,
+  /// Sends every request instead of `client` when set.
+  custom: Option<CustomFetch>,
+}
+
+/// The certificates `NODE_EXTRA_CA_CERTS` names, read once per process; an
+/// unreadable file is reported once, as Node does, and ignored.
+fn extra_certificates() -> &'static [reqwest::Certificate] {
+  static EXTRA: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
+  EXTRA.get_or_init(|| {
+    let Some(path) = std::env::var_os("NODE_EXTRA_CA_CERTS").filter(|p| !p.is_empty()) else {
+      return Vec::new();
+    };
+    let loaded = std::fs::read(&path)
+      .map_err(|e| e.to_string())
+      .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string()));
+    loaded.unwrap_or_else(|why| {
+      log::log(Category::Sdk, Level::Warn, || {
+        format!(
+          "ignoring the extra certificates of NODE_EXTRA_CA_CERTS ({}): {why}",
+          std::path::Path::new(&path).display()
+        )
+      });
+      Vec::new()
+    })
+  })
 }
 
 pub(crate) fn method_name(m: &Method) -> &'static str {
@@ -120,22 +205,29 @@ fn reason(err: &reqwest::Error) -> String {
 impl Transport {
   /// Builds the client: rustls with the ring provider and the platform's roots
   /// (which honour `SSL_CERT_FILE`); no switch turns verification off.
-  pub fn new(timeout: Duration) -> Result<Transport> {
+  pub fn new(timeout: Duration, custom: Option<CustomFetch>) -> Result<Transport> {
     // Fails harmlessly when a provider is already installed in this process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
       .timeout(timeout)
       .connect_timeout(CONNECT_TIMEOUT.min(timeout))
       .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-      .redirect(reqwest::redirect::Policy::limited(5))
-      .build()
-      .map_err(|e| {
-        Error::new(
-          ErrorCode::NetworkError,
-          format!("could not create the HTTP client: {}", chain(&e)),
-        )
-      })?;
-    Ok(Transport { client, timeout })
+      .redirect(reqwest::redirect::Policy::limited(5));
+    let extra = extra_certificates();
+    if !extra.is_empty() {
+      builder = builder.tls_certs_merge(extra.iter().cloned());
+    }
+    let client = builder.build().map_err(|e| {
+      Error::new(
+        ErrorCode::NetworkError,
+        format!("could not create the HTTP client: {}", chain(&e)),
+      )
+    })?;
+    Ok(Transport {
+      client,
+      timeout,
+      custom,
+    })
   }
 
   /// Sends a request once and reads the whole response (bounded), or fails with
@@ -167,6 +259,9 @@ impl Transport {
       err.with_request(method, url)
     };
 
+    if let Some(custom) = &self.custom {
+      return self.send_custom(custom, req, attempt_timeout).await;
+    }
     let mut builder = self
       .client
       .request(req.method.clone(), url)
@@ -236,6 +331,73 @@ impl Transport {
   }
 }
 
+impl Transport {
+  /// [`Transport::send`] through the embedding's [`Fetch`]: the same headers,
+  /// body limit and error forms.
+  async fn send_custom(
+    &self,
+    custom: &CustomFetch,
+    req: &Outgoing<'_>,
+    timeout: Duration,
+  ) -> Result<Incoming> {
+    let method = method_name(&req.method);
+    let url = req.url.as_str();
+    let mut headers = Vec::new();
+    if !req.bare {
+      headers.push(("accept", "application/json".to_owned()));
+      if req.body.is_some() {
+        headers.push(("content-type", JSON_UTF8.to_owned()));
+      }
+    }
+    if let Some(token) = req.bearer {
+      headers.push(("authorization", format!("Bearer {}", token.expose())));
+    }
+    let request = FetchRequest {
+      method,
+      url: url.to_owned(),
+      headers,
+      body: req
+        .body
+        .as_ref()
+        .map(|b| String::from_utf8_lossy(b).into_owned()),
+      timeout,
+    };
+    let resp = custom.0.fetch(request).await.map_err(|reason| {
+      let mut err = Error::new(
+        ErrorCode::NetworkError,
+        format!("request to {url} failed, reason: {reason}"),
+      );
+      // Whether it left is unknown: a custom fetch does not say.
+      err.sent = true;
+      err.with_request(method, url)
+    })?;
+    if resp.body.len() > MAX_RESPONSE_BYTES {
+      return Err(
+        Error::new(
+          ErrorCode::ResponseTooLarge,
+          format!("the response to {method} {url} is larger than {MAX_RESPONSE_BYTES} bytes"),
+        )
+        .with_request(method, url),
+      );
+    }
+    let header = |name: &str| {
+      (resp.headers.iter())
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+    };
+    Ok(Incoming {
+      status: resp.status,
+      content_type: header("content-type"),
+      retry_after: header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs),
+      body: Bytes::from(resp.body),
+      method,
+      url: url.to_owned(),
+    })
+  }
+}
+
 fn status_class(status: u16) -> &'static str {
   match status {
     100..=199 => "Informational",
@@ -277,6 +439,9 @@ impl Incoming {
       error: Option<Value>,
       error_code: Option<Value>,
       link: Option<Value>,
+      /// Not App Services': other servers' (Fastify's) detail and code.
+      message: Option<Value>,
+      code: Option<Value>,
     }
     let error_fields = || {
       serde_json::from_slice::<ErrorFields>(&self.body)
@@ -291,6 +456,8 @@ impl Incoming {
             error: map.remove("error"),
             error_code: map.remove("error_code"),
             link: map.remove("link"),
+            message: map.remove("message"),
+            code: map.remove("code"),
           })
         })
     };
@@ -316,8 +483,16 @@ impl Incoming {
           return Err(err);
         }
         None => {
-          if let Some(message) = message {
+          if let Some(error) = message {
+            // A server that is not App Services (Fastify: `{ error: "Bad
+            // Request", message, code }`) keeps its own detail and code.
+            let detail = text(fields.message).filter(|d| !d.trim().is_empty() && *d != error);
+            let message = match detail {
+              Some(detail) => format!("{error}: {detail}"),
+              None => error,
+            };
             let mut err = self.error(ErrorCode::AppUnknownError, message);
+            err.server_error_code = text(fields.code).filter(|c| !c.is_empty());
             err.link = link;
             return Err(err);
           }
@@ -453,6 +628,25 @@ mod tests {
       (err.code, err.message.as_str()),
       (ErrorCode::AppUnknownError, "boom")
     );
+  }
+
+  #[test]
+  fn another_servers_error_keeps_its_detail_and_code() {
+    // Fastify's answer to an empty body labelled JSON.
+    let body = r#"{"statusCode":400,"code":"FST_ERR_CTP_EMPTY_JSON_BODY","error":"Bad Request","message":"Body cannot be empty when content-type is set to 'application/json'"}"#;
+    let err = resp(400, Some("application/json; charset=utf-8"), body)
+      .check()
+      .unwrap_err();
+    assert_eq!(err.code, ErrorCode::AppUnknownError);
+    assert_eq!(
+      err.message,
+      "Bad Request: Body cannot be empty when content-type is set to 'application/json'"
+    );
+    assert_eq!(
+      err.server_error_code.as_deref(),
+      Some("FST_ERR_CTP_EMPTY_JSON_BODY")
+    );
+    assert_eq!(err.status_code, Some(400));
   }
 
   #[test]
