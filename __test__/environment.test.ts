@@ -165,6 +165,11 @@ describe("TLS", () => {
     assert.ok(result.id, JSON.stringify(result));
   });
 
+  it("trusts a certificate named by NODE_EXTRA_CA_CERTS, besides the system's", async () => {
+    const result = await child(body(), { NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") });
+    assert.ok(result.id, JSON.stringify(result));
+  });
+
   it("refuses a certificate nobody trusts, with no switch to turn that off", async () => {
     const result = await child(body(), { SSL_CERT_FILE: "/etc/ssl/certs/ca-certificates.crt" });
     assert.equal(result.code, ErrorCode.NetworkError);
