@@ -445,9 +445,9 @@ export declare class EmailPasswordAuth {
   /** Sets a new password with the token pair from the reset email. */
   resetPassword(details: ResetPasswordDetails, options?: CallOptions): Promise<void>
   /**
-   * Runs the server's custom reset function with the extra arguments given
-   * (up to eight; each must be JSON-serialisable). Being variadic, it takes
-   * no call options: the App's timeout applies.
+   * Runs the server's custom reset function with every extra argument given
+   * (each JSON-serialisable; `undefined` becomes `null`). Being variadic, it
+   * takes no call options: the App's timeout applies.
    */
   callResetPasswordFunction(details: RegisterUserDetails, ...args: unknown[]): Promise<void>
 }

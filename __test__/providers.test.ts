@@ -51,9 +51,11 @@ describe("email/password with confirmation", () => {
   it("resets a password through the reset function, with extra arguments", async () => {
     const email = "reset-fn@example.com";
     emulator.createUser(email, "password-123");
-    await app.emailPasswordAuth.callResetPasswordFunction({ email, password: "password-456" }, "extra", { n: 1 });
+    // Every argument reaches the server, however many (a null and a trailing one included).
+    const extra = ["extra", { n: 1 }, 2, 3, 4, 5, 6, 7, 8, null, "tenth"];
+    await app.emailPasswordAuth.callResetPasswordFunction({ email, password: "password-456" }, ...extra);
     const sent = emulator.requests().reverse().find((r) => r.path.endsWith("/reset/call"));
-    assert.deepEqual(sent?.body, { email, password: "<redacted>", arguments: ["extra", { n: 1 }] });
+    assert.deepEqual(sent?.body, { email, password: "<redacted>", arguments: extra });
     const user = await app.logIn(Credentials.emailPassword(email, "password-456"));
     assert.equal(user.isLoggedIn, true);
   });

@@ -160,36 +160,21 @@ impl EmailPasswordAuth {
     )
   }
 
-  /// Runs the server's custom reset function with the extra arguments given
-  /// (up to eight; each must be JSON-serialisable). Being variadic, it takes
-  /// no call options: the App's timeout applies.
+  /// Runs the server's custom reset function with every extra argument given
+  /// (each JSON-serialisable; `undefined` becomes `null`). Being variadic, it
+  /// takes no call options: the App's timeout applies.
   #[napi(
     ts_args_type = "details: RegisterUserDetails, ...args: unknown[]",
     ts_return_type = "Promise<void>"
   )]
-  #[allow(clippy::too_many_arguments)]
   pub fn call_reset_password_function<'env>(
     &self,
     env: &'env Env,
     details: Unknown,
-    a0: Option<Value>,
-    a1: Option<Value>,
-    a2: Option<Value>,
-    a3: Option<Value>,
-    a4: Option<Value>,
-    a5: Option<Value>,
-    a6: Option<Value>,
-    a7: Option<Value>,
+    // The JS wrapper installed at load (`lib.rs`) gathers the rest parameters.
+    args: Option<Vec<Value>>,
   ) -> Result<PromiseRaw<'env, ()>> {
-    // napi cannot tell a missing argument from `undefined`: keep up to the
-    // last given one, with `undefined` holes as `null` (what JSON makes of them).
-    let mut args: Vec<Value> = [a0, a1, a2, a3, a4, a5, a6, a7]
-      .into_iter()
-      .map(Option::unwrap_or_default)
-      .collect();
-    while args.last() == Some(&Value::Null) {
-      args.pop();
-    }
+    let args = args.unwrap_or_default();
     let auth = self.inner.clone();
     let parsed = self::details(details, ["email", "password"]);
     run_void(

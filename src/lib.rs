@@ -35,7 +35,16 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
   auth.set_named_property("ApiKeyAuth", api_key_auth)?;
   auth.set_named_property("EmailPasswordAuth", email_password_auth)?;
   exports.set_named_property("Auth", auth)?;
-  logger::install_default(&Env::from_raw(exports.env()))
+  let env = Env::from_raw(exports.env());
+  // Node-API methods see a fixed number of arguments: a JS wrapper hands the
+  // variadic `callResetPasswordFunction(details, ...args)` its rest as an array.
+  let wrap: Function<Unknown, ()> = env.run_script(
+    "(function (C) { const call = C.prototype.callResetPasswordFunction; \
+     Object.defineProperty(C.prototype, 'callResetPasswordFunction', { configurable: true, writable: true, \
+     value: function callResetPasswordFunction(details, ...args) { return call.call(this, details, args); } }); })",
+  )?;
+  wrap.call(email_password_auth)?;
+  logger::install_default(&env)
 }
 
 /// Forgets the Apps this process made (realm v12's app cache): the next `App`
