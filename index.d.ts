@@ -16,7 +16,58 @@ export declare namespace Auth {
   /** See {@link SecretApiKey}. */
   export type SecretApiKey = _SecretApiKey
 }
-import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey } from './index'
+import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey, Credentials as _Credentials } from './index'
+
+/** realm v12's `App` namespace: `Realm.App.Credentials`. */
+export declare namespace App {
+  /** See {@link Credentials}. */
+  export type Credentials = _Credentials
+}
+
+/** realm v12's `DefaultObject`: custom user data by default. */
+export type DefaultObject = Record<string, unknown>
+
+/** realm v12's `AppServicesFunction`: a server function called as the user. */
+export type AppServicesFunction<R, A extends unknown[]> = (...args: A) => Promise<R>
+
+/** realm v12's `DefaultFunctionsFactory` (functions are not offered here; the type is for generics). */
+export type DefaultFunctionsFactory = { [name: string]: AppServicesFunction<unknown, unknown[]> }
+
+/** realm v12's `DefaultUserProfileData`: the server's profile data of a user. */
+export type DefaultUserProfileData = {
+  name?: string
+  email?: string
+  pictureUrl?: string
+  firstName?: string
+  lastName?: string
+  gender?: string
+  birthday?: string
+  minAge?: string
+  maxAge?: string
+} & { [key: string]: unknown }
+
+/** realm v12's `AnyUser`: a user of any type arguments. */
+export type AnyUser = User<any, any, any>
+
+/** realm v12's `AppChangeCallback`. */
+export type AppChangeCallback = () => void
+
+/** realm v12's `UserChangeCallback`. */
+export type UserChangeCallback = () => void
+
+/**
+ * realm v12's `LocalAppConfiguration`.
+ * @deprecated As in realm v12: no longer used by the server.
+ */
+export type LocalAppConfiguration = {
+  /** The local app's name or bundle id. */
+  name?: string
+  /** The local app's version. */
+  version?: string
+}
+
+/** realm v12's `Logger`: a callback of numeric levels (realm v12's Sync logger). */
+export type Logger = (level: NumericLogLevel, message: string) => void
 
 /** Options for `new App(...)`; realm v12's `app` and `multiplexSessions` are accepted and ignored. */
 export interface AppConfiguration {
@@ -39,6 +90,13 @@ export interface AppConfiguration {
   baseFilePath?: string
   /** How users are kept between processes. Default `{ mode: MetadataMode.NoEncryption }`. */
   metadata?: Metadata
+  /**
+   * Accepted for realm v12 code, and ignored: no server uses it any more.
+   * @deprecated As in realm v12.
+   */
+  app?: LocalAppConfiguration
+  /** Accepted for realm v12 code, and ignored: it concerns Device Sync, which is not here. */
+  multiplexSessions?: boolean
   /**
    * Sends this App's requests through this function instead of the built-in HTTP client, as realm
    * v12 does (for request interception in tests, custom agents or headers): `fetch(url, { method,
@@ -296,6 +354,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * token; a 401 logs the user out. Exported as `Auth.ApiKeyAuth` too.
  */
 export declare class ApiKeyAuth {
+  /** Not constructible: made by the SDK. */
+  private constructor()
   /**
    * Creates a key. `name` must be unique among the user's keys; the server
    * allows ASCII letters, digits, `_` and `-`. A create whose answer is lost
@@ -322,7 +382,7 @@ export declare class ApiKeyAuth {
  * names, requested once, before the first call that needs it. Apps made with
  * the same id and base URL share their users, as in realm v12.
  */
-export declare class App {
+export declare class App<FunctionsFactoryType extends DefaultFunctionsFactory = DefaultFunctionsFactory, CustomDataType extends DefaultObject = DefaultObject> {
   /**
    * `new App(id)` or `new App({ id, baseUrl?, timeout?, retries?, baseFilePath?, metadata? })`.
    * Throws a `TypeError` for a bad argument, and an `Error` when the user
@@ -358,45 +418,47 @@ export declare class App {
    * logged in, else the first logged-in user, else `null`. Each read returns
    * a new `User` object for the same user, as in realm v12.
    */
-  get currentUser(): User | null
+  get currentUser(): User<FunctionsFactoryType, CustomDataType> | null
   /**
    * Every user that is not removed, logged in or out, by id, in realm v12's
    * order (of first login; by id when the App keeps users in memory only).
    */
-  get allUsers(): Record<string, User>
+  get allUsers(): Readonly<Record<string, User<FunctionsFactoryType, CustomDataType>>>
   /** The email/password provider's account functions. */
   get emailPasswordAuth(): EmailPasswordAuth
   /**
    * Logs in and makes the user current. A boolean in place of the options
    * (realm-web's `fetchProfile`) is accepted and ignored: the profile is always read.
    */
-  logIn(credentials: Credentials, options?: CallOptions | boolean): Promise<User>
+  logIn(credentials: Credentials, options?: CallOptions | boolean): Promise<User<FunctionsFactoryType, CustomDataType>>
   /**
    * Makes a logged-in user of this App the current user. Throws if the user is
    * logged out, removed or from another App.
    */
-  switchUser(user: User): void
+  switchUser(user: AnyUser): void
   /**
    * Logs the user out (if logged in) and removes it from the App. The user is
    * removed here before this returns; the promise tells how ending its
    * session on the server went.
    */
-  removeUser(user: User, options?: CallOptions): Promise<void>
+  removeUser(user: AnyUser, options?: CallOptions): Promise<void>
   /** Deletes the user on the server, then removes it from the App. */
-  deleteUser(user: User, options?: CallOptions): Promise<void>
+  deleteUser(user: AnyUser, options?: CallOptions): Promise<void>
   /**
    * Calls `callback` after every change of this App's users: a login (or a
    * reused anonymous user), a switch, a logout, a removal or a deletion.
    * Throws if `callback` was already added.
    */
-  addListener(callback: () => void): void
+  addListener(callback: AppChangeCallback): void
   /** Removes a callback added with `addListener` (nothing if it was not added). */
-  removeListener(callback: () => void): void
+  removeListener(callback: AppChangeCallback): void
   /** Removes every callback added with `addListener` to this App object. */
   removeAllListeners(): void
 }
 
 export declare class Credentials {
+  /** Not constructible: made by the SDK. */
+  private constructor()
   /**
    * An anonymous user. With `reuse` (the default) a logged-in anonymous user of
    * the App is returned instead of creating a new one.
@@ -416,6 +478,12 @@ export declare class Credentials {
    * @deprecated Use `Credentials.apiKey`: server and user keys log in the same way.
    */
   static userApiKey(key: string): Credentials
+  /** Sign in with Apple: the ID token from Apple's flow (sent as `id_token`). */
+  static apple(token: string): Credentials
+  /** Facebook login: the access token from Facebook's flow (sent as `accessToken`). */
+  static facebook(token: string): Credentials
+  /** Sign in with Google: `{ authCode }` or `{ idToken }` from Google's flow. */
+  static google(authObject: { authCode: string } | { idToken: string }): Credentials
   /** A JWT for custom JWT authentication. */
   static jwt(token: string): Credentials
   /**
@@ -432,6 +500,8 @@ export declare class Credentials {
  * needs a logged-in user. Exported as `Auth.EmailPasswordAuth` too.
  */
 export declare class EmailPasswordAuth {
+  /** Not constructible: made by the SDK. */
+  private constructor()
   /** Registers a new user. */
   registerUser(details: RegisterUserDetails, options?: CallOptions): Promise<void>
   /** Confirms a user with the token pair from the confirmation email. */
@@ -507,7 +577,9 @@ export declare class Emulator {
  * A user of an App. Its tokens are readable through `accessToken` and
  * `refreshToken` only; `toJSON()` and `util.inspect` never show them.
  */
-export declare class User {
+export declare class User<UserFunctionsFactoryType extends DefaultFunctionsFactory = DefaultFunctionsFactory, UserCustomDataType extends DefaultObject = DefaultObject, UserProfileDataType extends DefaultUserProfileData = DefaultUserProfileData> {
+  /** Not constructible: made by the SDK. */
+  private constructor()
   /** The user's id. */
   get id(): string
   /** The access token, or `null` when logged out. */
@@ -524,13 +596,13 @@ export declare class User {
    */
   get providerType(): ProviderType
   /** The profile data from the server (e.g. `email`), `{}` before a profile was read. */
-  get profile(): Record<string, unknown>
+  get profile(): UserProfileDataType
   /** The identities linked to this user. */
   get identities(): Array<UserIdentity>
   /** The device id the server assigned at login, or `null`. */
   get deviceId(): string | null
   /** Custom user data: the access token's `user_data` claim, `{}` when absent. */
-  get customData(): Record<string, unknown>
+  get customData(): UserCustomDataType
   /** This user's API key client. */
   get apiKeys(): ApiKeyAuth
   /**
@@ -546,12 +618,12 @@ export declare class User {
    */
   logOut(options?: CallOptions): Promise<void>
   /** Gets a fresh access token and resolves with its custom data. */
-  refreshCustomData(options?: CallOptions): Promise<Record<string, unknown>>
+  refreshCustomData(options?: CallOptions): Promise<UserCustomDataType>
   /**
    * Reads the profile again from the server and resolves with its data (as
    * realm-web's `refreshProfile`).
    */
-  refreshProfile(options?: CallOptions): Promise<Record<string, unknown>>
+  refreshProfile(options?: CallOptions): Promise<UserProfileDataType>
   /**
    * Links another identity (e.g. email/password) to this user, then makes it
    * the current user, as realm v12 does. Anonymous credentials are refused
@@ -564,9 +636,9 @@ export declare class User {
    * to the user, not to this object: any `User` object of the same user
    * removes it. Throws if `callback` was already added.
    */
-  addListener(callback: () => void): void
+  addListener(callback: UserChangeCallback): void
   /** Removes a callback added with `addListener` (nothing if it was not added). */
-  removeListener(callback: () => void): void
+  removeListener(callback: UserChangeCallback): void
   /** Removes every callback added with `addListener` to this user. */
   removeAllListeners(): void
   /** A JSON view of the user without its tokens. */
@@ -768,6 +840,28 @@ export declare enum MetadataMode {
   NoMetadata = 'noMetadata',
   /** Users are not kept: nothing is written. */
   InMemory = 'inMemory',
+}
+
+/** realm v12's `NumericLogLevel`: the log levels as numbers, least to most severe. */
+export declare enum NumericLogLevel {
+  /** Everything. */
+  All = 0,
+  /** Each step of each request. */
+  Trace = 1,
+  /** Requests, locations and sessions. */
+  Debug = 2,
+  /** As `Debug` here. */
+  Detail = 3,
+  /** Refreshes, logins and logouts. */
+  Info = 4,
+  /** Retries, refused sessions, a corrupt user store (the default). */
+  Warn = 5,
+  /** Failures only. */
+  Error = 6,
+  /** As `Error` here. */
+  Fatal = 7,
+  /** Nothing. */
+  Off = 8,
 }
 
 /**

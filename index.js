@@ -843,6 +843,7 @@ module.exports.Emulator = nativeBinding.Emulator
 module.exports.User = nativeBinding.User
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.MetadataMode = nativeBinding.MetadataMode
+module.exports.NumericLogLevel = nativeBinding.NumericLogLevel
 module.exports.ProviderType = nativeBinding.ProviderType
 module.exports.setLogger = nativeBinding.setLogger
 module.exports.setLogLevel = nativeBinding.setLogLevel

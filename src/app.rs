@@ -334,14 +334,20 @@ impl App {
   /// The current user: the last one logged in or switched to while it is
   /// logged in, else the first logged-in user, else `null`. Each read returns
   /// a new `User` object for the same user, as in realm v12.
-  #[napi(getter)]
+  #[napi(
+    getter,
+    ts_return_type = "User<FunctionsFactoryType, CustomDataType> | null"
+  )]
   pub fn current_user(&self) -> Option<User> {
     self.inner.current_user().map(User::new)
   }
 
   /// Every user that is not removed, logged in or out, by id, in realm v12's
   /// order (of first login; by id when the App keeps users in memory only).
-  #[napi(getter, ts_return_type = "Record<string, User>")]
+  #[napi(
+    getter,
+    ts_return_type = "Readonly<Record<string, User<FunctionsFactoryType, CustomDataType>>>"
+  )]
   pub fn all_users<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
     let mut out = Object::new(env)?;
     for user in self.inner.all_users() {
@@ -361,7 +367,7 @@ impl App {
   /// (realm-web's `fetchProfile`) is accepted and ignored: the profile is always read.
   #[napi(
     ts_args_type = "credentials: Credentials, options?: CallOptions | boolean",
-    ts_return_type = "Promise<User>"
+    ts_return_type = "Promise<User<FunctionsFactoryType, CustomDataType>>"
   )]
   pub fn log_in<'env>(
     &self,
@@ -384,7 +390,7 @@ impl App {
 
   /// Makes a logged-in user of this App the current user. Throws if the user is
   /// logged out, removed or from another App.
-  #[napi(ts_args_type = "user: User")]
+  #[napi(ts_args_type = "user: AnyUser")]
   pub fn switch_user(&self, env: Env, user: Unknown) -> Result<()> {
     let switched = App::user_arg(&env, user).and_then(|u| self.inner.switch_user(&u));
     listeners::flush(&env);
@@ -395,7 +401,7 @@ impl App {
   /// removed here before this returns; the promise tells how ending its
   /// session on the server went.
   #[napi(
-    ts_args_type = "user: User, options?: CallOptions",
+    ts_args_type = "user: AnyUser, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
   pub fn remove_user<'env>(
@@ -418,7 +424,7 @@ impl App {
 
   /// Deletes the user on the server, then removes it from the App.
   #[napi(
-    ts_args_type = "user: User, options?: CallOptions",
+    ts_args_type = "user: AnyUser, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
   pub fn delete_user<'env>(
@@ -437,13 +443,13 @@ impl App {
   /// Calls `callback` after every change of this App's users: a login (or a
   /// reused anonymous user), a switch, a logout, a removal or a deletion.
   /// Throws if `callback` was already added.
-  #[napi(ts_args_type = "callback: () => void")]
+  #[napi(ts_args_type = "callback: AppChangeCallback")]
   pub fn add_listener(&self, env: Env, callback: Unknown) -> Result<()> {
     listeners::add_app_listener(&env, &self.inner, self.owner, callback)
   }
 
   /// Removes a callback added with `addListener` (nothing if it was not added).
-  #[napi(ts_args_type = "callback: () => void")]
+  #[napi(ts_args_type = "callback: AppChangeCallback")]
   pub fn remove_listener(&self, env: Env, callback: Unknown) {
     listeners::remove_app_listener(&env, self.owner, callback)
   }

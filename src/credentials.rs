@@ -121,6 +121,57 @@ impl Credentials {
     Credentials::api_key(env, key)
   }
 
+  /// Sign in with Apple: the ID token from Apple's flow (sent as `id_token`).
+  #[napi(factory, ts_args_type = "token: string")]
+  pub fn apple(env: Env, token: Unknown) -> Result<Credentials> {
+    made(
+      &env,
+      call::string(token, "token")
+        .and_then(|t| client::Credentials::oauth(client::provider::APPLE, "id_token", &t)),
+    )
+  }
+
+  /// Facebook login: the access token from Facebook's flow (sent as `accessToken`).
+  #[napi(factory, ts_args_type = "token: string")]
+  pub fn facebook(env: Env, token: Unknown) -> Result<Credentials> {
+    made(
+      &env,
+      call::string(token, "token")
+        .and_then(|t| client::Credentials::oauth(client::provider::FACEBOOK, "accessToken", &t)),
+    )
+  }
+
+  /// Sign in with Google: `{ authCode }` or `{ idToken }` from Google's flow.
+  #[napi(
+    factory,
+    ts_args_type = "authObject: { authCode: string } | { idToken: string }"
+  )]
+  pub fn google(env: Env, auth_object: Unknown) -> Result<Credentials> {
+    let parsed = call::object(auth_object, "authObject").and_then(|o| {
+      let read = |key: &str| -> client::Result<Option<String>> {
+        let value: Unknown = o
+          .get_named_property(key)
+          .map_err(|_| refused(format!("Could not read '{key}'")))?;
+        if call::is_nullish(&value) {
+          return Ok(None);
+        }
+        call::string(value, key).map(Some)
+      };
+      match (read("authCode")?, read("idToken")?) {
+        (Some(code), None) => {
+          client::Credentials::oauth(client::provider::GOOGLE, "authCode", &code)
+        }
+        (None, Some(token)) => {
+          client::Credentials::oauth(client::provider::GOOGLE, "id_token", &token)
+        }
+        _ => Err(refused(
+          "Expected 'authObject' to have either 'authCode' or 'idToken'",
+        )),
+      }
+    });
+    made(&env, parsed)
+  }
+
   /// A JWT for custom JWT authentication.
   #[napi(factory, ts_args_type = "token: string")]
   pub fn jwt(env: Env, token: Unknown) -> Result<Credentials> {

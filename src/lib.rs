@@ -44,6 +44,14 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
      value: function callResetPasswordFunction(details, ...args) { return call.call(this, details, args); } }); })",
   )?;
   wrap.call(email_password_auth)?;
+  // TypeScript's numeric enums map values back to names (`ErrorCode[4334] ===
+  // "APIKeyNotFound"`); the objects napi makes do not, so add those entries.
+  let reverse: Function<Unknown, ()> = env.run_script(
+    "(function (E) { for (const [k, v] of Object.entries(E)) if (typeof v === 'number') E[v] = k; })",
+  )?;
+  for name in ["ErrorCode", "NumericLogLevel"] {
+    reverse.call(exports.get_named_property::<Unknown>(name)?)?;
+  }
   logger::install_default(&env)
 }
 

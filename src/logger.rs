@@ -31,6 +31,29 @@ pub struct LogEntry {
   pub message: String,
 }
 
+/// realm v12's `NumericLogLevel`: the log levels as numbers, least to most severe.
+#[napi]
+pub enum NumericLogLevel {
+  /// Everything.
+  All = 0,
+  /// Each step of each request.
+  Trace = 1,
+  /// Requests, locations and sessions.
+  Debug = 2,
+  /// As `Debug` here.
+  Detail = 3,
+  /// Refreshes, logins and logouts.
+  Info = 4,
+  /// Retries, refused sessions, a corrupt user store (the default).
+  Warn = 5,
+  /// Failures only.
+  Error = 6,
+  /// As `Error` here.
+  Fatal = 7,
+  /// Nothing.
+  Off = 8,
+}
+
 /// realm v12's default logger: `[category - level] message` on the console.
 const DEFAULT_LOGGER: &str = "(function defaultLogger({ category, level, message }) {
   const line = `[${category} - ${level}] ${message}`;

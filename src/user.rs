@@ -115,7 +115,7 @@ impl User {
   }
 
   /// The profile data from the server (e.g. `email`), `{}` before a profile was read.
-  #[napi(getter, ts_return_type = "Record<string, unknown>")]
+  #[napi(getter, ts_return_type = "UserProfileDataType")]
   pub fn profile(&self) -> Value {
     Value::Object(self.inner.profile().map(|p| p.data).unwrap_or_default())
   }
@@ -133,7 +133,7 @@ impl User {
   }
 
   /// Custom user data: the access token's `user_data` claim, `{}` when absent.
-  #[napi(getter, ts_return_type = "Record<string, unknown>")]
+  #[napi(getter, ts_return_type = "UserCustomDataType")]
   pub fn custom_data(&self) -> Value {
     Value::Object(self.inner.custom_data())
   }
@@ -179,7 +179,7 @@ impl User {
   /// Gets a fresh access token and resolves with its custom data.
   #[napi(
     ts_args_type = "options?: CallOptions",
-    ts_return_type = "Promise<Record<string, unknown>>"
+    ts_return_type = "Promise<UserCustomDataType>"
   )]
   pub fn refresh_custom_data<'env>(
     &self,
@@ -200,7 +200,7 @@ impl User {
   /// realm-web's `refreshProfile`).
   #[napi(
     ts_args_type = "options?: CallOptions",
-    ts_return_type = "Promise<Record<string, unknown>>"
+    ts_return_type = "Promise<UserProfileDataType>"
   )]
   pub fn refresh_profile<'env>(
     &self,
@@ -245,13 +245,13 @@ impl User {
   /// access token, a new profile, a logout or its removal. The listener belongs
   /// to the user, not to this object: any `User` object of the same user
   /// removes it. Throws if `callback` was already added.
-  #[napi(ts_args_type = "callback: () => void")]
+  #[napi(ts_args_type = "callback: UserChangeCallback")]
   pub fn add_listener(&self, env: Env, callback: Unknown) -> Result<()> {
     listeners::add_user_listener(&env, &self.inner, callback)
   }
 
   /// Removes a callback added with `addListener` (nothing if it was not added).
-  #[napi(ts_args_type = "callback: () => void")]
+  #[napi(ts_args_type = "callback: UserChangeCallback")]
   pub fn remove_listener(&self, env: Env, callback: Unknown) {
     listeners::remove_user_listener(&env, &self.inner, callback)
   }

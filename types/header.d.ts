@@ -16,7 +16,58 @@ export declare namespace Auth {
   /** See {@link SecretApiKey}. */
   export type SecretApiKey = _SecretApiKey
 }
-import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey } from './index'
+import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey, Credentials as _Credentials } from './index'
+
+/** realm v12's `App` namespace: `Realm.App.Credentials`. */
+export declare namespace App {
+  /** See {@link Credentials}. */
+  export type Credentials = _Credentials
+}
+
+/** realm v12's `DefaultObject`: custom user data by default. */
+export type DefaultObject = Record<string, unknown>
+
+/** realm v12's `AppServicesFunction`: a server function called as the user. */
+export type AppServicesFunction<R, A extends unknown[]> = (...args: A) => Promise<R>
+
+/** realm v12's `DefaultFunctionsFactory` (functions are not offered here; the type is for generics). */
+export type DefaultFunctionsFactory = { [name: string]: AppServicesFunction<unknown, unknown[]> }
+
+/** realm v12's `DefaultUserProfileData`: the server's profile data of a user. */
+export type DefaultUserProfileData = {
+  name?: string
+  email?: string
+  pictureUrl?: string
+  firstName?: string
+  lastName?: string
+  gender?: string
+  birthday?: string
+  minAge?: string
+  maxAge?: string
+} & { [key: string]: unknown }
+
+/** realm v12's `AnyUser`: a user of any type arguments. */
+export type AnyUser = User<any, any, any>
+
+/** realm v12's `AppChangeCallback`. */
+export type AppChangeCallback = () => void
+
+/** realm v12's `UserChangeCallback`. */
+export type UserChangeCallback = () => void
+
+/**
+ * realm v12's `LocalAppConfiguration`.
+ * @deprecated As in realm v12: no longer used by the server.
+ */
+export type LocalAppConfiguration = {
+  /** The local app's name or bundle id. */
+  name?: string
+  /** The local app's version. */
+  version?: string
+}
+
+/** realm v12's `Logger`: a callback of numeric levels (realm v12's Sync logger). */
+export type Logger = (level: NumericLogLevel, message: string) => void
 
 /** Options for `new App(...)`; realm v12's `app` and `multiplexSessions` are accepted and ignored. */
 export interface AppConfiguration {
@@ -39,6 +90,13 @@ export interface AppConfiguration {
   baseFilePath?: string
   /** How users are kept between processes. Default `{ mode: MetadataMode.NoEncryption }`. */
   metadata?: Metadata
+  /**
+   * Accepted for realm v12 code, and ignored: no server uses it any more.
+   * @deprecated As in realm v12.
+   */
+  app?: LocalAppConfiguration
+  /** Accepted for realm v12 code, and ignored: it concerns Device Sync, which is not here. */
+  multiplexSessions?: boolean
   /**
    * Sends this App's requests through this function instead of the built-in HTTP client, as realm
    * v12 does (for request interception in tests, custom agents or headers): `fetch(url, { method,

@@ -19,6 +19,12 @@ pub mod provider {
   pub const FUNCTION: &str = "custom-function";
   /// Custom JWT authentication.
   pub const JWT: &str = "custom-token";
+  /// Sign in with Google.
+  pub const GOOGLE: &str = "oauth2-google";
+  /// Facebook login.
+  pub const FACEBOOK: &str = "oauth2-facebook";
+  /// Sign in with Apple.
+  pub const APPLE: &str = "oauth2-apple";
 }
 
 /// How to log in.
@@ -42,6 +48,16 @@ pub enum Credentials {
   Jwt(Secret),
   /// A payload for custom function authentication, sent as is.
   Function(Map<String, Value>),
+  /// A token from an OAuth provider's own sign-in flow (Google, Facebook,
+  /// Apple), sent under the field realm-core uses for it.
+  OAuth {
+    /// The provider (`provider::GOOGLE`, `FACEBOOK` or `APPLE`).
+    provider: &'static str,
+    /// The body field: `authCode`, `id_token` or `accessToken`.
+    field: &'static str,
+    /// The token.
+    token: Secret,
+  },
 }
 
 impl fmt::Debug for Credentials {
@@ -62,6 +78,13 @@ impl fmt::Debug for Credentials {
         .finish(),
       Credentials::ApiKey(k) => f.debug_tuple("ApiKey").field(k).finish(),
       Credentials::Jwt(t) => f.debug_tuple("Jwt").field(t).finish(),
+      Credentials::OAuth {
+        provider, token, ..
+      } => f
+        .debug_struct("OAuth")
+        .field("provider", provider)
+        .field("token", token)
+        .finish(),
     }
   }
 }
@@ -98,6 +121,16 @@ impl Credentials {
     Ok(Credentials::Jwt(Secret::new(token)))
   }
 
+  /// OAuth credentials (see [`Credentials::OAuth`]); the token must be non-empty.
+  pub fn oauth(provider: &'static str, field: &'static str, token: &str) -> Result<Credentials> {
+    non_empty(field, token)?;
+    Ok(Credentials::OAuth {
+      provider,
+      field,
+      token: Secret::new(token),
+    })
+  }
+
   /// The provider these credentials log in through.
   pub fn provider(&self) -> &'static str {
     match self {
@@ -106,6 +139,7 @@ impl Credentials {
       Credentials::ApiKey(_) => provider::API_KEY,
       Credentials::Jwt(_) => provider::JWT,
       Credentials::Function(_) => provider::FUNCTION,
+      Credentials::OAuth { provider, .. } => provider,
     }
   }
 
@@ -127,6 +161,9 @@ impl Credentials {
       }
       Credentials::Jwt(token) => {
         body.insert("token".into(), token.expose().into());
+      }
+      Credentials::OAuth { field, token, .. } => {
+        body.insert((*field).into(), token.expose().into());
       }
       Credentials::Anonymous { .. } | Credentials::Function(_) => {}
     }
