@@ -18,6 +18,28 @@ export declare namespace Auth {
 }
 import type { ApiKeyAuth as _ApiKeyAuth, EmailPasswordAuth as _EmailPasswordAuth, ApiKey as _ApiKey, SecretApiKey as _SecretApiKey, Credentials as _Credentials } from './index'
 
+import type * as bson from 'bson'
+
+/**
+ * realm v12's `Realm.BSON`: the ObjectId, Decimal128, UUID, Binary and EJSON of the bson package
+ * (version 4, as realm v12), so that `new Realm.BSON.ObjectId(key._id)` works without a
+ * dependency of your own.
+ */
+export declare namespace BSON {
+  const ObjectId: typeof bson.ObjectID
+  type ObjectId = bson.ObjectId
+  const ObjectID: typeof bson.ObjectID
+  type ObjectID = bson.ObjectID
+  const Decimal128: typeof bson.Decimal128
+  type Decimal128 = bson.Decimal128
+  const UUID: typeof bson.UUID
+  type UUID = bson.UUID
+  const Binary: typeof bson.Binary
+  type Binary = bson.Binary
+  const EJSON: typeof bson.EJSON
+  type EJSON = typeof bson.EJSON
+}
+
 /** realm v12's `App` namespace: `Realm.App.Credentials`. */
 export declare namespace App {
   /** See {@link Credentials}. */

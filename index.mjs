@@ -1,7 +1,7 @@
 // The ES module entry point (package.json "exports" -> "import"). The binding
-// is the CommonJS loader `index.js` that `napi build` generates; this file
-// re-exports that same module instance, so ESM and CommonJS users share one
-// addon and one set of classes.
+// is the CommonJS entry `main.js` (the loader `index.js` that `napi build`
+// generates, plus `BSON`); this file re-exports that same module instance, so
+// ESM and CommonJS users share one addon and one set of classes.
 //
 // `export *` re-exports every `module.exports.X = …` line of the loader (Node
 // finds them with cjs-module-lexer), so new exports need no change here.
@@ -11,8 +11,8 @@
 // exports exactly what `require()` returns.
 import { createRequire } from "node:module";
 
-const binding = createRequire(import.meta.url)("./index.js");
+const binding = createRequire(import.meta.url)("./main.js");
 
-export * from "./index.js";
+export * from "./main.js";
 export const { Auth } = binding;
 export default binding;

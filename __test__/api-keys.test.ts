@@ -95,6 +95,16 @@ describe("ApiKeyAuth", () => {
     assert.ok(!JSON.stringify(env.emulator.requests()).includes(key.key));
   });
 
+  it("takes realm v12's BSON.ObjectId as a key id, and its _id makes one", async () => {
+    const app = env.newApp();
+    const { user } = await env.newUser(app);
+    const key = await user.apiKeys.create("bson");
+    const id = new Realm.BSON.ObjectId(key._id);
+    assert.equal((await user.apiKeys.fetch(id))._id, key._id);
+    await user.apiKeys.disable(id);
+    assert.equal((await user.apiKeys.fetch(key._id)).disabled, true);
+  });
+
   it("accepts upper-case ids and ObjectId-like objects, and sends lower-case hex", async () => {
     const app = env.newApp();
     const { user } = await env.newUser(app);

@@ -83,10 +83,10 @@ describe("package manifest", () => {
     const dot = pkg.exports["."];
     assert.deepEqual(Object.keys(dot), ["import", "require", "default"]);
     assert.deepEqual(dot.import, { types: "./index.d.mts", default: "./index.mjs" });
-    assert.deepEqual(dot.require, { types: "./index.d.ts", default: "./index.js" });
-    assert.equal(pkg.main, "index.js");
+    assert.deepEqual(dot.require, { types: "./index.d.ts", default: "./main.js" });
+    assert.equal(pkg.main, "main.js");
     assert.equal(pkg.types, "index.d.ts");
-    for (const file of ["index.js", "index.d.ts", "index.mjs", "index.d.mts", pkg.bin["realm-auth-native"]]) {
+    for (const file of ["main.js", "index.js", "index.d.ts", "index.mjs", "index.d.mts", pkg.bin["realm-auth-native"]]) {
       assert.ok(pkg.files.includes(file), `${file} is in files`);
       assert.ok(existsSync(join(root, file)), `${file} exists`);
     }
@@ -102,7 +102,7 @@ describe("package manifest", () => {
   });
 
   it("index.mjs re-exports every export of the binding, and the binding itself as default", async () => {
-    const binding = require(join(root, "index.js"));
+    const binding = require(join(root, "main.js"));
     const esm = await import(pathToFileURL(join(root, "index.mjs")).href);
     assert.equal(esm.default, binding);
     // Node 23+ adds a "module.exports" name to every CommonJS module's namespace, and
@@ -111,6 +111,10 @@ describe("package manifest", () => {
     assert.deepEqual(names.sort(), Object.keys(binding).sort());
     for (const name of Object.keys(binding)) assert.equal(esm[name], binding[name], name);
     assert.equal(esm.Auth.ApiKeyAuth, binding.ApiKeyAuth);
+    // realm v12's BSON subset, from bson 4 (a dependency), so ObjectIds work as they did.
+    assert.deepEqual(Object.keys(esm.BSON).sort(), ["Binary", "Decimal128", "EJSON", "ObjectID", "ObjectId", "UUID"]);
+    const id = new esm.BSON.ObjectId();
+    assert.equal(new esm.BSON.ObjectId(id.toHexString()).toHexString(), id.toHexString());
   });
 
   it("npm pack --dry-run lists the loader, types, README, LICENSE and the bin, and nothing else", () => {
@@ -126,6 +130,7 @@ describe("package manifest", () => {
       "index.d.ts",
       "index.js",
       "index.mjs",
+      "main.js",
       "package.json",
     ]);
     // No binary, sources, build output or tests in the root package.
