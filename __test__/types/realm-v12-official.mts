@@ -14,7 +14,7 @@
 import Realm from "realm";
 import "realm/experimental/base-url"; // adds App.baseUrl and App.updateBaseUrl() to realm's App
 import * as Ours from "realm-auth-native";
-import type { AnyFree, Assert, FailingKeys, Fits, IsAny, NoKeys, Not, Public, Resolved, Same, StrictMethods } from "./type-helpers.mjs";
+import type { AnyFree, Assert, FailingKeys, Fits, IsAny, NoKeys, Not, Public, RejectedKeys, Resolved, Same, StrictMethods } from "./type-helpers.mjs";
 
 /**
  * Members of realm's User that this package leaves out on purpose (Atlas
@@ -108,11 +108,10 @@ export type Data = [
   Assert<Fits<Ours.SecretApiKey, Realm.SecretApiKey>>,
   Assert<Fits<Realm.SecretApiKey, Ours.SecretApiKey>>,
   Assert<Fits<Ours.Auth.SecretApiKey, Realm.SecretApiKey>>,
-  // Configuration: every object realm's types accept, ours accept. (The
-  // options ours lacks — `fetch`, `app`, `multiplexSessions` — are pending:
-  // a non-literal object with extra properties is accepted, a literal is not.)
+  // Configuration: every object realm's types accept, ours accept, with
+  // every option set (see AppConfigurationChecks below).
   Assert<Fits<Realm.AppConfiguration, Ours.AppConfiguration>>,
-  Assert<Fits<Required<Pick<Realm.AppConfiguration, Shared<Realm.AppConfiguration, Ours.AppConfiguration>>>, Ours.AppConfiguration>>,
+  Assert<Fits<Required<Realm.AppConfiguration>, Ours.AppConfiguration>>,
   Assert<Fits<Realm.Metadata, Ours.Metadata>>,
   Assert<Fits<Required<Realm.Metadata>, Ours.Metadata>>,
   Assert<Fits<{ id: string; metadata: { mode: Realm.MetadataMode.Encryption; encryptionKey: ArrayBuffer } }, Ours.AppConfiguration>>,
@@ -161,6 +160,22 @@ export type Data = [
   Assert<Fits<Realm.LoggerCallback2, Ours.LoggerCallback2>>,
 ];
 
+// AppConfiguration: every key of realm's, each taking what realm's takes
+// (`fetch`, the deprecated `app` and `multiplexSessions` are accepted and
+// ignored).
+export type AppConfigurationChecks = [
+  NoKeys<Exclude<keyof Realm.AppConfiguration, keyof Ours.AppConfiguration>>,
+  NoKeys<RejectedKeys<Required<Realm.AppConfiguration>, Required<Ours.AppConfiguration>>>,
+  Assert<Fits<Realm.AppConfiguration["fetch"], Ours.AppConfiguration["fetch"]>>,
+  // realm's `AnyFetch` has `any` parameters, so the line above is weak: the
+  // fetch an app passes most often must fit too.
+  Assert<Fits<typeof globalThis.fetch, NonNullable<Ours.AppConfiguration["fetch"]>>>,
+  Assert<Fits<{ id: string; fetch: typeof globalThis.fetch }, Ours.AppConfiguration>>,
+  Assert<Fits<Realm.AppConfiguration["app"], Ours.AppConfiguration["app"]>>,
+  Assert<Fits<Realm.LocalAppConfiguration, Ours.LocalAppConfiguration>>,
+  Assert<Fits<Realm.AppConfiguration["multiplexSessions"], Ours.AppConfiguration["multiplexSessions"]>>,
+];
+
 // ---------------------------------------------------------------------------
 // Provider clients: ours where realm's are expected, and every argument
 // realm's methods take is taken by ours (StrictMethods compares parameters
@@ -179,16 +194,21 @@ export type Clients = [
 ];
 
 // ---------------------------------------------------------------------------
-// Credentials: an opaque object in realm's types; the factories of the auth
-// part take what realm's take.
-type CredentialFactories = "anonymous" | "apiKey" | "jwt" | "function";
+// Credentials: an opaque object in realm's types; every factory of realm's
+// exists here and takes what realm's takes.
+/** realm's factories but the overloaded one (checked by its overloads below). */
+type CredentialFactories = Exclude<keyof typeof Realm.Credentials, "prototype" | "emailPassword">;
 export type CredentialsChecks = [
   Assert<Fits<Ours.Credentials, Realm.Credentials>>,
+  NoKeys<Exclude<keyof typeof Realm.Credentials, keyof typeof Ours.Credentials>>,
+  NoKeys<FailingKeys<typeof Ours.Credentials, Omit<typeof Realm.Credentials, "prototype">>>,
   Assert<Fits<Pick<StrictMethods<typeof Ours.Credentials>, CredentialFactories>, Pick<StrictMethods<typeof Realm.Credentials>, CredentialFactories>>>,
   // emailPassword is overloaded in realm: both overloads.
   Assert<Fits<[{ email: string; password: string }], Parameters<typeof Ours.Credentials.emailPassword>>>,
   Assert<Fits<[string, string], Parameters<typeof Ours.Credentials.emailPassword>>>,
   Assert<Fits<ReturnType<typeof Ours.Credentials.emailPassword>, Realm.Credentials>>,
+  // google takes both of realm's forms.
+  Assert<Fits<Parameters<typeof Realm.Credentials.google>, Parameters<typeof Ours.Credentials.google>>>,
 ];
 
 // ---------------------------------------------------------------------------
@@ -206,6 +226,40 @@ export type UserChecks = [
   Assert<Fits<Pick<RealmAuthUser, UserShared>, Pick<Ours.User, UserShared>>>,
   // Every member of realm's User but the out-of-scope ones exists here.
   Assert<Same<Exclude<keyof Realm.User, keyof Ours.User>, UserOutOfScope>>,
+];
+
+// A user's profile: realm's DefaultUserProfileData, both ways.
+type ProfileFields = "name" | "email" | "pictureUrl" | "firstName" | "lastName" | "gender" | "birthday" | "minAge" | "maxAge";
+export type ProfileChecks = [
+  Assert<Fits<Ours.User["profile"]["email"], string | undefined>>,
+  Assert<Fits<Ours.User["profile"][ProfileFields], string | undefined>>,
+  Assert<Fits<Ours.User["profile"], Realm.DefaultUserProfileData>>,
+  Assert<Fits<Realm.DefaultUserProfileData, Ours.User["profile"]>>,
+];
+
+// The generics' defaults, both ways, and AnyUser.
+export type GenericDefaults = [
+  Assert<Fits<Realm.DefaultFunctionsFactory, Ours.DefaultFunctionsFactory>>,
+  Assert<Fits<Ours.DefaultFunctionsFactory, Realm.DefaultFunctionsFactory>>,
+  Assert<Fits<Realm.DefaultUserProfileData, Ours.DefaultUserProfileData>>,
+  Assert<Fits<Ours.DefaultUserProfileData, Realm.DefaultUserProfileData>>,
+  Assert<Fits<Ours.User, Ours.AnyUser>>,
+];
+
+// A generic User (`User<FunctionsFactory, CustomData, Profile>`): its custom
+// data and profile typed by its parameters, and every member realm's has.
+type CustomData = { plan: "free" | "pro" };
+type Profile = Realm.DefaultUserProfileData & { nickname?: string };
+export type UserGenericChecks = [
+  Assert<Fits<Ours.User<Realm.DefaultFunctionsFactory, CustomData, Profile>["customData"], CustomData>>,
+  Assert<Fits<Ours.User<Realm.DefaultFunctionsFactory, CustomData, Profile>["profile"], Profile>>,
+  Assert<Fits<ReturnType<Ours.User<Realm.DefaultFunctionsFactory, CustomData>["refreshCustomData"]>, Promise<CustomData>>>,
+  NoKeys<
+    FailingKeys<
+      Ours.User<Realm.DefaultFunctionsFactory, CustomData, Profile>,
+      Omit<Realm.User<Realm.DefaultFunctionsFactory, CustomData, Profile>, UserOutOfScope>
+    >
+  >,
 ];
 
 // ---------------------------------------------------------------------------
@@ -237,6 +291,32 @@ export type AppChecks = [
   Assert<Fits<InstanceType<typeof Ours.App>, RealmAppWith<RealmAuthUser>>>,
 ];
 
+// A generic App (`App<FunctionsFactory, CustomData>`): hands out users of its
+// type arguments, as realm's does.
+type TypedRealmUser = Omit<Realm.User<Realm.DefaultFunctionsFactory, CustomData>, UserOutOfScope>;
+export type AppGenericChecks = [
+  Assert<Fits<NonNullable<Ours.App<Realm.DefaultFunctionsFactory, CustomData>["currentUser"]>["customData"], CustomData>>,
+  NoKeys<
+    FailingKeys<
+      Pick<Ours.App<Realm.DefaultFunctionsFactory, CustomData>, AppUserMembers>,
+      Pick<RealmAppWith<TypedRealmUser>, AppUserMembers>
+    >
+  >,
+];
+
+// The listener types, and realm's listeners taken by App.addListener.
+export type ListenerTypes = [
+  Assert<Fits<Realm.AppChangeCallback, Ours.AppChangeCallback>>,
+  Assert<Fits<Realm.UserChangeCallback, Ours.UserChangeCallback>>,
+  Assert<Fits<Public<Realm.App>["addListener"], Ours.App["addListener"]>>,
+];
+
+// `App.Credentials` (realm's `namespace App`): our Credentials.
+export type AppNamespace = [
+  Assert<Fits<Ours.App.Credentials, Realm.App.Credentials>>,
+  Assert<Same<Ours.App.Credentials, Ours.Credentials>>,
+];
+
 // ---------------------------------------------------------------------------
 // Module-level functions and enums of `Realm` (statics of realm's Realm class).
 export type Functions = [
@@ -247,14 +327,32 @@ export type Functions = [
   // setLogger: ours has a signature for each of realm's overloads.
   Assert<Fits<typeof Ours.setLogger, typeof Realm.setLogger>>,
   Assert<Fits<typeof Ours.shutdown, typeof Realm.shutdown>>,
-  // The values of realm's namespace that the auth part covers today (the
-  // others — BSON, NumericLogLevel — are pending).
+  // The values of realm's namespace that the auth part covers.
   Assert<
     Fits<
-      "App" | "Credentials" | "User" | "Auth" | "MetadataMode" | "UserState" | "ProviderType" | "setLogger" | "setLogLevel" | "shutdown",
+      | "App"
+      | "Credentials"
+      | "User"
+      | "Auth"
+      | "MetadataMode"
+      | "UserState"
+      | "ProviderType"
+      | "NumericLogLevel"
+      | "BSON"
+      | "setLogger"
+      | "setLogLevel"
+      | "shutdown",
       keyof typeof Realm & keyof typeof Ours
     >
   >,
+];
+
+// NumericLogLevel (names and values) and the Logger type of its levels.
+export type NumericLogLevelChecks = [
+  Assert<Fits<Realm.NumericLogLevel, Ours.NumericLogLevel>>,
+  Assert<Fits<typeof Realm.NumericLogLevel, typeof Ours.NumericLogLevel>>,
+  Assert<Same<`${Realm.NumericLogLevel}`, `${Ours.NumericLogLevel}`>>,
+  Assert<Fits<Realm.Logger, Ours.Logger>>,
 ];
 
 // setLogger is overloaded in realm: also checked by calls (a conditional type
@@ -265,3 +363,11 @@ Ours.setLogger(logger1);
 Ours.setLogger(logger2);
 Ours.setLogger((level: Parameters<Realm.LoggerCallback1>[0], message: string) => void [level, message]);
 Ours.setLogger(({ category, level, message }) => void [category, level, message]);
+
+// Realm.BSON: realm v12's subset of bson 4, the same package and version.
+export type BsonChecks = [
+  Assert<Fits<Ours.BSON.ObjectId, Realm.BSON.ObjectId>>,
+  Assert<Fits<Realm.BSON.ObjectId, Ours.BSON.ObjectId>>,
+  Assert<Fits<ConstructorParameters<typeof Realm.BSON.ObjectId>, ConstructorParameters<typeof Ours.BSON.ObjectId>>>,
+  NoKeys<Exclude<keyof typeof Realm.BSON, keyof typeof Ours.BSON>>,
+];

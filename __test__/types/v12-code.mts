@@ -52,6 +52,16 @@ export function exactOptional(): Realm.App {
   return new Realm.App({ ...config, metadata });
 }
 
+/** realm's other configuration options: `fetch`, the deprecated `app` (a `LocalAppConfiguration`) and `multiplexSessions`. */
+export function moreOptions(): Realm.App[] {
+  const withFetch = new Realm.App({ id: "my-app", fetch: globalThis.fetch });
+  const local: Realm.LocalAppConfiguration = { name: "my-app", version: "1.0.0" };
+  const withLocalApp = new Realm.App({ id: "my-app", app: { name: "my-app", version: "1.0.0" } });
+  const withMultiplexing = new Realm.App({ id: "my-app", multiplexSessions: true });
+  void local;
+  return [withFetch, withLocalApp, withMultiplexing];
+}
+
 /** Logging in with each credential type of the auth part, and the App's users. */
 export async function logIn(app: Realm.App): Promise<(Realm.User | null)[]> {
   const ada: Realm.User = await app.logIn(Realm.Credentials.emailPassword("ada@example.com", "pw-123456"));
@@ -70,6 +80,18 @@ export async function logIn(app: Realm.App): Promise<(Realm.User | null)[]> {
   await app.removeUser(bob);
   await app.deleteUser(anon);
   return [current, ...Object.values(everyone)];
+}
+
+/** The OAuth credentials (Google's two forms, Facebook, Apple), and realm's `App.Credentials` type. */
+export function oauth(): Realm.Credentials[] {
+  const viaApp: Realm.App.Credentials = Realm.Credentials.anonymous();
+  return [
+    Realm.Credentials.google({ idToken: "id-token" }),
+    Realm.Credentials.google({ authCode: "auth-code" }),
+    Realm.Credentials.facebook("access-token"),
+    Realm.Credentials.apple("id-token"),
+    viaApp,
+  ];
 }
 
 /** The email/password provider's account functions. */
@@ -103,6 +125,60 @@ export async function users(user: Realm.User): Promise<unknown[]> {
   await user.linkCredentials(Realm.Credentials.emailPassword("ada@example.com", "pw-123456"));
   await user.logOut();
   return [id, accessToken, refreshToken, deviceId, loggedIn, gone, state, identityIds, providers, provider, customData, refreshed, profile];
+}
+
+/** A user's profile: realm's `DefaultUserProfileData` fields, and any other the provider sends. */
+export function profile(user: Realm.User): (string | undefined)[] {
+  const email: string | undefined = user.profile.email;
+  const name: string | undefined = user.profile.name;
+  const picture: string | undefined = user.profile.pictureUrl;
+  const first: string | undefined = user.profile.firstName;
+  const last: string | undefined = user.profile.lastName;
+  const gender: string | undefined = user.profile.gender;
+  const birthday: string | undefined = user.profile.birthday;
+  const minAge: string | undefined = user.profile.minAge;
+  const maxAge: string | undefined = user.profile.maxAge;
+  const other: unknown = user.profile["provider-specific"];
+  const data: { email?: string; [key: string]: unknown } = user.profile;
+  void [other, data];
+  return [email, name, picture, first, last, gender, birthday, minAge, maxAge];
+}
+
+// Type arguments of the generic App and User below, written out rather than
+// built from realm's defaults (those are checked on their own, genericDefaults).
+type Functions = { [name: string]: (...args: unknown[]) => Promise<unknown> };
+type CustomData = { plan: "free" | "pro"; seats: number };
+type Profile = { nickname?: string; email?: string; [key: string]: unknown };
+
+/** A generic App (`App<FunctionsFactory, CustomData>`): its users have typed custom data. */
+export async function typedApp(): Promise<unknown[]> {
+  const typed = new Realm.App<Functions, CustomData>({ id: "my-app" });
+  const loggedIn = await typed.logIn(Realm.Credentials.anonymous());
+  const plan: "free" | "pro" = loggedIn.customData.plan;
+  const seats: number | undefined = typed.currentUser?.customData.seats;
+  const everyone: Readonly<Record<string, Realm.User<Functions, CustomData>>> = typed.allUsers;
+  const same: Realm.App<Functions, CustomData> = typed;
+  const untyped: Realm.App = Realm.App.get("my-app");
+  return [plan, seats, everyone, same, untyped];
+}
+
+/** A generic User (`User<FunctionsFactory, CustomData, Profile>`), passed where an App takes any user. */
+export async function typedUser(app: Realm.App, user: Realm.User, u: Realm.User<Functions, CustomData, Profile>): Promise<unknown[]> {
+  const plan: "free" | "pro" = u.customData.plan;
+  const refreshed: CustomData = await u.refreshCustomData();
+  const nickname: string | undefined = u.profile.nickname;
+  const email: string | undefined = u.profile.email;
+  const plain: Realm.User = user;
+  app.switchUser(u);
+  return [plan, refreshed, nickname, email, plain];
+}
+
+/** The generics' defaults: `DefaultFunctionsFactory`, `DefaultUserProfileData`, `AnyUser`. */
+export function genericDefaults(user: Realm.User): unknown[] {
+  const functions: Realm.DefaultFunctionsFactory = {};
+  const defaultProfile: Realm.DefaultUserProfileData = { email: "ada@example.com" };
+  const anyUser: Realm.AnyUser = user;
+  return [functions, defaultProfile, anyUser];
 }
 
 /** `ProviderType`: the providers of a user and of its identities. */
@@ -160,6 +236,14 @@ export function listeners(app: Realm.App, user: Realm.User): void {
   user.removeAllListeners();
 }
 
+/** The listener types: `AppChangeCallback`, `UserChangeCallback`. */
+export function listenerTypes(app: Realm.App, user: Realm.User): void {
+  const onApp: Realm.AppChangeCallback = () => undefined;
+  const onUser: Realm.UserChangeCallback = () => undefined;
+  app.addListener(onApp);
+  user.addListener(onUser);
+}
+
 /** Logging: levels (per category), the entry logger, and the two-argument one with its parameters annotated. */
 export function logging(): void {
   Realm.setLogLevel("debug");
@@ -187,9 +271,26 @@ export function logTypes(): unknown[] {
   return [entry, category, callback];
 }
 
+/** `NumericLogLevel` and the `Logger` type of its numeric levels (realm's Sync.setLogger callback). */
+export function numericLevels(): unknown[] {
+  const numeric: Realm.NumericLogLevel = Realm.NumericLogLevel.Warn;
+  const all: number = Realm.NumericLogLevel.All + Realm.NumericLogLevel.Off;
+  const sync: Realm.Logger = (level: Realm.NumericLogLevel, message: string) => console.log(level, message);
+  return [numeric, all, sync];
+}
+
 /** `realm/experimental/base-url`. */
 export async function experimentalBaseUrl(app: Realm.App): Promise<string> {
   await app.updateBaseUrl("https://example.com");
   await app.updateBaseUrl(null);
   return app.baseUrl;
+}
+
+// Realm.BSON: ObjectIds from key ids and back.
+export async function objectIds(user: Realm.User): Promise<Realm.BSON.ObjectId> {
+  const key = await user.apiKeys.create("name");
+  const id = new Realm.BSON.ObjectId(key._id);
+  await user.apiKeys.disable(id.toHexString());
+  const fetched = await user.apiKeys.fetch(id.toHexString());
+  return new Realm.BSON.ObjectId(fetched._id);
 }
