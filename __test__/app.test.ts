@@ -47,6 +47,7 @@ describe("App", () => {
       () => new App({ id: "x", baseUrl: "not a url" }),
       () => new App({ id: "x", timeout: -1 }),
       () => new App({ id: "x", timeout: Number.NaN }),
+      () => new App({ id: "x", multiplexSessions: "yes" as never }),
     ]) {
       assert.throws(bad, (err: any) => err.code === ErrorCode.InvalidArgument && err instanceof TypeError);
     }

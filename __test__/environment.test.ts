@@ -26,11 +26,9 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...out, ...extra };
 }
 
-/** Runs `body` (JS with `App`, `Credentials` in scope) in a child process; resolves with its JSON output. */
-async function child(body: string, extraEnv: Record<string, string>): Promise<any> {
-  const script = `const { App, Credentials } = require(${JSON.stringify(INDEX)});
-(async () => { ${body} })().then((r) => console.log(JSON.stringify(r)), (e) => console.log(JSON.stringify({ error: e.message, code: e.code })));`;
-  // A working directory of its own: the users it keeps there (realm v12's default) start empty.
+/** Runs `script` in a child process with a clean environment and a working directory of its own
+ * (so the users it keeps there, realm v12's default, start empty); checks it exits 0. */
+async function run(script: string, extraEnv: Record<string, string>): Promise<{ out: string; err: string }> {
   const cwd = mkdtempSync(join(tmpdir(), "realm-auth-child-"));
   try {
     const proc = spawn(process.execPath, ["-e", script], { env: cleanEnv(extraEnv), cwd });
@@ -40,10 +38,17 @@ async function child(body: string, extraEnv: Record<string, string>): Promise<an
     proc.stderr.on("data", (d) => (err += d));
     const [code] = (await once(proc, "exit")) as [number];
     assert.equal(code, 0, err);
-    return JSON.parse(out.trim());
+    return { out, err };
   } finally {
     rmSync(cwd, { recursive: true, force: true });
   }
+}
+
+/** Runs `body` (JS with `App`, `Credentials` in scope) in a child process; resolves with its JSON output. */
+async function child(body: string, extraEnv: Record<string, string>): Promise<any> {
+  const script = `const { App, Credentials } = require(${JSON.stringify(INDEX)});
+(async () => { ${body} })().then((r) => console.log(JSON.stringify(r)), (e) => console.log(JSON.stringify({ error: e.message, code: e.code })));`;
+  return JSON.parse((await run(script, extraEnv)).out.trim());
 }
 
 /** A forward proxy: plain requests by absolute URL, and CONNECT tunnels. Records what it carried. */
@@ -258,13 +263,7 @@ describe("logger", () => {
   await new Promise((resolve) => setTimeout(resolve, 50));
   await emulator.stop();
 })();`;
-    const proc = spawn(process.execPath, ["-e", script], { env: cleanEnv({}) });
-    let out = "";
-    let err = "";
-    proc.stdout.on("data", (d) => (out += d));
-    proc.stderr.on("data", (d) => (err += d));
-    const [code] = (await once(proc, "exit")) as [number];
-    assert.equal(code, 0, err);
+    const { out, err } = await run(script, {});
     assert.match(err, /^\[Realm\.App - warn\] retrying GET .*\/location in \d+ ms after status 503 \(retry 1 of 3\)$/m);
     // Debug lines are below the default level.
     assert.doesNotMatch(out + err, / -> 200 in /);

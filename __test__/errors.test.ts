@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, it } from "node:test";
-import { App, Credentials, ErrorCode } from "realm-auth-native";
+import { App, Credentials, ErrorCode, MetadataMode } from "realm-auth-native";
 
 import { rejection, useEmulator } from "./helpers";
 
@@ -41,11 +41,12 @@ describe("errors", () => {
     assert.ok(!String(err.stack).includes("wrong-password"));
   });
 
-  it("reports a refused connection as a NetworkError", async () => {
-    const app = new App({ id: "x", baseUrl: `http://127.0.0.1:${await closedPort()}` });
+  it("reports a refused connection as realm v12 does: code 4000, a reason in plain words", async () => {
+    const app = new App({ id: "x", baseUrl: `http://127.0.0.1:${await closedPort()}`, metadata: { mode: MetadataMode.InMemory } });
     const err = await rejection(app.logIn(Credentials.anonymous()));
     assert.equal(err.code, ErrorCode.NetworkError);
-    assert.match(err.message, /^request to http:\/\/127\.0\.0\.1:\d+\/api\/client\/v2\.0\/app\/x\/location failed, reason: /);
+    assert.equal(err.code, 4000);
+    assert.match(err.message, /^request to http:\/\/127\.0\.0\.1:\d+\/api\/client\/v2\.0\/app\/x\/location failed, reason: connection refused$/);
     assert.equal(err.statusCode, undefined);
   });
 

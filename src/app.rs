@@ -85,6 +85,18 @@ fn configuration(env: &Env, value: Unknown) -> client::Result<client::AppConfig>
       config.retries = retries as u32;
     }
     config.persistence = persistence(get("baseFilePath")?, get("metadata")?)?;
+    // Accepted as realm v12 accepts them; neither has anything to act on here.
+    let multiplex = get("multiplexSessions")?;
+    if !call::is_nullish(&multiplex) && !matches!(multiplex.get_type(), Ok(ValueType::Boolean)) {
+      return Err(refused("Expected 'multiplexSessions' to be a boolean"));
+    }
+    if !call::is_nullish(&get("app")?) {
+      // realm v12's warning, through the logger (its default writes it to the console).
+      client::log::warn(
+        "The \"app\" field in the App.Configuration is no longer used by Atlas Device Sync. It will \
+         be removed in future SDK releases and should not be used.",
+      );
+    }
     let fetch = get("fetch")?;
     if !call::is_nullish(&fetch) {
       if !matches!(fetch.get_type(), Ok(ValueType::Function)) {

@@ -224,6 +224,23 @@ mod tests {
       ErrorCode::from_server("NoSuchThing"),
       ErrorCode::AppServerError
     );
+    // Every name realm-core maps gets realm-core's number, not 4355.
+    for (name, number) in [
+      ("TwilioError", 4307),
+      ("AWSError", 4310),
+      ("FunctionExecutionError", 4313),
+      ("ServiceCommandNotFound", 4321),
+      ("IncomingWebhookAuthFailed", 4340),
+      ("NotCallable", 4342),
+      ("SchemaValidationFailedWrite", 4350),
+    ] {
+      assert_eq!(ErrorCode::from_server(name).value(), number, "{name}");
+    }
+    // Client-side codes never come from a server.
+    assert_eq!(
+      ErrorCode::from_server("ClientUserNotFound"),
+      ErrorCode::AppServerError
+    );
   }
 
   #[test]

@@ -130,6 +130,11 @@ pub fn has_sink() -> bool {
   SINK.read().unwrap_or_else(|e| e.into_inner()).is_some()
 }
 
+/// Logs a warning of the embedding's (the Node binding's) in `Realm.SDK`.
+pub fn warn(message: &str) {
+  log(Category::Sdk, Level::Warn, || message.to_owned());
+}
+
 /// Logs the message `make` builds in `category`, if `level` is enabled there
 /// and a sink is set.
 pub(crate) fn log(category: Category, level: Level, make: impl FnOnce() -> String) {
