@@ -244,12 +244,12 @@ impl App {
         if user.state() == State::LoggedIn && user.profile().is_none() {
           inner.shared.remove(&user);
         } else {
-          inner.shared.finish_login(&user, false);
+          inner.shared.finish_login(&user, false).await;
         }
         return Err(err);
       }
     }
-    inner.shared.finish_login(&user, true);
+    inner.shared.finish_login(&user, true).await;
     Ok(self.handle(&user))
   }
 

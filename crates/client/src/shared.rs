@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 
 use crate::app::lock;
 use crate::config::AppConfig;
@@ -55,9 +55,11 @@ pub(crate) struct Shared {
   pub location_lock: tokio::sync::Mutex<()>,
   pub users: Mutex<Users>,
   persistence: Persistence,
-  store: Option<Store>,
-  /// Orders changes together with their store writes.
+  store: Option<Arc<Store>>,
+  /// Orders changes in memory with their place in the writer's queue.
   writes: Mutex<()>,
+  /// The store's writer thread (started by the first write).
+  writer: Mutex<Option<mpsc::Sender<Job>>>,
   subscribers: Mutex<Vec<(u64, Subscriber)>>,
   next_subscriber: AtomicU64,
 }
@@ -113,8 +115,9 @@ impl Shared {
       location_lock: tokio::sync::Mutex::new(()),
       users: Mutex::new(users),
       persistence: config.persistence.clone(),
-      store,
+      store: store.map(Arc::new),
       writes: Mutex::new(()),
+      writer: Mutex::new(None),
       subscribers: Mutex::new(Vec::new()),
       next_subscriber: AtomicU64::new(1),
     })
@@ -146,24 +149,46 @@ impl Shared {
     }
   }
 
-  /// Writes `changes` to the store (if any); returns what the store holds
-  /// after merging them. A failed write is logged: the change stands in
-  /// memory, as a cache would keep it.
-  fn persist(&self, changes: &[Change]) -> Option<Snapshot> {
-    let store = self.store.as_ref()?;
-    match store.apply(changes) {
-      Ok(snapshot) => Some(snapshot),
-      Err(err) => {
-        log::log(Category::Sdk, Level::Error, || {
-          format!(
-            "could not write the user store {}: {}",
-            store.path().display(),
-            err.message
-          )
-        });
-        None
+  /// Queues `changes` for the store's writer (if there is a store), which
+  /// answers on `reply` with what the store holds after them. Call it with
+  /// `writes` held, so that the queue's order is the order of the changes in
+  /// memory; wait for the answer after releasing it.
+  fn submit(&self, changes: Vec<Change>, reply: Reply) {
+    let Some(store) = &self.store else {
+      return reply.send(None);
+    };
+    let mut writer = lock(&self.writer);
+    let mut job = Job { changes, reply };
+    if let Some(tx) = writer.as_ref() {
+      match tx.send(job) {
+        Ok(()) => return,
+        // The thread is gone (it cannot be, while we hold the sender): start another.
+        Err(mpsc::SendError(back)) => job = back,
       }
     }
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+      .name("realm-auth-store".into())
+      .spawn({
+        let store = store.clone();
+        move || write_loop(&store, rx)
+      });
+    match thread {
+      Ok(_) => {
+        // The thread holds the receiver: this send cannot fail.
+        let _ = tx.send(job);
+        *writer = Some(tx);
+      }
+      // No thread to be had: write here, one change at a time.
+      Err(_) => write_jobs(store, vec![job]),
+    }
+  }
+
+  /// Queues `changes`; the receiver answers once they are written.
+  fn persist(&self, changes: Vec<Change>) -> mpsc::Receiver<Merged> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    self.submit(changes, Reply::Blocking(tx));
+    rx
   }
 
   /// The users in the order `allUsers` lists them: realm-core's table order,
@@ -237,18 +262,23 @@ impl Shared {
   }
 
   /// Stores a login (session and profile in one write) and, with
-  /// `make_current`, makes the user current.
-  pub fn finish_login(&self, user: &Arc<UserInner>, make_current: bool) {
-    let writes = lock(&self.writes);
-    let mut changes = vec![Change::LogIn(user.record())];
-    if make_current {
-      lock(&self.users).current = Some(user.id.clone());
-      changes.push(Change::SetCurrent {
-        id: user.id.clone(),
-      });
+  /// `make_current`, makes the user current. Concurrent logins share one
+  /// write of the store (and its fsyncs); the caller's task waits for it
+  /// without holding a thread.
+  pub async fn finish_login(&self, user: &Arc<UserInner>, make_current: bool) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    {
+      let _writes = lock(&self.writes);
+      let mut changes = vec![Change::LogIn(user.record())];
+      if make_current {
+        lock(&self.users).current = Some(user.id.clone());
+        changes.push(Change::SetCurrent {
+          id: user.id.clone(),
+        });
+      }
+      self.submit(changes, Reply::Async(tx));
     }
-    self.persist(&changes);
-    drop(writes);
+    let _ = rx.await;
     if make_current {
       self.emit(&[Event::App]);
     }
@@ -261,13 +291,16 @@ impl Shared {
     if !user.set_profile(profile.clone()) {
       return;
     }
-    if store {
-      self.persist(&[Change::Profile {
+    let written = store.then(|| {
+      self.persist(vec![Change::Profile {
         id: user.id.clone(),
         profile,
-      }]);
-    }
+      }])
+    });
     drop(writes);
+    if let Some(rx) = written {
+      let _ = rx.recv();
+    }
     self.emit(&[Event::User(user.id.clone())]);
   }
 
@@ -279,17 +312,17 @@ impl Shared {
     if !user.set_access_token(refresh, access.clone()) {
       return;
     }
-    let merged = self.persist(&[Change::Access {
+    let written = self.persist(vec![Change::Access {
       id: user.id.clone(),
       refresh: refresh.clone(),
       access,
     }]);
+    drop(writes);
     // A user the store does not hold yet (a login in progress) is left alone.
-    let ended_elsewhere = merged.is_some_and(|snapshot| {
+    let ended_elsewhere = written.recv().ok().flatten().is_some_and(|snapshot| {
       (snapshot.users.iter().find(|r| r.id == user.id))
         .is_some_and(|r| r.tokens.as_ref().is_none_or(|(_, r)| r != refresh))
     });
-    drop(writes);
     if !ended_elsewhere {
       self.emit(&[Event::User(user.id.clone())]);
     } else {
@@ -304,10 +337,11 @@ impl Shared {
   pub fn promote(&self, user: &Arc<UserInner>) {
     let writes = lock(&self.writes);
     lock(&self.users).current = Some(user.id.clone());
-    self.persist(&[Change::SetCurrent {
+    let written = self.persist(vec![Change::SetCurrent {
       id: user.id.clone(),
     }]);
     drop(writes);
+    let _ = written.recv();
     self.emit(&[Event::App]);
   }
 
@@ -328,8 +362,9 @@ impl Shared {
         id: user.id.clone(),
       }
     };
-    self.persist(&[change]);
+    let written = self.persist(vec![change]);
     drop(writes);
+    let _ = written.recv();
     self.emit(&[Event::User(user.id.clone()), Event::App]);
     refresh
   }
@@ -340,10 +375,11 @@ impl Shared {
     let writes = lock(&self.writes);
     let refresh = user.mark_removed();
     self.forget(user);
-    self.persist(&[Change::Remove {
+    let written = self.persist(vec![Change::Remove {
       id: user.id.clone(),
     }]);
     drop(writes);
+    let _ = written.recv();
     self.emit(&[Event::User(user.id.clone()), Event::App]);
     refresh
   }
@@ -388,5 +424,68 @@ impl UserInner {
       user.set_profile(profile);
     }
     Arc::new(user)
+  }
+}
+
+/// What the store holds after a write, or `None` (no store, or the write failed).
+type Merged = Option<Arc<Snapshot>>;
+
+/// Where the writer says a job is done.
+enum Reply {
+  /// A thread waiting (the JS thread, or a synchronous step of a call).
+  Blocking(mpsc::SyncSender<Merged>),
+  /// A task waiting (a login).
+  Async(tokio::sync::oneshot::Sender<Merged>),
+}
+
+impl Reply {
+  fn send(self, merged: Merged) {
+    // A waiter that went away (a cancelled call) needs no answer.
+    match self {
+      Reply::Blocking(tx) => drop(tx.send(merged)),
+      Reply::Async(tx) => drop(tx.send(merged)),
+    }
+  }
+}
+
+/// Changes for the store's writer.
+struct Job {
+  changes: Vec<Change>,
+  reply: Reply,
+}
+
+/// The writer thread: every job queued while it writes goes into its next
+/// write (group commit), so concurrent changes share one lock and one fsync.
+/// It ends with the App state that owns the sending side.
+fn write_loop(store: &Store, jobs: mpsc::Receiver<Job>) {
+  while let Ok(first) = jobs.recv() {
+    let mut batch = vec![first];
+    batch.extend(jobs.try_iter());
+    write_jobs(store, batch);
+  }
+}
+
+/// Writes the changes of `jobs` in one write and answers each. A failed write
+/// is logged: the changes stand in memory, as a cache would keep them.
+fn write_jobs(store: &Store, jobs: Vec<Job>) {
+  let changes: Vec<Change> = jobs
+    .iter()
+    .flat_map(|j| j.changes.iter().cloned())
+    .collect();
+  let merged = match store.apply(&changes) {
+    Ok(snapshot) => Some(Arc::new(snapshot)),
+    Err(err) => {
+      log::log(Category::Sdk, Level::Error, || {
+        format!(
+          "could not write the user store {}: {}",
+          store.path().display(),
+          err.message
+        )
+      });
+      None
+    }
+  };
+  for job in jobs {
+    job.reply.send(merged.clone());
   }
 }

@@ -395,3 +395,51 @@ async fn a_restarted_app_finds_its_users_in_the_store() {
   std::fs::remove_dir_all(&dir).unwrap();
   emulator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_logins_are_all_stored() {
+  let (emulator, _) = start().await;
+  let dir = std::env::temp_dir().join(format!("realm-auth-client-group-{}", std::process::id()));
+  let config = || {
+    let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
+    config.persistence = Persistence::Plain { base: dir.clone() };
+    config
+  };
+  realm_auth_client::clear_cache();
+  let app = App::new(config()).unwrap();
+  let control = emulator.control();
+  let emails: Vec<String> = (0..30).map(|i| format!("group-{i}@example.com")).collect();
+  for email in &emails {
+    control.create_user(email, "password-123").unwrap();
+  }
+  // Logins that finish together share the store's writes; none may be lost.
+  let logins = emails.iter().map(|email| {
+    let app = app.clone();
+    let credentials = Credentials::email_password(email, "password-123").unwrap();
+    async move { app.log_in(&credentials).await }
+  });
+  let users: Vec<_> = join_all(logins)
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+  realm_auth_client::clear_cache();
+  let again = App::new(config()).unwrap();
+  let mut stored: Vec<String> = again
+    .all_users()
+    .iter()
+    .map(|u| u.id().to_owned())
+    .collect();
+  let mut expected: Vec<String> = users.iter().map(|u| u.id().to_owned()).collect();
+  stored.sort();
+  expected.sort();
+  assert_eq!(stored, expected);
+  assert!(
+    again
+      .all_users()
+      .iter()
+      .all(|u| u.state() == State::LoggedIn)
+  );
+  std::fs::remove_dir_all(&dir).unwrap();
+  emulator.stop().await;
+}
