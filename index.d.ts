@@ -91,7 +91,7 @@ export type LocalAppConfiguration = {
 /** realm v12's `Logger`: a callback of numeric levels (realm v12's Sync logger). */
 export type Logger = (level: NumericLogLevel, message: string) => void
 
-/** Options for `new App(...)`; realm v12's `app` and `multiplexSessions` are accepted and ignored. */
+/** Options for `new App(...)`, as realm v12's `AppConfiguration`. */
 export interface AppConfiguration {
   /** The App id. */
   id: string
@@ -113,7 +113,7 @@ export interface AppConfiguration {
   /** How users are kept between processes. Default `{ mode: MetadataMode.NoEncryption }`. */
   metadata?: Metadata
   /**
-   * Accepted for realm v12 code, and ignored: no server uses it any more.
+   * Accepted for realm v12 code and, as in realm v12, warned about: no server uses it any more.
    * @deprecated As in realm v12.
    */
   app?: LocalAppConfiguration
