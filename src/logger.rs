@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -97,6 +98,7 @@ type EntryFn = ThreadsafeFunction<LogEntry, (), LogEntry, Status, false, true>;
 /// keeping the process alive. Process-wide.
 #[napi(ts_args_type = "logger: LoggerCallback | null")]
 pub fn set_logger(env: Env, logger: Unknown) -> Result<()> {
+  DECIDED.store(true, Ordering::Relaxed);
   if call::is_nullish(&logger) {
     log::set_sink(None);
     return Ok(());
@@ -110,10 +112,16 @@ pub fn set_logger(env: Env, logger: Unknown) -> Result<()> {
   install(logger)
 }
 
-/// Installs realm v12's default logger unless a logger is already set (the
-/// addon loads once per JS environment; the logger is process-wide).
+/// Set once a logger was installed or removed in this process: the default
+/// is installed by the first load of the addon only, so that a Worker loading
+/// it later neither replaces the application's logger nor brings back the
+/// one it removed.
+static DECIDED: AtomicBool = AtomicBool::new(false);
+
+/// Installs realm v12's default logger, the first time the addon loads in
+/// this process (the logger is process-wide).
 pub fn install_default(env: &Env) -> Result<()> {
-  if log::has_sink() {
+  if DECIDED.swap(true, Ordering::Relaxed) {
     return Ok(());
   }
   install(env.run_script::<_, Unknown>(DEFAULT_LOGGER)?)

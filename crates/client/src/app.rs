@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use crate::shared::{Shared, Subscriber};
 
@@ -236,20 +237,24 @@ impl App {
       .await?;
     let session = Session::parse(&resp)?;
     let user = inner.adopt(session, credentials.provider());
-    match inner.fetch_profile(&user).await {
-      Ok(profile) => inner.shared.set_profile(&user, profile, false),
-      Err(err) => {
-        // A new user whose profile could not be read is not handed out half
-        // made; a known one keeps its new session.
-        if user.state() == State::LoggedIn && user.profile().is_none() {
-          inner.shared.remove(&user);
-        } else {
-          inner.shared.finish_login(&user, false).await;
-        }
-        return Err(err);
+    // The rest runs to its end even if this call is dropped (aborted, out of
+    // time): a session that arrived is either stored with its profile or not
+    // kept, never left half made.
+    let left = deadline::remaining().map(|(left, _)| left);
+    let finish = {
+      let inner = self.inner.clone();
+      let user = user.clone();
+      tokio::spawn(async move { inner.complete_login(&user, left).await })
+    };
+    match finish.await {
+      Ok(result) => result?,
+      Err(join) => {
+        return Err(Error::new(
+          ErrorCode::Internal,
+          format!("the login could not be completed: {join}"),
+        ));
       }
     }
-    inner.shared.finish_login(&user, true).await;
     Ok(self.handle(&user))
   }
 
@@ -563,6 +568,35 @@ impl AppInner {
       Err(err) if err.is_unauthorized() => Ok(()),
       other => other.map(drop),
     }
+  }
+
+  /// A login's second half: the profile (within what is `left` of the call's
+  /// deadline), then one write of the store that makes the user current. A
+  /// new user whose profile could not be read is not kept; a known one keeps
+  /// its new session.
+  async fn complete_login(&self, user: &Arc<UserInner>, left: Option<Duration>) -> Result<()> {
+    let fetched = match left {
+      Some(left) => deadline::within(left, self.fetch_profile(user)).await,
+      None => self.fetch_profile(user).await,
+    };
+    match fetched {
+      Ok(profile) => self.shared.set_profile(user, profile, false),
+      Err(err) => {
+        if user.state() == State::LoggedIn && user.profile().is_none() {
+          self.shared.remove(user);
+        } else {
+          self.shared.finish_login(user, false).await;
+        }
+        return Err(err);
+      }
+    }
+    if !self.shared.finish_login(user, true).await {
+      return Err(Error::new(
+        ErrorCode::ClientUserNotLoggedIn,
+        "The user was logged out while logging in",
+      ));
+    }
+    Ok(())
   }
 
   /// `GET /auth/profile` with the access token.

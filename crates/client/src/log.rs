@@ -125,11 +125,6 @@ pub fn set_sink(sink: Option<Sink>) {
   *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
 }
 
-/// True when a sink is installed.
-pub fn has_sink() -> bool {
-  SINK.read().unwrap_or_else(|e| e.into_inner()).is_some()
-}
-
 /// Logs a warning of the embedding's (the Node binding's) in `Realm.SDK`.
 pub fn warn(message: &str) {
   log(Category::Sdk, Level::Warn, || message.to_owned());

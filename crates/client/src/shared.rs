@@ -130,6 +130,7 @@ impl Shared {
     id
   }
 
+  /// Stops calling the listener with this id.
   pub fn unsubscribe(&self, id: u64) {
     lock(&self.subscribers).retain(|(i, _)| *i != id);
   }
@@ -234,7 +235,8 @@ impl Shared {
   }
 
   /// A login's session: kept on the user with that id (created if new). It
-  /// is stored by [`Shared::finish_login`], once, with the profile.
+  /// is stored by [`Shared::finish_login`], once, with the profile; until
+  /// then the user is not made current.
   pub fn adopt(
     &self,
     user_id: &str,
@@ -243,6 +245,7 @@ impl Shared {
     device_id: String,
     provider: &str,
   ) -> Arc<UserInner> {
+    let writes = lock(&self.writes);
     let user = {
       let mut users = lock(&self.users);
       match users.list.iter().find(|u| u.id == user_id) {
@@ -250,13 +253,12 @@ impl Shared {
         None => {
           let user = Arc::new(UserInner::new(user_id.to_owned()));
           users.list.push(user.clone());
-          // realm-core makes a new user current as soon as it is stored.
-          users.current = Some(user.id.clone());
           user
         }
       }
     };
     user.log_in(access, refresh, device_id, provider);
+    drop(writes);
     self.emit(&[Event::User(user.id.clone())]);
     user
   }
@@ -264,11 +266,15 @@ impl Shared {
   /// Stores a login (session and profile in one write) and, with
   /// `make_current`, makes the user current. Concurrent logins share one
   /// write of the store (and its fsyncs); the caller's task waits for it
-  /// without holding a thread.
-  pub async fn finish_login(&self, user: &Arc<UserInner>, make_current: bool) {
+  /// without holding a thread. False when the user was logged out or
+  /// removed meanwhile: nothing is stored then.
+  pub async fn finish_login(&self, user: &Arc<UserInner>, make_current: bool) -> bool {
     let (tx, rx) = tokio::sync::oneshot::channel();
     {
       let _writes = lock(&self.writes);
+      if !self.has(user) || user.state() != State::LoggedIn {
+        return false;
+      }
       let mut changes = vec![Change::LogIn(user.record())];
       if make_current {
         lock(&self.users).current = Some(user.id.clone());
@@ -282,6 +288,7 @@ impl Shared {
     if make_current {
       self.emit(&[Event::App]);
     }
+    true
   }
 
   /// A profile read from the server; `store` writes it (a login's is stored
@@ -318,10 +325,11 @@ impl Shared {
       access,
     }]);
     drop(writes);
-    // A user the store does not hold yet (a login in progress) is left alone.
+    // Logged out in the store means another process ended the session. A
+    // user the store does not hold (a login in progress), or holds with
+    // another session (a newer login elsewhere), is left alone.
     let ended_elsewhere = written.recv().ok().flatten().is_some_and(|snapshot| {
-      (snapshot.users.iter().find(|r| r.id == user.id))
-        .is_some_and(|r| r.tokens.as_ref().is_none_or(|(_, r)| r != refresh))
+      (snapshot.users.iter().find(|r| r.id == user.id)).is_some_and(|r| r.tokens.is_none())
     });
     if !ended_elsewhere {
       self.emit(&[Event::User(user.id.clone())]);
@@ -350,7 +358,7 @@ impl Shared {
   pub fn log_out(&self, user: &Arc<UserInner>) -> Option<Secret> {
     let writes = lock(&self.writes);
     let (refresh, removed) = user.mark_logged_out();
-    refresh.as_ref()?;
+    let ended = refresh.clone()?;
     let change = if removed {
       self.forget(user);
       Change::Remove {
@@ -360,6 +368,7 @@ impl Shared {
       self.current_left(user);
       Change::LogOut {
         id: user.id.clone(),
+        refresh: ended,
       }
     };
     let written = self.persist(vec![change]);

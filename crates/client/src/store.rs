@@ -131,11 +131,14 @@ pub(crate) enum Change {
     /// The new access token.
     access: Secret,
   },
-  /// Clears the tokens; the user stays, logged out, with profile, identities,
-  /// device id, provider.
+  /// Clears the tokens of the session `refresh` names; the user stays, logged
+  /// out, with profile, identities, device id, provider. A newer session that
+  /// another process stored meanwhile is left alone.
   LogOut {
     /// The user.
     id: String,
+    /// The refresh token of the session that ended.
+    refresh: Secret,
   },
   /// Drops the user (removed, deleted, or an anonymous user that logged out).
   Remove {
@@ -474,11 +477,13 @@ impl Snapshot {
           *stored_access = access.clone();
         }
       }
-      Change::LogOut { id } => {
-        if let Some(stored) = self.find_mut(id) {
+      Change::LogOut { id, refresh } => {
+        if let Some(stored) = self.find_mut(id)
+          && stored.tokens.as_ref().is_some_and(|(_, r)| r == refresh)
+        {
           stored.tokens = None;
+          self.replace_current(id);
         }
-        self.replace_current(id);
       }
       Change::Remove { id } => {
         self.users.retain(|u| &u.id != id);
@@ -915,6 +920,31 @@ mod tests {
     Change::LogIn(user(id))
   }
 
+  /// The logout of `user(id)`'s session.
+  fn log_out(id: &str) -> Change {
+    Change::LogOut {
+      id: id.into(),
+      refresh: Secret::new(format!("refresh-{id}")),
+    }
+  }
+
+  #[test]
+  fn a_logout_leaves_a_newer_session_alone() {
+    let td = TempDir::new("newer");
+    let (store, _) = open(&td.plain());
+    store.apply(&[log_in("a")]).unwrap();
+    // Another process logged "a" in again: a logout of the old session changes nothing.
+    let mut again = user("a");
+    again.tokens = tokens("access-new", "refresh-new");
+    store.apply(&[Change::LogIn(again)]).unwrap();
+    let snapshot = store.apply(&[log_out("a")]).unwrap();
+    assert_eq!(
+      snapshot.users[0].tokens,
+      tokens("access-new", "refresh-new")
+    );
+    assert_eq!(snapshot.current.as_deref(), Some("a"));
+  }
+
   fn ids(snapshot: &Snapshot) -> Vec<&str> {
     snapshot.users.iter().map(|u| u.id.as_str()).collect()
   }
@@ -947,7 +977,7 @@ mod tests {
         log_in("b"),
         log_in("a"),
         Change::LogIn(anonymous.clone()),
-        Change::LogOut { id: "c".into() },
+        log_out("c"),
         Change::SetCurrent { id: "a".into() },
       ])
       .unwrap();
@@ -1305,7 +1335,7 @@ mod tests {
     let snapshot = ours.apply(&[access("access-2")]).unwrap();
     assert_eq!(snapshot.users[0].tokens, tokens("access-2", "refresh-a"));
 
-    theirs.apply(&[Change::LogOut { id: "a".into() }]).unwrap();
+    theirs.apply(&[log_out("a")]).unwrap();
     let snapshot = ours.apply(&[access("access-3")]).unwrap();
     assert_eq!(snapshot.users[0].tokens, None);
     assert_eq!(open(&td.plain()).1.users[0].tokens, None);
@@ -1389,10 +1419,10 @@ mod tests {
       some("b")
     );
     // Logging out or removing someone else leaves the current user.
-    assert_eq!(current(apply(Change::LogOut { id: "c".into() })), some("b"));
+    assert_eq!(current(apply(log_out("c"))), some("b"));
     assert_eq!(current(apply(log_in("c"))), some("b"));
     // The current user logs out: the first logged-in user in store order.
-    let snapshot = apply(Change::LogOut { id: "b".into() });
+    let snapshot = apply(log_out("b"));
     assert_eq!(snapshot.current, some("a"));
     assert_eq!(find(&snapshot, "b").tokens, None);
     assert_eq!(find(&snapshot, "b").profile, user("b").profile);
@@ -1402,7 +1432,7 @@ mod tests {
     assert_eq!(snapshot.current, some("c"));
     assert_eq!(current(apply(Change::Remove { id: "d".into() })), some("c"));
     // No logged-in user left: none.
-    assert_eq!(current(apply(Change::LogOut { id: "c".into() })), None);
+    assert_eq!(current(apply(log_out("c"))), None);
     assert_eq!(open(&td.plain()).1.current, None);
   }
 

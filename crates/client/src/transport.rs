@@ -52,8 +52,8 @@ pub(crate) struct Incoming {
   pub url: String,
 }
 
-/// A request handed to a [`Fetch`]: what would go on the wire.
-#[derive(Debug)]
+/// A request handed to a [`Fetch`]: what would go on the wire. Its `Debug`
+/// shows neither header values nor the body (tokens, passwords).
 pub struct FetchRequest {
   /// `GET`, `POST`, `PUT` or `DELETE`.
   pub method: &'static str,
@@ -65,6 +65,22 @@ pub struct FetchRequest {
   pub body: Option<String>,
   /// How long the request may take (the attempt's share of the call's deadline).
   pub timeout: Duration,
+}
+
+impl std::fmt::Debug for FetchRequest {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let headers: Vec<&str> = self.headers.iter().map(|(k, _)| *k).collect();
+    f.debug_struct("FetchRequest")
+      .field("method", &self.method)
+      .field("url", &self.url)
+      .field("headers", &headers)
+      .field(
+        "body",
+        &self.body.as_ref().map(|b| format!("<{} bytes>", b.len())),
+      )
+      .field("timeout", &self.timeout)
+      .finish()
+  }
 }
 
 /// What a [`Fetch`] got back.

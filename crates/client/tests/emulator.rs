@@ -1,6 +1,8 @@
 //! The client crate against the emulator crate, in process, over real HTTP on
 //! 127.0.0.1: no Node involved.
 
+use std::time::Duration;
+
 use realm_auth_client::{App, AppConfig, Credentials, ErrorCode, KeyId, Persistence, State};
 use realm_auth_emulator::{Config, Emulator, FaultAction, FaultSpec, LoggedRequest, TokenType};
 
@@ -439,6 +441,65 @@ async fn concurrent_logins_are_all_stored() {
       .all_users()
       .iter()
       .all(|u| u.state() == State::LoggedIn)
+  );
+  std::fs::remove_dir_all(&dir).unwrap();
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_out_of_time_after_the_server_answered_leaves_no_half_made_user() {
+  let (emulator, app) = start().await;
+  let first = new_user(&emulator, &app, "first@example.com").await;
+  emulator
+    .control()
+    .create_user("late@example.com", "password-123")
+    .unwrap();
+  // The login is answered at once; its profile read outlives the call's deadline.
+  emulator
+    .control()
+    .inject_fault(FaultSpec::new("auth/profile", FaultAction::PassThrough).delay_ms(400))
+    .unwrap();
+  let credentials = Credentials::email_password("late@example.com", "password-123").unwrap();
+  let err = realm_auth_client::within(Duration::from_millis(150), app.log_in(&credentials))
+    .await
+    .unwrap_err();
+  assert_eq!(err.code, ErrorCode::Timeout);
+  // The rest of the login ends on its own: the new user is not kept, and the
+  // current user is the one it was.
+  tokio::time::sleep(Duration::from_millis(600)).await;
+  let ids: Vec<String> = app.all_users().iter().map(|u| u.id().to_owned()).collect();
+  assert_eq!(ids, [first.id()]);
+  assert!(app.current_user().unwrap().same_as(&first));
+  emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_login_in_another_process_does_not_log_this_one_out() {
+  let (emulator, _) = start().await;
+  let dir = std::env::temp_dir().join(format!("realm-auth-client-newer-{}", std::process::id()));
+  let config = || {
+    let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
+    config.persistence = Persistence::Plain { base: dir.clone() };
+    config
+  };
+  realm_auth_client::clear_cache();
+  let here = App::new(config()).unwrap();
+  let user = new_user(&emulator, &here, "twice@example.com").await;
+  // "Another process": a second App state on the same store logs the same user in again.
+  realm_auth_client::clear_cache();
+  let there = App::new(config()).unwrap();
+  let credentials = Credentials::email_password("twice@example.com", "password-123").unwrap();
+  there.log_in(&credentials).await.unwrap();
+  // Here the access token expires and is refreshed with this session: both stay logged in.
+  emulator.control().expire_access_tokens();
+  user.refresh_profile().await.unwrap();
+  assert_eq!(user.state(), State::LoggedIn);
+  realm_auth_client::clear_cache();
+  let later = App::new(config()).unwrap();
+  assert_eq!(later.current_user().unwrap().state(), State::LoggedIn);
+  assert_eq!(
+    later.current_user().unwrap().refresh_token(),
+    there.current_user().unwrap().refresh_token()
   );
   std::fs::remove_dir_all(&dir).unwrap();
   emulator.stop().await;
