@@ -116,6 +116,28 @@ describe("App listeners", () => {
   });
 });
 
+describe("removing listeners", () => {
+  it("ends their subscription, and adding one again subscribes anew", async () => {
+    const app = env.newApp();
+    let calls = 0;
+    const count = () => calls++;
+    for (let round = 0; round < 3; round++) {
+      app.addListener(count);
+      const user = await app.logIn(Credentials.anonymous(false));
+      app.removeAllListeners();
+      await user.logOut();
+      const userCalls: string[] = [];
+      const onUser = () => userCalls.push("user");
+      user.addListener(onUser);
+      user.removeListener(onUser);
+      await app.logIn(Credentials.anonymous(false));
+      assert.deepEqual(userCalls, []);
+    }
+    // One login event per round, none after the listener was removed.
+    assert.equal(calls, 3);
+  });
+});
+
 describe("User listeners", () => {
   it("run on login, token refresh, profile, logout and removal; then they are dropped", async () => {
     const app = env.newApp();

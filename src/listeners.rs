@@ -161,18 +161,42 @@ pub fn add_app_listener(env: &Env, app: &client::App, owner: u64, callback: Unkn
 
 /// `app.removeListener(callback)`.
 pub fn remove_app_listener(env: &Env, owner: u64, callback: Unknown) {
-  REGISTRY.with(|r| {
-    if let Some((_, list)) = r.borrow_mut().apps.get_mut(&owner) {
-      remove(env, list, &callback);
-    }
+  let key = REGISTRY.with(|r| {
+    let mut r = r.borrow_mut();
+    let (key, list) = r.apps.get_mut(&owner)?;
+    remove(env, list, &callback);
+    Some(*key)
   });
+  if let Some(key) = key {
+    release_if_idle(key);
+  }
 }
 
 /// `app.removeAllListeners()`, and the end of a JS `App` object.
 pub fn remove_app_listeners(env: &Env, owner: u64) {
   let removed = REGISTRY.with(|r| r.borrow_mut().apps.remove(&owner));
-  if let Some((_, list)) = removed {
+  if let Some((key, list)) = removed {
     release_all(env, list);
+    release_if_idle(key);
+  }
+}
+
+/// Ends this thread's subscription to a shared App once none of its App or
+/// user listeners is left, so that it does not keep the App alive.
+fn release_if_idle(key: usize) {
+  let ended = REGISTRY.with(|r| {
+    let mut r = r.borrow_mut();
+    r.apps.retain(|_, (_, list)| !list.is_empty());
+    r.users.retain(|_, list| !list.is_empty());
+    let busy = r.apps.values().any(|(k, _)| *k == key) || r.users.keys().any(|(k, _)| *k == key);
+    if busy {
+      None
+    } else {
+      r.subscriptions.remove(&key)
+    }
+  });
+  if let Some((app, id)) = ended {
+    app.unsubscribe(id);
   }
 }
 
@@ -192,6 +216,7 @@ pub fn remove_user_listener(env: &Env, user: &client::User, callback: Unknown) {
       remove(env, list, &callback);
     }
   });
+  release_if_idle(key.0);
 }
 
 /// `user.removeAllListeners()`.
@@ -201,6 +226,7 @@ pub fn remove_user_listeners(env: &Env, user: &client::User) {
   if let Some(list) = removed {
     release_all(env, list);
   }
+  release_if_idle(key.0);
 }
 
 /// Runs the listeners of the changes a synchronous method made on this
@@ -264,5 +290,6 @@ fn deliver(env: &Env, key: usize, event: &client::Event) {
     if let Some(list) = removed {
       release_all(env, list);
     }
+    release_if_idle(key.0);
   }
 }
