@@ -241,6 +241,22 @@ describe("App", () => {
     assert.deepEqual(user.customData, { plan: "pro" });
   });
 
+  it("util.inspect shows ids and state, never a token", async () => {
+    const app = env.newApp();
+    const { user } = await env.newUser(app);
+    const shown = inspect(user);
+    assert.match(shown, new RegExp(`^User \\{\\n  id: '${user.id}',\\n  state: 'LoggedIn',\\n  providerType: 'local-userpass',\\n  appId: '${app.id}'\\n\\}$`));
+    assert.equal(inspect(app), `App {\n  id: '${app.id}',\n  baseUrl: '${app.baseUrl}',\n  currentUser: '${user.id}',\n  users: 1\n}`);
+    assert.equal(inspect(user.apiKeys), `ApiKeyAuth { userId: '${user.id}', appId: '${app.id}' }`);
+    assert.equal(inspect(app.emailPasswordAuth), `EmailPasswordAuth { appId: '${app.id}' }`);
+    assert.equal(inspect(env.emulator), `Emulator { baseUrl: '${env.emulator.baseUrl}', appId: '${env.emulator.appId}' }`);
+    for (const text of [inspect(user), inspect(app), inspect(user.apiKeys)]) {
+      assert.ok(!text.includes(String(user.accessToken)) && !text.includes(String(user.refreshToken)));
+    }
+    // The inspect helper is not left on the objects.
+    assert.equal("inspectFields" in user, false);
+  });
+
   it("never shows tokens in toJSON, JSON.stringify or util.inspect", async () => {
     const app = env.newApp();
     const { user } = await env.newUser(app);

@@ -87,6 +87,13 @@ impl ApiKeyAuth {
 
 #[napi]
 impl ApiKeyAuth {
+  /// The `[name, value]` pairs `util.inspect` shows: the user and App the keys belong to.
+  #[napi(js_name = "inspectFields", skip_typescript)]
+  pub fn inspect_fields(&self) -> serde_json::Value {
+    let user = self.inner.user();
+    serde_json::json!([["userId", user.id()], ["appId", user.app().config().id]])
+  }
+
   /// Creates a key. `name` must be unique among the user's keys; the server
   /// allows ASCII letters, digits, `_` and `-`. A create whose answer is lost
   /// is not retried (it could make a second key): the error says so.

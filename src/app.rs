@@ -255,6 +255,21 @@ impl ObjectFinalize for App {
 
 #[napi]
 impl App {
+  /// The `[name, value]` pairs `util.inspect` shows (no token): installed at load as the
+  /// `util.inspect.custom` method.
+  #[napi(js_name = "inspectFields", skip_typescript)]
+  pub fn inspect_fields(&self) -> serde_json::Value {
+    serde_json::json!([
+      ["id", self.inner.config().id],
+      ["baseUrl", self.inner.base_url()],
+      [
+        "currentUser",
+        self.inner.current_user().map(|u| u.id().to_owned())
+      ],
+      ["users", self.inner.all_users().len()]
+    ])
+  }
+
   /// `new App(id)` or `new App({ id, baseUrl?, timeout?, retries?, baseFilePath?, metadata? })`.
   /// Throws a `TypeError` for a bad argument, and an `Error` when the user
   /// store cannot be read (a wrong encryption key, a store of a newer release).

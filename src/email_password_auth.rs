@@ -37,6 +37,12 @@ impl EmailPasswordAuth {
 
 #[napi]
 impl EmailPasswordAuth {
+  /// The `[name, value]` pairs `util.inspect` shows: the App.
+  #[napi(js_name = "inspectFields", skip_typescript)]
+  pub fn inspect_fields(&self) -> Value {
+    serde_json::json!([["appId", self.inner.app().config().id]])
+  }
+
   /// Registers a new user.
   #[napi(
     ts_args_type = "details: RegisterUserDetails, options?: CallOptions",

@@ -29,6 +29,15 @@ fn to_js<T: serde::Serialize>(env: &Env, value: &T) -> Result<Value> {
 
 #[napi]
 impl Emulator {
+  /// The `[name, value]` pairs `util.inspect` shows: where it serves which app.
+  #[napi(js_name = "inspectFields", skip_typescript)]
+  pub fn inspect_fields(&self) -> Value {
+    serde_json::json!([
+      ["baseUrl", self.inner.base_url()],
+      ["appId", self.inner.app_id()]
+    ])
+  }
+
   /// Starts an emulator (default: 127.0.0.1, a free port, app id `emulator-app`).
   #[napi(
     ts_args_type = "options?: EmulatorOptions",

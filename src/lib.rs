@@ -52,6 +52,16 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
   for name in ["ErrorCode", "NumericLogLevel"] {
     reverse.call(exports.get_named_property::<Unknown>(name)?)?;
   }
+  // `util.inspect` / `console.log` of the classes show their ids and state
+  // (never a token) instead of `User {}`.
+  let readable: Function<Unknown, ()> = env.run_script(
+    "(function (exports) { const custom = Symbol.for('nodejs.util.inspect.custom'); \
+     for (const name of ['App', 'User', 'ApiKeyAuth', 'EmailPasswordAuth', 'Emulator']) { \
+       const C = exports[name]; const fields = C.prototype.inspectFields; delete C.prototype.inspectFields; \
+       Object.defineProperty(C.prototype, custom, { configurable: true, writable: true, \
+         value: function (depth, options, inspect) { return `${name} ${inspect(Object.fromEntries(fields.call(this)), options)}`; } }); } })",
+  )?;
+  readable.call(exports.to_unknown())?;
   logger::install_default(&env)
 }
 

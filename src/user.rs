@@ -77,6 +77,18 @@ fn identities(user: &client::User) -> Vec<UserIdentity> {
 
 #[napi]
 impl User {
+  /// The `[name, value]` pairs `util.inspect` shows (no token): installed at load as the
+  /// `util.inspect.custom` method.
+  #[napi(js_name = "inspectFields", skip_typescript)]
+  pub fn inspect_fields(&self) -> Value {
+    serde_json::json!([
+      ["id", self.inner.id()],
+      ["state", self.inner.state().as_str()],
+      ["providerType", self.inner.provider_type()],
+      ["appId", self.inner.app().config().id]
+    ])
+  }
+
   /// The user's id.
   #[napi(getter)]
   pub fn id(&self) -> String {
