@@ -41,6 +41,25 @@ describe("errors", () => {
     assert.ok(!String(err.stack).includes("wrong-password"));
   });
 
+  it("a rejection's stack names the file and line that made the call", async () => {
+    const here = /errors\.test\.ts:\d+:\d+/;
+    const app = env.newApp({ timeout: 300 });
+    const wrong = await rejection(app.logIn(Credentials.emailPassword("nobody@example.com", "wrong-password")));
+    assert.match(String(wrong.stack), here);
+    assert.match(String(wrong.stack), /^Error: unauthorized\n/);
+    const typeError = await rejection(app.logIn(42 as never));
+    assert.match(String(typeError.stack), /^TypeError: Expected 'credentials'/);
+    assert.match(String(typeError.stack), here);
+    const offline = new App({ id: "x", baseUrl: `http://127.0.0.1:${await closedPort()}`, metadata: { mode: MetadataMode.InMemory } });
+    assert.match(String((await rejection(offline.logIn(Credentials.anonymous()))).stack), here);
+    const { user } = await env.newUser(app);
+    env.emulator.injectFault({ path: KEYS, delayMs: 3000, action: { type: "passThrough" } });
+    const timeout = await rejection(user.apiKeys.fetchAll());
+    assert.equal(timeout.code, ErrorCode.Timeout);
+    assert.match(String(timeout.stack), here);
+    assert.ok(!String(wrong.stack).includes("wrong-password"));
+  });
+
   it("reports a refused connection as realm v12 does: code 4000, a reason in plain words", async () => {
     const app = new App({ id: "x", baseUrl: `http://127.0.0.1:${await closedPort()}`, metadata: { mode: MetadataMode.InMemory } });
     const err = await rejection(app.logIn(Credentials.anonymous()));

@@ -224,12 +224,30 @@ describe("fault matrix", () => {
 });
 
 describe("cancellation", () => {
-  it("an already aborted signal rejects with AbortError and sends nothing", async () => {
+  it("an already aborted signal rejects with its reason, as fetch does, and sends nothing", async () => {
     const { user } = await setUp();
-    const err = await rejection(user.apiKeys.fetchAll({ signal: AbortSignal.abort() }));
+    const signal = AbortSignal.abort();
+    const err = await rejection(user.apiKeys.fetchAll({ signal }));
+    assert.equal(err, signal.reason);
+    assert.equal(err.name, "AbortError");
+    const why = new Error("shutting down");
+    assert.equal(await rejection(user.apiKeys.fetchAll({ signal: AbortSignal.abort(why) })), why);
+    assert.deepEqual(seen(), []);
+  });
+
+  it("rejects with the signal's reason mid-call: TimeoutError for AbortSignal.timeout, any value as is", async () => {
+    const { user } = await setUp();
+    fault({ path: KEYS, times: 0, delayMs: 3000, action: { type: "passThrough" } });
+    const timedOut = await rejection(user.apiKeys.fetchAll({ signal: AbortSignal.timeout(50) }));
+    assert.equal(timedOut.name, "TimeoutError");
+    const controller = new AbortController();
+    setTimeout(() => controller.abort("a string reason"), 50);
+    assert.equal(await rejection(user.apiKeys.fetchAll({ signal: controller.signal })), "a string reason");
+    // A signal-like object without a reason: this SDK's AbortError (code 4904).
+    const bare = { aborted: false, addEventListener: (_: string, listener: () => void) => setTimeout(listener, 50), removeEventListener() {} };
+    const err = await rejection(user.apiKeys.fetchAll({ signal: bare as never }));
     assert.equal(err.name, "AbortError");
     assert.equal(err.code, ErrorCode.Aborted);
-    assert.deepEqual(seen(), []);
   });
 
   it("aborting mid-call rejects at once and cancels the request", async () => {

@@ -12,7 +12,7 @@ use napi::sys;
 use realm_auth_client as client;
 use tokio::sync::watch;
 
-use crate::js_error::to_js_error;
+use crate::js_error::to_js_error_at;
 use crate::settle;
 
 /// A refused argument: a `TypeError` once it reaches JS, and no request is sent.
@@ -187,6 +187,55 @@ where
   unsafe { ClassInstance::<T>::from_napi_value(env.raw(), value.raw()) }.map_err(|_| wrong())
 }
 
+/// Where a call started: an `Error` made while the caller's JS frames are on
+/// the stack. V8 records the frames when the error is made and formats them
+/// only if `stack` is read, so this is cheap for calls that succeed; a
+/// rejection takes the caller's file and line from it.
+struct Origin(sys::napi_ref);
+
+// SAFETY: made, read and released on its JS thread only; the settlement that
+// carries it across the runtime runs there.
+unsafe impl Send for Origin {}
+
+impl Origin {
+  fn capture(env: &Env) -> Option<Origin> {
+    let raw = env.raw();
+    let mut message = std::ptr::null_mut();
+    let mut error = std::ptr::null_mut();
+    let mut reference = std::ptr::null_mut();
+    // Safety: plain Node-API calls on the calling JS thread.
+    unsafe {
+      (sys::napi_create_string_utf8(raw, c"".as_ptr(), 0, &mut message) == sys::Status::napi_ok
+        && sys::napi_create_error(raw, std::ptr::null_mut(), message, &mut error)
+          == sys::Status::napi_ok
+        && sys::napi_create_reference(raw, error, 1, &mut reference) == sys::Status::napi_ok)
+        .then_some(Origin(reference))
+    }
+  }
+
+  /// The caller's frames (the `    at …` lines), releasing the error.
+  fn frames(self, env: &Env) -> Option<String> {
+    let mut error = std::ptr::null_mut();
+    // Safety: the reference is live until `release` below.
+    unsafe { sys::napi_get_reference_value(env.raw(), self.0, &mut error) };
+    let stack = (!error.is_null())
+      .then(|| {
+        let error = Object::from_raw(env.raw(), error);
+        error.get_named_property::<String>("stack").ok()
+      })
+      .flatten();
+    self.release(env);
+    let stack = stack?;
+    // Drop the first line ("Error"): the rejection's own name and message go there.
+    stack.split_once('\n').map(|(_, frames)| frames.to_owned())
+  }
+
+  fn release(self, env: &Env) {
+    // Safety: on the JS thread, once.
+    unsafe { sys::napi_delete_reference(env.raw(), self.0) };
+  }
+}
+
 /// The caller's AbortSignal, hooked for one call.
 struct AbortHook {
   fired: watch::Receiver<bool>,
@@ -201,6 +250,8 @@ pub struct Call {
   /// Set when the call must fail before starting (a refused option, an
   /// already-aborted signal).
   refused: Option<client::Error>,
+  /// An already-aborted signal's `reason`, as `{ reason }` (any JS value).
+  reason: Option<ObjectRef<false>>,
 }
 
 fn aborted() -> client::Error {
@@ -229,6 +280,7 @@ impl Call {
       timeout: default_timeout,
       hook: None,
       refused: None,
+      reason: None,
     };
     if let Err(err) = call.read(env, options) {
       call.refused = Some(err);
@@ -262,6 +314,14 @@ impl Call {
       return Err(not_a_signal());
     }
     if bool::from_unknown(is_aborted).unwrap_or(false) {
+      // fetch rejects with the signal's reason: keep it for the rejection.
+      if let Ok(reason) = signal.get_named_property::<Unknown>("reason")
+        && !matches!(reason.get_type(), Ok(ValueType::Undefined))
+        && let Ok(mut holder) = Object::new(env)
+        && holder.set_named_property("reason", reason).is_ok()
+      {
+        self.reason = holder.create_ref().ok();
+      }
       return Err(aborted());
     }
     let (tx, fired) = watch::channel(false);
@@ -286,6 +346,13 @@ impl Call {
 }
 
 impl AbortHook {
+  /// The signal's `reason`, unless it has none.
+  fn reason<'env>(&self, env: &'env Env) -> Option<Unknown<'env>> {
+    let signal = self.signal.get_value(env).ok()?;
+    let reason: Unknown = signal.get_named_property("reason").ok()?;
+    (!matches!(reason.get_type(), Ok(ValueType::Undefined))).then_some(reason)
+  }
+
   /// Removes the listener and releases the references (on the JS thread).
   fn release(self, env: &Env) {
     if let (Ok(signal), Ok(listener)) = (self.signal.get_value(env), self.listener.get_value(env))
@@ -323,7 +390,9 @@ where
     timeout,
     hook,
     refused,
+    reason,
   } = call;
+  let origin = Origin::capture(env);
   let fired = hook.as_ref().map(|h| h.fired.clone());
   let checked = match refused {
     Some(err) => Err(err),
@@ -351,18 +420,44 @@ where
     .await
   };
   settle::promise(env, work, move |env, result| {
-    if let Some(hook) = hook {
-      hook.release(env);
-    }
     let result = result.unwrap_or_else(|settle::Panicked(message)| {
       Err(client::Error::new(
         client::ErrorCode::Internal,
         format!("realm-auth-native panicked: {message}"),
       ))
     });
+    // As fetch does, an aborted call rejects with its signal's reason when
+    // the signal has one (`AbortSignal.timeout()` gives a `TimeoutError`).
+    let signal_reason = match &result {
+      Err(err) if err.code == client::ErrorCode::Aborted => (reason.as_ref())
+        .and_then(|holder| holder.get_value(env).ok())
+        .and_then(|holder| holder.get_named_property::<Unknown>("reason").ok())
+        .or_else(|| hook.as_ref().and_then(|h| h.reason(env))),
+      _ => None,
+    };
+    if let Some(hook) = hook {
+      hook.release(env);
+    }
+    if let Some(holder) = reason {
+      let _ = holder.unref(env);
+    }
+    if let Some(value) = signal_reason {
+      if let Some(origin) = origin {
+        origin.release(env);
+      }
+      return Err(settle::reject_with(value));
+    }
     match result {
-      Ok(value) => to_js(env, value),
-      Err(err) => Err(to_js_error(env, err)),
+      Ok(value) => {
+        if let Some(origin) = origin {
+          origin.release(env);
+        }
+        to_js(env, value)
+      }
+      Err(err) => {
+        let frames = origin.and_then(|o| o.frames(env));
+        Err(to_js_error_at(env, err, frames.as_deref()))
+      }
     }
   })
 }

@@ -61,16 +61,30 @@ where
       unsafe {
         match settled {
           Ok(value) => sys::napi_resolve_deferred(env.raw(), deferred.0, value),
-          Err(err) => sys::napi_reject_deferred(
-            env.raw(),
-            deferred.0,
-            JsError::from(err).into_value(env.raw()),
-          ),
+          Err(err) => {
+            let value = REJECT_WITH
+              .with(|r| r.take())
+              .unwrap_or_else(|| JsError::from(err).into_value(env.raw()));
+            sys::napi_reject_deferred(env.raw(), deferred.0, value)
+          }
         };
       }
     }));
   });
   Ok(PromiseRaw::new(env.raw(), promise))
+}
+
+thread_local! {
+  /// A JS value the settlement being run rejects with as it is.
+  static REJECT_WITH: std::cell::Cell<Option<sys::napi_value>> = const { std::cell::Cell::new(None) };
+}
+
+/// For a settlement: rejects its promise with `value` itself, whatever it is
+/// (napi-rs would turn a value that is not an `Error` into a new `Error`).
+/// Return the result of this from the settle closure.
+pub fn reject_with(value: Unknown) -> Error {
+  REJECT_WITH.with(|r| r.set(Some(value.raw())));
+  Error::new(Status::GenericFailure, "rejected with a JS value")
 }
 
 /// `work`'s output, or its panic: a future that panicked is not polled again.
