@@ -12,7 +12,7 @@ use napi::sys;
 use realm_auth_client as client;
 use tokio::sync::watch;
 
-use crate::js_error::to_js_error_at;
+use crate::js_error::to_js_error;
 use crate::settle;
 
 /// A refused argument: a `TypeError` once it reaches JS, and no request is sent.
@@ -187,55 +187,6 @@ where
   unsafe { ClassInstance::<T>::from_napi_value(env.raw(), value.raw()) }.map_err(|_| wrong())
 }
 
-/// Where a call started: an `Error` made while the caller's JS frames are on
-/// the stack. V8 records the frames when the error is made and formats them
-/// only if `stack` is read, so this is cheap for calls that succeed; a
-/// rejection takes the caller's file and line from it.
-struct Origin(sys::napi_ref);
-
-// SAFETY: made, read and released on its JS thread only; the settlement that
-// carries it across the runtime runs there.
-unsafe impl Send for Origin {}
-
-impl Origin {
-  fn capture(env: &Env) -> Option<Origin> {
-    let raw = env.raw();
-    let mut message = std::ptr::null_mut();
-    let mut error = std::ptr::null_mut();
-    let mut reference = std::ptr::null_mut();
-    // Safety: plain Node-API calls on the calling JS thread.
-    unsafe {
-      (sys::napi_create_string_utf8(raw, c"".as_ptr(), 0, &mut message) == sys::Status::napi_ok
-        && sys::napi_create_error(raw, std::ptr::null_mut(), message, &mut error)
-          == sys::Status::napi_ok
-        && sys::napi_create_reference(raw, error, 1, &mut reference) == sys::Status::napi_ok)
-        .then_some(Origin(reference))
-    }
-  }
-
-  /// The caller's frames (the `    at …` lines), releasing the error.
-  fn frames(self, env: &Env) -> Option<String> {
-    let mut error = std::ptr::null_mut();
-    // Safety: the reference is live until `release` below.
-    unsafe { sys::napi_get_reference_value(env.raw(), self.0, &mut error) };
-    let stack = (!error.is_null())
-      .then(|| {
-        let error = Object::from_raw(env.raw(), error);
-        error.get_named_property::<String>("stack").ok()
-      })
-      .flatten();
-    self.release(env);
-    let stack = stack?;
-    // Drop the first line ("Error"): the rejection's own name and message go there.
-    stack.split_once('\n').map(|(_, frames)| frames.to_owned())
-  }
-
-  fn release(self, env: &Env) {
-    // Safety: on the JS thread, once.
-    unsafe { sys::napi_delete_reference(env.raw(), self.0) };
-  }
-}
-
 /// The caller's AbortSignal, hooked for one call.
 struct AbortHook {
   fired: watch::Receiver<bool>,
@@ -392,7 +343,6 @@ where
     refused,
     reason,
   } = call;
-  let origin = Origin::capture(env);
   let fired = hook.as_ref().map(|h| h.fired.clone());
   let checked = match refused {
     Some(err) => Err(err),
@@ -442,22 +392,11 @@ where
       let _ = holder.unref(env);
     }
     if let Some(value) = signal_reason {
-      if let Some(origin) = origin {
-        origin.release(env);
-      }
       return Err(settle::reject_with(value));
     }
     match result {
-      Ok(value) => {
-        if let Some(origin) = origin {
-          origin.release(env);
-        }
-        to_js(env, value)
-      }
-      Err(err) => {
-        let frames = origin.and_then(|o| o.frames(env));
-        Err(to_js_error_at(env, err, frames.as_deref()))
-      }
+      Ok(value) => to_js(env, value),
+      Err(err) => Err(to_js_error(env, err)),
     }
   })
 }

@@ -22,21 +22,14 @@ client::for_each_error_code!(js_error_codes);
 /// `statusCode`, `errorCode`, `link`, `method` and `url` where known.
 /// Must run on the JS thread.
 pub fn to_js_error(env: &Env, err: client::Error) -> Error {
-  to_js_error_at(env, err, None)
-}
-
-/// [`to_js_error`] for a call that started elsewhere: `frames` (the `    at …`
-/// lines of where the call was made) become the error's stack, so that it
-/// names the caller's file and line rather than none.
-pub fn to_js_error_at(env: &Env, err: client::Error, frames: Option<&str>) -> Error {
-  match build(env, &err, frames) {
+  match build(env, &err) {
     Ok(value) => value,
     // Building the object failed (the env is going away): a plain error still settles the call.
     Err(e) => e,
   }
 }
 
-fn build(env: &Env, err: &client::Error, frames: Option<&str>) -> Result<Error> {
+fn build(env: &Env, err: &client::Error) -> Result<Error> {
   let base = Error::new(Status::GenericFailure, err.message.clone());
   let mut obj = if err.code == client::ErrorCode::InvalidArgument {
     let raw = unsafe { JsTypeError::from(base).into_value(env.raw()) };
@@ -47,16 +40,8 @@ fn build(env: &Env, err: &client::Error, frames: Option<&str>) -> Result<Error> 
   } else {
     env.create_error(base)?
   };
-  let name = match err.code {
-    client::ErrorCode::Aborted => "AbortError",
-    client::ErrorCode::InvalidArgument => "TypeError",
-    _ => "Error",
-  };
   if err.code == client::ErrorCode::Aborted {
-    obj.set_named_property("name", name)?;
-  }
-  if let Some(frames) = frames {
-    obj.set_named_property("stack", format!("{name}: {}\n{frames}", err.message))?;
+    obj.set_named_property("name", "AbortError")?;
   }
   obj.set_named_property("code", err.code.value())?;
   if let Some(status) = err.status_code {
