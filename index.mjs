@@ -5,8 +5,8 @@
 //
 // `export *` re-exports every `module.exports.X = …` line of the loader (Node
 // finds them with cjs-module-lexer), so new exports need no change here.
-// `Auth` is the exception: the addon adds it while it initialises, where the
-// lexer cannot see it. The default export is the whole module, as realm v12's
+// `Auth`, `RealmAuthError` and `isRealmAuthError` are the exceptions: the
+// addon adds them while it initialises, where the lexer cannot see them. The default export is the whole module, as realm v12's
 // `import Realm from "realm"` gives it. The package tests check that this file
 // exports exactly what `require()` returns.
 import { createRequire } from "node:module";
@@ -14,5 +14,5 @@ import { createRequire } from "node:module";
 const binding = createRequire(import.meta.url)("./main.js");
 
 export * from "./main.js";
-export const { Auth } = binding;
+export const { Auth, RealmAuthError, isRealmAuthError } = binding;
 export default binding;

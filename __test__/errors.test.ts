@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, it } from "node:test";
-import { App, Credentials, ErrorCode, MetadataMode } from "realm-auth-native";
+import { App, Credentials, ErrorCode, MetadataMode, RealmAuthError, isRealmAuthError } from "realm-auth-native";
 
 import { rejection, useEmulator } from "./helpers";
 
@@ -90,6 +90,31 @@ describe("errors", () => {
     assert.equal(err.code, ErrorCode.HTTPError);
     assert.equal(err.statusCode, 502);
     assert.equal(err.message, "http error code considered fatal: <html><h1>502 Bad Gateway</h1></html>. Server Error: 502");
+  });
+
+  it("every error is a RealmAuthError: instanceof, the type guard, and codes for the server's own names", async () => {
+    const app = env.newApp();
+    const { user } = await env.newUser(app);
+    for (let i = 0; i < 20; i++) await user.apiKeys.create(`limit-${i}`);
+    const limit: unknown = await rejection(user.apiKeys.create("one-too-many"));
+    assert.ok(limit instanceof RealmAuthError);
+    assert.ok(limit instanceof Error);
+    assert.ok(isRealmAuthError(limit));
+    // The guard narrows: the typed fields are there without a cast.
+    const code: ErrorCode = limit.code;
+    const errorCode: string | undefined = limit.errorCode;
+    assert.equal(code, ErrorCode.LimitExceeded);
+    assert.equal(errorCode, "LimitExceeded");
+    const elsewhere = new App({ id: "no-such-app", baseUrl: env.emulator.baseUrl, metadata: { mode: MetadataMode.InMemory } });
+    const missing = await rejection(elsewhere.logIn(Credentials.anonymous()));
+    assert.equal(missing.code, ErrorCode.AppNotFound);
+    const refused = await rejection(user.apiKeys.fetch("not an id"));
+    assert.ok(refused instanceof TypeError && refused instanceof RealmAuthError && isRealmAuthError(refused));
+    // Not ours: other errors, a signal's reason, and the class cannot be made by hand.
+    assert.equal(isRealmAuthError(new Error("x")), false);
+    assert.equal(new Error("x") instanceof RealmAuthError, false);
+    assert.equal(isRealmAuthError(await rejection(user.apiKeys.fetchAll({ signal: AbortSignal.abort() }))), false);
+    assert.throws(() => new (RealmAuthError as any)(), TypeError);
   });
 
   it("treats an error body as an error even with a 2xx status", async () => {

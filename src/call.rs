@@ -362,10 +362,31 @@ where
     // kilobytes, and without the box every move of `work` on its way there
     // (into the task, on the JS thread) copies all of it.
     Box::pin(async move {
-      tokio::select! {
+      let started = std::time::Instant::now();
+      let result = tokio::select! {
         result = client::within(timeout, fut(args)) => result,
         () = cancelled => Err(aborted()),
+      };
+      if let Err(err) = &result
+        && matches!(
+          err.code,
+          client::ErrorCode::Aborted | client::ErrorCode::Timeout
+        )
+      {
+        client::log::debug(|| {
+          let how = if err.code == client::ErrorCode::Aborted {
+            "was aborted"
+          } else {
+            "timed out"
+          };
+          format!(
+            "a call {how} after {:.2} ms: {}",
+            started.elapsed().as_secs_f64() * 1e3,
+            err.message
+          )
+        });
       }
+      result
     })
     .await
   };

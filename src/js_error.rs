@@ -43,6 +43,7 @@ fn build(env: &Env, err: &client::Error) -> Result<Error> {
   if err.code == client::ErrorCode::Aborted {
     obj.set_named_property("name", "AbortError")?;
   }
+  mark(env, &obj);
   obj.set_named_property("code", err.code.value())?;
   if let Some(status) = err.status_code {
     obj.set_named_property("statusCode", status as u32)?;
@@ -91,4 +92,42 @@ pub fn plain_error(env: &Env, message: &str) -> Error {
     }))
   };
   build().unwrap_or_else(|e| e)
+}
+
+thread_local! {
+  /// This JS thread's function that brands an error as this SDK's (installed
+  /// at load, with `RealmAuthError`).
+  static MARK: std::cell::Cell<napi::sys::napi_ref> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Keeps `mark`, the function that brands this SDK's errors (`lib.rs`).
+pub fn set_marker(env: &Env, mark: Unknown) -> Result<()> {
+  let mut reference = std::ptr::null_mut();
+  napi::check_status!(unsafe {
+    napi::sys::napi_create_reference(env.raw(), mark.raw(), 1, &mut reference)
+  })?;
+  MARK.with(|m| m.set(reference));
+  Ok(())
+}
+
+/// Brands `obj` so that `instanceof RealmAuthError` and `isRealmAuthError`
+/// recognise it.
+fn mark(env: &Env, obj: &Object) {
+  let reference = MARK.with(|m| m.get());
+  if reference.is_null() {
+    return;
+  }
+  let raw = env.raw();
+  let mut function = std::ptr::null_mut();
+  let mut undefined = std::ptr::null_mut();
+  let mut result = std::ptr::null_mut();
+  // Safety: Node-API calls on the JS thread; the function only defines a property.
+  unsafe {
+    napi::sys::napi_get_reference_value(raw, reference, &mut function);
+    napi::sys::napi_get_undefined(raw, &mut undefined);
+    if !function.is_null() {
+      let args = [obj.raw()];
+      napi::sys::napi_call_function(raw, undefined, function, 1, args.as_ptr(), &mut result);
+    }
+  }
 }

@@ -52,6 +52,27 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
   for name in ["ErrorCode", "NumericLogLevel"] {
     reverse.call(exports.get_named_property::<Unknown>(name)?)?;
   }
+  // `RealmAuthError`: every error this SDK makes is branded, so that
+  // `instanceof RealmAuthError` and `isRealmAuthError` recognise it while it
+  // stays an `Error` (a `TypeError` for refused arguments).
+  let errors: Object = env.run_script(
+    "(function () { const brand = Symbol.for('realm-auth-native.error'); \
+       const branded = (value) => value !== null && typeof value === 'object' && value[brand] === true; \
+       class RealmAuthError extends Error { \
+         constructor() { throw new TypeError('RealmAuthError is not constructible: the SDK makes its errors'); } \
+         static [Symbol.hasInstance](value) { return branded(value); } } \
+       return { RealmAuthError, isRealmAuthError: function isRealmAuthError(value) { return branded(value); }, \
+         mark: (error) => { Object.defineProperty(error, brand, { value: true }); } }; })()",
+  )?;
+  exports.set_named_property(
+    "RealmAuthError",
+    errors.get_named_property::<Unknown>("RealmAuthError")?,
+  )?;
+  exports.set_named_property(
+    "isRealmAuthError",
+    errors.get_named_property::<Unknown>("isRealmAuthError")?,
+  )?;
+  js_error::set_marker(&env, errors.get_named_property::<Unknown>("mark")?)?;
   // A rejection's stack names the code that made the call: the native
   // promise settles with no JS on the stack, so each async method is wrapped
   // in an async function that, on a rejection of this SDK's own, takes a
@@ -65,7 +86,7 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
          ApiKeyAuth: ['create', 'fetch', 'fetchAll', 'enable', 'disable', 'delete'], \
          EmailPasswordAuth: ['registerUser', 'confirmUser', 'resendConfirmationEmail', 'retryCustomConfirmation', \
            'sendResetPasswordEmail', 'resetPassword', 'callResetPasswordFunction'] }; \
-       const ours = (e) => e instanceof Error && typeof e.code === 'number' && e.code >= 1000; \
+       const ours = (e) => e !== null && typeof e === 'object' && e[Symbol.for('realm-auth-native.error')] === true; \
        for (const [name, list] of Object.entries(methods)) { const proto = exports[name].prototype; \
          for (const method of list) { const call = proto[method]; \
            const wrapped = { async [method](...args) { \

@@ -40,6 +40,30 @@ export declare namespace BSON {
   type EJSON = typeof bson.EJSON
 }
 
+/**
+ * Every error this SDK makes (server errors, network failures, timeouts, refused arguments): an
+ * `Error` (a `TypeError` for refused arguments) recognised by `instanceof RealmAuthError` and
+ * `isRealmAuthError`. An aborted call rejects with its signal's `reason` instead, as `fetch` does.
+ */
+export declare class RealmAuthError extends Error {
+  private constructor()
+  /** realm's numeric error code (`ErrorCode`). */
+  readonly code: ErrorCode
+  /** The HTTP status, when a response arrived. */
+  readonly statusCode?: number
+  /** The server's `error_code` string. */
+  readonly errorCode?: string
+  /** The server's link to its logs. */
+  readonly link?: string
+  /** The method of the request that failed. */
+  readonly method?: string
+  /** The URL of the request that failed. */
+  readonly url?: string
+}
+
+/** True for an error this SDK made (see {@link RealmAuthError}); narrows its type. */
+export declare function isRealmAuthError(value: unknown): value is RealmAuthError
+
 /** realm v12's `App` namespace: `Realm.App.Credentials`. */
 export declare namespace App {
   /** See {@link Credentials}. */

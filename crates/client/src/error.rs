@@ -89,6 +89,10 @@ macro_rules! for_each_error_code {
       InvalidArgument = 4903, "An argument is invalid; nothing was sent.";
       Aborted = 4904, "The call was aborted through its AbortSignal.";
       Internal = 4905, "A bug in realm-auth-native: the call panicked (please report it).";
+      LimitExceeded = 4906, "The server's limit was reached (for example 20 API keys per user); realm v12 reported it as AppServerError.";
+      AppNotFound = 4907, "The server has no App with this id; realm v12 reported it as AppServerError.";
+      LinkingNotSupported = 4908, "The server cannot link these credentials; realm v12 reported it as AppServerError.";
+      MethodNotAllowed = 4909, "The server does not allow this method on this route; realm v12 reported it as AppServerError.";
     }
   };
 }
@@ -124,11 +128,15 @@ impl ErrorCode {
   /// Maps a server `error_code` string to a code, as realm-core's
   /// `ErrorCodes::from_string` does; unknown names become `AppServerError`.
   pub fn from_server(name: &str) -> ErrorCode {
-    // Only the server's range (4300-4899) can come from a server.
+    // Only the server's range (4300-4899), and the server codes realm-core
+    // does not name (4906-4909), can come from a server.
     ErrorCode::ALL
       .iter()
       .copied()
-      .find(|c| (4300..4900).contains(&c.value()) && c.name() == name)
+      .find(|c| {
+        ((4300..4900).contains(&c.value()) || (4906..=4909).contains(&c.value()))
+          && c.name() == name
+      })
       .unwrap_or(ErrorCode::AppServerError)
   }
 }
@@ -236,6 +244,9 @@ mod tests {
     ] {
       assert_eq!(ErrorCode::from_server(name).value(), number, "{name}");
     }
+    // Server codes realm-core does not name have codes of ours.
+    assert_eq!(ErrorCode::from_server("LimitExceeded").value(), 4906);
+    assert_eq!(ErrorCode::from_server("AppNotFound").value(), 4907);
     // Client-side codes never come from a server.
     assert_eq!(
       ErrorCode::from_server("ClientUserNotFound"),

@@ -130,6 +130,11 @@ pub fn warn(message: &str) {
   log(Category::Sdk, Level::Warn, || message.to_owned());
 }
 
+/// Logs a debug line of the embedding's in `Realm.App` (a call's end).
+pub fn debug(make: impl FnOnce() -> String) {
+  log(Category::App, Level::Debug, make);
+}
+
 /// Logs the message `make` builds in `category`, if `level` is enabled there
 /// and a sink is set.
 pub(crate) fn log(category: Category, level: Level, make: impl FnOnce() -> String) {
