@@ -47,8 +47,8 @@ export declare namespace BSON {
  */
 export declare class RealmAuthError extends Error {
   private constructor()
-  /** realm's numeric error code (`ErrorCode`). */
-  readonly code: ErrorCode
+  /** realm's numeric error code (`ErrorCode`); the emulator's methods use `EmulatorErrorCode`. */
+  readonly code: ErrorCode | EmulatorErrorCode
   /** The HTTP status, when a response arrived. */
   readonly statusCode?: number
   /** The server's `error_code` string. */
@@ -356,7 +356,7 @@ export interface FaultSpec {
   action: FaultAction
 }
 
-/** A request the emulator served. Never holds a token, password or key value. */
+/** A request that reached the emulator, whatever became of it. Never holds a token, password or key value. */
 export interface LoggedRequest {
   /** Request id (the `co_id` in error links). */
   id: string
@@ -372,8 +372,10 @@ export interface LoggedRequest {
   userId: string | null
   /** The JSON body, secrets replaced by `"<redacted>"`. */
   body: unknown
-  /** Response status; 0 when a fault dropped the connection. */
+  /** Response status; 0 when no response was sent. */
   status: number
+  /** What became of the request (a fault's effect, or the client leaving). */
+  outcome: 'served' | 'delayedThenServed' | 'cannedResponse' | 'slowBody' | 'truncated' | 'dropped' | 'reset' | 'abortedByClient' | 'stopped'
   /** Id of the fault that affected the request. */
   fault: string | null
   /** The request's `Content-Type`. */
@@ -573,12 +575,17 @@ export declare class EmailPasswordAuth {
  * App at it with `new App({ id: emulator.appId, baseUrl: emulator.baseUrl })`.
  */
 export declare class Emulator {
-  /** Starts an emulator (default: 127.0.0.1, a free port, app id `emulator-app`). */
+  /**
+   * Starts an emulator (default: 127.0.0.1, a free port, app id
+   * `emulator-app`). Rejects with a TypeError (`EmulatorBadRequest`) for bad
+   * options, `EmulatorBindFailed` when the port is taken and
+   * `EmulatorDataFile` when the data file cannot be used.
+   */
   static start(options?: EmulatorOptions): Promise<Emulator>
   /**
    * Parses command-line arguments (`--port 9191 --app-id my-app …`) into
    * options for `start`; `null` when `--help` was given. Throws a TypeError
-   * naming the bad argument.
+   * (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument.
    */
   static parseArgs(args: Array<string>): EmulatorOptions | null
   /** The command line's help text. */
@@ -591,23 +598,50 @@ export declare class Emulator {
   get appId(): string
   /** The port it listens on. */
   get port(): number
-  /** Stops serving and closes every connection. Safe to call twice. */
+  /**
+   * Stops serving and closes every connection. Safe to call twice. Every
+   * other method then throws `EmulatorErrorCode.EmulatorStopped` (the
+   * `baseUrl`, `appId` and `port` getters keep answering).
+   */
   stop(): Promise<void>
-  /** Creates a confirmed email/password user. */
+  /**
+   * Creates a confirmed email/password user. Throws
+   * `EmulatorErrorCode.EmulatorUserExists` when the email is taken, and a
+   * TypeError (`EmulatorBadRequest`) for an empty email or a password that is
+   * not 6 to 128 characters long.
+   */
   createUser(email: string, password: string): EmulatorUser
-  /** Creates a server API key; its `key` is shown only here. */
+  /**
+   * Creates a server API key; its `key` is shown only here. Throws
+   * `EmulatorErrorCode.EmulatorConflict` when the name is taken, and a
+   * TypeError (`EmulatorBadRequest`) for an invalid name.
+   */
   createServerApiKey(name: string): EmulatorServerApiKey
-  /** Makes the next matching request(s) fail as described; returns the fault's id. */
+  /**
+   * Makes the next matching request(s) fail as described; returns the
+   * fault's id. Throws a TypeError (`EmulatorBadRequest`) for an invalid fault.
+   */
   injectFault(fault: FaultSpec): string
   /** Removes every fault. */
   clearFaults(): void
   /** Makes every access token issued so far invalid (401 `InvalidSession`). */
   expireAccessTokens(): void
-  /** Ends every session of a user: its refresh and access tokens stop working. */
+  /**
+   * Ends every session of a user: its refresh and access tokens stop
+   * working. Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown id.
+   */
   revokeSessions(userId: string): void
-  /** Sets a user's custom data (the `user_data` claim of its next access tokens). */
+  /**
+   * Sets a user's custom data (the `user_data` claim of its next access
+   * tokens). Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown
+   * id, and a TypeError (`EmulatorBadRequest`) when `data` is not an object.
+   */
   setCustomData(userId: string, data: Record<string, unknown>): void
-  /** The requests served so far (oldest first), secrets redacted. */
+  /**
+   * The requests that reached the emulator (in the order they ended),
+   * secrets redacted, each with its `outcome`: faulted ones and ones the
+   * client gave up on included.
+   */
   requests(): LoggedRequest[]
   /** Forgets the request log. */
   clearRequests(): void
@@ -699,6 +733,33 @@ export interface ApiKey {
   name: string
   /** Whether the key is disabled (a disabled key cannot log in). */
   disabled: boolean
+}
+
+/**
+ * The numeric `code` of the errors `Emulator` throws: this SDK's own range,
+ * after `ErrorCode`'s. The emulator's HTTP control API (`/_emulator/`)
+ * answers with the same numbers in its error bodies.
+ */
+export declare enum EmulatorErrorCode {
+  /** The emulator was stopped: every method called after `stop()` throws this. */
+  EmulatorStopped = 4910,
+  /** `createUser` with an email that already has an account. */
+  EmulatorUserExists = 4911,
+  /** `revokeSessions` or `setCustomData` with an unknown user id. */
+  EmulatorUserNotFound = 4912,
+  /**
+   * Bad input, thrown as a `TypeError`: a password of the wrong length, an
+   * invalid fault, key name, option or command-line argument.
+   */
+  EmulatorBadRequest = 4913,
+  /** No such fault, pending confirmation or reset, or control route (HTTP only). */
+  EmulatorNotFound = 4914,
+  /** `createServerApiKey` with a name that is already taken. */
+  EmulatorConflict = 4915,
+  /** `Emulator.start` could not read or write its data file. */
+  EmulatorDataFile = 4916,
+  /** `Emulator.start` could not listen on its host and port. */
+  EmulatorBindFailed = 4917,
 }
 
 /**

@@ -841,6 +841,7 @@ module.exports.Credentials = nativeBinding.Credentials
 module.exports.EmailPasswordAuth = nativeBinding.EmailPasswordAuth
 module.exports.Emulator = nativeBinding.Emulator
 module.exports.User = nativeBinding.User
+module.exports.EmulatorErrorCode = nativeBinding.EmulatorErrorCode
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.MetadataMode = nativeBinding.MetadataMode
 module.exports.NumericLogLevel = nativeBinding.NumericLogLevel

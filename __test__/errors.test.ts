@@ -101,7 +101,7 @@ describe("errors", () => {
     assert.ok(limit instanceof Error);
     assert.ok(isRealmAuthError(limit));
     // The guard narrows: the typed fields are there without a cast.
-    const code: ErrorCode = limit.code;
+    const code: number = limit.code;
     const errorCode: string | undefined = limit.errorCode;
     assert.equal(code, ErrorCode.LimitExceeded);
     assert.equal(errorCode, "LimitExceeded");

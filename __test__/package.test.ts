@@ -124,6 +124,7 @@ describe("package manifest", () => {
       "LICENSE",
       "README.md",
       "bin/realm-auth-native.js",
+      "docs/EMULATOR.md",
       "experimental/base-url.d.ts",
       "experimental/base-url.js",
       "index.d.mts",

@@ -1,18 +1,33 @@
 #!/usr/bin/env node
 // The package's command line:
-//   realm-auth-native emulator [options]    run the App Services emulator until Ctrl-C or SIGTERM
-//   realm-auth-native keys <command> ...     manage a user's API keys on any compatible server
+//   realm-auth-native emulator [options]             run the App Services emulator until Ctrl-C or SIGTERM
+//   realm-auth-native emulator users <add|list> ...  add or list the users of a running emulator
+//   realm-auth-native keys <action> ...              manage a user's API keys on any compatible server
+// Exit codes: 0 done, 1 the server or the network failed, 2 bad input, 3 login refused.
+// With --json, a failure is one JSON object on standard error and nothing else.
 "use strict";
 
 const { parseArgs } = require("node:util");
-const { App, Credentials, Emulator, MetadataMode } = require("..");
+const { App, Credentials, Emulator, ErrorCode, MetadataMode, isRealmAuthError, setLogger } = require("..");
+
+const EXIT_CODES = `Exit codes: 0 done, 1 the server or the network failed, 2 bad input (usage, an invalid
+key name or id), 3 login refused (wrong password, disabled key, session refused).`;
+
+const JSON_NOTE = `With --json, output is JSON and a failure is one object on standard error:
+{"code": <the SDK's numeric error code or null>, "errorCode": <the server's or null>, "message": "..."}`;
 
 const USAGE = `Usage: realm-auth-native <command> [options]
 
 Commands:
-  emulator [options]         run a local App Services emulator (--help for its options)
-  keys <action> [options]    list, create, enable, disable or delete a user's API keys
-                             (realm-auth-native keys --help)
+  emulator [options]               run a local App Services emulator
+                                   (realm-auth-native emulator --help)
+  emulator users <add|list> ...    add or list the users of a running emulator
+                                   (realm-auth-native emulator users --help)
+  keys <action> [options]          list, create, enable, disable or delete a user's API keys
+                                   (realm-auth-native keys --help)
+
+${EXIT_CODES}
+${JSON_NOTE}
 `;
 
 const KEYS_USAGE = `Usage: realm-auth-native keys <action> [name | key id] --app-id <id> [options]
@@ -29,50 +44,113 @@ Options:
   --base-url <url>     the server (default: $REALM_AUTH_EMULATOR_HOST if set, else the hosted default)
   --email <email>      log in with email/password; the password is read from $REALM_AUTH_PASSWORD,
                        or from standard input with --password-stdin
-  --api-key-stdin      log in with an API key read from standard input
-                       (without --email, the key is read from $REALM_AUTH_API_KEY)
   --password-stdin     read the password from standard input
+  --api-key-stdin      log in with an API key read from standard input
+                       (without --email or --api-key-stdin, the key is read from $REALM_AUTH_API_KEY)
   --timeout <ms>       deadline of each call (default 60000)
-  --json               print JSON
+  --json               print JSON; a failure is one JSON object on standard error
   -h, --help           print this help
 
 Secrets are never taken from the command line, where other users and shell histories can see them.
 
-Exit codes: 0 done, 1 the server or the network failed, 2 bad usage, 3 login refused.
+${EXIT_CODES}
 `;
 
-/** A failure with the exit code it maps to. */
-class Exit extends Error {
-  constructor(code, message) {
+const USERS_USAGE = `Usage: realm-auth-native emulator users <add|list> [options]
+
+Adds or lists the users of a running emulator through its control API (/_emulator/).
+
+Actions:
+  add                  create a confirmed email/password user and print its id
+  list                 list the users
+
+Options:
+  --base-url <url>     the emulator (default: $REALM_AUTH_EMULATOR_HOST if set; required otherwise)
+  --email <email>      the new user's email (add; required)
+  --password-stdin     read the new user's password from standard input
+                       (add; without it, the password is read from $REALM_AUTH_PASSWORD)
+  --timeout <ms>       deadline of the request (default 60000)
+  --json               print JSON; a failure is one JSON object on standard error
+  -h, --help           print this help
+
+Secrets are never taken from the command line, where other users and shell histories can see them.
+
+${EXIT_CODES}
+`;
+
+const DEFAULT_TIMEOUT_MS = 60000;
+
+/** A failure of the command line itself, or an SDK/server failure with its codes carried over. */
+class CliError extends Error {
+  constructor(exitCode, message, { code = null, errorCode = null } = {}) {
     super(message);
-    this.exitCode = code;
+    this.exitCode = exitCode;
+    this.code = code;
+    this.errorCode = errorCode;
   }
 }
 
-async function emulator(args) {
-  let options;
+/** Bad usage: exit code 2, with a pointer to the command's help. */
+function usage(message) {
+  return new CliError(2, message);
+}
+
+// Codes that mean the input can never succeed as given: the SDK's refused argument (a malformed
+// key id) and the server's validation errors (a key name with a space).
+const BAD_INPUT = new Set([ErrorCode.InvalidArgument, ErrorCode.InvalidParameter, ErrorCode.MissingParameter, ErrorCode.BadRequest]);
+// Codes that mean the credentials or the session were refused.
+const REFUSED = new Set([
+  ErrorCode.MissingAuthReq,
+  ErrorCode.InvalidSession,
+  ErrorCode.UserAppDomainMismatch,
+  ErrorCode.UserDisabled,
+  ErrorCode.AuthError,
+  ErrorCode.InvalidPassword,
+]);
+
+function exitCodeOf(err) {
+  if (err instanceof CliError) return err.exitCode;
+  // The SDK throws a TypeError for every argument it refuses (the emulator's bad options too).
+  if (BAD_INPUT.has(err?.code) || (err instanceof TypeError && isRealmAuthError(err))) return 2;
+  // Any 401/403 too: a server may refuse with a code this list does not know.
+  if (REFUSED.has(err?.code) || err?.statusCode === 401 || err?.statusCode === 403) return 3;
+  return 1;
+}
+
+/** `err` (an SDK error) with `prefix` before its message, its codes and exit code kept. */
+function withContext(err, prefix) {
+  return new CliError(exitCodeOf(err), `${prefix}: ${err.message}`, fields(err));
+}
+
+/** The SDK's numeric `code` and the server's `errorCode`, or nulls (Node's own errors have string codes). */
+function fields(err) {
+  return {
+    code: typeof err?.code === "number" ? err.code : null,
+    errorCode: typeof err?.errorCode === "string" ? err.errorCode : null,
+  };
+}
+
+/** Parses a command's options; every mistake is bad usage. */
+function parseOptions(args, options) {
+  // Secrets on the command line are refused outright, before anything else.
+  for (const arg of args) {
+    if (/^--(password|api-key|key)(=|$)/.test(arg)) {
+      throw usage(`${arg.split("=")[0]} is not accepted: secrets are read from the environment or standard input`);
+    }
+  }
   try {
-    options = Emulator.parseArgs(args);
+    return parseArgs({ args, allowPositionals: true, options: { ...options, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
   } catch (err) {
-    process.stderr.write(`realm-auth-native emulator: ${err.message}\n\n${Emulator.usage()}`);
-    return 2;
+    // util.parseArgs explains how to pass a positional that starts with '-': noise here.
+    const unknown = /^Unknown option '([^']+)'/.exec(err.message);
+    throw usage(unknown ? `unknown argument '${unknown[1]}'` : err.message);
   }
-  if (options === null) {
-    process.stdout.write(Emulator.usage());
-    return 0;
-  }
-  const running = await Emulator.start(options);
-  process.stdout.write(`${running.listeningLine()}\n`);
-  // The server runs on the addon's threads, which do not keep Node alive: a
-  // timer does, until a signal arrives.
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  await new Promise((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  clearInterval(keepAlive);
-  await running.stop();
-  return 0;
+}
+
+function parseTimeout(text) {
+  if (text === undefined) return DEFAULT_TIMEOUT_MS;
+  if (!/^\d+$/.test(text)) throw usage(`--timeout: '${text}' is not a whole number of milliseconds`);
+  return Number(text);
 }
 
 async function readStdin() {
@@ -81,92 +159,232 @@ async function readStdin() {
   return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
 }
 
+function printer(json) {
+  return (value, text) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
+}
+
+// ---- emulator ------------------------------------------------------------------------------
+
+async function emulator(args) {
+  if (args[0] === "users") return emulatorUsers(args.slice(1));
+  let options;
+  try {
+    // The same parser as the realm-auth-emulator binary (crates/emulator/src/cli.rs); it
+    // accepts --json, which the top level below has already looked for.
+    options = Emulator.parseArgs(args);
+  } catch (err) {
+    throw usage(err.message);
+  }
+  if (options === null) {
+    process.stdout.write(Emulator.usage());
+    return 0;
+  }
+  // Refused options (a bad app id) are bad usage; a taken port or an unreadable data file is not.
+  const running = await Emulator.start(options);
+  // Listening for the signals before printing the line: a script that reads the line and
+  // signals at once must find them handled.
+  const signalled = new Promise((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  // The server runs on the addon's threads, which do not keep Node alive: a
+  // timer does, until a signal arrives.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  process.stdout.write(`${json ? JSON.stringify({ baseUrl: running.baseUrl, appId: running.appId }) : running.listeningLine()}\n`);
+  await signalled;
+  clearInterval(keepAlive);
+  await running.stop();
+  return 0;
+}
+
+/** The emulator's base URL: --base-url, else $REALM_AUTH_EMULATOR_HOST (a host:port or a URL). */
+function emulatorBaseUrl(flag) {
+  const given = flag ?? (process.env.REALM_AUTH_EMULATOR_HOST || undefined);
+  if (given === undefined) throw usage("--base-url is required (or set REALM_AUTH_EMULATOR_HOST)");
+  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`;
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usage(`'${given}' is not a URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw usage(`'${given}' is not an http:// or https:// URL`);
+  return url.href.replace(/\/+$/, "");
+}
+
+// Node's fetch reports why a request failed in its error's cause; these are the words the SDK
+// uses for the same failures (crates/client/src/transport.rs).
+const REASONS = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ECONNABORTED: "connection aborted",
+  ETIMEDOUT: "timed out",
+  UND_ERR_CONNECT_TIMEOUT: "timed out",
+  EPIPE: "connection closed",
+  UND_ERR_SOCKET: "connection closed",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "host unreachable",
+  EADDRNOTAVAIL: "host unreachable",
+  ENOTFOUND: "could not resolve the host name",
+  EAI_AGAIN: "could not resolve the host name",
+};
+
+/** One request to the emulator's control API; its JSON answer, or a CliError. */
+async function control(baseUrl, method, path, body, timeout) {
+  const url = `${baseUrl}/_emulator/${path}`;
+  let response;
+  let text;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: "error",
+      signal: AbortSignal.timeout(timeout),
+    });
+    text = await response.text();
+  } catch (err) {
+    // The same codes and message as the SDK's network failures, so that scripts check one shape.
+    if (err?.name === "TimeoutError") {
+      throw new CliError(1, `request to ${url} failed, reason: timed out`, { code: ErrorCode.Timeout });
+    }
+    const cause = err?.cause;
+    const reason = REASONS[cause?.code] ?? cause?.message ?? err?.message ?? String(err);
+    throw new CliError(1, `request to ${url} failed, reason: ${reason}`, { code: ErrorCode.NetworkError });
+  }
+  let parsed;
+  try {
+    parsed = text === "" ? null : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!response.ok) {
+    // Control errors are {"error": "...", "error_code": "InvalidArgument" | "NotFound" | ...},
+    // newer emulators add a numeric "code".
+    const message = typeof parsed?.error === "string" && parsed.error ? parsed.error : `${method} ${url} answered HTTP ${response.status}`;
+    const code = typeof parsed?.code === "number" ? parsed.code : null;
+    const errorCode = typeof parsed?.error_code === "string" ? parsed.error_code : null;
+    const exitCode = response.status === 400 ? 2 : response.status === 401 || response.status === 403 ? 3 : 1;
+    throw new CliError(exitCode, message, { code, errorCode });
+  }
+  if (parsed === undefined) throw new CliError(1, `the answer to ${method} ${url} is not JSON`);
+  return parsed;
+}
+
+async function emulatorUsers(args) {
+  const { values, positionals } = parseOptions(args, {
+    "base-url": { type: "string" },
+    email: { type: "string" },
+    "password-stdin": { type: "boolean" },
+    timeout: { type: "string" },
+  });
+  if (values.help) {
+    process.stdout.write(USERS_USAGE);
+    return 0;
+  }
+  const [action, ...extra] = positionals;
+  if (action !== "add" && action !== "list") throw usage(action ? `unknown action '${action}'` : "no action given (add or list)");
+  if (extra.length > 0) throw usage(`${action} takes no argument`);
+  if (action === "list" && (values.email !== undefined || values["password-stdin"])) {
+    throw usage("list takes no --email or --password-stdin");
+  }
+  if (action === "add" && !values.email) throw usage("--email is required");
+  const baseUrl = emulatorBaseUrl(values["base-url"]);
+  const timeout = parseTimeout(values.timeout);
+  const print = printer(values.json);
+  if (action === "add") {
+    const password = values["password-stdin"] ? await readStdin() : process.env.REALM_AUTH_PASSWORD;
+    if (!password) throw usage("no password: set REALM_AUTH_PASSWORD or pass --password-stdin");
+    const user = await control(baseUrl, "POST", "users", { email: values.email, password }, timeout);
+    print(user, `created ${user.id} (${user.email})`);
+  } else {
+    const users = await control(baseUrl, "GET", "users", undefined, timeout);
+    if (!Array.isArray(users)) throw new CliError(1, "the emulator's user list is not a JSON array");
+    const text = users.map((u) => `${u.id}  ${u.email ?? `(${u.type ?? "no email"})`}`).join("\n");
+    print(users, users.length ? text : "(no users)");
+  }
+  return 0;
+}
+
+// ---- keys ----------------------------------------------------------------------------------
+
 async function credentials(values) {
   if (values.email !== undefined) {
     const password = values["password-stdin"] ? await readStdin() : process.env.REALM_AUTH_PASSWORD;
-    if (!password) throw new Exit(2, "no password: set REALM_AUTH_PASSWORD or pass --password-stdin");
+    if (!password) throw usage("no password: set REALM_AUTH_PASSWORD or pass --password-stdin");
     return Credentials.emailPassword(values.email, password);
   }
+  if (values["password-stdin"]) throw usage("--password-stdin needs --email");
   const key = values["api-key-stdin"] ? await readStdin() : process.env.REALM_AUTH_API_KEY;
-  if (!key) throw new Exit(2, "no credentials: use --email, --api-key-stdin, or set REALM_AUTH_API_KEY");
+  if (!key) throw usage("no credentials: use --email, --api-key-stdin, or set REALM_AUTH_API_KEY");
   return Credentials.apiKey(key);
 }
 
-function parseKeysArgs(args) {
-  // Secrets on the command line are refused outright, before anything else.
-  for (const arg of args) {
-    if (/^--(password|api-key|key)(=|$)/.test(arg)) {
-      throw new Exit(2, `${arg.split("=")[0]} is not accepted: secrets are read from the environment or standard input`);
-    }
-  }
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        "app-id": { type: "string" },
-        "base-url": { type: "string" },
-        email: { type: "string" },
-        "api-key-stdin": { type: "boolean" },
-        "password-stdin": { type: "boolean" },
-        timeout: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (err) {
-    throw new Exit(2, err.message);
-  }
-}
-
 async function keys(args) {
-  const { values, positionals } = parseKeysArgs(args);
+  const { values, positionals } = parseOptions(args, {
+    "app-id": { type: "string" },
+    "base-url": { type: "string" },
+    email: { type: "string" },
+    "api-key-stdin": { type: "boolean" },
+    "password-stdin": { type: "boolean" },
+    timeout: { type: "string" },
+  });
   if (values.help) {
     process.stdout.write(KEYS_USAGE);
     return 0;
   }
   const [action, target, ...extra] = positionals;
   const needsTarget = { list: false, create: true, enable: true, disable: true, delete: true }[action];
-  if (needsTarget === undefined) throw new Exit(2, action ? `unknown action '${action}'` : "no action given");
+  if (needsTarget === undefined) throw usage(action ? `unknown action '${action}'` : "no action given");
   if (needsTarget !== (target !== undefined) || extra.length > 0) {
-    throw new Exit(2, needsTarget ? `${action} needs one ${action === "create" ? "name" : "key id"}` : `${action} takes no argument`);
+    throw usage(needsTarget ? `${action} needs one ${action === "create" ? "name" : "key id"}` : `${action} takes no argument`);
   }
-  if (!values["app-id"]) throw new Exit(2, "--app-id is required");
-  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-  let app;
-  try {
-    // Each run logs in afresh: keep no users in the working directory.
-    app = new App({ id: values["app-id"], baseUrl: values["base-url"], timeout, metadata: { mode: MetadataMode.InMemory } });
-  } catch (err) {
-    throw new Exit(2, err.message);
-  }
+  if (values.email !== undefined && values["api-key-stdin"]) throw usage("--email and --api-key-stdin exclude each other");
+  if (!values["app-id"]) throw usage("--app-id is required");
+  const timeout = parseTimeout(values.timeout);
+  // Each run logs in afresh: keep no users in the working directory. The SDK refuses a bad
+  // base URL with a TypeError (code InvalidArgument): exit code 2.
+  const app = new App({ id: values["app-id"], baseUrl: values["base-url"], timeout, metadata: { mode: MetadataMode.InMemory } });
   const login = await credentials(values);
   let user;
   try {
     user = await app.logIn(login);
   } catch (err) {
-    throw new Exit(err.statusCode === 401 ? 3 : 1, `login failed: ${err.message}`);
+    throw withContext(err, "login failed");
   }
-  const print = (json, text) => process.stdout.write(`${values.json ? JSON.stringify(json) : text}\n`);
-  switch (action) {
-    case "list": {
-      const list = await user.apiKeys.fetchAll();
-      const text = list.map((k) => `${k._id}  ${k.disabled ? "disabled" : "enabled "}  ${k.name}`).join("\n");
-      print(list, list.length ? text : "(no keys)");
-      break;
+  const print = printer(values.json);
+  try {
+    switch (action) {
+      case "list": {
+        const list = await user.apiKeys.fetchAll();
+        const text = list.map((k) => `${k._id}  ${k.disabled ? "disabled" : "enabled "}  ${k.name}`).join("\n");
+        print(list, list.length ? text : "(no keys)");
+        break;
+      }
+      case "create": {
+        const key = await user.apiKeys.create(target);
+        print(key, `created ${key._id} (${key.name})\nkey: ${key.key}\nStore the key now: it cannot be shown again.`);
+        break;
+      }
+      default: {
+        await user.apiKeys[action](target);
+        print({ _id: target, action }, `${action}d ${target}`);
+      }
     }
-    case "create": {
-      const key = await user.apiKeys.create(target);
-      print(key, `created ${key._id} (${key.name})\nkey: ${key.key}\nStore the key now: it cannot be shown again.`);
-      break;
-    }
-    default: {
-      await user.apiKeys[action](target);
-      print({ _id: target, action }, `${action}d ${target}`);
-    }
+  } finally {
+    // Ends the session on the server, failure or not; briefly, so that a server that stopped
+    // answering does not hold the command for a whole --timeout a second time.
+    await user.logOut({ timeout: Math.min(timeout, 5000) }).catch(() => {});
   }
-  await user.logOut().catch(() => {});
   return 0;
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+/** The help a usage failure of `argv` points at. */
+function helpFor(argv) {
+  if (argv[0] === "keys") return "realm-auth-native keys --help";
+  return argv[1] === "users" ? "realm-auth-native emulator users --help" : "realm-auth-native emulator --help";
 }
 
 async function main(argv) {
@@ -176,25 +394,41 @@ async function main(argv) {
       return emulator(args);
     case "keys":
       return keys(args);
-    case undefined:
     case "-h":
     case "--help":
       process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
+      return 0;
+    case undefined:
+      throw usage("no command given (emulator or keys)");
     default:
-      process.stderr.write(`realm-auth-native: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
+      throw usage(`unknown command '${command}'`);
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+// Seen before any parsing, so that even a bad command or flag is reported as JSON.
+const json = argv.includes("--json");
+// The SDK's log lines (retries, say) and process warnings would be a second thing on standard
+// error: the failure that ends the command says what went wrong.
+setLogger(null);
+if (json) process.removeAllListeners("warning");
+
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err) => {
-    // A TypeError is an argument the SDK refused (a malformed key id, say).
-    const code = err instanceof Exit ? err.exitCode : err instanceof TypeError ? 2 : 1;
-    process.stderr.write(`realm-auth-native: ${err.message}\n${code === 2 ? "(realm-auth-native keys --help)\n" : ""}`);
-    process.exitCode = code;
+    const exitCode = exitCodeOf(err);
+    const message = typeof err?.message === "string" && err.message ? err.message : String(err);
+    if (json) {
+      process.stderr.write(`${JSON.stringify({ ...fields(err), message })}\n`);
+    } else {
+      // The message only, no stack: the SDK's messages already say what failed, in words.
+      // A bad or missing command gets the list of commands; a bad option, a pointer to its help.
+      const topLevel = argv[0] !== "keys" && argv[0] !== "emulator";
+      const hint = exitCode !== 2 ? "" : topLevel ? `\n${USAGE}` : `(${helpFor(argv)})\n`;
+      process.stderr.write(`realm-auth-native: ${message}\n${hint}`);
+    }
+    process.exitCode = exitCode;
   },
 );

@@ -1,13 +1,57 @@
 //! `Emulator`: the embedded App Services emulator, for tests and demos.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use realm_auth_client as client;
 use realm_auth_emulator as emu;
 use serde_json::Value;
 
-use crate::js_error::emulator_error;
+use crate::js_error::{emulator_error_with_code, to_js_error};
+
+/// The numeric `code` of the errors `Emulator` throws: this SDK's own range,
+/// after `ErrorCode`'s. The emulator's HTTP control API (`/_emulator/`)
+/// answers with the same numbers in its error bodies.
+#[napi]
+// The members are the codes' names, prefixed as the HTTP listing spells them,
+// so they stay unambiguous once destructured or printed next to `ErrorCode`s.
+#[allow(clippy::enum_variant_names)]
+pub enum EmulatorErrorCode {
+  /// The emulator was stopped: every method called after `stop()` throws this.
+  EmulatorStopped = 4910,
+  /// `createUser` with an email that already has an account.
+  EmulatorUserExists = 4911,
+  /// `revokeSessions` or `setCustomData` with an unknown user id.
+  EmulatorUserNotFound = 4912,
+  /// Bad input, thrown as a `TypeError`: a password of the wrong length, an
+  /// invalid fault, key name, option or command-line argument.
+  EmulatorBadRequest = 4913,
+  /// No such fault, pending confirmation or reset, or control route (HTTP only).
+  EmulatorNotFound = 4914,
+  /// `createServerApiKey` with a name that is already taken.
+  EmulatorConflict = 4915,
+  /// `Emulator.start` could not read or write its data file.
+  EmulatorDataFile = 4916,
+  /// `Emulator.start` could not listen on its host and port.
+  EmulatorBindFailed = 4917,
+}
+
+// The numbers are the emulator crate's, which its HTTP errors carry: a
+// mismatch fails the build rather than the user.
+const _: () = {
+  use emu::EmulatorErrorCode as Crate;
+  assert!(EmulatorErrorCode::EmulatorStopped as u32 == Crate::Stopped as u32);
+  assert!(EmulatorErrorCode::EmulatorUserExists as u32 == Crate::UserExists as u32);
+  assert!(EmulatorErrorCode::EmulatorUserNotFound as u32 == Crate::UserNotFound as u32);
+  assert!(EmulatorErrorCode::EmulatorBadRequest as u32 == Crate::BadRequest as u32);
+  assert!(EmulatorErrorCode::EmulatorNotFound as u32 == Crate::NotFound as u32);
+  assert!(EmulatorErrorCode::EmulatorConflict as u32 == Crate::Conflict as u32);
+  assert!(EmulatorErrorCode::EmulatorDataFile as u32 == Crate::DataFile as u32);
+  assert!(EmulatorErrorCode::EmulatorBindFailed as u32 == Crate::BindFailed as u32);
+  assert!(Crate::ALL.len() == 8);
+};
 
 /// A running App Services emulator on 127.0.0.1 (in this process). Point an
 /// App at it with `new App({ id: emulator.appId, baseUrl: emulator.baseUrl })`.
@@ -15,16 +59,39 @@ use crate::js_error::emulator_error;
 pub struct Emulator {
   inner: Arc<emu::Emulator>,
   control: emu::Control,
+  /// Set by the first `stop()`, synchronously, so that a call right after an
+  /// un-awaited `stop()` fails too.
+  stopped: AtomicBool,
+}
+
+/// The JS error with `code`'s number: a `TypeError` for bad input.
+fn error(env: &Env, code: emu::EmulatorErrorCode, message: &str) -> Error {
+  emulator_error_with_code(
+    env,
+    code.value(),
+    message,
+    code == emu::EmulatorErrorCode::BadRequest,
+  )
+}
+
+fn bad_request(env: &Env, message: &str) -> Error {
+  error(env, emu::EmulatorErrorCode::BadRequest, message)
 }
 
 fn control_result<T>(env: &Env, result: std::result::Result<T, emu::ControlError>) -> Result<T> {
-  result.map_err(|e| emulator_error(env, e.message(), e.status() == 400))
+  result.map_err(|e| error(env, e.code(), e.message()))
 }
 
 /// Control results go to JS through `serde_json::Value`, so that integers
-/// (u64 timestamps) become JS numbers rather than BigInts.
+/// (u64 timestamps) become JS numbers rather than BigInts. (Plain data always
+/// serializes: a failure is a bug.)
 fn to_js<T: serde::Serialize>(env: &Env, value: &T) -> Result<Value> {
-  serde_json::to_value(value).map_err(|e| emulator_error(env, &e.to_string(), false))
+  serde_json::to_value(value).map_err(|e| {
+    to_js_error(
+      env,
+      client::Error::new(client::ErrorCode::Internal, e.to_string()),
+    )
+  })
 }
 
 #[napi]
@@ -38,42 +105,50 @@ impl Emulator {
     ])
   }
 
-  /// Starts an emulator (default: 127.0.0.1, a free port, app id `emulator-app`).
+  /// Starts an emulator (default: 127.0.0.1, a free port, app id
+  /// `emulator-app`). Rejects with a TypeError (`EmulatorBadRequest`) for bad
+  /// options, `EmulatorBindFailed` when the port is taken and
+  /// `EmulatorDataFile` when the data file cannot be used.
   #[napi(
     ts_args_type = "options?: EmulatorOptions",
     ts_return_type = "Promise<Emulator>"
   )]
   pub fn start<'env>(env: &'env Env, options: Option<Value>) -> Result<PromiseRaw<'env, Emulator>> {
-    let config: emu::Config = match options {
-      None | Some(Value::Null) => emu::Config::default(),
-      Some(v) => serde_json::from_value(v)
-        .map_err(|e| emulator_error(env, &format!("invalid emulator options: {e}"), true))?,
+    // Bad options reject too, rather than throw: callers of an async method
+    // look for its failures in one place.
+    let config: std::result::Result<emu::Config, String> = match options {
+      None | Some(Value::Null) => Ok(emu::Config::default()),
+      Some(v) => serde_json::from_value(v).map_err(|e| format!("invalid emulator options: {e}")),
     };
     env.spawn_future_with_callback(
-      async move { Ok(emu::Emulator::start(config).await) },
+      async move {
+        Ok(match config {
+          Ok(config) => emu::Emulator::start(config)
+            .await
+            .map_err(|e| (e.code(), e.to_string())),
+          Err(message) => Err((emu::EmulatorErrorCode::BadRequest, message)),
+        })
+      },
       |env, started| match started {
         Ok(inner) => Ok(Emulator {
           control: inner.control(),
           inner: Arc::new(inner),
+          stopped: AtomicBool::new(false),
         }),
-        Err(e) => Err(emulator_error(
-          env,
-          &e.to_string(),
-          matches!(e, emu::EmulatorError::Config(_)),
-        )),
+        Err((code, message)) => Err(error(env, code, &message)),
       },
     )
   }
 
   /// Parses command-line arguments (`--port 9191 --app-id my-app …`) into
   /// options for `start`; `null` when `--help` was given. Throws a TypeError
-  /// naming the bad argument.
+  /// (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument.
   #[napi(ts_return_type = "EmulatorOptions | null")]
   pub fn parse_args(env: Env, args: Vec<String>) -> Result<Value> {
     match emu::cli::parse_args(args) {
       Ok(Some(cli)) => to_js(&env, &cli.config),
       Ok(None) => Ok(Value::Null),
-      Err(message) => Err(emulator_error(&env, &message, true)),
+      Err(message) => Err(bad_request(&env, &message)),
     }
   }
 
@@ -85,8 +160,12 @@ impl Emulator {
 
   /// The line the command line prints once the emulator listens.
   #[napi]
-  pub fn listening_line(&self) -> String {
-    emu::cli::listening_line(&self.inner.base_url(), self.inner.app_id())
+  pub fn listening_line(&self, env: Env) -> Result<String> {
+    self.check_running(&env)?;
+    Ok(emu::cli::listening_line(
+      &self.inner.base_url(),
+      self.inner.app_id(),
+    ))
   }
 
   /// `http://127.0.0.1:<port>`: the base URL to give an App.
@@ -107,9 +186,12 @@ impl Emulator {
     self.inner.port().into()
   }
 
-  /// Stops serving and closes every connection. Safe to call twice.
+  /// Stops serving and closes every connection. Safe to call twice. Every
+  /// other method then throws `EmulatorErrorCode.EmulatorStopped` (the
+  /// `baseUrl`, `appId` and `port` getters keep answering).
   #[napi(ts_return_type = "Promise<void>")]
   pub fn stop<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+    self.stopped.store(true, Ordering::Release);
     let inner = self.inner.clone();
     env.spawn_future(async move {
       inner.stop().await;
@@ -117,79 +199,125 @@ impl Emulator {
     })
   }
 
-  /// Creates a confirmed email/password user.
+  /// Creates a confirmed email/password user. Throws
+  /// `EmulatorErrorCode.EmulatorUserExists` when the email is taken, and a
+  /// TypeError (`EmulatorBadRequest`) for an empty email or a password that is
+  /// not 6 to 128 characters long.
   #[napi(ts_return_type = "EmulatorUser")]
   pub fn create_user(&self, env: Env, email: String, password: String) -> Result<Value> {
+    self.check_running(&env)?;
     let user = control_result(&env, self.control.create_user(&email, &password))?;
     to_js(&env, &user)
   }
 
-  /// Creates a server API key; its `key` is shown only here.
+  /// Creates a server API key; its `key` is shown only here. Throws
+  /// `EmulatorErrorCode.EmulatorConflict` when the name is taken, and a
+  /// TypeError (`EmulatorBadRequest`) for an invalid name.
   #[napi(ts_return_type = "EmulatorServerApiKey")]
   pub fn create_server_api_key(&self, env: Env, name: String) -> Result<Value> {
+    self.check_running(&env)?;
     let key = control_result(&env, self.control.create_server_api_key(&name))?;
     to_js(&env, &key)
   }
 
-  /// Makes the next matching request(s) fail as described; returns the fault's id.
+  /// Makes the next matching request(s) fail as described; returns the
+  /// fault's id. Throws a TypeError (`EmulatorBadRequest`) for an invalid fault.
   #[napi(ts_args_type = "fault: FaultSpec")]
   pub fn inject_fault(&self, env: Env, fault: Value) -> Result<String> {
+    self.check_running(&env)?;
     let spec: emu::FaultSpec = serde_json::from_value(fault)
-      .map_err(|e| emulator_error(&env, &format!("invalid fault: {e}"), true))?;
+      .map_err(|e| bad_request(&env, &format!("invalid fault: {e}")))?;
     control_result(&env, self.control.inject_fault(spec))
   }
 
   /// Removes every fault.
   #[napi]
-  pub fn clear_faults(&self) {
+  pub fn clear_faults(&self, env: Env) -> Result<()> {
+    self.check_running(&env)?;
     self.control.clear_faults();
+    Ok(())
   }
 
   /// Makes every access token issued so far invalid (401 `InvalidSession`).
   #[napi]
-  pub fn expire_access_tokens(&self) {
+  pub fn expire_access_tokens(&self, env: Env) -> Result<()> {
+    self.check_running(&env)?;
     self.control.expire_access_tokens();
+    Ok(())
   }
 
-  /// Ends every session of a user: its refresh and access tokens stop working.
+  /// Ends every session of a user: its refresh and access tokens stop
+  /// working. Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown id.
   #[napi]
   pub fn revoke_sessions(&self, env: Env, user_id: String) -> Result<()> {
+    self.check_running(&env)?;
     control_result(&env, self.control.revoke_sessions(&user_id))
   }
 
-  /// Sets a user's custom data (the `user_data` claim of its next access tokens).
+  /// Sets a user's custom data (the `user_data` claim of its next access
+  /// tokens). Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown
+  /// id, and a TypeError (`EmulatorBadRequest`) when `data` is not an object.
   #[napi(ts_args_type = "userId: string, data: Record<string, unknown>")]
   pub fn set_custom_data(&self, env: Env, user_id: String, data: Value) -> Result<()> {
+    self.check_running(&env)?;
     control_result(&env, self.control.set_custom_data(&user_id, data))
   }
 
-  /// The requests served so far (oldest first), secrets redacted.
+  /// The requests that reached the emulator (in the order they ended),
+  /// secrets redacted, each with its `outcome`: faulted ones and ones the
+  /// client gave up on included.
   #[napi(ts_return_type = "LoggedRequest[]")]
   pub fn requests(&self, env: Env) -> Result<Value> {
+    self.check_running(&env)?;
     to_js(&env, &self.control.requests())
   }
 
   /// Forgets the request log.
   #[napi]
-  pub fn clear_requests(&self) {
+  pub fn clear_requests(&self, env: Env) -> Result<()> {
+    self.check_running(&env)?;
     self.control.clear_requests();
+    Ok(())
   }
 
   /// The confirmation token pair "emailed" to an unconfirmed user, or `null`.
   #[napi(ts_return_type = "EmulatorTokenPair | null")]
   pub fn pending_confirmation(&self, env: Env, email: String) -> Result<Value> {
+    self.check_running(&env)?;
     to_js(&env, &self.control.pending_confirmation(&email))
   }
 
   /// The password reset token pair "emailed" to a user, or `null`.
   #[napi(ts_return_type = "EmulatorTokenPair | null")]
   pub fn pending_reset(&self, env: Env, email: String) -> Result<Value> {
+    self.check_running(&env)?;
     to_js(&env, &self.control.pending_reset(&email))
   }
 
   /// Forgets all users, keys, sessions, faults and the request log.
   #[napi]
-  pub fn reset(&self) {
+  pub fn reset(&self, env: Env) -> Result<()> {
+    self.check_running(&env)?;
     self.control.reset();
+    Ok(())
+  }
+}
+
+impl Emulator {
+  /// Fails with `EmulatorStopped` once `stop()` was called: the server is gone,
+  /// so a control call would act on a state nobody can reach.
+  fn check_running(&self, env: &Env) -> Result<()> {
+    if self.stopped.load(Ordering::Acquire) {
+      Err(error(
+        env,
+        emu::EmulatorErrorCode::Stopped,
+        &format!(
+          "the emulator at {} is stopped: start a new one with Emulator.start()",
+          self.inner.base_url()
+        ),
+      ))
+    } else {
+      Ok(())
+    }
   }
 }

@@ -131,3 +131,23 @@ fn mark(env: &Env, obj: &Object) {
     }
   }
 }
+
+/// [`emulator_error`] with one of the emulator's numeric codes
+/// (`EmulatorErrorCode`, src/emulator.rs) in `code` instead of napi's status
+/// string or `ErrorCode.InvalidArgument`, and branded (`RealmAuthError`) like
+/// the SDK's other errors. Must run on the JS thread.
+pub fn emulator_error_with_code(env: &Env, code: u32, message: &str, bad_input: bool) -> Error {
+  let build = || -> Result<Error> {
+    let error = emulator_error(env, message, bad_input);
+    // Safety: on the JS thread; the value is the error object itself (or a
+    // fresh one made from its status and message).
+    let raw = unsafe { Error::to_napi_value(env.raw(), error)? };
+    let mut obj = Object::from_raw(env.raw(), raw);
+    // Bad input arrives branded already; branding again is harmless.
+    mark(env, &obj);
+    obj.set_named_property("code", code)?;
+    Ok(Error::from(obj.to_unknown()))
+  };
+  // Building the object failed (the env is going away): a plain error still reports it.
+  build().unwrap_or_else(|e| e)
+}

@@ -47,8 +47,8 @@ export declare namespace BSON {
  */
 export declare class RealmAuthError extends Error {
   private constructor()
-  /** realm's numeric error code (`ErrorCode`). */
-  readonly code: ErrorCode
+  /** realm's numeric error code (`ErrorCode`); the emulator's methods use `EmulatorErrorCode`. */
+  readonly code: ErrorCode | EmulatorErrorCode
   /** The HTTP status, when a response arrived. */
   readonly statusCode?: number
   /** The server's `error_code` string. */
@@ -356,7 +356,7 @@ export interface FaultSpec {
   action: FaultAction
 }
 
-/** A request the emulator served. Never holds a token, password or key value. */
+/** A request that reached the emulator, whatever became of it. Never holds a token, password or key value. */
 export interface LoggedRequest {
   /** Request id (the `co_id` in error links). */
   id: string
@@ -372,8 +372,10 @@ export interface LoggedRequest {
   userId: string | null
   /** The JSON body, secrets replaced by `"<redacted>"`. */
   body: unknown
-  /** Response status; 0 when a fault dropped the connection. */
+  /** Response status; 0 when no response was sent. */
   status: number
+  /** What became of the request (a fault's effect, or the client leaving). */
+  outcome: 'served' | 'delayedThenServed' | 'cannedResponse' | 'slowBody' | 'truncated' | 'dropped' | 'reset' | 'abortedByClient' | 'stopped'
   /** Id of the fault that affected the request. */
   fault: string | null
   /** The request's `Content-Type`. */

@@ -3,14 +3,12 @@
 
 use crate::Config;
 
-/// The help text.
-pub const USAGE: &str = "\
-Usage: realm-auth-emulator [options]   (or: realm-auth-native emulator [options])
-
-A local App Services-compatible auth server (users, sessions, user and server API keys).
-
-Options:
-  --port <p>                    port to listen on (default 0: pick a free one)
+/// The options both commands take, as help lines. A macro rather than a
+/// `const` because `concat!` only joins literals, and the two help texts must
+/// not drift apart.
+macro_rules! shared_options {
+  () => {
+    "  --port <p>                    port to listen on (default 0: pick a free one)
   --host <h>                    interface to bind (default 127.0.0.1)
   --app-id <id>                 the app id to serve (default emulator-app)
   --data <file>                 load state from <file> and save every change to it
@@ -21,11 +19,57 @@ Options:
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
   --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
-  --threads <n>                 tokio worker threads (default 1)
-  -h, --help                    print this help
+  --json                        print the listening line and any failure as one JSON object
+"
+  };
+}
 
-Control API: http://<host>:<port>/_emulator/ (see the crate README).
-";
+macro_rules! help_tail {
+  () => {
+    "  -h, --help                    print this help
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 could not start (port taken, data file
+unreadable), 2 bad usage.
+
+Control API: http://<host>:<port>/_emulator/ (GET it for the list of routes). Guide (control
+API, faults, the data file): docs/EMULATOR.md, shipped in the realm-auth-native package.
+"
+  };
+}
+
+/// The help text of `realm-auth-native emulator` (the Node package's command).
+pub const USAGE: &str = concat!(
+  "\
+Usage: realm-auth-native emulator [options]
+       realm-auth-native emulator users <add|list> ...   (realm-auth-native emulator users --help)
+
+A local App Services-compatible auth server (users, sessions, user and server API keys),
+run in this Node process.
+
+Options:
+",
+  shared_options!(),
+  help_tail!(),
+  "
+The realm-auth-emulator binary also takes --threads; this command refuses it (the emulator
+runs on the addon's threads).
+"
+);
+
+/// The help text of the `realm-auth-emulator` binary: the same options plus `--threads`.
+pub const BINARY_USAGE: &str = concat!(
+  "\
+Usage: realm-auth-emulator [options]
+
+A local App Services-compatible auth server (users, sessions, user and server API keys).
+
+Options:
+",
+  shared_options!(),
+  "  --threads <n>                 tokio worker threads (default 1)
+",
+  help_tail!()
+);
 
 /// Parsed arguments.
 pub struct Cli {
@@ -33,12 +77,25 @@ pub struct Cli {
   pub config: Config,
   /// Tokio worker threads (the binary only; in-process emulators share the host runtime).
   pub threads: usize,
+  /// `--json`: the listening line and failures as JSON.
+  pub json: bool,
 }
 
-/// Parses the arguments after the program name; `Ok(None)` means help was asked for.
+/// Parses the arguments of `realm-auth-native emulator` (after the command name); `Ok(None)`
+/// means help was asked for. `--threads` is refused: an in-process emulator cannot honour it.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
+  parse(args, false)
+}
+
+/// Parses the arguments of the `realm-auth-emulator` binary: [`parse_args`] plus `--threads`.
+pub fn parse_binary_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
+  parse(args, true)
+}
+
+fn parse(args: impl IntoIterator<Item = String>, binary: bool) -> Result<Option<Cli>, String> {
   let mut config = Config::default();
   let mut threads = 1usize;
+  let mut json = false;
   let mut args = args.into_iter();
   while let Some(arg) = args.next() {
     // Accept both `--flag value` and `--flag=value`.
@@ -83,21 +140,58 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>,
         config.password_iterations =
           number("--password-iterations", value("--password-iterations")?)?
       }
-      "--threads" => {
+      "--json" if inline.is_none() => json = true,
+      "--threads" if binary => {
         threads = number("--threads", value("--threads")?)?;
         if threads == 0 {
           return Err("--threads must be at least 1".into());
         }
       }
+      // Said plainly rather than "unknown": the binary's help lists it.
+      "--threads" => {
+        return Err(
+          "--threads is taken only by the realm-auth-emulator binary (this emulator runs on the addon's threads)"
+            .into(),
+        );
+      }
       other => return Err(format!("unknown argument '{other}'")),
     }
   }
-  Ok(Some(Cli { config, threads }))
+  Ok(Some(Cli {
+    config,
+    threads,
+    json,
+  }))
 }
 
 /// The line printed once the emulator listens.
 pub fn listening_line(base_url: &str, app_id: &str) -> String {
   format!("App Services emulator listening on {base_url} (app id {app_id})")
+}
+
+/// The listening line with `--json`. The Node command prints the same object, keys in the same
+/// order (spelled out here: `json!` orders keys by name or by insertion, depending on features).
+pub fn listening_json(base_url: &str, app_id: &str) -> String {
+  format!(
+    "{{\"baseUrl\":{},\"appId\":{}}}",
+    json_string(base_url),
+    json_string(app_id)
+  )
+}
+
+/// A failure with `--json`: the object every `realm-auth-native` command prints on standard
+/// error. `code` is the numeric error code (an [`crate::EmulatorErrorCode`] here; `null` for bad
+/// usage); `errorCode`, a server's `error_code` string, the emulator's own failures never have.
+pub fn error_json(code: Option<u32>, message: &str) -> String {
+  let code = code.map_or_else(|| "null".to_string(), |c| c.to_string());
+  format!(
+    "{{\"code\":{code},\"errorCode\":null,\"message\":{}}}",
+    json_string(message)
+  )
+}
+
+fn json_string(s: &str) -> String {
+  serde_json::Value::from(s).to_string()
 }
 
 #[cfg(test)]
@@ -110,8 +204,8 @@ mod tests {
 
   #[test]
   fn parses_flags() {
-    let cli = parse_args(args(
-      "--port 9090 --app-id my-app --host 0.0.0.0 --data /tmp/x.json --access-token-ttl 5 --require-email-confirmation --custom-token-secret s --threads 2",
+    let cli = parse_binary_args(args(
+      "--port 9090 --app-id my-app --host 0.0.0.0 --data /tmp/x.json --access-token-ttl 5 --require-email-confirmation --custom-token-secret s --threads 2 --json",
     ))
     .unwrap()
     .unwrap();
@@ -122,15 +216,83 @@ mod tests {
     assert!(cli.config.require_email_confirmation);
     assert_eq!(cli.config.custom_token_secret.as_deref(), Some("s"));
     assert_eq!(cli.threads, 2);
-    assert!(parse_args(args("--port=1")).unwrap().is_some());
+    assert!(cli.json);
+    assert!(!parse_args(args("--port=1")).unwrap().unwrap().json);
     assert!(parse_args(args("--help")).unwrap().is_none());
   }
 
   #[test]
   fn rejects_bad_args() {
-    assert!(parse_args(args("--port")).is_err());
-    assert!(parse_args(args("--port x")).is_err());
-    assert!(parse_args(args("--bogus")).is_err());
-    assert!(parse_args(args("--threads 0")).is_err());
+    for bad in ["--port", "--port x", "--bogus", "--json=1"] {
+      assert!(parse_args(args(bad)).is_err(), "{bad}");
+      assert!(parse_binary_args(args(bad)).is_err(), "{bad}");
+    }
+    assert!(parse_binary_args(args("--threads 0")).is_err());
+    let refused = parse_args(args("--threads 2")).err().unwrap();
+    assert!(
+      refused.contains("only by the realm-auth-emulator binary"),
+      "{refused}"
+    );
+  }
+
+  /// Every flag a help text lists is one its command accepts, and `--threads` is listed
+  /// exactly where it is accepted.
+  #[test]
+  fn help_lists_what_each_command_accepts() {
+    fn flags(usage: &str) -> Vec<&str> {
+      usage
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .flat_map(|w| w.split(','))
+        .filter(|w| w.starts_with("--"))
+        .collect()
+    }
+    for (usage, parse) in [
+      (
+        USAGE,
+        parse_args as fn(Vec<String>) -> Result<Option<Cli>, String>,
+      ),
+      (
+        BINARY_USAGE,
+        parse_binary_args as fn(Vec<String>) -> Result<Option<Cli>, String>,
+      ),
+    ] {
+      let listed = flags(usage);
+      assert!(listed.len() >= 12, "{listed:?}");
+      for flag in listed {
+        if let Err(e) = parse(vec![flag.to_string(), "1".into()]) {
+          assert!(
+            !e.contains(&format!("'{flag}'")) && !e.contains("only by"),
+            "{flag}: {e}"
+          );
+        }
+      }
+      assert!(usage.contains("docs/EMULATOR.md"));
+    }
+    assert!(BINARY_USAGE.contains("--threads <n>"));
+    assert!(!flags(USAGE).contains(&"--threads"));
+  }
+
+  #[test]
+  fn json_lines() {
+    assert_eq!(
+      listening_json("http://127.0.0.1:1", "a"),
+      r#"{"baseUrl":"http://127.0.0.1:1","appId":"a"}"#
+    );
+    let v: serde_json::Value = serde_json::from_str(&error_json(None, "bad \"x\"")).unwrap();
+    assert_eq!(
+      v,
+      serde_json::json!({ "code": null, "errorCode": null, "message": "bad \"x\"" })
+    );
+    assert_eq!(
+      error_json(Some(4917), "taken"),
+      r#"{"code":4917,"errorCode":null,"message":"taken"}"#
+    );
+    let v: serde_json::Value =
+      serde_json::from_str(&listening_json("http://127.0.0.1:1", "a")).unwrap();
+    assert_eq!(
+      v,
+      serde_json::json!({ "baseUrl": "http://127.0.0.1:1", "appId": "a" })
+    );
   }
 }

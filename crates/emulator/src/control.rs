@@ -1,6 +1,6 @@
 //! The control API: test and tooling operations on a running emulator, from Rust
-//! ([`Control`]) or over HTTP under `/_emulator/` (same JSON shapes). Control requests are never
-//! logged or faulted.
+//! ([`Control`]) or over HTTP under `/_emulator/` (same JSON shapes; `GET /_emulator/` lists the
+//! routes, [`CONTROL_ROUTES`]). Control requests are never logged or faulted.
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,6 +29,15 @@ pub struct CreatedUser {
   pub id: String,
   /// The email (the `local-userpass` username).
   pub email: String,
+}
+
+/// A user as `GET /_emulator/users` lists it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ListedUser {
+  /// User id (24 hex).
+  pub id: String,
+  /// The email, for email/password users.
+  pub email: Option<String>,
 }
 
 /// A server API key. `key` is the secret: shown here once, stored only as a hash.
@@ -72,18 +81,96 @@ impl fmt::Debug for TokenPair {
   }
 }
 
+/// The numeric code of an emulator error: the `code` of the HTTP control API's error bodies and
+/// of the Node binding's errors (its `EmulatorErrorCode` enum has the same values, named
+/// `Emulator` + the variant). They sit in this SDK's own range (49xx, after the client's codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum EmulatorErrorCode {
+  /// The emulator was stopped (Node binding only: every method after `stop()`).
+  Stopped = 4910,
+  /// `create_user` with an email that already has an account.
+  UserExists = 4911,
+  /// No user with that id (`revoke_sessions`, `set_custom_data`).
+  UserNotFound = 4912,
+  /// Bad input: a malformed body, a password of the wrong length, an invalid fault, name or
+  /// option.
+  BadRequest = 4913,
+  /// No such fault, pending confirmation or reset, or control route.
+  NotFound = 4914,
+  /// Already exists: a server API key with that name.
+  Conflict = 4915,
+  /// The data file could not be read or written.
+  DataFile = 4916,
+  /// The emulator could not listen on its host and port.
+  BindFailed = 4917,
+}
+
+impl EmulatorErrorCode {
+  /// Every code, in numeric order.
+  pub const ALL: [EmulatorErrorCode; 8] = [
+    EmulatorErrorCode::Stopped,
+    EmulatorErrorCode::UserExists,
+    EmulatorErrorCode::UserNotFound,
+    EmulatorErrorCode::BadRequest,
+    EmulatorErrorCode::NotFound,
+    EmulatorErrorCode::Conflict,
+    EmulatorErrorCode::DataFile,
+    EmulatorErrorCode::BindFailed,
+  ];
+
+  /// The number (`err.code` in Node, `code` in HTTP error bodies).
+  pub fn value(self) -> u32 {
+    self as u32
+  }
+
+  /// The name, as the Node binding's `EmulatorErrorCode` spells it (`EmulatorUserExists`).
+  pub fn name(self) -> &'static str {
+    match self {
+      EmulatorErrorCode::Stopped => "EmulatorStopped",
+      EmulatorErrorCode::UserExists => "EmulatorUserExists",
+      EmulatorErrorCode::UserNotFound => "EmulatorUserNotFound",
+      EmulatorErrorCode::BadRequest => "EmulatorBadRequest",
+      EmulatorErrorCode::NotFound => "EmulatorNotFound",
+      EmulatorErrorCode::Conflict => "EmulatorConflict",
+      EmulatorErrorCode::DataFile => "EmulatorDataFile",
+      EmulatorErrorCode::BindFailed => "EmulatorBindFailed",
+    }
+  }
+
+  /// One line on when it happens.
+  pub fn description(self) -> &'static str {
+    match self {
+      EmulatorErrorCode::Stopped => "the emulator was stopped (Node: any method after stop())",
+      EmulatorErrorCode::UserExists => "a user with that email already exists",
+      EmulatorErrorCode::UserNotFound => "no user with that id",
+      EmulatorErrorCode::BadRequest => {
+        "bad input: malformed JSON, a missing field, an invalid password, name, fault or option"
+      }
+      EmulatorErrorCode::NotFound => "no such fault, pending confirmation or reset, or route",
+      EmulatorErrorCode::Conflict => "a server API key with that name already exists",
+      EmulatorErrorCode::DataFile => "the data file could not be read or written",
+      EmulatorErrorCode::BindFailed => "the emulator could not listen on its host and port",
+    }
+  }
+}
+
 /// Why a control operation failed. The message never contains a secret.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(tag = "kind", content = "message", rename_all = "camelCase")]
 pub enum ControlError {
   /// Bad input (HTTP 400).
   InvalidArgument(String),
-  /// No such user, fault or pending token (HTTP 404).
+  /// No such fault or pending token (HTTP 404).
   NotFound(String),
-  /// Already exists (HTTP 409).
+  /// Already exists: a server API key name (HTTP 409).
   Conflict(String),
   /// The data file could not be written (HTTP 500).
   Io(String),
+  /// `create_user` with an email that already has an account (HTTP 409).
+  UserExists(String),
+  /// No user with that id (HTTP 404).
+  UserNotFound(String),
 }
 
 impl ControlError {
@@ -93,7 +180,9 @@ impl ControlError {
       ControlError::InvalidArgument(m)
       | ControlError::NotFound(m)
       | ControlError::Conflict(m)
-      | ControlError::Io(m) => m,
+      | ControlError::Io(m)
+      | ControlError::UserExists(m)
+      | ControlError::UserNotFound(m) => m,
     }
   }
 
@@ -101,17 +190,30 @@ impl ControlError {
   pub fn status(&self) -> u16 {
     match self {
       ControlError::InvalidArgument(_) => 400,
-      ControlError::NotFound(_) => 404,
-      ControlError::Conflict(_) => 409,
+      ControlError::NotFound(_) | ControlError::UserNotFound(_) => 404,
+      ControlError::Conflict(_) | ControlError::UserExists(_) => 409,
       ControlError::Io(_) => 500,
     }
   }
 
-  fn code(&self) -> &'static str {
+  /// The numeric code (also in the HTTP error body, as `code`).
+  pub fn code(&self) -> EmulatorErrorCode {
+    match self {
+      ControlError::InvalidArgument(_) => EmulatorErrorCode::BadRequest,
+      ControlError::NotFound(_) => EmulatorErrorCode::NotFound,
+      ControlError::Conflict(_) => EmulatorErrorCode::Conflict,
+      ControlError::Io(_) => EmulatorErrorCode::DataFile,
+      ControlError::UserExists(_) => EmulatorErrorCode::UserExists,
+      ControlError::UserNotFound(_) => EmulatorErrorCode::UserNotFound,
+    }
+  }
+
+  /// The HTTP body's `error_code`: the status class, kept from before numeric codes existed.
+  fn error_code(&self) -> &'static str {
     match self {
       ControlError::InvalidArgument(_) => "InvalidArgument",
-      ControlError::NotFound(_) => "NotFound",
-      ControlError::Conflict(_) => "Conflict",
+      ControlError::NotFound(_) | ControlError::UserNotFound(_) => "NotFound",
+      ControlError::Conflict(_) | ControlError::UserExists(_) => "Conflict",
       ControlError::Io(_) => "Io",
     }
   }
@@ -160,6 +262,24 @@ impl Control {
     &self.shared.config.app_id
   }
 
+  /// Every user, oldest first: id, and email when it has one (its profile's `email`).
+  pub fn users(&self) -> Vec<ListedUser> {
+    let st = self.shared.read();
+    let mut users: Vec<&crate::state::User> = st.users.values().collect();
+    users.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    users
+      .into_iter()
+      .map(|u| ListedUser {
+        id: u.id.clone(),
+        email: u
+          .data
+          .get("email")
+          .and_then(|e| e.as_str())
+          .map(str::to_owned),
+      })
+      .collect()
+  }
+
   /// Creates a confirmed email/password user (and its user id, without logging in).
   pub fn create_user(&self, email: &str, password: &str) -> Result<CreatedUser, ControlError> {
     if email.trim().is_empty() {
@@ -172,7 +292,13 @@ impl Control {
     let (salt, hash) = new_password_hash(password, iterations);
     let id = {
       let mut st = self.shared.write();
-      st.register(email, salt, hash, iterations, true)?;
+      // The only conflict of `register`; its wire message ("name already in use") is the
+      // client API's, not one that names the email.
+      st.register(email, salt, hash, iterations, true)
+        .map_err(|e| match e.status {
+          409 => ControlError::UserExists(format!("a user with email '{email}' already exists")),
+          _ => e.into(),
+        })?;
       st.create_email_user(email, now_secs())?
     };
     self.shared.persist_soon();
@@ -232,11 +358,7 @@ impl Control {
   pub fn revoke_sessions(&self, user_id: &str) -> Result<(), ControlError> {
     let found = self.shared.write().revoke_user_sessions(user_id);
     self.shared.persist_soon();
-    if found {
-      Ok(())
-    } else {
-      Err(ControlError::NotFound(format!("no user with id {user_id}")))
-    }
+    if found { Ok(()) } else { Err(no_user(user_id)) }
   }
 
   /// The request log, oldest first.
@@ -268,11 +390,7 @@ impl Control {
     }
     let found = self.shared.write().set_custom_data(user_id, data);
     self.shared.persist_soon();
-    if found {
-      Ok(())
-    } else {
-      Err(ControlError::NotFound(format!("no user with id {user_id}")))
-    }
+    if found { Ok(()) } else { Err(no_user(user_id)) }
   }
 
   /// Forgets all users, keys, sessions, faults and the request log.
@@ -293,7 +411,134 @@ impl Control {
   }
 }
 
+fn no_user(user_id: &str) -> ControlError {
+  ControlError::UserNotFound(format!("no user with id '{user_id}'"))
+}
+
 // ---- HTTP --------------------------------------------------------------------------------
+
+/// One route of the HTTP control API, as `GET /_emulator/` lists it.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlRoute {
+  /// HTTP method.
+  pub method: &'static str,
+  /// Path; `:name` marks a path parameter, `?name=:value` a query parameter.
+  pub path: &'static str,
+  /// What it does, in one line.
+  pub description: &'static str,
+}
+
+const fn route(
+  method: &'static str,
+  path: &'static str,
+  description: &'static str,
+) -> ControlRoute {
+  ControlRoute {
+    method,
+    path,
+    description,
+  }
+}
+
+/// Every control route, in the order `GET /_emulator/` lists them. (A test calls each one, so
+/// this table and the dispatcher in `handle_http` cannot drift apart unnoticed.)
+pub const CONTROL_ROUTES: &[ControlRoute] = &[
+  route(
+    "GET",
+    "/_emulator/",
+    "this list: the control routes, the error codes and the guide",
+  ),
+  route(
+    "GET",
+    "/_emulator/info",
+    "the app id and base URL: {appId, baseUrl}",
+  ),
+  route(
+    "GET",
+    "/_emulator/users",
+    "every user, oldest first: [{id, email}] (email null for users without one)",
+  ),
+  route(
+    "POST",
+    "/_emulator/users",
+    "create a confirmed email/password user from {email, password}: 201 {id, email}",
+  ),
+  route(
+    "POST",
+    "/_emulator/server-api-keys",
+    "create a server API key from {name}: 201 {id, name, key} (the only time key is shown)",
+  ),
+  route(
+    "GET",
+    "/_emulator/faults",
+    "the installed faults: [{id, spec, remaining, hits}]",
+  ),
+  route(
+    "POST",
+    "/_emulator/faults",
+    "install a fault (a FaultSpec) on client-API requests: 201 {id}",
+  ),
+  route("DELETE", "/_emulator/faults", "remove every fault"),
+  route("DELETE", "/_emulator/faults/:id", "remove one fault"),
+  route(
+    "POST",
+    "/_emulator/tokens/expire",
+    "make every access token issued so far invalid (refresh tokens keep working)",
+  ),
+  route(
+    "POST",
+    "/_emulator/users/:id/revoke",
+    "end every session of a user (its refresh and access tokens stop working)",
+  ),
+  route(
+    "PUT",
+    "/_emulator/users/:id/custom-data",
+    "set a user's custom data (a JSON object): the user_data of its next access tokens",
+  ),
+  route(
+    "GET",
+    "/_emulator/requests",
+    "the request log, oldest first, secrets redacted, with each request's outcome",
+  ),
+  route("DELETE", "/_emulator/requests", "empty the request log"),
+  route(
+    "GET",
+    "/_emulator/logs?co_id=:requestId",
+    "the logged request an error's link points to: [LoggedRequest]",
+  ),
+  route(
+    "GET",
+    "/_emulator/confirmations?email=:email",
+    "the pending email confirmation of an account: {token, tokenId}",
+  ),
+  route(
+    "GET",
+    "/_emulator/resets?email=:email",
+    "the pending password reset of an account: {token, tokenId}",
+  ),
+  route(
+    "POST",
+    "/_emulator/reset",
+    "forget all users, keys, sessions, faults and the request log",
+  ),
+  route(
+    "POST",
+    "/_emulator/flush",
+    "wait until the data file holds every change (no-op without one)",
+  ),
+];
+
+/// Where the guide is, relative to the package (and repository) root.
+const GUIDE: &str = "docs/EMULATOR.md";
+
+/// The body of `GET /_emulator/`.
+fn index() -> Value {
+  let codes: Vec<Value> = EmulatorErrorCode::ALL
+    .iter()
+    .map(|c| json!({ "code": c.value(), "name": c.name(), "description": c.description() }))
+    .collect();
+  json!({ "routes": CONTROL_ROUTES, "errorCodes": codes, "guide": GUIDE })
+}
 
 fn ok_json(status: u16, value: &impl Serialize) -> Resp {
   json_response(
@@ -305,7 +550,7 @@ fn ok_json(status: u16, value: &impl Serialize) -> Resp {
 fn err_json(e: ControlError) -> Resp {
   json_response(
     e.status(),
-    json!({ "error": e.message(), "error_code": e.code() })
+    json!({ "error": e.message(), "error_code": e.error_code(), "code": e.code().value() })
       .to_string()
       .into_bytes(),
   )
@@ -361,10 +606,12 @@ pub(crate) async fn handle_http(shared: &Arc<Shared>, req: Request<Incoming>) ->
     ))),
   };
   match (method, segs.as_slice()) {
+    (&Method::GET, []) => ok_json(200, &index()),
     (&Method::GET, ["info"]) => ok_json(
       200,
       &json!({ "appId": control.app_id(), "baseUrl": control.base_url() }),
     ),
+    (&Method::GET, ["users"]) => ok_json(200, &control.users()),
     (&Method::POST, ["users"]) => {
       match parse::<UserBody>(&body).and_then(|b| control.create_user(&b.email, &b.password)) {
         Ok(user) => ok_json(201, &user),
@@ -416,7 +663,7 @@ pub(crate) async fn handle_http(shared: &Arc<Shared>, req: Request<Incoming>) ->
     }
     (&Method::POST, ["flush"]) => unit(control.flush().await),
     _ => err_json(ControlError::NotFound(format!(
-      "no control route {method} {}",
+      "no control route {method} {}; GET /_emulator/ lists them",
       parts.uri.path()
     ))),
   }
@@ -453,5 +700,26 @@ mod tests {
       json!({"kind": "notFound", "message": "x"})
     );
     assert_eq!(e.status(), 404);
+    assert_eq!(e.code(), EmulatorErrorCode::NotFound);
+  }
+
+  #[test]
+  fn codes_are_distinct_and_in_order() {
+    let values: Vec<u32> = EmulatorErrorCode::ALL.iter().map(|c| c.value()).collect();
+    assert_eq!(values, (4910..4918).collect::<Vec<_>>());
+    for c in EmulatorErrorCode::ALL {
+      assert!(c.name().starts_with("Emulator"), "{c:?}");
+      assert!(!c.description().is_empty());
+    }
+  }
+
+  #[test]
+  fn routes_are_unique_and_documented() {
+    let mut seen = std::collections::HashSet::new();
+    for r in CONTROL_ROUTES {
+      assert!(seen.insert((r.method, r.path)), "listed twice: {r:?}");
+      assert!(r.path.starts_with("/_emulator/"), "{r:?}");
+      assert!(!r.description.is_empty(), "{r:?}");
+    }
   }
 }

@@ -4,7 +4,8 @@
 //! `local-userpass`, `api-key`, `custom-token` and `custom-function`, profile, sessions, user
 //! deletion, email/password flows and user API keys), plus a control API under `/_emulator/`
 //! for tests: create users and server API keys, inject faults, expire tokens, read the request
-//! log. See the crate README for every rule and its status code.
+//! log. `GET /_emulator/` lists the control routes ([`CONTROL_ROUTES`]); the guide,
+//! `docs/EMULATOR.md` at the repository root, has every rule and its status code.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,9 +40,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use control::{Control, ControlError, CreatedUser, ServerApiKey, TokenPair};
+pub use control::{
+  CONTROL_ROUTES, Control, ControlError, ControlRoute, CreatedUser, EmulatorErrorCode,
+  ServerApiKey, TokenPair,
+};
 pub use faults::{ActiveFault, FaultAction, FaultSpec};
-pub use log::{LoggedRequest, TokenType};
+pub use log::{LoggedRequest, RequestOutcome, TokenType};
 pub use tokens::sign_hs256;
 
 /// The path prefix of the client API.
@@ -130,6 +134,17 @@ pub enum EmulatorError {
   Bind(std::io::Error),
   /// The data file could not be read or written.
   Data(String),
+}
+
+impl EmulatorError {
+  /// The numeric code (the Node binding's `err.code`).
+  pub fn code(&self) -> EmulatorErrorCode {
+    match self {
+      EmulatorError::Config(_) => EmulatorErrorCode::BadRequest,
+      EmulatorError::Bind(_) => EmulatorErrorCode::BindFailed,
+      EmulatorError::Data(_) => EmulatorErrorCode::DataFile,
+    }
+  }
 }
 
 impl fmt::Display for EmulatorError {
@@ -259,6 +274,7 @@ impl Emulator {
   /// Stops accepting, closes every connection (idle keep-alive ones at once, busy ones after a
   /// short grace period), waits for the connection tasks and writes the data file. Idempotent.
   pub async fn stop(&self) {
+    self.mark_stopping();
     let _ = self.shutdown.send(true);
     let mut task = self.task.lock().await;
     if let Some(handle) = task.take() {
@@ -268,10 +284,19 @@ impl Emulator {
       eprintln!("realm-auth-emulator: could not write the data file: {e}");
     }
   }
+
+  /// Requests cut off from here on are logged as `stopped`, not as client aborts.
+  fn mark_stopping(&self) {
+    self
+      .shared
+      .stopping
+      .store(true, std::sync::atomic::Ordering::Release);
+  }
 }
 
 impl Drop for Emulator {
   fn drop(&mut self) {
+    self.mark_stopping();
     let _ = self.shutdown.send(true);
   }
 }

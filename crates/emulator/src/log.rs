@@ -1,5 +1,6 @@
-//! The request log: one entry per client-API request (control requests are not logged), bounded,
-//! with secrets redacted before they are stored.
+//! The request log: one entry per client-API request that reached the emulator (control requests
+//! are not logged), including those a fault delayed, dropped or reset and those the client gave up
+//! on, each with what happened to it; bounded, with secrets redacted before they are stored.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -23,6 +24,32 @@ pub enum TokenType {
   Invalid,
 }
 
+/// What happened to a logged request: how it was answered, or why it was not.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum RequestOutcome {
+  /// Handled normally and answered (no fault, or a `passThrough` fault without delay).
+  #[default]
+  Served,
+  /// A `passThrough` fault held it for its delay, then it was handled normally.
+  DelayedThenServed,
+  /// A `respond` fault answered with its canned response (the handler did not run).
+  CannedResponse,
+  /// A `slowBody` fault sent the headers at once and is trickling the body.
+  SlowBody,
+  /// A `truncate` fault sent part of a response, then closed the connection.
+  Truncated,
+  /// A `drop` fault closed the connection without a response (the client reads EOF).
+  Dropped,
+  /// A `reset` fault aborted the connection without a response (the client sees a reset).
+  Reset,
+  /// The client closed the connection before the response was ready (for example during a
+  /// fault's delay); status 0.
+  AbortedByClient,
+  /// The emulator stopped before the response was ready; status 0.
+  Stopped,
+}
+
 /// One request as the emulator saw it. Never holds a token, password or key value.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -41,7 +68,8 @@ pub struct LoggedRequest {
   pub user_id: Option<String>,
   /// The JSON body with secret fields replaced by `"<redacted>"`; a non-JSON body is summarised.
   pub body: Option<Value>,
-  /// Response status; 0 when a fault dropped the connection without a response.
+  /// Response status; 0 when no response was sent (a `drop` or `reset` fault, the client gave up,
+  /// the emulator stopped).
   pub status: u16,
   /// Id of the fault that affected this request.
   pub fault: Option<String>,
@@ -53,6 +81,10 @@ pub struct LoggedRequest {
   pub has_authorization: bool,
   /// When the request arrived, milliseconds since the Unix epoch.
   pub timestamp_ms: u64,
+  /// What happened to the request (with `fault`: what the fault did to it). Entries are logged
+  /// once this is known, so the log is in completion order.
+  #[serde(default)]
+  pub outcome: RequestOutcome,
 }
 
 /// Field names whose values are replaced before a body is logged.
@@ -194,6 +226,7 @@ mod tests {
         accept: None,
         has_authorization: false,
         timestamp_ms: 0,
+        outcome: RequestOutcome::Served,
       });
     }
     let ids: Vec<_> = log.snapshot().into_iter().map(|e| e.id).collect();

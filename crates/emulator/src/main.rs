@@ -3,8 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use realm_auth_emulator::Emulator;
-use realm_auth_emulator::cli::{USAGE, listening_line, parse_args};
+use realm_auth_emulator::cli::{
+  BINARY_USAGE, error_json, listening_json, listening_line, parse_binary_args,
+};
+use realm_auth_emulator::{Emulator, EmulatorError};
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.
 async fn shutdown_signal() {
@@ -29,15 +31,29 @@ async fn shutdown_signal() {
   }
 }
 
+/// Prints a failure on standard error: one JSON object with `--json`, else a line of text.
+fn fail(json: bool, code: Option<u32>, message: &str, usage: bool) {
+  if json {
+    eprintln!("{}", error_json(code, message));
+  } else if usage {
+    eprintln!("realm-auth-emulator: {message}\n\n{BINARY_USAGE}");
+  } else {
+    eprintln!("realm-auth-emulator: {message}");
+  }
+}
+
 fn main() -> ExitCode {
-  let cli = match parse_args(std::env::args().skip(1)) {
+  let args: Vec<String> = std::env::args().skip(1).collect();
+  // Looked for before parsing, so that a bad argument is reported as JSON too.
+  let json = args.iter().any(|a| a == "--json");
+  let cli = match parse_binary_args(args) {
     Ok(Some(cli)) => cli,
     Ok(None) => {
-      print!("{USAGE}");
+      print!("{BINARY_USAGE}");
       return ExitCode::SUCCESS;
     }
     Err(message) => {
-      eprintln!("realm-auth-emulator: {message}\n\n{USAGE}");
+      fail(json, None, &message, true);
       return ExitCode::from(2);
     }
   };
@@ -55,7 +71,7 @@ fn main() -> ExitCode {
   let runtime = match runtime {
     Ok(rt) => rt,
     Err(e) => {
-      eprintln!("realm-auth-emulator: cannot start the runtime: {e}");
+      fail(json, None, &format!("cannot start the runtime: {e}"), false);
       return ExitCode::FAILURE;
     }
   };
@@ -63,16 +79,24 @@ fn main() -> ExitCode {
     let emulator = match Emulator::start(cli.config).await {
       Ok(emulator) => emulator,
       Err(e) => {
-        eprintln!("realm-auth-emulator: {e}");
-        return ExitCode::FAILURE;
+        // The same code as `realm-auth-native emulator` reports for this failure.
+        fail(json, Some(e.code().value()), &e.to_string(), false);
+        // A configuration no emulator can serve is bad usage; a taken port or an unreadable
+        // data file is not.
+        return match e {
+          EmulatorError::Config(_) => ExitCode::from(2),
+          _ => ExitCode::FAILURE,
+        };
       }
     };
+    let (base_url, app_id) = (emulator.base_url(), emulator.app_id());
+    let line = if json {
+      listening_json(&base_url, app_id)
+    } else {
+      listening_line(&base_url, app_id)
+    };
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(
-      stdout,
-      "{}",
-      listening_line(&emulator.base_url(), emulator.app_id())
-    );
+    let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
     drop(stdout);
     shutdown_signal().await;

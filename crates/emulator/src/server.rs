@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -26,7 +26,7 @@ use tokio::time::Sleep;
 use crate::Config;
 use crate::faults::{FaultAction, Faults};
 use crate::ids::{now_millis, object_id};
-use crate::log::{LoggedRequest, RequestLog, TokenType, loggable_body};
+use crate::log::{LoggedRequest, RequestLog, RequestOutcome, TokenType, loggable_body};
 use crate::persist::Persister;
 use crate::state::State;
 use crate::tokens::Tokens;
@@ -50,6 +50,8 @@ pub(crate) struct Shared {
   pub persister: Option<Persister>,
   /// The runtime the server runs on (control calls may come from other threads).
   pub runtime: tokio::runtime::Handle,
+  /// Set when `stop` begins, so that requests cut off by it are not logged as client aborts.
+  pub stopping: AtomicBool,
 }
 
 /// Write access to the state: bumps the version on drop so the persister knows.
@@ -98,6 +100,7 @@ impl Shared {
       log,
       persister,
       runtime: tokio::runtime::Handle::current(),
+      stopping: AtomicBool::new(false),
     }
   }
 
@@ -431,6 +434,41 @@ pub(crate) async fn accept_loop(
 
 // ---- request pipeline ------------------------------------------------------------------------
 
+/// A request's log entry until it is logged. Hyper drops the handler future when the client goes
+/// away (or `stop` cuts the connection) before a response is ready; the entry is still logged
+/// then, from `drop`, so that every request that reached the emulator shows up once.
+struct PendingEntry<'a> {
+  log: &'a RequestLog,
+  stopping: &'a AtomicBool,
+  entry: Option<LoggedRequest>,
+}
+
+impl PendingEntry<'_> {
+  fn get(&mut self) -> &mut LoggedRequest {
+    self.entry.as_mut().expect("the entry is logged only once")
+  }
+
+  /// Logs the entry with its status and outcome.
+  fn finish(&mut self, status: u16, outcome: RequestOutcome) {
+    if let Some(mut entry) = self.entry.take() {
+      entry.status = status;
+      entry.outcome = outcome;
+      self.log.push(entry);
+    }
+  }
+}
+
+impl Drop for PendingEntry<'_> {
+  fn drop(&mut self) {
+    let outcome = if self.stopping.load(Ordering::Acquire) {
+      RequestOutcome::Stopped
+    } else {
+      RequestOutcome::AbortedByClient
+    };
+    self.finish(0, outcome);
+  }
+}
+
 /// Every request: control routes bypass logging and faults; client-API requests go through the
 /// fault table, the route table and the log.
 async fn handle(
@@ -442,54 +480,83 @@ async fn handle(
   if path == "/_emulator" || path.starts_with("/_emulator/") {
     return Ok(crate::control::handle_http(&shared, req).await);
   }
-  let timestamp_ms = now_millis();
   let (parts, body) = req.into_parts();
   let hit = shared.faults.take(parts.method.as_str(), parts.uri.path());
+  // The entry exists before the fault's delay and the body read, either of which the client may
+  // not wait for.
+  let mut pending = PendingEntry {
+    log: &shared.log,
+    stopping: &shared.stopping,
+    entry: Some(LoggedRequest {
+      id: object_id(),
+      method: parts.method.as_str().to_string(),
+      path: parts.uri.path().to_string(),
+      query: parts.uri.query().map(str::to_string),
+      token_type: TokenType::None,
+      user_id: None,
+      body: None,
+      status: 0,
+      fault: hit.as_ref().map(|h| h.id.clone()),
+      content_type: header_str(&parts.headers, &header::CONTENT_TYPE).map(str::to_string),
+      accept: header_str(&parts.headers, &header::ACCEPT).map(str::to_string),
+      has_authorization: parts.headers.contains_key(header::AUTHORIZATION),
+      timestamp_ms: now_millis(),
+      outcome: RequestOutcome::Served,
+    }),
+  };
+  let delayed = hit.as_ref().is_some_and(|h| h.delay_ms > 0);
   if let Some(hit) = &hit
-    && hit.delay_ms > 0
+    && delayed
   {
     tokio::time::sleep(Duration::from_millis(hit.delay_ms)).await;
   }
   let body = read_body(body, &parts.headers, BODY_LIMIT).await;
-  let mut entry = LoggedRequest {
-    id: object_id(),
-    method: parts.method.as_str().to_string(),
-    path: parts.uri.path().to_string(),
-    query: parts.uri.query().map(str::to_string),
-    token_type: TokenType::None,
-    user_id: None,
-    body: body.as_ref().ok().and_then(|b| loggable_body(b)),
-    status: 0,
-    fault: hit.as_ref().map(|h| h.id.clone()),
-    content_type: header_str(&parts.headers, &header::CONTENT_TYPE).map(str::to_string),
-    accept: header_str(&parts.headers, &header::ACCEPT).map(str::to_string),
-    has_authorization: parts.headers.contains_key(header::AUTHORIZATION),
-    timestamp_ms,
-  };
+  pending.get().body = body.as_ref().ok().and_then(|b| loggable_body(b));
   let action = hit.map(|h| h.action);
-  let resp = match action {
-    None | Some(FaultAction::PassThrough) => {
-      crate::routes::dispatch(&shared, &parts, body, &mut entry).await
-    }
+  let (resp, outcome) = match action {
+    None => (
+      crate::routes::dispatch(&shared, &parts, body, pending.get()).await,
+      RequestOutcome::Served,
+    ),
+    Some(FaultAction::PassThrough) => (
+      crate::routes::dispatch(&shared, &parts, body, pending.get()).await,
+      if delayed {
+        RequestOutcome::DelayedThenServed
+      } else {
+        RequestOutcome::Served
+      },
+    ),
     Some(FaultAction::Respond {
       status,
       headers,
       body,
-    }) => fault_response(status, &headers, Bytes::from(body), None),
+    }) => (
+      fault_response(status, &headers, Bytes::from(body), None),
+      RequestOutcome::CannedResponse,
+    ),
     Some(FaultAction::SlowBody {
       status,
       headers,
       body,
       chunk_bytes,
       chunk_delay_ms,
-    }) => fault_response(
-      status,
-      &headers,
-      Bytes::from(body),
-      Some((chunk_bytes, Duration::from_millis(chunk_delay_ms))),
+    }) => (
+      fault_response(
+        status,
+        &headers,
+        Bytes::from(body),
+        Some((chunk_bytes, Duration::from_millis(chunk_delay_ms))),
+      ),
+      RequestOutcome::SlowBody,
     ),
-    Some(FaultAction::Drop) => return take_over(&shared, &ctl, entry, 0, Takeover::Close).await,
-    Some(FaultAction::Reset) => return take_over(&shared, &ctl, entry, 0, Takeover::Reset).await,
+    Some(FaultAction::Drop) => {
+      pending.finish(0, RequestOutcome::Dropped);
+      return take_over(&ctl, Takeover::Close).await;
+    }
+    Some(FaultAction::Reset) => {
+      pending.finish(0, RequestOutcome::Reset);
+      return take_over(&ctl, Takeover::Reset).await;
+    }
     Some(FaultAction::Truncate {
       status,
       headers,
@@ -497,24 +564,16 @@ async fn handle(
       bytes,
     }) => {
       let raw = truncated_response(status, &headers, body.as_bytes(), bytes);
-      return take_over(&shared, &ctl, entry, status, Takeover::Raw(raw)).await;
+      pending.finish(status, RequestOutcome::Truncated);
+      return take_over(&ctl, Takeover::Raw(raw)).await;
     }
   };
-  entry.status = resp.status().as_u16();
-  shared.log.push(entry);
+  pending.finish(resp.status().as_u16(), outcome);
   Ok(resp)
 }
 
-/// Logs the request, hands the socket to the connection task and never answers.
-async fn take_over(
-  shared: &Shared,
-  ctl: &ConnCtl,
-  mut entry: LoggedRequest,
-  status: u16,
-  how: Takeover,
-) -> Result<Resp, Infallible> {
-  entry.status = status;
-  shared.log.push(entry);
+/// Hands the socket to the connection task and never answers (the request is already logged).
+async fn take_over(ctl: &ConnCtl, how: Takeover) -> Result<Resp, Infallible> {
   ctl.take_over(how);
   std::future::pending().await
 }

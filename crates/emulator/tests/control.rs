@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use realm_auth_emulator::{Config, LoggedRequest, TokenType};
+use realm_auth_emulator::{CONTROL_ROUTES, Config, EmulatorErrorCode, LoggedRequest, TokenType};
 use serde_json::{Value, json};
 
 async fn ctl(emu: &Emu, method: &str, path: &str, body: Option<Value>) -> Resp {
@@ -466,4 +466,186 @@ async fn control_handle_and_types() {
   let err = control.create_user("", "password1").unwrap_err();
   assert_eq!(err.status(), 400);
   assert!(!err.message().is_empty());
+}
+
+#[tokio::test]
+async fn the_index_lists_every_control_route() {
+  let emu = start().await;
+  let index = ctl(&emu, "GET", "/", None).await;
+  assert_eq!(index.status, 200);
+  assert_eq!(index.header("content-type"), Some("application/json"));
+  let index = index.json();
+  // Without the trailing slash too.
+  let r = emu.send("GET", "/_emulator", None, None).await;
+  assert_eq!((r.status, r.json()), (200, index.clone()));
+
+  assert_eq!(index["guide"], "docs/EMULATOR.md");
+  let routes = index["routes"].as_array().unwrap();
+  assert_eq!(
+    routes,
+    &CONTROL_ROUTES
+      .iter()
+      .map(|r| json!({"method": r.method, "path": r.path, "description": r.description}))
+      .collect::<Vec<_>>()
+  );
+  for (method, path) in [
+    ("GET", "/_emulator/"),
+    ("POST", "/_emulator/users"),
+    ("POST", "/_emulator/users/:id/revoke"),
+    ("GET", "/_emulator/requests"),
+    ("POST", "/_emulator/faults"),
+  ] {
+    assert!(
+      routes
+        .iter()
+        .any(|r| r["method"] == method && r["path"] == path),
+      "{method} {path} not listed"
+    );
+  }
+  let codes = index["errorCodes"].as_array().unwrap();
+  assert_eq!(codes.len(), EmulatorErrorCode::ALL.len());
+  assert_eq!(
+    codes[1],
+    json!({"code": 4911, "name": "EmulatorUserExists", "description": EmulatorErrorCode::UserExists.description()})
+  );
+
+  // Every listed route is served: none answers "no control route" (placeholders filled in,
+  // bodies left out, so some answer 400 or 404 of their own).
+  for r in CONTROL_ROUTES {
+    let path = r
+      .path
+      .trim_start_matches("/_emulator")
+      .replace(":requestId", "0")
+      .replace(":email", "nobody%40example.com")
+      .replace(":id", "0123456789abcdef01234567");
+    let resp = ctl(&emu, r.method, &path, None).await;
+    let text = resp.text();
+    assert!(
+      !text.contains("no control route"),
+      "{} {} is listed but not served: {text}",
+      r.method,
+      r.path
+    );
+  }
+  emu.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn http_control_errors_carry_numeric_codes() {
+  let emu = start().await;
+  #[track_caller]
+  fn check(r: &Resp, status: u16, error_code: &str, code: EmulatorErrorCode, message: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v = r.json();
+    assert_eq!(v["error_code"], error_code, "{v}");
+    assert_eq!(v["code"], code.value(), "{v}");
+    assert!(
+      v["error"].as_str().unwrap().contains(message),
+      "{v} lacks {message:?}"
+    );
+  }
+  let user = json!({"email": "codes@example.com", "password": "password1"});
+  assert_eq!(
+    ctl(&emu, "POST", "/users", Some(user.clone())).await.status,
+    201
+  );
+  check(
+    &ctl(&emu, "POST", "/users", Some(user)).await,
+    409,
+    "Conflict",
+    EmulatorErrorCode::UserExists,
+    "a user with email 'codes@example.com' already exists",
+  );
+  let unknown = "0123456789abcdef01234567";
+  check(
+    &ctl(&emu, "POST", &format!("/users/{unknown}/revoke"), None).await,
+    404,
+    "NotFound",
+    EmulatorErrorCode::UserNotFound,
+    &format!("no user with id '{unknown}'"),
+  );
+  check(
+    &ctl(
+      &emu,
+      "PUT",
+      &format!("/users/{unknown}/custom-data"),
+      Some(json!({})),
+    )
+    .await,
+    404,
+    "NotFound",
+    EmulatorErrorCode::UserNotFound,
+    "no user with id",
+  );
+  check(
+    &ctl(
+      &emu,
+      "POST",
+      "/users",
+      Some(json!({"email": "short@example.com", "password": "1"})),
+    )
+    .await,
+    400,
+    "InvalidArgument",
+    EmulatorErrorCode::BadRequest,
+    "password must be between 6 and 128 characters",
+  );
+  check(
+    &ctl(&emu, "POST", "/faults", Some(json!({"path": "x"}))).await,
+    400,
+    "InvalidArgument",
+    EmulatorErrorCode::BadRequest,
+    "invalid JSON body",
+  );
+  check(
+    &ctl(&emu, "DELETE", "/faults/fault-99", None).await,
+    404,
+    "NotFound",
+    EmulatorErrorCode::NotFound,
+    "no fault with id fault-99",
+  );
+  check(
+    &ctl(&emu, "GET", "/confirmations?email=nobody", None).await,
+    404,
+    "NotFound",
+    EmulatorErrorCode::NotFound,
+    "no pending confirmation",
+  );
+  let key = json!({"name": "backend"});
+  assert_eq!(
+    ctl(&emu, "POST", "/server-api-keys", Some(key.clone()))
+      .await
+      .status,
+    201
+  );
+  check(
+    &ctl(&emu, "POST", "/server-api-keys", Some(key)).await,
+    409,
+    "Conflict",
+    EmulatorErrorCode::Conflict,
+    "API key already exists",
+  );
+  check(
+    &ctl(&emu, "GET", "/nope", None).await,
+    404,
+    "NotFound",
+    EmulatorErrorCode::NotFound,
+    "no control route GET /_emulator/nope; GET /_emulator/ lists them",
+  );
+  // The same codes from Rust.
+  let control = emu.emulator.control();
+  let err = control
+    .create_user("codes@example.com", "password1")
+    .unwrap_err();
+  assert_eq!(
+    (err.code(), err.status()),
+    (EmulatorErrorCode::UserExists, 409)
+  );
+  let err = control.revoke_sessions(unknown).unwrap_err();
+  assert_eq!(
+    (err.code(), err.status()),
+    (EmulatorErrorCode::UserNotFound, 404)
+  );
+  emu.emulator.stop().await;
 }
