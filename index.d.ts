@@ -59,6 +59,8 @@ export declare class RealmAuthError extends Error {
   readonly method?: string
   /** The URL of the request that failed. */
   readonly url?: string
+  /** With the `fetch` option, what the function rejected with. */
+  readonly cause?: unknown
 }
 
 /** True for an error this SDK made (see {@link RealmAuthError}); narrows its type. */

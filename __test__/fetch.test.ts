@@ -49,19 +49,24 @@ describe("the fetch option", () => {
     assert.equal(seen.length, before, "another App's requests do not go through it");
   });
 
-  it("fails a request whose fetch rejects as realm v12 does", async () => {
+  it("fails a request whose fetch rejects as realm v12 does, keeping the rejection as the cause", async () => {
+    const boom = new Error("Boom!");
     const app = new App({
       id: "fetch-app",
       baseUrl: env.emulator.baseUrl,
       metadata: { mode: MetadataMode.InMemory },
       fetch: async () => {
-        throw new Error("Boom!");
+        throw boom;
       },
       retries: 0,
     });
     const err = await rejection(app.logIn(Credentials.anonymous()));
     assert.equal(err.code, ErrorCode.NetworkError);
     assert.equal(err.message, `request to ${env.emulator.baseUrl}/api/client/v2.0/app/fetch-app/location failed, reason: Boom!`);
+    assert.equal(err.cause, boom);
+    // Errors without one have no cause.
+    const other = await rejection(env.newApp().logIn(Credentials.emailPassword("nobody@example.com", "wrong-password")));
+    assert.equal(other.cause, undefined);
   });
 
   it("refuses a fetch option that is not a function", () => {

@@ -43,6 +43,9 @@ fn build(env: &Env, err: &client::Error) -> Result<Error> {
   if err.code == client::ErrorCode::Aborted {
     obj.set_named_property("name", "AbortError")?;
   }
+  if let Some(cause) = err.cause.and_then(|id| crate::fetch::take_cause(env, id)) {
+    obj.set_named_property("cause", cause)?;
+  }
   mark(env, &obj);
   obj.set_named_property("code", err.code.value())?;
   if let Some(status) = err.status_code {
@@ -55,7 +58,7 @@ fn build(env: &Env, err: &client::Error) -> Result<Error> {
     obj.set_named_property("link", link.as_str())?;
   }
   if let Some(method) = err.method {
-    obj.set_named_property("method", method)?;
+    obj.set_named_property("method", method.as_str())?;
   }
   if let Some(url) = &err.url {
     obj.set_named_property("url", url.as_str())?;

@@ -157,12 +157,52 @@ pub struct Error {
   /// The server's `link` (to its logs), when it sent one.
   pub link: Option<String>,
   /// The HTTP method of the failed request, when one was made.
-  pub method: Option<&'static str>,
+  pub method: Option<HttpMethod>,
   /// The URL of the failed request, when one was made.
   pub url: Option<String>,
   /// The request may have reached the server (it failed after connecting):
   /// its effect is unknown.
   pub(crate) sent: bool,
+  /// The id of the failure's cause, as the embedding's `Fetch` gave it.
+  pub cause: Option<std::num::NonZeroU32>,
+}
+
+/// The method of a failed request (one byte, so that [`Error`] stays small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+  /// `GET`
+  Get,
+  /// `POST`
+  Post,
+  /// `PUT`
+  Put,
+  /// `DELETE`
+  Delete,
+  /// Any other.
+  Other,
+}
+
+impl HttpMethod {
+  /// The method's name.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      HttpMethod::Get => "GET",
+      HttpMethod::Post => "POST",
+      HttpMethod::Put => "PUT",
+      HttpMethod::Delete => "DELETE",
+      HttpMethod::Other => "OTHER",
+    }
+  }
+
+  fn from_name(name: &str) -> HttpMethod {
+    match name {
+      "GET" => HttpMethod::Get,
+      "POST" => HttpMethod::Post,
+      "PUT" => HttpMethod::Put,
+      "DELETE" => HttpMethod::Delete,
+      _ => HttpMethod::Other,
+    }
+  }
 }
 
 impl Error {
@@ -177,6 +217,7 @@ impl Error {
       method: None,
       url: None,
       sent: false,
+      cause: None,
     }
   }
 
@@ -187,7 +228,7 @@ impl Error {
 
   /// Attaches the request this error belongs to.
   pub(crate) fn with_request(mut self, method: &'static str, url: &str) -> Error {
-    self.method = Some(method);
+    self.method = Some(HttpMethod::from_name(method));
     self.url = Some(url.to_owned());
     self
   }

@@ -28,10 +28,12 @@ pub use config::{AppConfig, DEFAULT_BASE_URL, DEFAULT_RETRIES, DEFAULT_TIMEOUT, 
 pub use credentials::{Credentials, provider};
 pub use deadline::within;
 pub use email_password::EmailPasswordAuth;
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, HttpMethod, Result};
 pub use jwt::{Claims, decode as decode_jwt};
 pub use secret::Secret;
 pub use shared::{Event, Subscriber, clear_cache};
 pub use store::Persistence;
-pub use transport::{CustomFetch, Fetch, FetchRequest, FetchResponse, MAX_RESPONSE_BYTES};
+pub use transport::{
+  CustomFetch, Fetch, FetchFailure, FetchRequest, FetchResponse, MAX_RESPONSE_BYTES,
+};
 pub use user::{Identity, Profile, State, User};

@@ -94,16 +94,25 @@ pub struct FetchResponse {
   pub body: String,
 }
 
+/// Why a [`Fetch`] could not send a request or read its answer.
+#[derive(Debug)]
+pub struct FetchFailure {
+  /// In words for `request to <url> failed, reason: <reason>`.
+  pub reason: String,
+  /// An id the embedding gives the original failure (a JS error), so that it
+  /// can attach it as the `cause` of the error it finally reports.
+  pub cause: Option<std::num::NonZeroU32>,
+}
+
 /// A transport the embedding provides in place of this crate's own (realm
 /// v12's `AppConfiguration.fetch`). Tokens, retries, deadlines and parsing stay
 /// here; only the exchange of one request and its response is handed over.
 pub trait Fetch: Send + Sync {
-  /// Sends `request`; `Err` carries why it could not be sent or answered, in
-  /// words for `request to <url> failed, reason: <reason>`.
+  /// Sends `request`, or says why it could not.
   fn fetch(
     &self,
     request: FetchRequest,
-  ) -> Pin<Box<dyn Future<Output = std::result::Result<FetchResponse, String>> + Send>>;
+  ) -> Pin<Box<dyn Future<Output = std::result::Result<FetchResponse, FetchFailure>> + Send>>;
 }
 
 /// A [`Fetch`] in an [`AppConfig`](crate::AppConfig): compared by identity.
@@ -378,11 +387,12 @@ impl Transport {
         .map(|b| String::from_utf8_lossy(b).into_owned()),
       timeout,
     };
-    let resp = custom.0.fetch(request).await.map_err(|reason| {
+    let resp = custom.0.fetch(request).await.map_err(|failure| {
       let mut err = Error::new(
         ErrorCode::NetworkError,
-        format!("request to {url} failed, reason: {reason}"),
+        format!("request to {url} failed, reason: {}", failure.reason),
       );
+      err.cause = failure.cause;
       // Whether it left is unknown: a custom fetch does not say.
       err.sent = true;
       err.with_request(method, url)
