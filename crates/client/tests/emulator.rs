@@ -32,6 +32,20 @@ async fn new_user(emulator: &Emulator, app: &App, email: &str) -> realm_auth_cli
     .unwrap()
 }
 
+/// A folder of this test process for a user store.
+fn store_dir(name: &str) -> std::path::PathBuf {
+  std::env::temp_dir().join(format!("realm-auth-client-{name}-{}", std::process::id()))
+}
+
+/// The emulator's App, keeping its users in a plain store under `dir`.
+fn stored_config(emulator: &Emulator, dir: &std::path::Path) -> AppConfig {
+  let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
+  config.persistence = Persistence::Plain {
+    base: dir.to_path_buf(),
+  };
+  config
+}
+
 fn seen(requests: &[LoggedRequest]) -> Vec<String> {
   requests
     .iter()
@@ -354,12 +368,8 @@ async fn linking_sends_the_access_token_once_and_makes_the_user_current() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_app_finds_its_users_in_the_store() {
   let (emulator, _) = start().await;
-  let dir = std::env::temp_dir().join(format!("realm-auth-client-restart-{}", std::process::id()));
-  let config = || {
-    let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
-    config.persistence = Persistence::Plain { base: dir.clone() };
-    config
-  };
+  let dir = store_dir("restart");
+  let config = || stored_config(&emulator, &dir);
   // `start` made an in-memory App of this id and base URL: forget it, or
   // this App would join it (the first App's settings win).
   realm_auth_client::clear_cache();
@@ -401,12 +411,8 @@ async fn a_restarted_app_finds_its_users_in_the_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_logins_are_all_stored() {
   let (emulator, _) = start().await;
-  let dir = std::env::temp_dir().join(format!("realm-auth-client-group-{}", std::process::id()));
-  let config = || {
-    let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
-    config.persistence = Persistence::Plain { base: dir.clone() };
-    config
-  };
+  let dir = store_dir("group");
+  let config = || stored_config(&emulator, &dir);
   realm_auth_client::clear_cache();
   let app = App::new(config()).unwrap();
   let control = emulator.control();
@@ -476,12 +482,8 @@ async fn a_login_out_of_time_after_the_server_answered_leaves_no_half_made_user(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_login_in_another_process_does_not_log_this_one_out() {
   let (emulator, _) = start().await;
-  let dir = std::env::temp_dir().join(format!("realm-auth-client-newer-{}", std::process::id()));
-  let config = || {
-    let mut config = AppConfig::new(emulator.app_id(), Some(&emulator.base_url()), None).unwrap();
-    config.persistence = Persistence::Plain { base: dir.clone() };
-    config
-  };
+  let dir = store_dir("newer");
+  let config = || stored_config(&emulator, &dir);
   realm_auth_client::clear_cache();
   let here = App::new(config()).unwrap();
   let user = new_user(&emulator, &here, "twice@example.com").await;
