@@ -2,6 +2,7 @@
 // factories, a rejection from async methods) or a typed server error; never a
 // crash, never a request carrying garbage.
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, it } from "node:test";
 import { App, Credentials, ErrorCode, UserState } from "realm-auth-native";
 
@@ -68,6 +69,51 @@ describe("bad input", () => {
     assert.ok(isTypeError(await rejection(app.logIn(user as never))));
     assert.throws(() => app.switchUser(Credentials.anonymous() as never), isTypeError);
     assert.deepEqual(env.emulator.requests(), []);
+  });
+
+  it("an argument's getter or method that throws: the call rejects with what it threw, hooks nothing and changes nothing", async () => {
+    const app = env.newApp();
+    const { user } = await env.newUser(app);
+    const key = await user.apiKeys.create("thrown");
+    env.emulator.clearRequests();
+    const controller = new AbortController();
+    const { signal } = controller;
+    for (const thrown of [new RangeError("getter threw"), "a string thrown"]) {
+      const raise = () => {
+        throw thrown;
+      };
+      const badTimeout = { signal, get timeout() { return raise(); } };
+      const badSignal = { aborted: false, addEventListener: raise, removeEventListener() {} };
+      // The signal is hooked first, then the key id's toHexString throws.
+      const badId = { toHexString: raise } as never;
+      const calls: Array<() => Promise<unknown>> = [
+        () => user.apiKeys.fetch(badId, { signal }),
+        () => user.apiKeys.enable(badId, { signal }),
+        () => user.apiKeys.disable(badId, { signal }),
+        () => user.apiKeys.delete(badId, { signal }),
+        () => user.apiKeys.fetchAll(badTimeout),
+        () => user.apiKeys.create("never", { signal: badSignal as never }),
+        () => user.refreshProfile(badTimeout),
+        () => user.logOut(badTimeout),
+        () => app.removeUser(user, badTimeout),
+        () => app.logIn(Credentials.anonymous(), badTimeout),
+        () => app.emailPasswordAuth.registerUser({ get email() { return raise(); }, password: "password-1" } as never),
+        () => app.emailPasswordAuth.sendResetPasswordEmail({ email: "a@b.c" }, badTimeout),
+      ];
+      for (const call of calls) {
+        let result!: Promise<unknown>;
+        assert.doesNotThrow(() => {
+          result = call();
+        }, String(call));
+        await assert.rejects(result, (e) => e === thrown, String(call));
+        assert.equal(getEventListeners(signal, "abort").length, 0, `a listener stayed on the signal: ${call}`);
+      }
+    }
+    // Nothing was sent, and the logout and the removal did not happen.
+    assert.deepEqual(env.emulator.requests(), []);
+    assert.equal(user.state, UserState.LoggedIn);
+    assert.equal(app.currentUser?.id, user.id);
+    assert.equal((await user.apiKeys.fetch(key._id)).name, "thrown");
   });
 
   it("sends strange but valid strings as data, and the server's rules answer", async () => {

@@ -88,7 +88,7 @@ impl ApiKeyAuth {
 #[napi]
 impl ApiKeyAuth {
   /// The `[name, value]` pairs `util.inspect` shows: the user and App the keys belong to.
-  #[napi(js_name = "inspectFields", skip_typescript)]
+  #[napi(catch_unwind, js_name = "inspectFields", skip_typescript)]
   pub fn inspect_fields(&self) -> serde_json::Value {
     let user = self.inner.user();
     serde_json::json!([["userId", user.id()], ["appId", user.app().config().id]])
@@ -98,6 +98,7 @@ impl ApiKeyAuth {
   /// allows ASCII letters, digits, `_` and `-`. A create whose answer is lost
   /// is not retried (it could make a second key): the error says so.
   #[napi(
+    catch_unwind,
     ts_args_type = "name: string, options?: CallOptions",
     ts_return_type = "Promise<SecretApiKey>"
   )]
@@ -127,6 +128,7 @@ impl ApiKeyAuth {
 
   /// Fetches one key by id.
   #[napi(
+    catch_unwind,
     ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<ApiKey>"
   )]
@@ -149,6 +151,7 @@ impl ApiKeyAuth {
 
   /// Fetches all of the user's keys.
   #[napi(
+    catch_unwind,
     ts_args_type = "options?: CallOptions",
     ts_return_type = "Promise<ApiKey[]>"
   )]
@@ -170,6 +173,7 @@ impl ApiKeyAuth {
 
   /// Enables a key.
   #[napi(
+    catch_unwind,
     ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -188,6 +192,7 @@ impl ApiKeyAuth {
 
   /// Disables a key: it can no longer log in until enabled again.
   #[napi(
+    catch_unwind,
     ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -207,6 +212,7 @@ impl ApiKeyAuth {
   /// Deletes a key for good. The server refuses to delete the key the
   /// current session logged in with.
   #[napi(
+    catch_unwind,
     ts_args_type = "keyId: string | { toHexString(): string }, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]

@@ -248,7 +248,9 @@ impl App {
 
 impl ObjectFinalize for App {
   fn finalize(self, env: Env) -> Result<()> {
-    listeners::remove_app_listeners(&env, self.owner);
+    // Runs inside Node's garbage collector callback: a panic must not unwind there.
+    let owner = self.owner;
+    let _ = std::panic::catch_unwind(move || listeners::remove_app_listeners(&env, owner));
     Ok(())
   }
 }
@@ -257,7 +259,7 @@ impl ObjectFinalize for App {
 impl App {
   /// The `[name, value]` pairs `util.inspect` shows (no token): installed at load as the
   /// `util.inspect.custom` method.
-  #[napi(js_name = "inspectFields", skip_typescript)]
+  #[napi(catch_unwind, js_name = "inspectFields", skip_typescript)]
   pub fn inspect_fields(&self) -> serde_json::Value {
     serde_json::json!([
       ["id", self.inner.config().id],
@@ -274,6 +276,7 @@ impl App {
   /// Throws a `TypeError` for a bad argument, and an `Error` when the user
   /// store cannot be read (a wrong encryption key, a store of a newer release).
   #[napi(
+    catch_unwind,
     constructor,
     ts_args_type = "idOrConfiguration: string | AppConfiguration"
   )]
@@ -290,7 +293,7 @@ impl App {
 
   /// The App made by an earlier `App.get(id)` (while it is referenced), else a
   /// new `App(id)`, as realm v12's `App.get`.
-  #[napi(ts_args_type = "id: string", ts_return_type = "App")]
+  #[napi(catch_unwind, ts_args_type = "id: string", ts_return_type = "App")]
   pub fn get<'env>(env: &'env Env, id: Unknown) -> Result<Unknown<'env>> {
     let id = throw(env, call::string(id, "id"))?;
     let cached = BY_ID.with(|m| m.borrow().get(&id).copied());
@@ -315,13 +318,13 @@ impl App {
 
   /// The same as `App.get(id)`.
   /// @deprecated As in realm v12: use `App.get`.
-  #[napi(ts_args_type = "id: string", ts_return_type = "App")]
+  #[napi(catch_unwind, ts_args_type = "id: string", ts_return_type = "App")]
   pub fn get_app<'env>(env: &'env Env, id: Unknown) -> Result<Unknown<'env>> {
     App::get(env, id)
   }
 
   /// The App id.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn id(&self) -> String {
     self.inner.config().id.clone()
   }
@@ -329,7 +332,7 @@ impl App {
   /// The base URL requests start from (the location request goes there). In
   /// realm v12 this is behind `import "realm/experimental/base-url"`; here it
   /// is always readable.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn base_url(&self) -> String {
     self.inner.base_url()
   }
@@ -338,6 +341,7 @@ impl App {
   /// `""`) and, if that succeeds, sends every later request of this App there;
   /// on failure nothing changes. As realm v12's experimental `updateBaseUrl`.
   #[napi(
+    catch_unwind,
     ts_args_type = "newUrl: string | null, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -362,6 +366,7 @@ impl App {
   /// logged in, else the first logged-in user, else `null`. Each read returns
   /// a new `User` object for the same user, as in realm v12.
   #[napi(
+    catch_unwind,
     getter,
     ts_return_type = "User<FunctionsFactoryType, CustomDataType> | null"
   )]
@@ -372,6 +377,7 @@ impl App {
   /// Every user that is not removed, logged in or out, by id, in realm v12's
   /// order (of first login; by id when the App keeps users in memory only).
   #[napi(
+    catch_unwind,
     getter,
     ts_return_type = "Readonly<Record<string, User<FunctionsFactoryType, CustomDataType>>>"
   )]
@@ -385,7 +391,7 @@ impl App {
   }
 
   /// The email/password provider's account functions.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn email_password_auth(&self) -> EmailPasswordAuth {
     EmailPasswordAuth::new(self.inner.email_password())
   }
@@ -393,6 +399,7 @@ impl App {
   /// Logs in and makes the user current. A boolean in place of the options
   /// (realm-web's `fetchProfile`) is accepted and ignored: the profile is always read.
   #[napi(
+    catch_unwind,
     ts_args_type = "credentials: Credentials, options?: CallOptions | boolean",
     ts_return_type = "Promise<User<FunctionsFactoryType, CustomDataType>>"
   )]
@@ -417,7 +424,7 @@ impl App {
 
   /// Makes a logged-in user of this App the current user. Throws if the user is
   /// logged out, removed or from another App.
-  #[napi(ts_args_type = "user: AnyUser")]
+  #[napi(catch_unwind, ts_args_type = "user: AnyUser")]
   pub fn switch_user(&self, env: Env, user: Unknown) -> Result<()> {
     let switched = App::user_arg(&env, user).and_then(|u| self.inner.switch_user(&u));
     listeners::flush(&env);
@@ -428,6 +435,7 @@ impl App {
   /// removed here before this returns; the promise tells how ending its
   /// session on the server went.
   #[napi(
+    catch_unwind,
     ts_args_type = "user: AnyUser, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -439,7 +447,11 @@ impl App {
   ) -> Result<PromiseRaw<'env, ()>> {
     let app = self.inner.clone();
     let call = self.call(env, options);
-    let session = App::user_arg(env, user).and_then(|u| self.inner.remove_user_locally(&u));
+    // Refused options change nothing.
+    let session = match App::user_arg(env, user) {
+      Ok(u) if call.is_accepted() => self.inner.remove_user_locally(&u),
+      other => other.map(|_| None),
+    };
     listeners::flush(env);
     run_void(env, call, session, move |session| async move {
       match session {
@@ -451,6 +463,7 @@ impl App {
 
   /// Deletes the user on the server, then removes it from the App.
   #[napi(
+    catch_unwind,
     ts_args_type = "user: AnyUser, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -470,19 +483,19 @@ impl App {
   /// Calls `callback` after every change of this App's users: a login (or a
   /// reused anonymous user), a switch, a logout, a removal or a deletion.
   /// Throws if `callback` was already added.
-  #[napi(ts_args_type = "callback: AppChangeCallback")]
+  #[napi(catch_unwind, ts_args_type = "callback: AppChangeCallback")]
   pub fn add_listener(&self, env: Env, callback: Unknown) -> Result<()> {
     listeners::add_app_listener(&env, &self.inner, self.owner, callback)
   }
 
   /// Removes a callback added with `addListener` (nothing if it was not added).
-  #[napi(ts_args_type = "callback: AppChangeCallback")]
+  #[napi(catch_unwind, ts_args_type = "callback: AppChangeCallback")]
   pub fn remove_listener(&self, env: Env, callback: Unknown) {
     listeners::remove_app_listener(&env, self.owner, callback)
   }
 
   /// Removes every callback added with `addListener` to this App object.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn remove_all_listeners(&self, env: Env) {
     listeners::remove_app_listeners(&env, self.owner)
   }

@@ -268,10 +268,8 @@ impl Call {
       // fetch rejects with the signal's reason: keep it for the rejection.
       if let Ok(reason) = signal.get_named_property::<Unknown>("reason")
         && !matches!(reason.get_type(), Ok(ValueType::Undefined))
-        && let Ok(mut holder) = Object::new(env)
-        && holder.set_named_property("reason", reason).is_ok()
       {
-        self.reason = holder.create_ref().ok();
+        self.reason = hold(env, reason);
       }
       return Err(aborted());
     }
@@ -294,6 +292,46 @@ impl Call {
     self.hook = Some(hook);
     Ok(())
   }
+}
+
+impl Call {
+  /// False when the call will reject without running: code with an effect
+  /// before the call starts (a local logout) checks this first.
+  pub fn is_accepted(&self) -> bool {
+    self.refused.is_none()
+  }
+}
+
+/// A reference that keeps any JS value (objects and primitives alike) alive
+/// until the call settles: the value is held as `{ value }`.
+fn hold(env: &Env, value: Unknown) -> Option<ObjectRef<false>> {
+  let mut holder = Object::new(env).ok()?;
+  holder.set_named_property("value", value).ok()?;
+  holder.create_ref().ok()
+}
+
+fn held<'env>(env: &'env Env, holder: &ObjectRef<false>) -> Option<Unknown<'env>> {
+  (holder.get_value(env).ok()).and_then(|h| h.get_named_property::<Unknown>("value").ok())
+}
+
+/// Clears the exception a getter or method of an argument threw while the
+/// arguments were read, and holds it for the rejection.
+fn take_exception(env: &Env) -> Option<ObjectRef<false>> {
+  let mut pending = false;
+  unsafe { sys::napi_is_exception_pending(env.raw(), &mut pending) };
+  if !pending {
+    return None;
+  }
+  let mut error = std::ptr::null_mut();
+  if unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut error) }
+    != sys::Status::napi_ok
+  {
+    return None;
+  }
+  // Safety: a value Node-API just handed out, in this call's scope.
+  hold(env, unsafe {
+    Unknown::from_raw_unchecked(env.raw(), error)
+  })
 }
 
 impl AbortHook {
@@ -321,7 +359,10 @@ impl AbortHook {
 /// Runs `fut` under `call`: within its deadline, raced against its signal
 /// (dropping the future cancels the HTTP request), and settles the promise on
 /// the JS thread. `args` carries the argument checks: if they failed, the
-/// promise rejects and nothing runs.
+/// promise rejects and nothing runs. If reading the arguments ran JS that
+/// threw (a getter, a signal's `addEventListener`, an ObjectId's
+/// `toHexString`), the promise rejects with what it threw, as an `async`
+/// function would; it never throws, and whatever was hooked is released.
 pub fn run<'env, A, T, V, F, Fut, C>(
   env: &'env Env,
   call: Call,
@@ -337,6 +378,8 @@ where
   Fut: Future<Output = client::Result<T>> + Send + 'static,
   C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
 {
+  // First: with an exception pending, every Node-API call below would fail.
+  let thrown = take_exception(env);
   let Call {
     timeout,
     hook,
@@ -344,9 +387,10 @@ where
     reason,
   } = call;
   let fired = hook.as_ref().map(|h| h.fired.clone());
-  let checked = match refused {
-    Some(err) => Err(err),
-    None => args,
+  let checked = match (refused, &thrown) {
+    (_, Some(_)) => Err(self::refused("An argument's getter or method threw")),
+    (Some(err), None) => Err(err),
+    (None, None) => args,
   };
   let work = async move {
     let args = checked?;
@@ -399,20 +443,20 @@ where
     });
     // As fetch does, an aborted call rejects with its signal's reason when
     // the signal has one (`AbortSignal.timeout()` gives a `TimeoutError`).
-    let signal_reason = match &result {
+    let rejection = match &result {
+      _ if thrown.is_some() => thrown.as_ref().and_then(|h| held(env, h)),
       Err(err) if err.code == client::ErrorCode::Aborted => (reason.as_ref())
-        .and_then(|holder| holder.get_value(env).ok())
-        .and_then(|holder| holder.get_named_property::<Unknown>("reason").ok())
+        .and_then(|holder| held(env, holder))
         .or_else(|| hook.as_ref().and_then(|h| h.reason(env))),
       _ => None,
     };
     if let Some(hook) = hook {
       hook.release(env);
     }
-    if let Some(holder) = reason {
+    for holder in [reason, thrown].into_iter().flatten() {
       let _ = holder.unref(env);
     }
-    if let Some(value) = signal_reason {
+    if let Some(value) = rejection {
       return Err(settle::reject_with(value));
     }
     match result {

@@ -55,7 +55,7 @@ fn made(env: &Env, inner: client::Result<client::Credentials>) -> Result<Credent
 impl Credentials {
   /// An anonymous user. With `reuse` (the default) a logged-in anonymous user of
   /// the App is returned instead of creating a new one.
-  #[napi(factory, ts_args_type = "reuse?: boolean")]
+  #[napi(catch_unwind, factory, ts_args_type = "reuse?: boolean")]
   pub fn anonymous(env: Env, reuse: Option<Unknown>) -> Result<Credentials> {
     let reuse = match reuse.filter(|r| !call::is_nullish(r)) {
       None => Ok(true),
@@ -72,6 +72,7 @@ impl Credentials {
 
   /// Email/password credentials: `emailPassword(email, password)` or `emailPassword({ email, password })`.
   #[napi(
+    catch_unwind,
     factory,
     ts_args_type = "emailOrCredentials: string | EmailPasswordCredentials, password?: string"
   )]
@@ -99,7 +100,7 @@ impl Credentials {
   }
 
   /// A user API key or server API key.
-  #[napi(factory, ts_args_type = "key: string")]
+  #[napi(catch_unwind, factory, ts_args_type = "key: string")]
   pub fn api_key(env: Env, key: Unknown) -> Result<Credentials> {
     made(
       &env,
@@ -109,20 +110,20 @@ impl Credentials {
 
   /// A server API key.
   /// @deprecated Use `Credentials.apiKey`: server and user keys log in the same way.
-  #[napi(factory, ts_args_type = "key: string")]
+  #[napi(catch_unwind, factory, ts_args_type = "key: string")]
   pub fn server_api_key(env: Env, key: Unknown) -> Result<Credentials> {
     Credentials::api_key(env, key)
   }
 
   /// A user API key.
   /// @deprecated Use `Credentials.apiKey`: server and user keys log in the same way.
-  #[napi(factory, ts_args_type = "key: string")]
+  #[napi(catch_unwind, factory, ts_args_type = "key: string")]
   pub fn user_api_key(env: Env, key: Unknown) -> Result<Credentials> {
     Credentials::api_key(env, key)
   }
 
   /// Sign in with Apple: the ID token from Apple's flow (sent as `id_token`).
-  #[napi(factory, ts_args_type = "token: string")]
+  #[napi(catch_unwind, factory, ts_args_type = "token: string")]
   pub fn apple(env: Env, token: Unknown) -> Result<Credentials> {
     made(
       &env,
@@ -132,7 +133,7 @@ impl Credentials {
   }
 
   /// Facebook login: the access token from Facebook's flow (sent as `accessToken`).
-  #[napi(factory, ts_args_type = "token: string")]
+  #[napi(catch_unwind, factory, ts_args_type = "token: string")]
   pub fn facebook(env: Env, token: Unknown) -> Result<Credentials> {
     made(
       &env,
@@ -143,6 +144,7 @@ impl Credentials {
 
   /// Sign in with Google: `{ authCode }` or `{ idToken }` from Google's flow.
   #[napi(
+    catch_unwind,
     factory,
     ts_args_type = "authObject: { authCode: string } | { idToken: string }"
   )]
@@ -173,7 +175,7 @@ impl Credentials {
   }
 
   /// A JWT for custom JWT authentication.
-  #[napi(factory, ts_args_type = "token: string")]
+  #[napi(catch_unwind, factory, ts_args_type = "token: string")]
   pub fn jwt(env: Env, token: Unknown) -> Result<Credentials> {
     made(
       &env,
@@ -183,7 +185,12 @@ impl Credentials {
 
   /// A payload for custom function authentication, sent as given (it must be
   /// JSON-serialisable).
-  #[napi(factory, js_name = "function", ts_args_type = "payload: object")]
+  #[napi(
+    catch_unwind,
+    factory,
+    js_name = "function",
+    ts_args_type = "payload: object"
+  )]
   pub fn function_payload(env: Env, payload: Unknown) -> Result<Credentials> {
     let parsed =
       call::object(payload, "payload").and_then(|_| match Value::from_unknown(payload) {
@@ -196,7 +203,7 @@ impl Credentials {
   }
 
   /// The provider these credentials log in through, e.g. `"api-key"`.
-  #[napi(getter, ts_return_type = "ProviderType")]
+  #[napi(catch_unwind, getter, ts_return_type = "ProviderType")]
   pub fn provider_type(&self) -> &'static str {
     self.inner.provider()
   }

@@ -38,13 +38,14 @@ impl EmailPasswordAuth {
 #[napi]
 impl EmailPasswordAuth {
   /// The `[name, value]` pairs `util.inspect` shows: the App.
-  #[napi(js_name = "inspectFields", skip_typescript)]
+  #[napi(catch_unwind, js_name = "inspectFields", skip_typescript)]
   pub fn inspect_fields(&self) -> Value {
     serde_json::json!([["appId", self.inner.app().config().id]])
   }
 
   /// Registers a new user.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: RegisterUserDetails, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -65,6 +66,7 @@ impl EmailPasswordAuth {
 
   /// Confirms a user with the token pair from the confirmation email.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: ConfirmUserDetails, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -85,6 +87,7 @@ impl EmailPasswordAuth {
 
   /// Sends the confirmation email again.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: EmailDetails, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -105,6 +108,7 @@ impl EmailPasswordAuth {
 
   /// Runs the custom confirmation function again.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: EmailDetails, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -125,6 +129,7 @@ impl EmailPasswordAuth {
 
   /// Sends a password reset email.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: EmailDetails, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -145,6 +150,7 @@ impl EmailPasswordAuth {
 
   /// Sets a new password with the token pair from the reset email.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: ResetPasswordDetails, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -170,6 +176,7 @@ impl EmailPasswordAuth {
   /// (each JSON-serialisable; `undefined` becomes `null`). Being variadic, it
   /// takes no call options: the App's timeout applies.
   #[napi(
+    catch_unwind,
     ts_args_type = "details: RegisterUserDetails, ...args: unknown[]",
     ts_return_type = "Promise<void>"
   )]

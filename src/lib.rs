@@ -13,6 +13,8 @@ mod js_error;
 mod listeners;
 mod logger;
 mod settle;
+#[cfg(debug_assertions)]
+mod testing;
 mod user;
 
 use napi::bindgen_prelude::*;
@@ -115,7 +117,7 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
 /// of an id reads its user store again. Apps and users already held keep
 /// working. As realm v12's `Realm.shutdown()`; the process exits by itself
 /// without it (nothing here keeps it alive).
-#[napi]
+#[napi(catch_unwind)]
 pub fn shutdown() {
   realm_auth_client::clear_cache();
 }

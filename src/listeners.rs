@@ -51,7 +51,7 @@ impl Callback {
   }
 }
 
-/// One JS thread's listeners.
+/// One environment's listeners.
 #[derive(Default)]
 struct Registry {
   /// One client subscription per shared App that this thread listens to.
@@ -67,7 +67,18 @@ struct Registry {
 }
 
 thread_local! {
-  static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
+  /// This thread's registries by environment (`napi_env`): almost always one,
+  /// two if the module is loaded twice on this thread.
+  static REGISTRIES: RefCell<HashMap<usize, Registry>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `f` on the registry of the environment `env` (a `napi_env`).
+fn with<T>(env: usize, f: impl FnOnce(&mut Registry) -> T) -> T {
+  REGISTRIES.with(|r| f(r.borrow_mut().entry(env).or_default()))
+}
+
+fn key_of(env: &Env) -> usize {
+  env.raw() as usize
 }
 
 /// A unique id for a JS `App` object's listener list.
@@ -85,35 +96,36 @@ fn function<'env>(env: &Env, callback: Unknown<'env>) -> Result<Unknown<'env>> {
   Ok(callback)
 }
 
-/// Subscribes this thread to `app`'s changes, once per shared App.
+/// Subscribes this environment to `app`'s changes, once per shared App.
 fn subscribe(env: &Env, app: &client::App) -> Result<()> {
   let key = app.shared_id();
-  if REGISTRY.with(|r| r.borrow().subscriptions.contains_key(&key)) {
+  let here = key_of(env);
+  if with(here, |r| r.subscriptions.contains_key(&key)) {
     return Ok(());
   }
   let thread = JsThread::of(env)?;
   let id = app.subscribe(std::sync::Arc::new(move |event: &client::Event| {
     if thread.is_current() {
-      REGISTRY.with(|r| r.borrow_mut().pending.push((key, event.clone())));
+      with(thread.env_key(), |r| r.pending.push((key, event.clone())));
     } else {
       let event = event.clone();
       thread.run(Box::new(move |env| deliver(env, key, &event)));
     }
   }));
-  let hook = REGISTRY.with(|r| {
-    let mut r = r.borrow_mut();
+  let hook = with(here, |r| {
     r.subscriptions.insert(key, (app.clone(), id));
     !std::mem::replace(&mut r.hooked, true)
   });
   if hook {
     // A terminated Worker's subscriptions must not outlive it.
-    env.add_env_cleanup_hook((), |()| {
-      let subscriptions = REGISTRY.with(|r| {
-        let mut r = r.borrow_mut();
-        r.hooked = false;
-        std::mem::take(&mut r.subscriptions)
-      });
-      for (app, id) in subscriptions.into_values() {
+    env.add_env_cleanup_hook(here, |here| {
+      let gone = REGISTRIES.try_with(|r| r.borrow_mut().remove(&here));
+      for (app, id) in gone
+        .ok()
+        .flatten()
+        .into_iter()
+        .flat_map(|r| r.subscriptions.into_values())
+      {
         app.unsubscribe(id);
       }
     })?;
@@ -149,8 +161,7 @@ fn release_all(env: &Env, list: Vec<Callback>) {
 pub fn add_app_listener(env: &Env, app: &client::App, owner: u64, callback: Unknown) -> Result<()> {
   let callback = function(env, callback)?;
   subscribe(env, app)?;
-  REGISTRY.with(|r| {
-    let mut r = r.borrow_mut();
+  with(key_of(env), |r| {
     let (_, list) = r
       .apps
       .entry(owner)
@@ -161,31 +172,29 @@ pub fn add_app_listener(env: &Env, app: &client::App, owner: u64, callback: Unkn
 
 /// `app.removeListener(callback)`.
 pub fn remove_app_listener(env: &Env, owner: u64, callback: Unknown) {
-  let key = REGISTRY.with(|r| {
-    let mut r = r.borrow_mut();
+  let key = with(key_of(env), |r| {
     let (key, list) = r.apps.get_mut(&owner)?;
     remove(env, list, &callback);
     Some(*key)
   });
   if let Some(key) = key {
-    release_if_idle(key);
+    release_if_idle(env, key);
   }
 }
 
 /// `app.removeAllListeners()`, and the end of a JS `App` object.
 pub fn remove_app_listeners(env: &Env, owner: u64) {
-  let removed = REGISTRY.with(|r| r.borrow_mut().apps.remove(&owner));
+  let removed = with(key_of(env), |r| r.apps.remove(&owner));
   if let Some((key, list)) = removed {
     release_all(env, list);
-    release_if_idle(key);
+    release_if_idle(env, key);
   }
 }
 
-/// Ends this thread's subscription to a shared App once none of its App or
-/// user listeners is left, so that it does not keep the App alive.
-fn release_if_idle(key: usize) {
-  let ended = REGISTRY.with(|r| {
-    let mut r = r.borrow_mut();
+/// Ends this environment's subscription to a shared App once none of its App
+/// or user listeners is left, so that it does not keep the App alive.
+fn release_if_idle(env: &Env, key: usize) {
+  let ended = with(key_of(env), |r| {
     r.apps.retain(|_, (_, list)| !list.is_empty());
     r.users.retain(|_, list| !list.is_empty());
     let busy = r.apps.values().any(|(k, _)| *k == key) || r.users.keys().any(|(k, _)| *k == key);
@@ -205,28 +214,30 @@ pub fn add_user_listener(env: &Env, user: &client::User, callback: Unknown) -> R
   let callback = function(env, callback)?;
   subscribe(env, user.app())?;
   let key = (user.app().shared_id(), user.id().to_owned());
-  REGISTRY.with(|r| add(env, r.borrow_mut().users.entry(key).or_default(), &callback))
+  with(key_of(env), |r| {
+    add(env, r.users.entry(key).or_default(), &callback)
+  })
 }
 
 /// `user.removeListener(callback)`.
 pub fn remove_user_listener(env: &Env, user: &client::User, callback: Unknown) {
   let key = (user.app().shared_id(), user.id().to_owned());
-  REGISTRY.with(|r| {
-    if let Some(list) = r.borrow_mut().users.get_mut(&key) {
+  with(key_of(env), |r| {
+    if let Some(list) = r.users.get_mut(&key) {
       remove(env, list, &callback);
     }
   });
-  release_if_idle(key.0);
+  release_if_idle(env, key.0);
 }
 
 /// `user.removeAllListeners()`.
 pub fn remove_user_listeners(env: &Env, user: &client::User) {
   let key = (user.app().shared_id(), user.id().to_owned());
-  let removed = REGISTRY.with(|r| r.borrow_mut().users.remove(&key));
+  let removed = with(key_of(env), |r| r.users.remove(&key));
   if let Some(list) = removed {
     release_all(env, list);
   }
-  release_if_idle(key.0);
+  release_if_idle(env, key.0);
 }
 
 /// Runs the listeners of the changes a synchronous method made on this
@@ -234,9 +245,23 @@ pub fn remove_user_listeners(env: &Env, user: &client::User) {
 /// A listener that throws is reported as an uncaught exception; the method
 /// itself does not throw.
 pub fn flush(env: &Env) {
-  let pending = REGISTRY.with(|r| std::mem::take(&mut r.borrow_mut().pending));
-  for (key, event) in pending {
-    deliver(env, key, &event);
+  // Every environment of this thread: a change made here may concern another
+  // copy of the module loaded on this thread, which shares this JS thread.
+  let pending: Vec<_> = REGISTRIES.with(|r| {
+    (r.borrow_mut().iter_mut())
+      .filter(|(_, r)| !r.pending.is_empty())
+      .map(|(&key, r)| (key, std::mem::take(&mut r.pending)))
+      .collect()
+  });
+  if pending.is_empty() {
+    // Nothing ran: an exception pending now is the method's own.
+    return;
+  }
+  for (key, events) in pending {
+    let target = Env::from_raw(key as sys::napi_env);
+    for (app, event) in events {
+      deliver(&target, app, &event);
+    }
   }
   settle::report_set_aside(env);
 }
@@ -244,8 +269,7 @@ pub fn flush(env: &Env) {
 /// Calls the listeners of one change (JS thread). The list is read first, so
 /// that a listener may add or remove listeners.
 fn deliver(env: &Env, key: usize, event: &client::Event) {
-  let (functions, ended) = REGISTRY.with(|r| {
-    let r = r.borrow();
+  let (functions, ended) = with(key_of(env), |r| {
     let values = |list: &Vec<Callback>| -> Vec<sys::napi_value> {
       list.iter().filter_map(|c| c.value(env)).collect()
     };
@@ -286,10 +310,10 @@ fn deliver(env: &Env, key: usize, event: &client::Event) {
     settle::set_aside_exception(env);
   }
   if let Some(key) = ended {
-    let removed = REGISTRY.with(|r| r.borrow_mut().users.remove(&key));
+    let removed = with(key_of(env), |r| r.users.remove(&key));
     if let Some(list) = removed {
       release_all(env, list);
     }
-    release_if_idle(key.0);
+    release_if_idle(env, key.0);
   }
 }

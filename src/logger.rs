@@ -67,7 +67,7 @@ const DEFAULT_LOGGER: &str = "(function defaultLogger({ category, level, message
 /// `"detail"`, `"info"`, `"warn"` (the default, as in realm v12), `"error"`,
 /// `"fatal"` or `"off"`, in `category` and the categories below it (default
 /// `"Realm"`: all). Process-wide.
-#[napi(ts_args_type = "level: LogLevel, category?: LogCategory")]
+#[napi(catch_unwind, ts_args_type = "level: LogLevel, category?: LogCategory")]
 pub fn set_log_level(env: Env, level: Unknown, category: Option<Unknown>) -> Result<()> {
   let category = match category.filter(|c| !call::is_nullish(c)) {
     Some(c) => throw(&env, call::string(c, "category"))?,
@@ -96,7 +96,7 @@ type EntryFn = ThreadsafeFunction<LogEntry, (), LogEntry, Status, false, true>;
 /// parameters is called `(level, message)`, any other `({ category, level,
 /// message })`. Calls arrive on the thread that set the logger, without
 /// keeping the process alive. Process-wide.
-#[napi(ts_args_type = "logger: LoggerCallback | null")]
+#[napi(catch_unwind, ts_args_type = "logger: LoggerCallback | null")]
 pub fn set_logger(env: Env, logger: Unknown) -> Result<()> {
   DECIDED.store(true, Ordering::Relaxed);
   if call::is_nullish(&logger) {

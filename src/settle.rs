@@ -5,23 +5,27 @@
 //! thread is woken once per batch (see `bench/README.md` for the figures).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
+use std::thread::ThreadId;
 
 use napi::bindgen_prelude::*;
 use napi::{JsError, check_status, sys};
+use realm_auth_client as client;
+use tokio::task::AbortHandle;
 
 /// A settlement or an event, run on the JS thread.
 pub type Job = Box<dyn FnOnce(&Env) + Send>;
 
-/// A queued job; `settles` counts it against the calls in flight.
+/// A queued job; `settles` names the call it settles, if it settles one.
 struct Entry {
   job: Job,
-  settles: bool,
+  settles: Option<u64>,
 }
 
 /// A promise's deferred; only ever used on its own JS thread.
@@ -31,6 +35,32 @@ unsafe impl Send for Deferred {}
 
 /// A call's future panicked (a bug); carries the panic's message.
 pub struct Panicked(pub String);
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+  (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+    .or_else(|| panic.downcast_ref::<String>().cloned())
+    .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// The JS error a panic of ours becomes: `ErrorCode.Internal` (4905).
+pub fn panic_error(env: &Env, message: &str) -> Error {
+  crate::js_error::to_js_error(
+    env,
+    client::Error::new(
+      client::ErrorCode::Internal,
+      format!("realm-auth-native panicked: {message}"),
+    ),
+  )
+}
+
+/// Runs `f`, turning a panic into the error [`panic_error`] makes: for code
+/// called from JS through an `extern "C"` function, where an unwinding panic
+/// would abort the process.
+pub fn guard<T>(env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
+  std::panic::catch_unwind(AssertUnwindSafe(f))
+    .unwrap_or_else(|panic| Err(panic_error(env, &panic_message(&*panic))))
+}
 
 /// Runs `work` on the runtime and settles the returned promise on the JS
 /// thread with `settle(env, output)`: resolved with its value, or rejected
@@ -49,11 +79,13 @@ where
   check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
   let deferred = Deferred(deferred);
   settler.started(env);
-  napi::bindgen_prelude::spawn(async move {
+  let id = settler.next_task.fetch_add(1, Ordering::Relaxed);
+  let queue = settler.clone();
+  let task = napi::bindgen_prelude::spawn(async move {
     let output = caught(work).await;
-    settler.push(Box::new(move |env: &Env| {
+    let job = Box::new(move |env: &Env| {
       let deferred = deferred;
-      let settled = settle(env, output);
+      let settled = guard(env, || settle(env, output));
       // JS that `settle` ran may have thrown: the promise settles regardless.
       set_aside_exception(env);
       let settled = settled.and_then(|v| unsafe { V::to_napi_value(env.raw(), v) });
@@ -69,8 +101,11 @@ where
           }
         };
       }
-    }));
+    });
+    queue.push(job, id);
   });
+  // Removed on the JS thread when the call settles, which is always later.
+  lock_tasks(&settler.running).insert(id, task.abort_handle());
   Ok(PromiseRaw::new(env.raw(), promise))
 }
 
@@ -94,12 +129,7 @@ async fn caught<T>(work: impl Future<Output = T>) -> std::result::Result<T, Pani
     match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
       Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
       Ok(Poll::Pending) => Poll::Pending,
-      Err(panic) => {
-        let message = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
-          .or_else(|| panic.downcast_ref::<String>().cloned())
-          .unwrap_or_else(|| "unknown panic".to_string());
-        Poll::Ready(Err(Panicked(message)))
-      }
+      Err(panic) => Poll::Ready(Err(Panicked(panic_message(&*panic)))),
     }
   })
   .await
@@ -115,31 +145,47 @@ struct Queue {
   closed: bool,
 }
 
-/// One JS thread's queue and threadsafe function.
+/// One environment's queue and threadsafe function (a module loaded twice on
+/// one thread has two environments, each with its own).
 struct Settler {
+  /// The environment's `napi_env`, as its key.
+  env: usize,
+  /// The environment's JS thread.
+  thread: ThreadId,
   queue: Mutex<Queue>,
   /// Called only with `queue` locked and not closed: the finalizer closes the
   /// queue under the same lock, so the function is never called once freed.
   tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
   /// Calls started and not settled yet (read and written on the JS thread).
   pending: AtomicUsize,
+  /// The tasks of the calls in flight, aborted when the environment goes away
+  /// (a terminated Worker's requests must not run on to their deadlines).
+  running: Mutex<HashMap<u64, AbortHandle>>,
+  next_task: AtomicU64,
 }
 
 /// Settlements queued beyond this many wake the JS thread at once.
 const WAKE_AT: usize = 64;
 
 thread_local! {
-  static SETTLER: RefCell<Option<Arc<Settler>>> = const { RefCell::new(None) };
+  /// This thread's settlers, one per environment (almost always one).
+  static SETTLERS: RefCell<Vec<Arc<Settler>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn lock(q: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
   q.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn lock_tasks(t: &Mutex<HashMap<u64, AbortHandle>>) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+  t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Settler {
-  /// This JS thread's settler, created on first use.
+  /// The settler of `env`, created on first use.
   fn of(env: &Env) -> Result<Arc<Settler>> {
-    if let Some(s) = SETTLER.with(|s| s.borrow().clone()) {
+    let key = env.raw() as usize;
+    let found = SETTLERS.with(|s| s.borrow().iter().find(|s| s.env == key).cloned());
+    if let Some(s) = found {
       return Ok(s);
     }
     let mut name = std::ptr::null_mut();
@@ -153,6 +199,8 @@ impl Settler {
       )
     })?;
     let settler = Arc::new(Settler {
+      env: key,
+      thread: std::thread::current().id(),
       queue: Mutex::new(Queue {
         jobs: Vec::new(),
         scheduled: false,
@@ -161,6 +209,8 @@ impl Settler {
       }),
       tsfn: AtomicPtr::new(std::ptr::null_mut()),
       pending: AtomicUsize::new(0),
+      running: Mutex::new(HashMap::new()),
+      next_task: AtomicU64::new(0),
     });
     // The threadsafe function owns one count, released by `finalize`.
     let context = Arc::into_raw(settler.clone()) as *mut c_void;
@@ -186,7 +236,7 @@ impl Settler {
     }
     // Set before any other thread can see `settler`.
     settler.tsfn.store(tsfn, Ordering::Relaxed);
-    SETTLER.with(|s| *s.borrow_mut() = Some(settler.clone()));
+    SETTLERS.with(|s| s.borrow_mut().push(settler.clone()));
     // Idle settlers do not keep the process alive (see `started`); this only
     // fails while the environment is going away.
     unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) };
@@ -207,12 +257,15 @@ impl Settler {
   /// Queues a settlement (on a runtime worker). The JS thread is woken by a
   /// flush task that runs after the worker's next poll of the I/O driver, so
   /// every call that finishes meanwhile shares one wake-up.
-  fn push(self: &Arc<Self>, job: Job) {
+  fn push(self: &Arc<Self>, job: Job, call: u64) {
     let mut q = lock(&self.queue);
     if q.closed {
       return;
     }
-    q.jobs.push(Entry { job, settles: true });
+    q.jobs.push(Entry {
+      job,
+      settles: Some(call),
+    });
     if q.jobs.len() >= WAKE_AT {
       if !q.woken {
         self.wake(&mut q);
@@ -265,7 +318,12 @@ impl JsThread {
 
   /// True when called on this JS thread.
   pub fn is_current(&self) -> bool {
-    SETTLER.with(|s| s.borrow().as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.0)))
+    std::thread::current().id() == self.0.thread
+  }
+
+  /// The environment's key (its `napi_env`).
+  pub fn env_key(&self) -> usize {
+    self.0.env
   }
 
   /// Queues `job` after the settlements queued so far and wakes the thread.
@@ -275,10 +333,7 @@ impl JsThread {
     if q.closed {
       return;
     }
-    q.jobs.push(Entry {
-      job,
-      settles: false,
-    });
+    q.jobs.push(Entry { job, settles: None });
     if !q.woken {
       self.0.wake(&mut q);
     }
@@ -303,7 +358,14 @@ unsafe extern "C" fn drain(
     q.woken = false;
     std::mem::take(&mut q.jobs)
   };
-  let settled = jobs.iter().filter(|e| e.settles).count();
+  let mut settled = 0;
+  {
+    let mut running = lock_tasks(&settler.running);
+    for id in jobs.iter().filter_map(|e| e.settles) {
+      running.remove(&id);
+      settled += 1;
+    }
+  }
   for entry in jobs {
     settle_one(&env, entry.job);
   }
@@ -355,23 +417,39 @@ fn settle_one(env: &Env, job: Job) {
   let raw = env.raw();
   let mut scope = std::ptr::null_mut();
   let opened = unsafe { sys::napi_open_handle_scope(raw, &mut scope) } == sys::Status::napi_ok;
-  job(env);
+  // A settlement turns its own panics into rejections; a panic here (an event
+  // delivery) is reported as an uncaught exception rather than abort Node.
+  if let Err(err) = guard(env, || {
+    job(env);
+    Ok(())
+  }) {
+    let value = unsafe { JsError::from(err).into_value(raw) };
+    unsafe { sys::napi_fatal_exception(raw, value) };
+  }
   report_set_aside(env);
   if opened {
     unsafe { sys::napi_close_handle_scope(raw, scope) };
   }
 }
 
-/// Environment teardown: later settlements are dropped.
+/// Environment teardown: the calls in flight are cancelled (dropping a call's
+/// future drops its request and closes the connection) and later
+/// settlements are dropped.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
   let settler = unsafe { Arc::from_raw(data as *const Settler) };
-  let jobs = {
-    let mut q = lock(&settler.queue);
-    q.closed = true;
-    std::mem::take(&mut q.jobs)
-  };
-  drop(jobs);
-  let _ = SETTLER.try_with(|s| s.borrow_mut().take());
+  // Dropping user state must not unwind into Node.
+  let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    let jobs = {
+      let mut q = lock(&settler.queue);
+      q.closed = true;
+      std::mem::take(&mut q.jobs)
+    };
+    drop(jobs);
+    for task in std::mem::take(&mut *lock_tasks(&settler.running)).into_values() {
+      task.abort();
+    }
+    let _ = SETTLERS.try_with(|s| s.borrow_mut().retain(|s| !Arc::ptr_eq(s, &settler)));
+  }));
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ fn identities(user: &client::User) -> Vec<UserIdentity> {
 impl User {
   /// The `[name, value]` pairs `util.inspect` shows (no token): installed at load as the
   /// `util.inspect.custom` method.
-  #[napi(js_name = "inspectFields", skip_typescript)]
+  #[napi(catch_unwind, js_name = "inspectFields", skip_typescript)]
   pub fn inspect_fields(&self) -> Value {
     serde_json::json!([
       ["id", self.inner.id()],
@@ -90,68 +90,68 @@ impl User {
   }
 
   /// The user's id.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn id(&self) -> String {
     self.inner.id().to_owned()
   }
 
   /// The access token, or `null` when logged out.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn access_token(&self) -> Option<String> {
     self.inner.access_token().map(|t| t.expose().to_owned())
   }
 
   /// The refresh token, or `null` when logged out.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn refresh_token(&self) -> Option<String> {
     self.inner.refresh_token().map(|t| t.expose().to_owned())
   }
 
   /// `"LoggedIn"`, `"LoggedOut"` or `"Removed"`.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn state(&self) -> UserState {
     self.inner.state().into()
   }
 
   /// True while the user has a session.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn is_logged_in(&self) -> bool {
     self.inner.state() == client::State::LoggedIn
   }
 
   /// The provider type of the user's first identity.
   /// @deprecated As in realm v12: read `identities` instead.
-  #[napi(getter, ts_return_type = "ProviderType")]
+  #[napi(catch_unwind, getter, ts_return_type = "ProviderType")]
   pub fn provider_type(&self) -> Option<String> {
     self.inner.provider_type()
   }
 
   /// The profile data from the server (e.g. `email`), `{}` before a profile was read.
-  #[napi(getter, ts_return_type = "UserProfileDataType")]
+  #[napi(catch_unwind, getter, ts_return_type = "UserProfileDataType")]
   pub fn profile(&self) -> Value {
     Value::Object(self.inner.profile().map(|p| p.data).unwrap_or_default())
   }
 
   /// The identities linked to this user.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn identities(&self) -> Vec<UserIdentity> {
     identities(&self.inner)
   }
 
   /// The device id the server assigned at login, or `null`.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn device_id(&self) -> Option<String> {
     self.inner.device_id()
   }
 
   /// Custom user data: the access token's `user_data` claim, `{}` when absent.
-  #[napi(getter, ts_return_type = "UserCustomDataType")]
+  #[napi(catch_unwind, getter, ts_return_type = "UserCustomDataType")]
   pub fn custom_data(&self) -> Value {
     Value::Object(self.inner.custom_data())
   }
 
   /// This user's API key client.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn api_keys(&self) -> ApiKeyAuth {
     ApiKeyAuth::new(self.inner.api_keys())
   }
@@ -159,7 +159,7 @@ impl User {
   /// The same client as `apiKeys`. The vendor's documentation page calls
   /// `user.apiKey.enable(keyId)`; this alias makes that code run.
   /// @deprecated Use `apiKeys`.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn api_key(&self) -> ApiKeyAuth {
     self.api_keys()
   }
@@ -168,6 +168,7 @@ impl User {
   /// users become `Removed`), as in realm v12; the promise tells how ending it
   /// on the server went. Resolves at once if not logged in.
   #[napi(
+    catch_unwind,
     ts_args_type = "options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -178,7 +179,12 @@ impl User {
   ) -> Result<PromiseRaw<'env, ()>> {
     let app = self.inner.app().clone();
     let call = self.call(env, options);
-    let session = self.inner.log_out_locally();
+    // Refused options change nothing.
+    let session = if call.is_accepted() {
+      self.inner.log_out_locally()
+    } else {
+      None
+    };
     listeners::flush(env);
     run_void(env, call, Ok(session), move |session| async move {
       match session {
@@ -190,6 +196,7 @@ impl User {
 
   /// Gets a fresh access token and resolves with its custom data.
   #[napi(
+    catch_unwind,
     ts_args_type = "options?: CallOptions",
     ts_return_type = "Promise<UserCustomDataType>"
   )]
@@ -211,6 +218,7 @@ impl User {
   /// Reads the profile again from the server and resolves with its data (as
   /// realm-web's `refreshProfile`).
   #[napi(
+    catch_unwind,
     ts_args_type = "options?: CallOptions",
     ts_return_type = "Promise<UserProfileDataType>"
   )]
@@ -233,6 +241,7 @@ impl User {
   /// the current user, as realm v12 does. Anonymous credentials are refused
   /// (`ClientUserAlreadyNamed`).
   #[napi(
+    catch_unwind,
     ts_args_type = "credentials: Credentials, options?: CallOptions",
     ts_return_type = "Promise<void>"
   )]
@@ -257,25 +266,29 @@ impl User {
   /// access token, a new profile, a logout or its removal. The listener belongs
   /// to the user, not to this object: any `User` object of the same user
   /// removes it. Throws if `callback` was already added.
-  #[napi(ts_args_type = "callback: UserChangeCallback")]
+  #[napi(catch_unwind, ts_args_type = "callback: UserChangeCallback")]
   pub fn add_listener(&self, env: Env, callback: Unknown) -> Result<()> {
     listeners::add_user_listener(&env, &self.inner, callback)
   }
 
   /// Removes a callback added with `addListener` (nothing if it was not added).
-  #[napi(ts_args_type = "callback: UserChangeCallback")]
+  #[napi(catch_unwind, ts_args_type = "callback: UserChangeCallback")]
   pub fn remove_listener(&self, env: Env, callback: Unknown) {
     listeners::remove_user_listener(&env, &self.inner, callback)
   }
 
   /// Removes every callback added with `addListener` to this user.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn remove_all_listeners(&self, env: Env) {
     listeners::remove_user_listeners(&env, &self.inner)
   }
 
   /// A JSON view of the user without its tokens.
-  #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
+  #[napi(
+    catch_unwind,
+    js_name = "toJSON",
+    ts_return_type = "Record<string, unknown>"
+  )]
   pub fn to_json(&self) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), self.inner.id().into());
