@@ -13,4 +13,15 @@ describe("worker_threads", () => {
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /survived 100 terminations/);
   });
+
+  it("cancels a terminated Worker's calls: no request runs on after its cleanup (counted at the server)", () => {
+    const script = join(__dirname, "fixtures", "worker-cancel.js");
+    const run = spawnSync(process.execPath, [script, "100"], { encoding: "utf8", timeout: 120_000 });
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(run.stdout.trim());
+    // Each Worker's request reached the server and waited for an answer...
+    assert.equal(report.requests, 100);
+    // ...and its connection closed when the Worker went, not at the 60 s deadline.
+    assert.equal(report.stillOpen, 0);
+  });
 });
