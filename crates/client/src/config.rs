@@ -1,6 +1,10 @@
 //! How an App is configured.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::app::lock;
 
 use crate::error::{Error, Result};
 use crate::store::Persistence;
@@ -17,18 +21,33 @@ pub const DEFAULT_RETRIES: u32 = 3;
 pub const EMULATOR_HOST_VAR: &str = "REALM_AUTH_EMULATOR_HOST";
 
 /// The base URL an App gets when none is given: the emulator named by
-/// [`EMULATOR_HOST_VAR`] if set, else [`DEFAULT_BASE_URL`].
+/// [`EMULATOR_HOST_VAR`] if set, else [`DEFAULT_BASE_URL`]. The first App
+/// sent to each emulator address says so in a warning: a variable left set
+/// in production would otherwise quietly send its logins there.
 pub(crate) fn default_base_url() -> String {
   match std::env::var(EMULATOR_HOST_VAR) {
     Ok(host) if !host.trim().is_empty() => {
       let host = host.trim();
-      if host.contains("://") {
+      let url = if host.contains("://") {
         host.to_owned()
       } else {
         format!("http://{host}")
-      }
+      };
+      warn_once_about_emulator(&url);
+      url
     }
     _ => DEFAULT_BASE_URL.to_owned(),
+  }
+}
+
+/// Warns that [`EMULATOR_HOST_VAR`] sends Apps to `url`, once per address and process.
+fn warn_once_about_emulator(url: &str) {
+  static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+  if lock(&WARNED).insert(url.to_owned()) {
+    crate::log::warn(&format!(
+      "{EMULATOR_HOST_VAR} is set: Apps without a baseUrl talk to the emulator at {url}, \
+       not to {DEFAULT_BASE_URL}"
+    ));
   }
 }
 
