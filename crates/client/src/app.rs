@@ -656,7 +656,11 @@ impl AppInner {
   /// deadline), then one write of the store that makes the user current. A
   /// new user whose profile could not be read is not kept; a known one keeps
   /// its new session.
-  async fn complete_login(self: &Arc<Self>, user: &Arc<UserInner>, left: Option<Duration>) -> Result<()> {
+  async fn complete_login(
+    self: &Arc<Self>,
+    user: &Arc<UserInner>,
+    left: Option<Duration>,
+  ) -> Result<()> {
     let fetched = match left {
       Some(left) => deadline::within(left, self.fetch_profile(user)).await,
       None => self.fetch_profile(user).await,

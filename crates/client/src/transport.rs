@@ -321,9 +321,7 @@ impl Transport {
       ) {
         Redirect::Follow => attempt.follow(),
         Redirect::Stop => attempt.stop(),
-        Redirect::TooMany => attempt.error(format!(
-          "more than {MAX_LOCATION_REDIRECTS} redirects"
-        )),
+        Redirect::TooMany => attempt.error(format!("more than {MAX_LOCATION_REDIRECTS} redirects")),
       }
     });
     let client = build_client(self.timeout, policy)?;
@@ -692,6 +690,35 @@ impl Incoming {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn the_location_request_follows_permanent_redirects_but_never_down_to_http() {
+    let url = |u: &str| u.parse::<reqwest::Url>().unwrap();
+    let (https, http) = (url("https://a.example/x"), url("http://b.example/x"));
+    let other = url("https://b.example/x");
+    assert_eq!(location_redirect(301, &https, &other, 0), Redirect::Follow);
+    assert_eq!(location_redirect(308, &http, &other, 0), Redirect::Follow);
+    assert_eq!(location_redirect(308, &https, &http, 0), Redirect::Stop);
+    assert_eq!(location_redirect(307, &https, &other, 0), Redirect::Stop);
+    assert_eq!(location_redirect(302, &http, &http, 0), Redirect::Stop);
+    assert_eq!(
+      location_redirect(301, &https, &other, MAX_LOCATION_REDIRECTS),
+      Redirect::TooMany
+    );
+  }
+
+  #[test]
+  fn a_redirect_answer_is_a_redirect_error() {
+    let mut redirected = resp(307, None, "");
+    redirected.location = Some("http://elsewhere/login".into());
+    let err = redirected.check().unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClientRedirectError);
+    assert!(
+      err.message.contains("http://elsewhere/login"),
+      "{}",
+      err.message
+    );
+  }
 
   fn resp(status: u16, ct: Option<&str>, body: &str) -> Incoming {
     Incoming {

@@ -102,7 +102,11 @@ impl Server {
   }
 
   fn count(&self, method: &str, path: &str) -> usize {
-    self.requests().iter().filter(|r| r.is(method, path)).count()
+    self
+      .requests()
+      .iter()
+      .filter(|r| r.is(method, path))
+      .count()
   }
 }
 
@@ -234,7 +238,8 @@ async fn log_in(app: &App) -> realm_auth_client::Result<User> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_redirected_to_another_origin_sends_it_nothing() {
-  let elsewhere = Server::start(|req, base| basics(req, base).unwrap_or(error(404, "NotFound"))).await;
+  let elsewhere =
+    Server::start(|req, base| basics(req, base).unwrap_or(error(404, "NotFound"))).await;
   for status in [307, 308] {
     let target = format!("{}{}", elsewhere.url(), login_path());
     let server = Server::start(move |req, base| {
@@ -245,7 +250,11 @@ async fn a_login_redirected_to_another_origin_sends_it_nothing() {
     })
     .await;
     let err = log_in(&app_at(&server.url())).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::ClientRedirectError, "{status}: {err:?}");
+    assert_eq!(
+      err.code,
+      ErrorCode::ClientRedirectError,
+      "{status}: {err:?}"
+    );
     assert!(err.message.contains(&elsewhere.url()), "{}", err.message);
     let login = (server.requests().into_iter())
       .find(|r| r.is("POST", &login_path()))
@@ -262,12 +271,12 @@ async fn a_login_redirected_to_another_origin_sends_it_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_location_request_follows_a_permanent_redirect_to_the_new_host() {
-  let moved_to = Server::start(|req, base| basics(req, base).unwrap_or(error(404, "NotFound"))).await;
+  let moved_to =
+    Server::start(|req, base| basics(req, base).unwrap_or(error(404, "NotFound"))).await;
   let target = format!("{}{}", moved_to.url(), location_path());
-  let old = Server::start(move |_, _| {
-    Reply::Json(301, vec![("location", target.clone())], String::new())
-  })
-  .await;
+  let old =
+    Server::start(move |_, _| Reply::Json(301, vec![("location", target.clone())], String::new()))
+      .await;
   let user = log_in(&app_at(&old.url())).await.unwrap();
   assert_eq!(user.id(), "user-1");
   let seen = |s: &Server| -> Vec<String> {
@@ -319,10 +328,9 @@ async fn a_waiter_with_time_left_gets_the_refresh_its_leader_ran_out_of_time_for
     let user = user.clone();
     tokio::spawn(async move { within(Duration::from_secs(5), user.refresh_profile()).await })
   };
-  let led = leader.await.unwrap().unwrap_err();
-  assert_eq!(led.code, ErrorCode::Timeout);
-  let waited = waiter.await.unwrap();
+  let (led, waited) = (leader.await.unwrap(), waiter.await.unwrap());
   assert!(waited.is_ok(), "the waiter failed: {waited:?}");
+  assert_eq!(led.unwrap_err().code, ErrorCode::Timeout);
   assert_eq!(user.access_token().unwrap().expose(), jwt(2));
   assert_eq!(
     server.count("POST", &format!("{API}/auth/session")),
