@@ -84,7 +84,12 @@ pub struct AppConfig {
   pub device: DeviceInfo,
   /// Retries of a request that failed in a way worth retrying (0: none). GET,
   /// PUT and DELETE are retried after connection failures and 429/502/503/504;
-  /// POST only when the request never left (the connection was refused).
+  /// POST only when the request never left (the connection was refused). A
+  /// server's `Retry-After` is honoured up to 60 s. Apps that share an id and
+  /// base URL also share a retry budget (500 tokens; a retry takes 5, or 10
+  /// after a failure in transit; a call answered without a retry gives 1
+  /// back, one answered after a retry gives that retry's cost back): while it
+  /// is spent, failures are not retried.
   pub retries: u32,
   /// Where the App's users are kept between processes (default: in memory only).
   /// Apps that share an id and base URL share one store: the first App's setting wins.

@@ -312,7 +312,9 @@ impl Transport {
     }
     let policy = redirect::Policy::custom(|attempt| {
       let previous = attempt.previous();
-      let from = previous.last().expect("a redirect follows a request");
+      let Some(from) = previous.last() else {
+        return attempt.stop();
+      };
       match location_redirect(
         attempt.status().as_u16(),
         from,

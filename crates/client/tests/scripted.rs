@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -176,13 +176,11 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Hand
   }
 }
 
-/// A JWT the client accepts (it reads, not verifies, them); `n` tells tokens apart.
+/// A JWT the client accepts (it reads, not verifies, them); `n` tells tokens
+/// apart. Fixed times (issued 2023, expiring 2100), so that equal `n` make
+/// equal tokens.
 fn jwt(n: u32) -> String {
-  let now = SystemTime::now()
-    .duration_since(UNIX_EPOCH)
-    .unwrap()
-    .as_secs();
-  let claims = serde_json::json!({ "exp": now + 1800, "iat": now, "sub": "user-1", "n": n });
+  let claims = serde_json::json!({ "exp": 4_102_444_800u64, "iat": 1_700_000_000u64, "sub": "user-1", "n": n });
   format!(
     "eyJhbGciOiJIUzI1NiJ9.{}.c2ln",
     URL_SAFE_NO_PAD.encode(claims.to_string())
