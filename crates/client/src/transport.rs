@@ -72,6 +72,10 @@ pub struct FetchRequest {
   pub body: Option<String>,
   /// How long the request may take (the attempt's share of the call's deadline).
   pub timeout: Duration,
+  /// Whether redirects may be followed: only for the location request, which
+  /// carries no token and no body (`redirect: "follow"`; for the others,
+  /// `"manual"`: a redirect answer becomes a `ClientRedirectError` here).
+  pub follow_redirects: bool,
 }
 
 impl std::fmt::Debug for FetchRequest {
@@ -86,6 +90,7 @@ impl std::fmt::Debug for FetchRequest {
         &self.body.as_ref().map(|b| format!("<{} bytes>", b.len())),
       )
       .field("timeout", &self.timeout)
+      .field("follow_redirects", &self.follow_redirects)
       .finish()
   }
 }
@@ -268,6 +273,12 @@ fn location_redirect(status: u16, from: &reqwest::Url, to: &reqwest::Url, hops: 
   }
 }
 
+/// True for the location request: no headers, no token, no body, so
+/// nothing a redirect could take elsewhere.
+fn carries_nothing(req: &Outgoing<'_>) -> bool {
+  req.bare && req.bearer.is_none() && req.body.is_none()
+}
+
 /// Builds a client with `policy`: rustls with the ring provider and the
 /// platform's roots (which honour `SSL_CERT_FILE`); no switch turns
 /// verification off.
@@ -302,9 +313,9 @@ impl Transport {
     })
   }
 
-  /// The client of `req`: the location request's (bare) may follow redirects.
+  /// The client of `req`: the location request's may follow redirects.
   fn client_for(&self, req: &Outgoing<'_>) -> Result<&reqwest::Client> {
-    if !req.bare || req.bearer.is_some() || req.body.is_some() {
+    if !carries_nothing(req) {
       return Ok(&self.client);
     }
     if let Some(client) = self.locator.get() {
@@ -468,6 +479,7 @@ impl Transport {
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned()),
       timeout,
+      follow_redirects: carries_nothing(req),
     };
     let resp = custom.0.fetch(request).await.map_err(|failure| {
       let mut err = Error::new(

@@ -4,14 +4,19 @@
 //! request and is closed after it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use realm_auth_client::{App, AppConfig, Credentials, ErrorCode, KeyId, User, within};
+use realm_auth_client::{
+  App, AppConfig, Credentials, CustomFetch, ErrorCode, Fetch, FetchFailure, FetchRequest,
+  FetchResponse, KeyId, User, within,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -410,5 +415,56 @@ async fn a_404_on_the_first_delete_stays_an_error() {
   assert_eq!(
     server.count("DELETE", &format!("{API}/auth/api_keys/{KEY_ID}")),
     1
+  );
+}
+
+/// A [`Fetch`] answering as [`basics`] would, recording whether each request
+/// may follow redirects.
+struct Recorder(Mutex<Vec<(String, bool)>>);
+
+impl Fetch for Recorder {
+  fn fetch(
+    &self,
+    request: FetchRequest,
+  ) -> Pin<Box<dyn Future<Output = Result<FetchResponse, FetchFailure>> + Send>> {
+    let base = "http://fetch.invalid";
+    let path = request.url.strip_prefix(base).unwrap_or("").to_owned();
+    self.0.lock().unwrap().push((
+      format!("{} {path}", request.method),
+      request.follow_redirects,
+    ));
+    let scripted = Request {
+      method: request.method.to_owned(),
+      path,
+      headers: HashMap::new(),
+      body: Vec::new(),
+    };
+    let Some(Reply::Json(status, _, body)) = basics(&scripted, base) else {
+      panic!("no scripted answer to {scripted:?}");
+    };
+    let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    Box::pin(async move {
+      Ok(FetchResponse {
+        status,
+        headers,
+        body,
+      })
+    })
+  }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_fetch_may_follow_redirects_only_for_the_location_request() {
+  let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+  let mut config = AppConfig::new(APP_ID, Some("http://fetch.invalid"), None).unwrap();
+  config.fetch = Some(CustomFetch(recorder.clone()));
+  log_in(&App::new(config).unwrap()).await.unwrap();
+  assert_eq!(
+    *recorder.0.lock().unwrap(),
+    [
+      (format!("GET {}", location_path()), true),
+      (format!("POST {}", login_path()), false),
+      (format!("GET {API}/auth/profile"), false),
+    ]
   );
 }
