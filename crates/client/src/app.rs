@@ -433,7 +433,7 @@ impl AppInner {
       {
         log::log(Category::App, Level::Info, || {
           format!(
-            "DELETE {} answered 404 after an attempt whose answer was lost: that attempt deleted it",
+            "DELETE {} answered 404 after an attempt that may have acted: taken as deleted by it",
             req.url
           )
         });

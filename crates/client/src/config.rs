@@ -5,7 +5,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::app::lock;
-
 use crate::error::{Error, Result};
 use crate::store::Persistence;
 use crate::transport::CustomFetch;

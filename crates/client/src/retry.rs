@@ -17,7 +17,7 @@ const CAP: Duration = Duration::from_secs(5);
 /// No `Retry-After` is honoured beyond this: realm v12's default timeout of a
 /// whole request. A server asking for longer (`Retry-After: 86400`) would hold
 /// a call without a deadline for that long; it is retried after this instead.
-pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A random fraction in [0, 1): std's hasher keys are random per process and
 /// per `RandomState`, which is all the unpredictability jitter needs.
@@ -37,7 +37,7 @@ pub(crate) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 }
 
 /// Tokens in a full budget (smithy-rs's standard retry strategy, as AWS SDKs).
-pub(crate) const BUDGET_CAPACITY: u32 = 500;
+const BUDGET_CAPACITY: u32 = 500;
 
 /// What a retry after an error answer (429, 502, 503, 504) costs.
 pub(crate) const RETRY_COST: u32 = 5;

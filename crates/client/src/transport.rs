@@ -150,13 +150,14 @@ impl Eq for CustomFetch {}
 /// Redirects: realm-core 14.14 follows none itself (14.13 removed its 301/308
 /// handling and left redirects to the SDK's HTTP client; until then it
 /// followed 301/308 for the location request only, up to 20 times, and took
-/// the new location as its base URL). realm v12's fetch follows every
-/// redirect, and would re-send a login's body (a password, an API key, a
-/// JWT) on a 307/308 to wherever it points, across origins and from https
-/// to http. Here, as core did: only the location request, which carries no
-/// token and no body, follows redirects (301/308, at most
-/// [`MAX_LOCATION_REDIRECTS`], never from https to http); every other request
-/// follows none, and a redirect answer is a `ClientRedirectError`.
+/// the new location as its base URL). A client that follows every redirect
+/// (fetch's default, and this crate's until now) re-sends a 307/308's body (a
+/// password, an API key, a JWT) to wherever it points, across origins and
+/// from https to http. Here, as core did: only the location request, which
+/// carries no token and no body, follows redirects (301/308, at most
+/// [`MAX_LOCATION_REDIRECTS`], never from https to http; the host its final
+/// answer names is used, the base URL stays); every other request follows
+/// none, and a redirect answer is a `ClientRedirectError`.
 pub(crate) struct Transport {
   /// Follows no redirect: for every request that carries a token or a body.
   client: reqwest::Client,
@@ -257,12 +258,15 @@ fn reason(err: &reqwest::Error) -> String {
 /// with `status`, after `hops` redirects.
 #[derive(Debug, PartialEq, Eq)]
 enum Redirect {
+  /// Sent on to the new URL.
   Follow,
   /// Not followed: the redirect answer is the response.
   Stop,
+  /// A `ClientTooManyRedirects` error.
   TooMany,
 }
 
+/// The location request's redirect rule (see [`Transport`]).
 fn location_redirect(status: u16, from: &reqwest::Url, to: &reqwest::Url, hops: usize) -> Redirect {
   if !matches!(status, 301 | 308) || (from.scheme() == "https" && to.scheme() != "https") {
     Redirect::Stop
