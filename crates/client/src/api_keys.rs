@@ -283,6 +283,7 @@ mod tests {
       status: 200,
       content_type: Some("application/json".into()),
       retry_after: None,
+      location: None,
       body: bytes::Bytes::from(body.to_owned()),
       method: "GET",
       url: "http://h/x".into(),

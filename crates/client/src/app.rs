@@ -1,7 +1,6 @@
 //! The App: configuration, location, the user list, and the request paths
 //! (plain, access-token and refresh-token) with realm v12's 401 rules.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use crate::log::{self, Category, Level};
 use crate::retry;
 use crate::secret::Secret;
 use crate::transport::{Incoming, Outgoing, Transport, method_name};
-use crate::user::{Profile, State, User, UserInner};
+use crate::user::{Profile, Refreshing, State, User, UserInner};
 
 /// The client API's path prefix.
 const BASE_PATH: &str = "/api/client/v2.0";
@@ -398,15 +397,22 @@ impl AppInner {
   }
 
   /// Sends `req`, retrying up to `config.retries` times within the call's
-  /// deadline: idempotent requests (GET, PUT, DELETE) after a failure in
-  /// transit or a 429/502/503/504; POST only when the connection was refused,
-  /// because a POST that reached the server may have acted (a second key).
+  /// deadline and the App's retry budget: idempotent requests (GET, PUT,
+  /// DELETE) after a failure in transit or a 429/502/503/504; POST only when
+  /// the connection was refused, because a POST that reached the server may
+  /// have acted (a second key). A DELETE whose earlier attempt may have acted
+  /// takes a 404 on a retry as done: that attempt deleted it.
   async fn send_with_retries(&self, req: &Outgoing<'_>) -> Result<Incoming> {
     let idempotent = req.method != Method::POST;
+    let budget = &self.shared.retry_budget;
     let mut attempt = 0;
+    // What the last retry took from the budget (0: none made).
+    let mut last_cost = 0;
+    // An earlier attempt may have reached the server and acted.
+    let mut may_have_acted = false;
     loop {
       let started = std::time::Instant::now();
-      let outcome = self.http.send(req).await;
+      let mut outcome = self.http.send(req).await;
       log::log(Category::App, Level::Debug, || {
         let result = match &outcome {
           Ok(resp) => resp.status.to_string(),
@@ -420,6 +426,21 @@ impl AppInner {
           started.elapsed().as_secs_f64() * 1e3
         )
       });
+      if may_have_acted
+        && req.method == Method::DELETE
+        && let Ok(resp) = &mut outcome
+        && resp.status == 404
+      {
+        log::log(Category::App, Level::Info, || {
+          format!(
+            "DELETE {} answered 404 after an attempt that may have acted: taken as deleted by it",
+            req.url
+          )
+        });
+        resp.status = 204;
+        resp.content_type = None;
+        resp.body = bytes::Bytes::new();
+      }
       let retry = match &outcome {
         Ok(resp) => idempotent && matches!(resp.status, 429 | 502 | 503 | 504),
         Err(err) => {
@@ -427,7 +448,14 @@ impl AppInner {
             && (idempotent || !err.outcome_unknown())
         }
       };
-      if !retry || attempt >= self.config.retries {
+      if !retry {
+        // Any answer short of a server error shows a working server.
+        if outcome.as_ref().is_ok_and(|resp| resp.status < 500) {
+          budget.succeeded(last_cost);
+        }
+        return outcome;
+      }
+      if attempt >= self.config.retries {
         return outcome;
       }
       let hint = outcome.as_ref().ok().and_then(|r| r.retry_after);
@@ -436,6 +464,26 @@ impl AppInner {
       if deadline::remaining().is_some_and(|(left, _)| wait >= left) {
         return outcome;
       }
+      let cost = match &outcome {
+        Ok(_) => retry::RETRY_COST,
+        Err(_) => retry::RETRY_TIMEOUT_COST,
+      };
+      if !budget.try_take(cost) {
+        log::log(Category::App, Level::Warn, || {
+          format!(
+            "not retrying {} {}: the App's retry budget is spent (too many failures)",
+            method_name(&req.method),
+            req.url
+          )
+        });
+        return outcome;
+      }
+      last_cost = cost;
+      may_have_acted |= match &outcome {
+        // A gateway that failed or timed out may have passed the request on.
+        Ok(resp) => matches!(resp.status, 502 | 504),
+        Err(err) => err.outcome_unknown(),
+      };
       log::log(Category::App, Level::Warn, || {
         let why = match &outcome {
           Ok(resp) => format!("status {}", resp.status),
@@ -459,7 +507,7 @@ impl AppInner {
   /// refresh token logs the user out (no retry); a refused access token is
   /// refreshed once (shared by concurrent callers) and the request retried once.
   pub(crate) async fn user_request(
-    &self,
+    self: &Arc<Self>,
     user: &Arc<UserInner>,
     method: Method,
     route: Route<'_>,
@@ -491,25 +539,62 @@ impl AppInner {
 
   /// Gets a new access token for `user` unless another caller already replaced
   /// `stale`; a refresh refused with 401 logs the user out. Concurrent callers
-  /// holding the same stale token share one request and its outcome.
+  /// holding the same stale token share one request and its outcome. That
+  /// request runs in a task of its own under the App's timeout, not under the
+  /// deadline of the call that started it: a caller that runs out of time (or
+  /// is dropped) leaves it running, and each caller waits for it within its
+  /// own deadline (as smithy-rs's identity cache loads a credential).
   pub(crate) async fn refresh_access_token(
-    &self,
+    self: &Arc<Self>,
     user: &Arc<UserInner>,
     stale: &Secret,
   ) -> Result<()> {
-    let generation = user.refresh_generation.load(Ordering::Acquire);
-    let mut last_failure = user.refresh_lock.lock().await;
-    if user.access_token().as_ref() != Some(stale) {
-      return Ok(());
+    let mut done = {
+      let mut slot = lock(&user.refreshing);
+      // Checked under the slot's lock: a refresh sets the token before it
+      // leaves the slot, so a caller sees either the new token or the refresh.
+      if user.access_token().as_ref() != Some(stale) {
+        return Ok(());
+      }
+      // A refresh whose task died (a panic) cannot be joined: start another.
+      let running = (slot.as_ref())
+        .filter(|r| r.stale == *stale && r.done.has_changed().is_ok())
+        .map(|r| r.done.clone());
+      match running {
+        Some(done) => done,
+        None => {
+          let (tx, done) = tokio::sync::watch::channel(None);
+          *slot = Some(Refreshing {
+            stale: stale.clone(),
+            done: done.clone(),
+          });
+          let app = self.clone();
+          let user = user.clone();
+          let mine = done.clone();
+          tokio::spawn(async move {
+            let outcome = deadline::within(app.config.timeout, app.refresh_now(&user)).await;
+            let mut slot = lock(&user.refreshing);
+            if slot.as_ref().is_some_and(|r| r.done.same_channel(&mine)) {
+              *slot = None;
+            }
+            tx.send_replace(Some(outcome));
+          });
+          done
+        }
+      }
+    };
+    match done.wait_for(Option::is_some).await {
+      Ok(outcome) => outcome.clone().expect("wait_for returns an outcome"),
+      Err(_) => Err(Error::new(
+        ErrorCode::Internal,
+        "the access-token refresh ended without an outcome",
+      )),
     }
-    if user.refresh_generation.load(Ordering::Acquire) != generation {
-      // An attempt finished while we waited and the token is unchanged: it failed.
-      return Err(
-        last_failure
-          .clone()
-          .unwrap_or_else(|| Error::new(ErrorCode::InvalidSession, "invalid session")),
-      );
-    }
+  }
+
+  /// `POST /auth/session` with the user's refresh token: stores the new access
+  /// token, or logs the user out if the server refused the session.
+  async fn refresh_now(&self, user: &Arc<UserInner>) -> Result<()> {
     let refresh = user.token(TokenKind::Refresh)?;
     log::log(Category::App, Level::Info, || {
       format!("refreshing the access token of user {}", user.id)
@@ -523,7 +608,7 @@ impl AppInner {
         jwt::decode(&access)?;
         Ok(Secret::new(access))
       });
-    let outcome = match result {
+    match result {
       Ok(access) => {
         self.shared.set_access_token(user, &refresh, access);
         Ok(())
@@ -534,10 +619,7 @@ impl AppInner {
         }
         Err(err)
       }
-    };
-    *last_failure = outcome.clone().err();
-    user.refresh_generation.fetch_add(1, Ordering::Release);
-    outcome
+    }
   }
 
   /// The server refused `token`: log the user out if that token is still its
@@ -574,7 +656,11 @@ impl AppInner {
   /// deadline), then one write of the store that makes the user current. A
   /// new user whose profile could not be read is not kept; a known one keeps
   /// its new session.
-  async fn complete_login(&self, user: &Arc<UserInner>, left: Option<Duration>) -> Result<()> {
+  async fn complete_login(
+    self: &Arc<Self>,
+    user: &Arc<UserInner>,
+    left: Option<Duration>,
+  ) -> Result<()> {
     let fetched = match left {
       Some(left) => deadline::within(left, self.fetch_profile(user)).await,
       None => self.fetch_profile(user).await,
@@ -600,7 +686,7 @@ impl AppInner {
   }
 
   /// `GET /auth/profile` with the access token.
-  pub(crate) async fn fetch_profile(&self, user: &Arc<UserInner>) -> Result<Profile> {
+  pub(crate) async fn fetch_profile(self: &Arc<Self>, user: &Arc<UserInner>) -> Result<Profile> {
     let resp = self
       .user_request(
         user,
@@ -614,7 +700,7 @@ impl AppInner {
   }
 
   /// Reads the profile and stores it on the user.
-  pub(crate) async fn refresh_profile(&self, user: &Arc<UserInner>) -> Result<()> {
+  pub(crate) async fn refresh_profile(self: &Arc<Self>, user: &Arc<UserInner>) -> Result<()> {
     let profile = self.fetch_profile(user).await?;
     self.shared.set_profile(user, profile, true);
     Ok(())

@@ -1,7 +1,10 @@
 //! How an App is configured.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::app::lock;
 use crate::error::{Error, Result};
 use crate::store::Persistence;
 use crate::transport::CustomFetch;
@@ -17,18 +20,33 @@ pub const DEFAULT_RETRIES: u32 = 3;
 pub const EMULATOR_HOST_VAR: &str = "REALM_AUTH_EMULATOR_HOST";
 
 /// The base URL an App gets when none is given: the emulator named by
-/// [`EMULATOR_HOST_VAR`] if set, else [`DEFAULT_BASE_URL`].
+/// [`EMULATOR_HOST_VAR`] if set, else [`DEFAULT_BASE_URL`]. The first App
+/// sent to each emulator address says so in a warning: a variable left set
+/// in production would otherwise quietly send its logins there.
 pub(crate) fn default_base_url() -> String {
   match std::env::var(EMULATOR_HOST_VAR) {
     Ok(host) if !host.trim().is_empty() => {
       let host = host.trim();
-      if host.contains("://") {
+      let url = if host.contains("://") {
         host.to_owned()
       } else {
         format!("http://{host}")
-      }
+      };
+      warn_once_about_emulator(&url);
+      url
     }
     _ => DEFAULT_BASE_URL.to_owned(),
+  }
+}
+
+/// Warns that [`EMULATOR_HOST_VAR`] sends Apps to `url`, once per address and process.
+fn warn_once_about_emulator(url: &str) {
+  static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+  if lock(&WARNED).insert(url.to_owned()) {
+    crate::log::warn(&format!(
+      "{EMULATOR_HOST_VAR} is set: Apps without a baseUrl talk to the emulator at {url}, \
+       not to {DEFAULT_BASE_URL}"
+    ));
   }
 }
 
@@ -65,7 +83,12 @@ pub struct AppConfig {
   pub device: DeviceInfo,
   /// Retries of a request that failed in a way worth retrying (0: none). GET,
   /// PUT and DELETE are retried after connection failures and 429/502/503/504;
-  /// POST only when the request never left (the connection was refused).
+  /// POST only when the request never left (the connection was refused). A
+  /// server's `Retry-After` is honoured up to 60 s. Apps that share an id and
+  /// base URL also share a retry budget (500 tokens; a retry takes 5, or 10
+  /// after a failure in transit; a call answered without a retry gives 1
+  /// back, one answered after a retry gives that retry's cost back): while it
+  /// is spent, failures are not retried.
   pub retries: u32,
   /// Where the App's users are kept between processes (default: in memory only).
   /// Apps that share an id and base URL share one store: the first App's setting wins.

@@ -24,6 +24,7 @@ pub fn parse_response(status: u16, content_type: Option<&str>, body: &[u8]) {
     status,
     content_type: content_type.map(str::to_owned),
     retry_after: None,
+    location: None,
     body: Bytes::copy_from_slice(body),
     method: "GET",
     url: "http://127.0.0.1/fuzz".to_owned(),

@@ -1,7 +1,8 @@
 //! What Apps with the same id and base URL share (realm-core's app cache): the
-//! located host, the users, the user store and the listeners. Every change to
-//! the users goes through here, so that memory, the store and the events
-//! agree: the change is made in memory, written to the store, then announced.
+//! located host, the users, the user store, the listeners and the retry
+//! budget. Every change to the users goes through here, so that memory, the
+//! store and the events agree: the change is made in memory, written to the
+//! store, then announced.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use crate::config::AppConfig;
 use crate::error::Result;
 use crate::jwt;
 use crate::log::{self, Category, Level};
+use crate::retry::RetryBudget;
 use crate::secret::Secret;
 use crate::store::{Change, Persistence, Snapshot, Store, UserRecord};
 use crate::user::{Profile, State, UserInner};
@@ -53,6 +55,8 @@ pub(crate) struct Shared {
   pub route: RwLock<Route>,
   /// Makes concurrent first requests share one location request.
   pub location_lock: tokio::sync::Mutex<()>,
+  /// The retries every App of this id and base URL may still make.
+  pub retry_budget: RetryBudget,
   pub users: Mutex<Users>,
   persistence: Persistence,
   store: Option<Arc<Store>>,
@@ -113,6 +117,7 @@ impl Shared {
         hostname: None,
       }),
       location_lock: tokio::sync::Mutex::new(()),
+      retry_budget: RetryBudget::new(),
       users: Mutex::new(users),
       persistence: config.persistence.clone(),
       store: store.map(Arc::new),

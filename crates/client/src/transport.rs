@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::redirect;
 use serde_json::{Map, Value};
 
 use crate::deadline;
@@ -26,6 +27,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The location request follows at most this many redirects (realm-core up
+/// to 14.12 followed 20; more than a few is a loop).
+const MAX_LOCATION_REDIRECTS: usize = 5;
 
 /// Content-Type realm-core sends (on every request; here on those with a body).
 const JSON_UTF8: &str = "application/json;charset=utf-8";
@@ -47,6 +52,8 @@ pub(crate) struct Incoming {
   pub content_type: Option<String>,
   /// `Retry-After` in seconds, when the server sent one.
   pub retry_after: Option<Duration>,
+  /// `Location`, when the server sent one (a redirect not followed).
+  pub location: Option<String>,
   pub body: Bytes,
   pub method: &'static str,
   pub url: String,
@@ -65,6 +72,10 @@ pub struct FetchRequest {
   pub body: Option<String>,
   /// How long the request may take (the attempt's share of the call's deadline).
   pub timeout: Duration,
+  /// Whether redirects may be followed: only for the location request, which
+  /// carries no token and no body (`redirect: "follow"`; for the others,
+  /// `"manual"`: a redirect answer becomes a `ClientRedirectError` here).
+  pub follow_redirects: bool,
 }
 
 impl std::fmt::Debug for FetchRequest {
@@ -79,6 +90,7 @@ impl std::fmt::Debug for FetchRequest {
         &self.body.as_ref().map(|b| format!("<{} bytes>", b.len())),
       )
       .field("timeout", &self.timeout)
+      .field("follow_redirects", &self.follow_redirects)
       .finish()
   }
 }
@@ -134,8 +146,23 @@ impl PartialEq for CustomFetch {
 impl Eq for CustomFetch {}
 
 /// The HTTP client of an App.
+///
+/// Redirects: realm-core 14.14 follows none itself (14.13 removed its 301/308
+/// handling and left redirects to the SDK's HTTP client; until then it
+/// followed 301/308 for the location request only, up to 20 times, and took
+/// the new location as its base URL). A client that follows every redirect
+/// (fetch's default, and this crate's until now) re-sends a 307/308's body (a
+/// password, an API key, a JWT) to wherever it points, across origins and
+/// from https to http. Here, as core did: only the location request, which
+/// carries no token and no body, follows redirects (301/308, at most
+/// [`MAX_LOCATION_REDIRECTS`], never from https to http; the host its final
+/// answer names is used, the base URL stays); every other request follows
+/// none, and a redirect answer is a `ClientRedirectError`.
 pub(crate) struct Transport {
+  /// Follows no redirect: for every request that carries a token or a body.
   client: reqwest::Client,
+  /// The location request's client, built when first needed.
+  locator: OnceLock<reqwest::Client>,
   timeout: Duration,
   /// Sends every request instead of `client` when set.
   custom: Option<CustomFetch>,
@@ -227,32 +254,95 @@ fn reason(err: &reqwest::Error) -> String {
   }
 }
 
+/// What to do with a redirect of the location request from `from` to `to`
+/// with `status`, after `hops` redirects.
+#[derive(Debug, PartialEq, Eq)]
+enum Redirect {
+  /// Sent on to the new URL.
+  Follow,
+  /// Not followed: the redirect answer is the response.
+  Stop,
+  /// A `ClientTooManyRedirects` error.
+  TooMany,
+}
+
+/// The location request's redirect rule (see [`Transport`]).
+fn location_redirect(status: u16, from: &reqwest::Url, to: &reqwest::Url, hops: usize) -> Redirect {
+  if !matches!(status, 301 | 308) || (from.scheme() == "https" && to.scheme() != "https") {
+    Redirect::Stop
+  } else if hops >= MAX_LOCATION_REDIRECTS {
+    Redirect::TooMany
+  } else {
+    Redirect::Follow
+  }
+}
+
+/// True for the location request: no headers, no token, no body, so
+/// nothing a redirect could take elsewhere.
+fn carries_nothing(req: &Outgoing<'_>) -> bool {
+  req.bare && req.bearer.is_none() && req.body.is_none()
+}
+
+/// Builds a client with `policy`: rustls with the ring provider and the
+/// platform's roots (which honour `SSL_CERT_FILE`); no switch turns
+/// verification off.
+fn build_client(timeout: Duration, policy: redirect::Policy) -> Result<reqwest::Client> {
+  // Fails harmlessly when a provider is already installed in this process.
+  let _ = rustls::crypto::ring::default_provider().install_default();
+  let mut builder = reqwest::Client::builder()
+    .timeout(timeout)
+    .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+    .redirect(policy);
+  let extra = extra_certificates();
+  if !extra.is_empty() {
+    builder = builder.tls_certs_merge(extra.iter().cloned());
+  }
+  builder.build().map_err(|e| {
+    Error::new(
+      ErrorCode::NetworkError,
+      format!("could not create the HTTP client: {}", chain(&e)),
+    )
+  })
+}
+
 impl Transport {
-  /// Builds the client: rustls with the ring provider and the platform's roots
-  /// (which honour `SSL_CERT_FILE`); no switch turns verification off.
+  /// Builds the App's client (see [`Transport`] for its redirects).
   pub fn new(timeout: Duration, custom: Option<CustomFetch>) -> Result<Transport> {
-    // Fails harmlessly when a provider is already installed in this process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-      .timeout(timeout)
-      .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-      .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-      .redirect(reqwest::redirect::Policy::limited(5));
-    let extra = extra_certificates();
-    if !extra.is_empty() {
-      builder = builder.tls_certs_merge(extra.iter().cloned());
-    }
-    let client = builder.build().map_err(|e| {
-      Error::new(
-        ErrorCode::NetworkError,
-        format!("could not create the HTTP client: {}", chain(&e)),
-      )
-    })?;
     Ok(Transport {
-      client,
+      client: build_client(timeout, redirect::Policy::none())?,
+      locator: OnceLock::new(),
       timeout,
       custom,
     })
+  }
+
+  /// The client of `req`: the location request's may follow redirects.
+  fn client_for(&self, req: &Outgoing<'_>) -> Result<&reqwest::Client> {
+    if !carries_nothing(req) {
+      return Ok(&self.client);
+    }
+    if let Some(client) = self.locator.get() {
+      return Ok(client);
+    }
+    let policy = redirect::Policy::custom(|attempt| {
+      let previous = attempt.previous();
+      let Some(from) = previous.last() else {
+        return attempt.stop();
+      };
+      match location_redirect(
+        attempt.status().as_u16(),
+        from,
+        attempt.url(),
+        previous.len() - 1,
+      ) {
+        Redirect::Follow => attempt.follow(),
+        Redirect::Stop => attempt.stop(),
+        Redirect::TooMany => attempt.error(format!("more than {MAX_LOCATION_REDIRECTS} redirects")),
+      }
+    });
+    let client = build_client(self.timeout, policy)?;
+    Ok(self.locator.get_or_init(|| client))
   }
 
   /// Sends a request once and reads the whole response (bounded), or fails with
@@ -268,7 +358,12 @@ impl Transport {
       _ => (self.timeout, self.timeout),
     };
     let fail = |e: reqwest::Error| {
-      let mut err = if e.is_timeout() {
+      let mut err = if e.is_redirect() {
+        Error::new(
+          ErrorCode::ClientTooManyRedirects,
+          format!("request to {url} was redirected more than {MAX_LOCATION_REDIRECTS} times"),
+        )
+      } else if e.is_timeout() {
         Error::new(
           ErrorCode::Timeout,
           format!("request to {url} timed out after {} ms", limit.as_millis()),
@@ -288,7 +383,7 @@ impl Transport {
       return self.send_custom(custom, req, attempt_timeout).await;
     }
     let mut builder = self
-      .client
+      .client_for(req)?
       .request(req.method.clone(), url)
       .timeout(attempt_timeout);
     if !req.bare {
@@ -324,6 +419,7 @@ impl Transport {
         .map(str::to_owned)
     };
     let content_type = header(CONTENT_TYPE);
+    let location = header(LOCATION);
     let retry_after = header(RETRY_AFTER)
       .and_then(|v| v.trim().parse::<u64>().ok())
       .map(Duration::from_secs);
@@ -349,6 +445,7 @@ impl Transport {
       status,
       content_type,
       retry_after,
+      location,
       body: Bytes::from(body),
       method,
       url: url.to_owned(),
@@ -386,6 +483,7 @@ impl Transport {
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned()),
       timeout,
+      follow_redirects: carries_nothing(req),
     };
     let resp = custom.0.fetch(request).await.map_err(|failure| {
       let mut err = Error::new(
@@ -417,6 +515,7 @@ impl Transport {
       retry_after: header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs),
+      location: header("location"),
       body: Bytes::from(resp.body),
       method,
       url: url.to_owned(),
@@ -528,6 +627,15 @@ impl Incoming {
     if (200..300).contains(&self.status) {
       return Ok(self);
     }
+    if (300..400).contains(&self.status) {
+      let to = self.location.as_deref().unwrap_or("nowhere (no Location)");
+      let message = format!(
+        "the server redirected {} {} to {to} ({}): not followed, since only the location \
+         request follows redirects (301/308, never from https to http)",
+        self.method, self.url, self.status
+      );
+      return Err(self.error(ErrorCode::ClientRedirectError, message));
+    }
     let body = String::from_utf8_lossy(&self.body);
     let body = body.trim();
     let mut message = String::from("http error code considered fatal");
@@ -601,11 +709,41 @@ impl Incoming {
 mod tests {
   use super::*;
 
+  #[test]
+  fn the_location_request_follows_permanent_redirects_but_never_down_to_http() {
+    let url = |u: &str| u.parse::<reqwest::Url>().unwrap();
+    let (https, http) = (url("https://a.example/x"), url("http://b.example/x"));
+    let other = url("https://b.example/x");
+    assert_eq!(location_redirect(301, &https, &other, 0), Redirect::Follow);
+    assert_eq!(location_redirect(308, &http, &other, 0), Redirect::Follow);
+    assert_eq!(location_redirect(308, &https, &http, 0), Redirect::Stop);
+    assert_eq!(location_redirect(307, &https, &other, 0), Redirect::Stop);
+    assert_eq!(location_redirect(302, &http, &http, 0), Redirect::Stop);
+    assert_eq!(
+      location_redirect(301, &https, &other, MAX_LOCATION_REDIRECTS),
+      Redirect::TooMany
+    );
+  }
+
+  #[test]
+  fn a_redirect_answer_is_a_redirect_error() {
+    let mut redirected = resp(307, None, "");
+    redirected.location = Some("http://elsewhere/login".into());
+    let err = redirected.check().unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClientRedirectError);
+    assert!(
+      err.message.contains("http://elsewhere/login"),
+      "{}",
+      err.message
+    );
+  }
+
   fn resp(status: u16, ct: Option<&str>, body: &str) -> Incoming {
     Incoming {
       status,
       content_type: ct.map(str::to_owned),
       retry_after: None,
+      location: None,
       body: Bytes::from(body.to_owned()),
       method: "GET",
       url: "http://h/x".into(),

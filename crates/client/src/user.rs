@@ -1,6 +1,5 @@
 //! Users: their session state, profile and the calls made as them.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
@@ -109,10 +108,17 @@ struct Data {
 pub(crate) struct UserInner {
   pub id: String,
   data: Mutex<Data>,
-  /// Serialises access-token refreshes; holds the last refresh failure.
-  pub refresh_lock: tokio::sync::Mutex<Option<Error>>,
-  /// Counts finished refresh attempts, so waiters can tell one completed.
-  pub refresh_generation: AtomicU64,
+  /// The access-token refresh in progress, if any.
+  pub refreshing: Mutex<Option<Refreshing>>,
+}
+
+/// An access-token refresh running in its own task, which callers holding
+/// the same stale token join.
+pub(crate) struct Refreshing {
+  /// The access token it replaces.
+  pub stale: Secret,
+  /// Becomes `Some` with its outcome when it ends.
+  pub done: tokio::sync::watch::Receiver<Option<Result<()>>>,
 }
 
 impl UserInner {
@@ -127,8 +133,7 @@ impl UserInner {
         device_id: String::new(),
         login_provider: String::new(),
       }),
-      refresh_lock: tokio::sync::Mutex::new(None),
-      refresh_generation: AtomicU64::new(0),
+      refreshing: Mutex::new(None),
     }
   }
 
