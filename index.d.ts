@@ -165,6 +165,12 @@ export interface FetchInit {
   body?: string
   /** Aborts when the attempt's deadline passes. */
   signal?: AbortSignal
+  /**
+   * `"follow"` only for the location request, which carries no token and no body; `"manual"` for
+   * every other request, whose 3xx answer is a `ClientRedirectError` rather than credentials sent on
+   * to wherever the server points.
+   */
+  redirect: "follow" | "manual"
 }
 
 /** What a custom `fetch` must resolve with (a subset of `Response`). */
