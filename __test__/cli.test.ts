@@ -415,7 +415,11 @@ describe("realm-auth-native emulator users", () => {
 
     // $REALM_AUTH_EMULATOR_HOST (a host:port) stands in for --base-url.
     const byEnv = await cli(["emulator", "users", "add", "--email", "cli-env@example.com", "--json"], {
-      env: { REALM_AUTH_PASSWORD: "password-123", REALM_AUTH_EMULATOR_HOST: emulator.baseUrl.replace("http://", "") },
+      env: {
+        REALM_AUTH_PASSWORD: "password-123",
+        REALM_AUTH_EMULATOR_HOST: emulator.baseUrl.replace("http://", ""),
+        REALM_AUTH_EMULATOR_CONTROL_TOKEN: emulator.controlToken,
+      },
     });
     assert.equal(byEnv.status, 0, byEnv.stderr);
   });

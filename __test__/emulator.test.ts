@@ -141,7 +141,9 @@ describe("GET /_emulator/", () => {
 describe("control method errors", () => {
   it("createUser: rejects, a taken email with EmulatorUserExists, bad input with a TypeError", async () => {
     const email = newEmail();
-    assert.deepEqual(Object.keys(await emulator.createUser(email, "pw-123456")), ["id", "email"]);
+    const user = await emulator.createUser(email, "pw-123456");
+    assert.equal(user.email, email);
+    assert.match(user.id, /^[0-9a-f]{24}$/);
     assertEmulatorError(await rejection(emulator.createUser(email, "pw-123456")), EmulatorErrorCode.EmulatorUserExists, `a user with email '${email}' already exists`);
     assertEmulatorError(await rejection(emulator.createUser(newEmail(), "short")), EmulatorErrorCode.EmulatorBadRequest, "password must be between 6 and 128 characters", true);
     assertEmulatorError(await rejection(emulator.createUser(" ", "pw-123456")), EmulatorErrorCode.EmulatorBadRequest, "email must not be empty", true);
