@@ -310,7 +310,8 @@ async function control(baseUrl, token, method, path, body, timeout) {
     const message = typeof parsed?.error === "string" && parsed.error ? parsed.error : `${method} ${url} answered HTTP ${response.status}`;
     const code = typeof parsed?.code === "number" ? parsed.code : null;
     const errorCode = typeof parsed?.error_code === "string" ? parsed.error_code : null;
-    const exitCode = response.status === 400 ? 2 : response.status === 401 || response.status === 403 ? 3 : 1;
+    // 413 and 415 are bad input too (a body too big, or not JSON).
+    const exitCode = [400, 413, 415].includes(response.status) ? 2 : response.status === 401 || response.status === 403 ? 3 : 1;
     throw new CliError(exitCode, message, { code, errorCode });
   }
   if (parsed === undefined) throw new CliError(1, `the answer to ${method} ${url} is not JSON`);

@@ -28,7 +28,7 @@ macro_rules! shared_options {
                                 container's name or a mapped port)
   --header-read-timeout-ms <ms> time a client has to send a request's headers (default 10000)
   --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
-  --max-connections <n>         open connections at most; more get 503 (default 512)
+  --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
                                 (0 turns any of these four limits off)
   --json                        print the listening line and any failure as one JSON object

@@ -96,7 +96,8 @@ pub struct Config {
   /// server is closing).
   pub idle_timeout_ms: u64,
   /// Open connections at most; further ones get 503 and are closed, the open ones keep being
-  /// served; 0 disables (default 512).
+  /// served; 0 disables (default 4096: the SDK opens a connection per call in flight, and a test
+  /// may well have a thousand in flight).
   pub max_connections: usize,
   /// Requests served on one connection; the last response says `Connection: close`; 0 disables
   /// (default 1000).
@@ -122,7 +123,7 @@ impl Default for Config {
       allowed_hosts: Vec::new(),
       header_read_timeout_ms: 10_000,
       idle_timeout_ms: 90_000,
-      max_connections: 512,
+      max_connections: 4096,
       max_requests_per_connection: 1000,
     }
   }

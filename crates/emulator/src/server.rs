@@ -651,11 +651,20 @@ async fn serve_connection(
 
 /// Refused connections being answered at most; past this they are closed unanswered.
 const MAX_REFUSALS: usize = 64;
-/// How long a refused connection gets to read its 503.
+/// How long a refused connection gets to send its request, and then to read the 503.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// Answers a connection past the cap with 503 and closes it.
 async fn refuse(mut stream: TcpStream, max: usize) {
+  // Once the client has sent something: an HTTP client reads an answer that comes before its
+  // request as a broken connection, not as a 503 it may retry.
+  let mut buf = [0u8; 4096];
+  if !matches!(
+    tokio::time::timeout(REFUSAL_LINGER, stream.read(&mut buf)).await,
+    Ok(Ok(1..))
+  ) {
+    return;
+  }
   let body = serde_json::json!({
     "error": format!("the emulator already serves its maximum of {max} connections; retry later"),
     "error_code": "ServiceUnavailable",
@@ -670,7 +679,6 @@ async fn refuse(mut stream: TcpStream, max: usize) {
     stream.shutdown().await?;
     // Reads what the client sent until it closes: closing with unread bytes would reset the
     // connection, and the client could lose the 503 to the reset.
-    let mut buf = [0u8; 4096];
     while stream.read(&mut buf).await? > 0 {}
     Ok::<_, std::io::Error>(())
   })
