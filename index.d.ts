@@ -587,19 +587,36 @@ export declare class Emulator {
    * Starts an emulator (default: 127.0.0.1, a free port, app id
    * `emulator-app`). Rejects with a TypeError (`EmulatorBadRequest`) for bad
    * options, `EmulatorBindFailed` when the port is taken and
-   * `EmulatorDataFile` when the data file cannot be used.
+   * `EmulatorDataFile` when the data file cannot be used. Bound to an address
+   * other machines may reach (`host: "0.0.0.0"`), it emits a process warning
+   * (a `SecurityWarning`, code `REALM_AUTH_EMULATOR_EXPOSED`).
    */
   static start(options?: EmulatorOptions): Promise<Emulator>
   /**
    * Parses command-line arguments (`--port 9191 --app-id my-app …`) into
-   * options for `start`; `null` when `--help` was given. Throws a TypeError
-   * (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument.
+   * options for `start`; `null` when `--help` was given. Secrets not given
+   * as arguments are read from `REALM_AUTH_EMULATOR_CONTROL_TOKEN` and
+   * `REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET`. Throws a TypeError
+   * (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument or the
+   * unreadable secret file.
    */
   static parseArgs(args: Array<string>): EmulatorOptions | null
   /** The command line's help text. */
   static usage(): string
   /** The line the command line prints once the emulator listens. */
   listeningLine(): string
+  /**
+   * The line the command line prints after the listening line: the control
+   * token and how to send it.
+   */
+  controlTokenLine(): string
+  /**
+   * The control token: HTTP requests to `/_emulator/` (all but `GET
+   * /_emulator/`) must send `Authorization: Bearer <controlToken>`. The
+   * `controlToken` option, or a random one. (The methods of this object
+   * need no token.)
+   */
+  get controlToken(): string
   /** `http://127.0.0.1:<port>`: the base URL to give an App. */
   get baseUrl(): string
   /** The app id the emulator serves. */
@@ -613,12 +630,13 @@ export declare class Emulator {
    */
   stop(): Promise<void>
   /**
-   * Creates a confirmed email/password user. Throws
-   * `EmulatorErrorCode.EmulatorUserExists` when the email is taken, and a
+   * Creates a confirmed email/password user. The password is hashed on a
+   * worker thread, not the JS thread. Rejects with
+   * `EmulatorErrorCode.EmulatorUserExists` when the email is taken, a
    * TypeError (`EmulatorBadRequest`) for an empty email or a password that is
-   * not 6 to 128 characters long.
+   * not 6 to 128 characters long, and `EmulatorStopped` after `stop()`.
    */
-  createUser(email: string, password: string): EmulatorUser
+  createUser(email: string, password: string): Promise<EmulatorUser>
   /**
    * Creates a server API key; its `key` is shown only here. Throws
    * `EmulatorErrorCode.EmulatorConflict` when the name is taken, and a
@@ -768,6 +786,16 @@ export declare enum EmulatorErrorCode {
   EmulatorDataFile = 4916,
   /** `Emulator.start` could not listen on its host and port. */
   EmulatorBindFailed = 4917,
+  /**
+   * An HTTP control request without the control token (`Authorization:
+   * Bearer <emulator.controlToken>`) or with a wrong one (HTTP only).
+   */
+  EmulatorUnauthorized = 4918,
+  /**
+   * An HTTP control request naming a `Host` the emulator does not answer to,
+   * or sent by a web page of another origin (HTTP only).
+   */
+  EmulatorForbidden = 4919,
 }
 
 /**

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -23,7 +24,15 @@ interface Run {
 async function cli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
   const child = spawn(process.execPath, [BIN, ...args], {
     // No secrets or emulator address from the environment of whoever runs the tests.
-    env: { ...process.env, REALM_AUTH_PASSWORD: "", REALM_AUTH_API_KEY: "", REALM_AUTH_EMULATOR_HOST: "", ...options.env },
+    env: {
+      ...process.env,
+      REALM_AUTH_PASSWORD: "",
+      REALM_AUTH_API_KEY: "",
+      REALM_AUTH_EMULATOR_HOST: "",
+      REALM_AUTH_EMULATOR_CONTROL_TOKEN: "",
+      REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET: "",
+      ...options.env,
+    },
   });
   let stdout = "";
   let stderr = "";
@@ -72,19 +81,36 @@ async function startError(options: Parameters<typeof Emulator.start>[0]): Promis
   throw new Error("Emulator.start succeeded");
 }
 
+/** The first `count` lines a child prints on standard output. */
+async function firstLines(child: ReturnType<typeof spawn>, count: number): Promise<string[]> {
+  const lines: string[] = [];
+  const reader = createInterface({ input: child.stdout! });
+  for await (const line of reader) {
+    lines.push(line);
+    if (lines.length === count) break;
+  }
+  return lines;
+}
+
 describe("realm-auth-native emulator", () => {
-  it("prints one line with the picked port, serves, and stops cleanly on SIGTERM", async () => {
+  it("prints the listening line and the control token, serves, and stops cleanly on SIGTERM", async () => {
     const child = spawn(process.execPath, [BIN, "emulator", "--port", "0", "--app-id", "cli-app"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+    const [line, tokenLine] = await firstLines(child, 2);
     const match = /^App Services emulator listening on (http:\/\/127\.0\.0\.1:(\d+)) \(app id cli-app\)$/.exec(line);
     assert.ok(match, line);
     assert.notEqual(match[2], "0");
+    const token = /^Control token: ([0-9a-f]{48}) \(send it to \/_emulator\/ as Authorization: Bearer <token>\)$/.exec(tokenLine);
+    assert.ok(token, tokenLine);
 
     const app = new App({ id: "cli-app", baseUrl: match[1], metadata: { mode: MetadataMode.InMemory } });
     const user = await app.logIn(Credentials.anonymous());
     assert.equal(user.isLoggedIn, true);
+    // The printed token opens the control API; no token does not.
+    const users = (authorization?: string) => fetch(`${match[1]}/_emulator/users`, { headers: authorization ? { authorization } : {} });
+    assert.equal((await users(`Bearer ${token[1]}`)).status, 200);
+    assert.equal((await users()).status, 401);
 
     const exited = once(child, "exit");
     child.kill("SIGTERM");
@@ -96,10 +122,11 @@ describe("realm-auth-native emulator", () => {
   it("prints the listening line as JSON with --json", async () => {
     const child = spawn(process.execPath, [BIN, "emulator", "--json", "--app-id", "cli-json"], { stdio: ["ignore", "pipe", "pipe"] });
     const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
-    const listening = JSON.parse(line) as { baseUrl: string; appId: string };
-    assert.deepEqual(Object.keys(listening), ["baseUrl", "appId"]);
+    const listening = JSON.parse(line) as { baseUrl: string; appId: string; controlToken: string };
+    assert.deepEqual(Object.keys(listening), ["baseUrl", "appId", "controlToken"]);
     assert.equal(listening.appId, "cli-json");
     assert.match(listening.baseUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(listening.controlToken, /^[0-9a-f]{48}$/);
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     const [code] = (await exited) as [number | null];
@@ -116,6 +143,56 @@ describe("realm-auth-native emulator", () => {
     // Refused by the emulator when it starts: the code Emulator.start rejects with.
     const refused = await startError({ appId: "a/b" });
     assertJsonFailure(await cli(["emulator", "--json", "--app-id", "a/b"]), 2, { code: refused.code, message: /app id/ });
+  });
+
+  it("takes its secrets from files or the environment, and warns when other machines can reach it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "realm-auth-cli-"));
+    try {
+      const tokenFile = join(dir, "token");
+      writeFileSync(tokenFile, "token-from-a-file-0123\n");
+      const secretFile = join(dir, "secret");
+      writeFileSync(secretFile, "secret-from-a-file\n");
+      // parseArgs reads this process's environment and the files, as the command does.
+      process.env.REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET = "secret-from-the-environment";
+      try {
+        const options = Emulator.parseArgs(["--control-token-file", tokenFile]);
+        assert.equal(options?.customTokenSecret, "secret-from-the-environment");
+        assert.equal((options as { controlToken?: string }).controlToken, "token-from-a-file-0123");
+        assert.equal(Emulator.parseArgs([`--custom-token-secret-file=${secretFile}`])?.customTokenSecret, "secret-from-a-file");
+      } finally {
+        delete process.env.REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET;
+      }
+      assert.throws(() => Emulator.parseArgs(["--control-token-file", join(dir, "missing")]), /cannot read/);
+
+      // Bound to every interface, given its token by the environment.
+      const child = spawn(process.execPath, [BIN, "emulator", "--json", "--host", "0.0.0.0"], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, REALM_AUTH_EMULATOR_CONTROL_TOKEN: "token-from-the-environment" },
+      });
+      let stderr = "";
+      child.stderr!.on("data", (d) => (stderr += d));
+      const [line] = await firstLines(child, 1);
+      const listening = JSON.parse(line) as { baseUrl: string; controlToken: string };
+      assert.equal(listening.controlToken, "token-from-the-environment");
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+      // With --json, the warning is a JSON object too.
+      const warning = JSON.parse(stderr) as { warning: string };
+      assert.match(warning.warning, /listens on 0\.0\.0\.0:\d+, which other machines may reach/);
+
+      // Without --json, Node prints it as a SecurityWarning.
+      const text = spawn(process.execPath, [BIN, "emulator", "--host", "0.0.0.0"], { stdio: ["ignore", "pipe", "pipe"] });
+      let textErr = "";
+      text.stderr!.on("data", (d) => (textErr += d));
+      await firstLines(text, 2);
+      const textExited = once(text, "exit");
+      text.kill("SIGTERM");
+      await textExited;
+      assert.match(textErr, /\[REALM_AUTH_EMULATOR_EXPOSED\] SecurityWarning: the emulator listens on 0\.0\.0\.0/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses --threads, which only the realm-auth-emulator binary takes, and says so in --help", async () => {
@@ -168,7 +245,7 @@ describe("realm-auth-native keys", () => {
   const password = "password-123";
   before(async () => {
     emulator = await Emulator.start();
-    emulator.createUser(email, password);
+    await emulator.createUser(email, password);
   });
   after(() => emulator.stop());
 
@@ -313,8 +390,10 @@ describe("realm-auth-native emulator users", () => {
   });
   after(() => emulator.stop());
 
+  /** `emulator users ...` against the emulator, its control token in the environment. */
   function users(args: string[], options: { env?: Record<string, string>; input?: string; baseUrl?: string } = {}) {
-    return cli(["emulator", "users", ...args, "--base-url", options.baseUrl ?? emulator.baseUrl], options);
+    const env = { REALM_AUTH_EMULATOR_CONTROL_TOKEN: emulator.controlToken, ...options.env };
+    return cli(["emulator", "users", ...args, "--base-url", options.baseUrl ?? emulator.baseUrl], { ...options, env });
   }
 
   it("exit 0: adds a user that can log in, the password from the environment or standard input", async () => {
@@ -336,13 +415,17 @@ describe("realm-auth-native emulator users", () => {
 
     // $REALM_AUTH_EMULATOR_HOST (a host:port) stands in for --base-url.
     const byEnv = await cli(["emulator", "users", "add", "--email", "cli-env@example.com", "--json"], {
-      env: { REALM_AUTH_PASSWORD: "password-123", REALM_AUTH_EMULATOR_HOST: emulator.baseUrl.replace("http://", "") },
+      env: {
+        REALM_AUTH_PASSWORD: "password-123",
+        REALM_AUTH_EMULATOR_HOST: emulator.baseUrl.replace("http://", ""),
+        REALM_AUTH_EMULATOR_CONTROL_TOKEN: emulator.controlToken,
+      },
     });
     assert.equal(byEnv.status, 0, byEnv.stderr);
   });
 
   it("lists users (GET /_emulator/users)", async () => {
-    emulator.createUser("cli-listed@example.com", "password-123");
+    await emulator.createUser("cli-listed@example.com", "password-123");
     const listed = await users(["list", "--json"]);
     assert.equal(listed.status, 0, listed.stderr);
     const list = JSON.parse(listed.stdout) as { id: string; email?: string }[];
@@ -352,7 +435,7 @@ describe("realm-auth-native emulator users", () => {
   });
 
   it("exit 1: the emulator refused (the email is taken) or could not be reached", async () => {
-    emulator.createUser("cli-taken@example.com", "password-123");
+    await emulator.createUser("cli-taken@example.com", "password-123");
     const taken = await users(["add", "--email", "cli-taken@example.com", "--json"], { env: { REALM_AUTH_PASSWORD: "password-123" } });
     assertJsonFailure(taken, 1, { message: /already exists|in use/ });
 
@@ -366,8 +449,26 @@ describe("realm-auth-native emulator users", () => {
     assert.equal(text.stderr, `realm-auth-native: request to ${baseUrl}/_emulator/users failed, reason: connection refused\n`);
   });
 
+  it("sends the control token from a file, and exits 3 without the right one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "realm-auth-cli-"));
+    try {
+      const file = join(dir, "token");
+      writeFileSync(file, `${emulator.controlToken}\n`);
+      const listed = await users(["list", "--json", "--control-token-file", file], { env: { REALM_AUTH_EMULATOR_CONTROL_TOKEN: "" } });
+      assert.equal(listed.status, 0, listed.stderr);
+      writeFileSync(file, "a-wrong-token-0123456789");
+      const wrong = await users(["list", "--json", "--control-token-file", file]);
+      assertJsonFailure(wrong, 3, { code: 4918, errorCode: "Unauthorized", message: /^wrong control token$/ });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const wrong = await users(["list"], { env: { REALM_AUTH_EMULATOR_CONTROL_TOKEN: "another-token-0123456789" } });
+    assert.equal(wrong.status, 3);
+    assert.equal(wrong.stderr, "realm-auth-native: wrong control token\n");
+  });
+
   it("exit 3: the control API refuses the request (401 or 403)", async () => {
-    // Today's emulator asks for no credentials: a stand-in on loopback refuses instead.
+    // A stand-in on loopback refuses both ways.
     const stub = createHttpServer((req, res) => {
       req.resume();
       res.statusCode = req.method === "GET" ? 401 : 403;
@@ -400,6 +501,11 @@ describe("realm-auth-native emulator users", () => {
     assertJsonFailure(await users(["list", "--bogus", "--json"]), 2, { message: /unknown argument '--bogus'/ });
     assertJsonFailure(await users(["list", "--json"], { baseUrl: "ftp://example.com" }), 2, { message: /not an http/ });
     assertJsonFailure(await cli(["emulator", "users", "list", "--json"]), 2, { message: /--base-url is required/ });
+    assertJsonFailure(await users(["list", "--json"], { env: { REALM_AUTH_EMULATOR_CONTROL_TOKEN: "" } }), 2, {
+      message: /^no control token: set REALM_AUTH_EMULATOR_CONTROL_TOKEN or pass --control-token-file/,
+    });
+    assertJsonFailure(await users(["list", "--control-token", emulator.controlToken, "--json"]), 2, { message: /--control-token is not accepted/ });
+    assertJsonFailure(await users(["list", "--control-token-file", "/nonexistent/token", "--json"]), 2, { message: /cannot read '\/nonexistent\/token'/ });
     const text = await users(["add", "--email", "a@example.com"]);
     assert.equal(text.status, 2);
     assert.equal(text.stderr, "realm-auth-native: no password: set REALM_AUTH_PASSWORD or pass --password-stdin\n(realm-auth-native emulator users --help)\n");

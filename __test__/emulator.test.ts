@@ -1,7 +1,10 @@
 // The emulator as a tool you can discover: `GET /_emulator/` lists its control
 // routes, every control method fails with a documented numeric code (also
 // once stopped), and the request log shows what faults did to each request.
+// Its HTTP control API takes only requests with its control token, from no
+// web page.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +19,16 @@ function thrown(call: () => unknown): Error & Record<string, any> {
     return err as Error & Record<string, any>;
   }
   throw new Error("expected the call to throw");
+}
+
+/** What a promise rejects with (fails the test if it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, any>> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & Record<string, any>;
+  }
+  throw new Error("expected the promise to reject");
 }
 
 /** Asserts an emulator error: its class, numeric code and message. */
@@ -42,6 +55,15 @@ after(async () => {
   await emulator.stop();
 });
 
+/** A control request over HTTP, with the control token and a JSON body. */
+function control(method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${emulator.baseUrl}/_emulator${path}`, {
+    method,
+    headers: { authorization: `Bearer ${emulator.controlToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 describe("GET /_emulator/", () => {
   it("lists the control routes with one-line descriptions, the error codes and the guide", async () => {
     const response = await fetch(`${emulator.baseUrl}/_emulator/`);
@@ -51,8 +73,10 @@ describe("GET /_emulator/", () => {
       routes: { method: string; path: string; description: string }[];
       errorCodes: { code: number; name: string; description: string }[];
       guide: string;
+      authentication: string;
     };
     assert.equal(index.guide, "docs/EMULATOR.md");
+    assert.match(index.authentication, /Authorization: Bearer <token>/);
     const listed = index.routes.map((r) => `${r.method} ${r.path}`);
     for (const route of [
       "GET /_emulator/",
@@ -87,8 +111,7 @@ describe("GET /_emulator/", () => {
 
   it("answers control errors over HTTP with the same numeric codes", async () => {
     const email = newEmail();
-    const post = (path: string, body?: unknown) =>
-      fetch(`${emulator.baseUrl}/_emulator${path}`, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
+    const post = (path: string, body?: unknown) => control("POST", path, body);
     assert.equal((await post("/users", { email, password: "pw-123456" })).status, 201);
     let response = await post("/users", { email, password: "pw-123456" });
     assert.equal(response.status, 409);
@@ -107,7 +130,7 @@ describe("GET /_emulator/", () => {
     response = await post("/users", { email: newEmail(), password: "short" });
     assert.equal(response.status, 400);
     assert.equal(((await response.json()) as { code: number }).code, EmulatorErrorCode.EmulatorBadRequest);
-    response = await fetch(`${emulator.baseUrl}/_emulator/nope`);
+    response = await control("GET", "/nope");
     assert.equal(response.status, 404);
     const body = (await response.json()) as { error: string; code: number };
     assert.equal(body.code, EmulatorErrorCode.EmulatorNotFound);
@@ -116,19 +139,39 @@ describe("GET /_emulator/", () => {
 });
 
 describe("control method errors", () => {
-  it("createUser: a taken email is EmulatorUserExists, bad input a TypeError", () => {
+  it("createUser: rejects, a taken email with EmulatorUserExists, bad input with a TypeError", async () => {
     const email = newEmail();
-    emulator.createUser(email, "pw-123456");
-    assertEmulatorError(thrown(() => emulator.createUser(email, "pw-123456")), EmulatorErrorCode.EmulatorUserExists, `a user with email '${email}' already exists`);
-    assertEmulatorError(thrown(() => emulator.createUser(newEmail(), "short")), EmulatorErrorCode.EmulatorBadRequest, "password must be between 6 and 128 characters", true);
-    assertEmulatorError(thrown(() => emulator.createUser(" ", "pw-123456")), EmulatorErrorCode.EmulatorBadRequest, "email must not be empty", true);
+    const user = await emulator.createUser(email, "pw-123456");
+    assert.equal(user.email, email);
+    assert.match(user.id, /^[0-9a-f]{24}$/);
+    assertEmulatorError(await rejection(emulator.createUser(email, "pw-123456")), EmulatorErrorCode.EmulatorUserExists, `a user with email '${email}' already exists`);
+    assertEmulatorError(await rejection(emulator.createUser(newEmail(), "short")), EmulatorErrorCode.EmulatorBadRequest, "password must be between 6 and 128 characters", true);
+    assertEmulatorError(await rejection(emulator.createUser(" ", "pw-123456")), EmulatorErrorCode.EmulatorBadRequest, "email must not be empty", true);
   });
 
-  it("revokeSessions and setCustomData: an unknown user is EmulatorUserNotFound", () => {
+  it("createUser hashes the password off the JS thread", async () => {
+    // Enough iterations for the hash to take a while in any build; timers must keep firing.
+    const slow = await Emulator.start({ passwordIterations: 100_000 });
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const started = performance.now();
+      const created = slow.createUser(newEmail(), "pw-123456");
+      assert.ok(created instanceof Promise);
+      await created;
+      const elapsed = performance.now() - started;
+      clearInterval(timer);
+      assert.ok(ticks >= 5, `${ticks} timer ticks in ${elapsed.toFixed(0)} ms of hashing`);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it("revokeSessions and setCustomData: an unknown user is EmulatorUserNotFound", async () => {
     const message = `no user with id '${UNKNOWN_ID}'`;
     assertEmulatorError(thrown(() => emulator.revokeSessions(UNKNOWN_ID)), EmulatorErrorCode.EmulatorUserNotFound, message);
     assertEmulatorError(thrown(() => emulator.setCustomData(UNKNOWN_ID, { a: 1 })), EmulatorErrorCode.EmulatorUserNotFound, message);
-    const user = emulator.createUser(newEmail(), "pw-123456");
+    const user = await emulator.createUser(newEmail(), "pw-123456");
     emulator.revokeSessions(user.id);
     assertEmulatorError(thrown(() => emulator.setCustomData(user.id, [1] as never)), EmulatorErrorCode.EmulatorBadRequest, "custom data must be a JSON object", true);
   });
@@ -178,13 +221,14 @@ describe("control method errors", () => {
 describe("a stopped emulator", () => {
   it("fails every method clearly with EmulatorStopped; stop() twice is fine", async () => {
     const stopped = await Emulator.start();
-    const user = stopped.createUser(newEmail(), "pw-123456");
+    const user = await stopped.createUser(newEmail(), "pw-123456");
     const { baseUrl, appId, port } = stopped;
     await stopped.stop();
     await stopped.stop();
     const message = `the emulator at ${baseUrl} is stopped: start a new one with Emulator.start()`;
+    // The one async control method rejects rather than throws.
+    assertEmulatorError(await rejection(stopped.createUser(newEmail(), "pw-123456")), EmulatorErrorCode.EmulatorStopped, message);
     const calls: Record<string, () => unknown> = {
-      createUser: () => stopped.createUser(newEmail(), "pw-123456"),
       createServerApiKey: () => stopped.createServerApiKey("svc"),
       injectFault: () => stopped.injectFault({ path: "*", action: { type: "drop" } }),
       clearFaults: () => stopped.clearFaults(),
@@ -197,13 +241,14 @@ describe("a stopped emulator", () => {
       pendingReset: () => stopped.pendingReset(user.email),
       reset: () => stopped.reset(),
       listeningLine: () => stopped.listeningLine(),
+      controlTokenLine: () => stopped.controlTokenLine(),
     };
     // Every method of the class is covered.
     const methods = Object.getOwnPropertyNames(Emulator.prototype).filter((name) => {
       const descriptor = Object.getOwnPropertyDescriptor(Emulator.prototype, name)!;
       return typeof descriptor.value === "function" && !["constructor", "stop", "inspectFields"].includes(name) && !name.startsWith("_");
     });
-    assert.deepEqual(methods.filter((m) => !(m in calls)), []);
+    assert.deepEqual(methods.filter((m) => !(m in calls) && m !== "createUser"), []);
     for (const [name, call] of Object.entries(calls)) {
       const err = thrown(call);
       assertEmulatorError(err, EmulatorErrorCode.EmulatorStopped, message);
@@ -211,6 +256,7 @@ describe("a stopped emulator", () => {
     }
     // The getters still say where it was.
     assert.deepEqual({ baseUrl: stopped.baseUrl, appId: stopped.appId, port: stopped.port }, { baseUrl, appId, port });
+    assert.match(stopped.controlToken, /^[0-9a-f]{48}$/);
   });
 
   it("fails right after an un-awaited stop()", async () => {
@@ -218,6 +264,71 @@ describe("a stopped emulator", () => {
     const stopping = stopped.stop();
     assertEmulatorError(thrown(() => stopped.requests()), EmulatorErrorCode.EmulatorStopped, /is stopped/);
     await stopping;
+  });
+});
+
+describe("the HTTP control API's gate", () => {
+  it("needs emulator.controlToken on every route but the index", async () => {
+    assert.match(emulator.controlToken, /^[0-9a-f]{48}$/);
+    const users = `${emulator.baseUrl}/_emulator/users`;
+    let response = await fetch(users);
+    assert.equal(response.status, 401);
+    const body = (await response.json()) as { error: string; error_code: string; code: number };
+    assert.equal(body.code, EmulatorErrorCode.EmulatorUnauthorized);
+    assert.equal(body.error_code, "Unauthorized");
+    assert.match(body.error, /Authorization: Bearer <token>/);
+    response = await fetch(users, { headers: { authorization: "Bearer not-the-token-0123456789" } });
+    assert.equal(response.status, 401);
+    assert.equal((await control("GET", "/users")).status, 200);
+    assert.equal((await fetch(`${emulator.baseUrl}/_emulator/`)).status, 200);
+    // Each emulator has its own.
+    const other = await Emulator.start();
+    try {
+      assert.notEqual(other.controlToken, emulator.controlToken);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("takes a chosen token (from the command line's options)", async () => {
+    const options = Emulator.parseArgs(["--control-token", "a-chosen-control-token"]);
+    const chosen = await Emulator.start(options!);
+    try {
+      assert.equal(chosen.controlToken, "a-chosen-control-token");
+      assert.equal(chosen.controlTokenLine(), "Control token: a-chosen-control-token (send it to /_emulator/ as Authorization: Bearer <token>)");
+    } finally {
+      await chosen.stop();
+    }
+    const short = Emulator.parseArgs(["--control-token", "short"]);
+    assertEmulatorError(await rejection(Emulator.start(short!)), EmulatorErrorCode.EmulatorBadRequest, /control token must be 16 to 256 characters/, true);
+  });
+
+  it("refuses what a web page can send: a text/plain body, a cross-origin request", async () => {
+    const email = newEmail();
+    const auth = { authorization: `Bearer ${emulator.controlToken}` };
+    let response = await fetch(`${emulator.baseUrl}/_emulator/users`, { method: "POST", headers: auth, body: JSON.stringify({ email, password: "pw-123456" }) });
+    assert.equal(response.status, 415);
+    assert.equal(((await response.json()) as { code: number }).code, EmulatorErrorCode.EmulatorBadRequest);
+    response = await fetch(`${emulator.baseUrl}/_emulator/reset`, { method: "POST", headers: { ...auth, origin: "http://attacker.example" } });
+    assert.equal(response.status, 403);
+    const body = (await response.json()) as { error: string; code: number };
+    assert.equal(body.code, EmulatorErrorCode.EmulatorForbidden);
+    assert.match(body.error, /cross-origin request from 'http:\/\/attacker\.example' refused/);
+    assert.equal((await control("GET", "/users")).status, 200);
+    assert.ok(!((await (await control("GET", "/users")).json()) as { email: string }[]).some((u) => u.email === email));
+  });
+
+  it("warns when other machines can reach the emulator", async () => {
+    const warned = once(process, "warning");
+    const exposed = await Emulator.start({ host: "0.0.0.0" });
+    try {
+      const [warning] = (await warned) as [Error & { code: string }];
+      assert.equal(warning.name, "SecurityWarning");
+      assert.equal(warning.code, "REALM_AUTH_EMULATOR_EXPOSED");
+      assert.match(warning.message, new RegExp(`listens on 0\\.0\\.0\\.0:${exposed.port}, which other machines may reach`));
+    } finally {
+      await exposed.stop();
+    }
   });
 });
 

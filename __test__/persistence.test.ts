@@ -62,7 +62,7 @@ function newEmail(tag: string): string {
 /** A user created on the emulator and logged in on `app`. */
 async function logInNew(app: App, tag = "store") {
   const email = newEmail(tag);
-  env.emulator.createUser(email, PASSWORD);
+  await env.emulator.createUser(email, PASSWORD);
   return { email, user: await app.logIn(Credentials.emailPassword(email, PASSWORD)) };
 }
 
@@ -208,7 +208,7 @@ describe("user store", () => {
   it("a process killed in the middle of a burst of writes leaves a store the next one reads", async () => {
     const cwd = tempDir();
     const email = newEmail("burst");
-    env.emulator.createUser(email, PASSWORD);
+    await env.emulator.createUser(email, PASSWORD);
     for (let round = 1; round <= 4; round++) {
       const burst = storeProcess(cwd, ["burst", email, PASSWORD]);
       // The child opens the store the previous one was killed over.
@@ -239,7 +239,7 @@ describe("user store", () => {
     const COUNT = 125;
     const prefixes = [`w0-${process.pid}`, `w1-${process.pid}`];
     for (const prefix of prefixes) {
-      for (let i = 0; i < COUNT; i++) env.emulator.createUser(`${prefix}-${i}@example.com`, PASSWORD);
+      await Promise.all(Array.from({ length: COUNT }, (_, i) => env.emulator.createUser(`${prefix}-${i}@example.com`, PASSWORD)));
     }
     const started = Date.now();
     const exits = await Promise.all(prefixes.map((p) => storeProcess(cwd, ["writer", p, String(COUNT), PASSWORD], 60_000).exited));
@@ -299,7 +299,7 @@ describe("user store", () => {
     // Two users whose store order is the reverse of their id order.
     const x = newEmail("order");
     const y = newEmail("order");
-    const ids = [env.emulator.createUser(x, PASSWORD), env.emulator.createUser(y, PASSWORD)].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const ids = (await Promise.all([env.emulator.createUser(x, PASSWORD), env.emulator.createUser(y, PASSWORD)])).sort((a, b) => (a.id < b.id ? -1 : 1));
     const [low, high] = ids;
     await app.logIn(Credentials.emailPassword(high.email, PASSWORD));
     await app.logIn(Credentials.emailPassword(low.email, PASSWORD));
@@ -524,7 +524,7 @@ describe("app cache", () => {
 
   it("an in-memory App falls back to the first logged-in user by id, as allUsers lists them", async () => {
     const app = env.newApp();
-    const [low, high] = [env.emulator.createUser(newEmail("mem"), PASSWORD), env.emulator.createUser(newEmail("mem"), PASSWORD)].sort((a, b) =>
+    const [low, high] = (await Promise.all([env.emulator.createUser(newEmail("mem"), PASSWORD), env.emulator.createUser(newEmail("mem"), PASSWORD)])).sort((a, b) =>
       a.id < b.id ? -1 : 1,
     );
     // Logged in in the reverse of id order.

@@ -50,7 +50,7 @@ describe("email/password with confirmation", () => {
 
   it("resets a password through the reset function, with extra arguments", async () => {
     const email = "reset-fn@example.com";
-    emulator.createUser(email, "password-123");
+    await emulator.createUser(email, "password-123");
     // Every argument reaches the server, however many (a null and a trailing one included).
     const extra = ["extra", { n: 1 }, 2, 3, 4, 5, 6, 7, 8, null, "tenth"];
     await app.emailPasswordAuth.callResetPasswordFunction({ email, password: "password-456" }, ...extra);

@@ -16,6 +16,7 @@
 //                           proposed change) instead of building this tree's; results are
 //                           written as results/<BENCH_LABEL or "variant">.{json,md}
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -96,14 +97,16 @@ function startEmulator() {
     // server's password hashing never caps the login figures.
     "--max-api-keys", "1000", "--password-iterations", "1",
   ]);
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+  // The control token, chosen here and handed over in the environment, not in argv.
+  const controlToken = randomBytes(24).toString("hex");
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, REALM_AUTH_EMULATOR_CONTROL_TOKEN: controlToken } });
   return new Promise((resolve, reject) => {
     let out = "";
     child.on("exit", (code) => reject(new Error(`emulator exited (${code}) before listening`)));
     child.stdout.on("data", (d) => {
       out += d;
       const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve({ child, baseUrl: m[1] });
+      if (m) resolve({ child, baseUrl: m[1], controlToken });
     });
   });
 }
@@ -116,10 +119,10 @@ async function post(url, body, headers = {}) {
 }
 
 /** The user all clients share, with 5 keys. */
-async function prepare(baseUrl) {
+async function prepare(baseUrl, controlToken) {
   const email = "bench@example.com";
   const password = "bench-password-1";
-  await post(`${baseUrl}/_emulator/users`, { email, password });
+  await post(`${baseUrl}/_emulator/users`, { email, password }, { Authorization: `Bearer ${controlToken}` });
   const s = await post(`${baseUrl}/api/client/v2.0/app/bench-app/auth/providers/local-userpass/login`, { provider: "local-userpass", username: email, password });
   const auth = { Authorization: `Bearer ${s.refresh_token}` };
   const ids = [];
@@ -295,10 +298,10 @@ async function main() {
   };
   log(`module load: native ${load.native.medianMs.toFixed(1)} ms, realm-web ${load.realmWeb.medianMs.toFixed(1)} ms; .node ${nodeBytes} bytes`);
 
-  const { child: emulator, baseUrl } = await startEmulator();
+  const { child: emulator, baseUrl, controlToken } = await startEmulator();
   const results = [];
   try {
-    const user = await prepare(baseUrl);
+    const user = await prepare(baseUrl, controlToken);
     for (const op of OPS) {
       for (const concurrency of MODES) {
         // Clients take turns within one (op, mode), in ROUNDS rounds of fresh

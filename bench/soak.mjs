@@ -3,6 +3,7 @@
 // `npm test`: run `npm run soak` (uses whatever addon build is at the root;
 // `npm run build` first for release figures).
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -17,13 +18,20 @@ const TOTAL = Number(process.env.SOAK_CALLS ?? 200_000);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 16);
 const WARMUP = 5_000;
 
+// The control token, chosen here and handed over in the environment, not in argv.
+const controlToken = randomBytes(24).toString("hex");
 const server = spawn(process.execPath, [join(root, "bin", "realm-auth-native.js"), "emulator", "--port", "0", "--app-id", "soak", "--max-api-keys", "1000"], {
   stdio: ["ignore", "pipe", "inherit"],
+  env: { ...process.env, REALM_AUTH_EMULATOR_CONTROL_TOKEN: controlToken },
 });
 const [line] = await once(createInterface({ input: server.stdout }), "line");
 const baseUrl = /(http:\/\/\S+)/.exec(line)[1];
 const control = (path, body) =>
-  fetch(`${baseUrl}/_emulator/${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  fetch(`${baseUrl}/_emulator/${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", authorization: `Bearer ${controlToken}` },
+  });
 await control("users", { email: "soak@example.com", password: "password-123" });
 
 // Users in memory: the soak measures the calls, and writes nothing into the working directory.

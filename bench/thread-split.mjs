@@ -5,6 +5,7 @@
 // op: fetchAll (default) or enableDisable; addon dir: bench/.build (the
 // release build `npm run bench` makes). Starts its own emulator on core 0.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -14,7 +15,12 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const [op = "fetchAll", callsArg = "30000", dir = path.join(benchDir, ".build")] = process.argv.slice(2);
 const calls = Number(callsArg);
 const emulatorBin = path.join(process.env.BENCH_TARGET_DIR ?? path.join(benchDir, ".build", "target"), "release", "realm-auth-emulator");
-const emulator = spawn("taskset", ["-c", "0", emulatorBin, "--port", "0", "--app-id", "bench-app", "--threads", "1", "--password-iterations", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+// The control token, chosen here and handed over in the environment, not in argv.
+const controlToken = randomBytes(24).toString("hex");
+const emulator = spawn("taskset", ["-c", "0", emulatorBin, "--port", "0", "--app-id", "bench-app", "--threads", "1", "--password-iterations", "1"], {
+  stdio: ["ignore", "pipe", "inherit"],
+  env: { ...process.env, REALM_AUTH_EMULATOR_CONTROL_TOKEN: controlToken },
+});
 try {
   const baseUrl = await new Promise((resolve, reject) => {
     let out = "";
@@ -28,7 +34,11 @@ try {
   const { App, Credentials, MetadataMode } = createRequire(import.meta.url)(path.resolve(dir, "index.js"));
   const email = "split@example.com";
   const password = "split-password-1";
-  const made = await fetch(`${baseUrl}/_emulator/users`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+  const made = await fetch(`${baseUrl}/_emulator/users`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${controlToken}` },
+    body: JSON.stringify({ email, password }),
+  });
   if (!made.ok) throw new Error(`creating the user: ${made.status}`);
   const app = new App({ id: "bench-app", baseUrl, metadata: { mode: MetadataMode.InMemory } });
   const keys = (await app.logIn(Credentials.emailPassword(email, password))).apiKeys;

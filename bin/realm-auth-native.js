@@ -7,6 +7,7 @@
 // With --json, a failure is one JSON object on standard error and nothing else.
 "use strict";
 
+const { readFileSync } = require("node:fs");
 const { parseArgs } = require("node:util");
 const { App, Credentials, Emulator, ErrorCode, MetadataMode, isRealmAuthError, setLogger } = require("..");
 
@@ -66,6 +67,10 @@ Actions:
 
 Options:
   --base-url <url>     the emulator (default: $REALM_AUTH_EMULATOR_HOST if set; required otherwise)
+  --control-token-file <file>
+                       read the emulator's control token from <file> (without it, the token is
+                       read from $REALM_AUTH_EMULATOR_CONTROL_TOKEN); the emulator prints its
+                       token when it starts
   --email <email>      the new user's email (add; required)
   --password-stdin     read the new user's password from standard input
                        (add; without it, the password is read from $REALM_AUTH_PASSWORD)
@@ -79,6 +84,10 @@ ${EXIT_CODES}
 `;
 
 const DEFAULT_TIMEOUT_MS = 60000;
+// The control token's variable: the emulator takes its token from it, `emulator users` sends it.
+const CONTROL_TOKEN_ENV = "REALM_AUTH_EMULATOR_CONTROL_TOKEN";
+// The code of the warning Emulator.start emits when other machines may reach the emulator.
+const EXPOSED_WARNING = "REALM_AUTH_EMULATOR_EXPOSED";
 
 /** A failure of the command line itself, or an SDK/server failure with its codes carried over. */
 class CliError extends Error {
@@ -134,8 +143,8 @@ function fields(err) {
 function parseOptions(args, options) {
   // Secrets on the command line are refused outright, before anything else.
   for (const arg of args) {
-    if (/^--(password|api-key|key)(=|$)/.test(arg)) {
-      throw usage(`${arg.split("=")[0]} is not accepted: secrets are read from the environment or standard input`);
+    if (/^--(password|api-key|key|control-token)(=|$)/.test(arg)) {
+      throw usage(`${arg.split("=")[0]} is not accepted: secrets are read from the environment, a file or standard input`);
     }
   }
   try {
@@ -179,6 +188,13 @@ async function emulator(args) {
     process.stdout.write(Emulator.usage());
     return 0;
   }
+  if (json) {
+    // Standard error carries JSON only: the warning of an emulator other machines can reach
+    // (emitted by Emulator.start, printed by Node's own handler without --json) as an object.
+    process.on("warning", (warning) => {
+      if (warning.code === EXPOSED_WARNING) process.stderr.write(`${JSON.stringify({ warning: warning.message })}\n`);
+    });
+  }
   // Refused options (a bad app id) are bad usage; a taken port or an unreadable data file is not.
   const running = await Emulator.start(options);
   // Listening for the signals before printing the line: a script that reads the line and
@@ -190,7 +206,13 @@ async function emulator(args) {
   // The server runs on the addon's threads, which do not keep Node alive: a
   // timer does, until a signal arrives.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  process.stdout.write(`${json ? JSON.stringify({ baseUrl: running.baseUrl, appId: running.appId }) : running.listeningLine()}\n`);
+  // The same lines as the realm-auth-emulator binary (crates/emulator/src/cli.rs): with --json one
+  // object, keys in its order; else the listening line, then the control token's.
+  process.stdout.write(
+    json
+      ? `${JSON.stringify({ baseUrl: running.baseUrl, appId: running.appId, controlToken: running.controlToken })}\n`
+      : `${running.listeningLine()}\n${running.controlTokenLine()}\n`,
+  );
   await signalled;
   clearInterval(keepAlive);
   await running.stop();
@@ -229,15 +251,39 @@ const REASONS = {
   EAI_AGAIN: "could not resolve the host name",
 };
 
+/** The emulator's control token: from --control-token-file, else $REALM_AUTH_EMULATOR_CONTROL_TOKEN. */
+function controlToken(file) {
+  if (file !== undefined) {
+    let text;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw usage(`--control-token-file: cannot read '${file}': ${err.message}`);
+    }
+    // Without the line break editors and echo leave at the end (as the emulator reads it).
+    const token = text.replace(/[\r\n]+$/, "");
+    if (!token) throw usage(`--control-token-file: '${file}' is empty`);
+    return token;
+  }
+  const token = process.env[CONTROL_TOKEN_ENV];
+  if (!token) {
+    throw usage(`no control token: set ${CONTROL_TOKEN_ENV} or pass --control-token-file (the emulator prints its token when it starts)`);
+  }
+  return token;
+}
+
 /** One request to the emulator's control API; its JSON answer, or a CliError. */
-async function control(baseUrl, method, path, body, timeout) {
+async function control(baseUrl, token, method, path, body, timeout) {
   const url = `${baseUrl}/_emulator/${path}`;
   let response;
   let text;
   try {
     response = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "error",
       signal: AbortSignal.timeout(timeout),
@@ -264,7 +310,8 @@ async function control(baseUrl, method, path, body, timeout) {
     const message = typeof parsed?.error === "string" && parsed.error ? parsed.error : `${method} ${url} answered HTTP ${response.status}`;
     const code = typeof parsed?.code === "number" ? parsed.code : null;
     const errorCode = typeof parsed?.error_code === "string" ? parsed.error_code : null;
-    const exitCode = response.status === 400 ? 2 : response.status === 401 || response.status === 403 ? 3 : 1;
+    // 413 and 415 are bad input too (a body too big, or not JSON).
+    const exitCode = [400, 413, 415].includes(response.status) ? 2 : response.status === 401 || response.status === 403 ? 3 : 1;
     throw new CliError(exitCode, message, { code, errorCode });
   }
   if (parsed === undefined) throw new CliError(1, `the answer to ${method} ${url} is not JSON`);
@@ -274,6 +321,7 @@ async function control(baseUrl, method, path, body, timeout) {
 async function emulatorUsers(args) {
   const { values, positionals } = parseOptions(args, {
     "base-url": { type: "string" },
+    "control-token-file": { type: "string" },
     email: { type: "string" },
     "password-stdin": { type: "boolean" },
     timeout: { type: "string" },
@@ -290,15 +338,16 @@ async function emulatorUsers(args) {
   }
   if (action === "add" && !values.email) throw usage("--email is required");
   const baseUrl = emulatorBaseUrl(values["base-url"]);
+  const token = controlToken(values["control-token-file"]);
   const timeout = parseTimeout(values.timeout);
   const print = printer(values.json);
   if (action === "add") {
     const password = values["password-stdin"] ? await readStdin() : process.env.REALM_AUTH_PASSWORD;
     if (!password) throw usage("no password: set REALM_AUTH_PASSWORD or pass --password-stdin");
-    const user = await control(baseUrl, "POST", "users", { email: values.email, password }, timeout);
+    const user = await control(baseUrl, token, "POST", "users", { email: values.email, password }, timeout);
     print(user, `created ${user.id} (${user.email})`);
   } else {
-    const users = await control(baseUrl, "GET", "users", undefined, timeout);
+    const users = await control(baseUrl, token, "GET", "users", undefined, timeout);
     if (!Array.isArray(users)) throw new CliError(1, "the emulator's user list is not a JSON array");
     const text = users.map((u) => `${u.id}  ${u.email ?? `(${u.type ?? "no email"})`}`).join("\n");
     print(users, users.length ? text : "(no users)");

@@ -11,6 +11,26 @@ use serde_json::Value;
 
 use crate::js_error::{emulator_error_with_code, to_js_error};
 
+/// The `code` of the process warning `Emulator.start` emits when it listens
+/// on an address other machines may reach.
+const EXPOSED_WARNING_CODE: &str = "REALM_AUTH_EMULATOR_EXPOSED";
+
+/// `process.emitWarning(message, { type: "SecurityWarning", code })`; on
+/// standard error if that fails (the env going away).
+fn warn_exposed(env: &Env, message: &str) {
+  let emit = || -> Result<()> {
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit_warning: Function<FnArgs<(&str, Value)>, Unknown> =
+      process.get_named_property("emitWarning")?;
+    let options = serde_json::json!({ "type": "SecurityWarning", "code": EXPOSED_WARNING_CODE });
+    emit_warning.apply(process, FnArgs::from((message, options)))?;
+    Ok(())
+  };
+  if emit().is_err() {
+    eprintln!("realm-auth-native: {message}");
+  }
+}
+
 /// The numeric `code` of the errors `Emulator` throws: this SDK's own range,
 /// after `ErrorCode`'s. The emulator's HTTP control API (`/_emulator/`)
 /// answers with the same numbers in its error bodies.
@@ -36,6 +56,12 @@ pub enum EmulatorErrorCode {
   EmulatorDataFile = 4916,
   /// `Emulator.start` could not listen on its host and port.
   EmulatorBindFailed = 4917,
+  /// An HTTP control request without the control token (`Authorization:
+  /// Bearer <emulator.controlToken>`) or with a wrong one (HTTP only).
+  EmulatorUnauthorized = 4918,
+  /// An HTTP control request naming a `Host` the emulator does not answer to,
+  /// or sent by a web page of another origin (HTTP only).
+  EmulatorForbidden = 4919,
 }
 
 // The numbers are the emulator crate's, which its HTTP errors carry: a
@@ -50,7 +76,9 @@ const _: () = {
   assert!(EmulatorErrorCode::EmulatorConflict as u32 == Crate::Conflict as u32);
   assert!(EmulatorErrorCode::EmulatorDataFile as u32 == Crate::DataFile as u32);
   assert!(EmulatorErrorCode::EmulatorBindFailed as u32 == Crate::BindFailed as u32);
-  assert!(Crate::ALL.len() == 8);
+  assert!(EmulatorErrorCode::EmulatorUnauthorized as u32 == Crate::Unauthorized as u32);
+  assert!(EmulatorErrorCode::EmulatorForbidden as u32 == Crate::Forbidden as u32);
+  assert!(Crate::ALL.len() == 10);
 };
 
 /// A running App Services emulator on 127.0.0.1 (in this process). Point an
@@ -108,7 +136,9 @@ impl Emulator {
   /// Starts an emulator (default: 127.0.0.1, a free port, app id
   /// `emulator-app`). Rejects with a TypeError (`EmulatorBadRequest`) for bad
   /// options, `EmulatorBindFailed` when the port is taken and
-  /// `EmulatorDataFile` when the data file cannot be used.
+  /// `EmulatorDataFile` when the data file cannot be used. Bound to an address
+  /// other machines may reach (`host: "0.0.0.0"`), it emits a process warning
+  /// (a `SecurityWarning`, code `REALM_AUTH_EMULATOR_EXPOSED`).
   #[napi(
     ts_args_type = "options?: EmulatorOptions",
     ts_return_type = "Promise<Emulator>"
@@ -130,19 +160,27 @@ impl Emulator {
         })
       },
       |env, started| match started {
-        Ok(inner) => Ok(Emulator {
-          control: inner.control(),
-          inner: Arc::new(inner),
-          stopped: AtomicBool::new(false),
-        }),
+        Ok(inner) => {
+          if let Some(warning) = inner.exposure_warning() {
+            warn_exposed(env, &warning);
+          }
+          Ok(Emulator {
+            control: inner.control(),
+            inner: Arc::new(inner),
+            stopped: AtomicBool::new(false),
+          })
+        }
         Err((code, message)) => Err(error(env, code, &message)),
       },
     )
   }
 
   /// Parses command-line arguments (`--port 9191 --app-id my-app …`) into
-  /// options for `start`; `null` when `--help` was given. Throws a TypeError
-  /// (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument.
+  /// options for `start`; `null` when `--help` was given. Secrets not given
+  /// as arguments are read from `REALM_AUTH_EMULATOR_CONTROL_TOKEN` and
+  /// `REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET`. Throws a TypeError
+  /// (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument or the
+  /// unreadable secret file.
   #[napi(ts_return_type = "EmulatorOptions | null")]
   pub fn parse_args(env: Env, args: Vec<String>) -> Result<Value> {
     match emu::cli::parse_args(args) {
@@ -166,6 +204,23 @@ impl Emulator {
       &self.inner.base_url(),
       self.inner.app_id(),
     ))
+  }
+
+  /// The line the command line prints after the listening line: the control
+  /// token and how to send it.
+  #[napi]
+  pub fn control_token_line(&self, env: Env) -> Result<String> {
+    self.check_running(&env)?;
+    Ok(emu::cli::control_token_line(self.inner.control_token()))
+  }
+
+  /// The control token: HTTP requests to `/_emulator/` (all but `GET
+  /// /_emulator/`) must send `Authorization: Bearer <controlToken>`. The
+  /// `controlToken` option, or a random one. (The methods of this object
+  /// need no token.)
+  #[napi(getter)]
+  pub fn control_token(&self) -> String {
+    self.inner.control_token().to_owned()
   }
 
   /// `http://127.0.0.1:<port>`: the base URL to give an App.
@@ -199,15 +254,36 @@ impl Emulator {
     })
   }
 
-  /// Creates a confirmed email/password user. Throws
-  /// `EmulatorErrorCode.EmulatorUserExists` when the email is taken, and a
+  /// Creates a confirmed email/password user. The password is hashed on a
+  /// worker thread, not the JS thread. Rejects with
+  /// `EmulatorErrorCode.EmulatorUserExists` when the email is taken, a
   /// TypeError (`EmulatorBadRequest`) for an empty email or a password that is
-  /// not 6 to 128 characters long.
-  #[napi(ts_return_type = "EmulatorUser")]
-  pub fn create_user(&self, env: Env, email: String, password: String) -> Result<Value> {
-    self.check_running(&env)?;
-    let user = control_result(&env, self.control.create_user(&email, &password))?;
-    to_js(&env, &user)
+  /// not 6 to 128 characters long, and `EmulatorStopped` after `stop()`.
+  #[napi(ts_return_type = "Promise<EmulatorUser>")]
+  pub fn create_user<'env>(
+    &self,
+    env: &'env Env,
+    email: String,
+    password: String,
+  ) -> Result<PromiseRaw<'env, Value>> {
+    // Every failure rejects, the stopped emulator's too: one place to look.
+    let stopped = self.stopped_message();
+    let control = self.control.clone();
+    env.spawn_future_with_callback(
+      async move {
+        Ok(match stopped {
+          Some(message) => Err((emu::EmulatorErrorCode::Stopped, message)),
+          None => control
+            .create_user_async(email, password)
+            .await
+            .map_err(|e| (e.code(), e.message().to_owned())),
+        })
+      },
+      |env, created| match created {
+        Ok(user) => to_js(env, &user),
+        Err((code, message)) => Err(error(env, code, &message)),
+      },
+    )
   }
 
   /// Creates a server API key; its `key` is shown only here. Throws
@@ -307,17 +383,19 @@ impl Emulator {
   /// Fails with `EmulatorStopped` once `stop()` was called: the server is gone,
   /// so a control call would act on a state nobody can reach.
   fn check_running(&self, env: &Env) -> Result<()> {
-    if self.stopped.load(Ordering::Acquire) {
-      Err(error(
-        env,
-        emu::EmulatorErrorCode::Stopped,
-        &format!(
-          "the emulator at {} is stopped: start a new one with Emulator.start()",
-          self.inner.base_url()
-        ),
-      ))
-    } else {
-      Ok(())
+    match self.stopped_message() {
+      Some(message) => Err(error(env, emu::EmulatorErrorCode::Stopped, &message)),
+      None => Ok(()),
     }
+  }
+
+  /// What `EmulatorStopped` says, once `stop()` was called.
+  fn stopped_message(&self) -> Option<String> {
+    self.stopped.load(Ordering::Acquire).then(|| {
+      format!(
+        "the emulator at {} is stopped: start a new one with Emulator.start()",
+        self.inner.base_url()
+      )
+    })
   }
 }

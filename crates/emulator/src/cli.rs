@@ -15,10 +15,22 @@ macro_rules! shared_options {
   --access-token-ttl <secs>     access token lifetime (default 1800)
   --refresh-token-ttl <secs>    refresh token lifetime (default 5184000)
   --require-email-confirmation  new email/password accounts start unconfirmed
-  --custom-token-secret <s>     enable the custom-token provider with this HS256 secret
+  --custom-token-secret-file <f> enable the custom-token provider with the HS256 secret in <f>
+                                (or set REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET)
+  --custom-token-secret <s>     the same from the command line, where `ps` shows it to every user
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
   --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
+  --control-token-file <f>      the control API's token, read from <f> (or set
+                                REALM_AUTH_EMULATOR_CONTROL_TOKEN; default: a random one, printed)
+  --control-token <t>           the same from the command line, where `ps` shows it to every user
+  --allow-host <name[:port]>    another Host name the control API answers to (repeatable; for a
+                                container's name or a mapped port)
+  --header-read-timeout-ms <ms> time a client has to send a request's headers (default 10000)
+  --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
+  --max-connections <n>         open connections at most; more get 503 (default 4096)
+  --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
+                                (0 turns any of these four limits off)
   --json                        print the listening line and any failure as one JSON object
 "
   };
@@ -31,8 +43,10 @@ macro_rules! help_tail {
 Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 could not start (port taken, data file
 unreadable), 2 bad usage.
 
-Control API: http://<host>:<port>/_emulator/ (GET it for the list of routes). Guide (control
-API, faults, the data file): docs/EMULATOR.md, shipped in the realm-auth-native package.
+Control API: http://<host>:<port>/_emulator/ (GET it for the list of routes); every other
+route needs the control token, printed after the listening line, as Authorization: Bearer
+<token>. Guide (control API, faults, the data file, security): docs/EMULATOR.md, shipped in the
+realm-auth-native package.
 "
   };
 }
@@ -81,21 +95,81 @@ pub struct Cli {
   pub json: bool,
 }
 
+/// The environment variable that holds the control token (the emulator's, and the one the
+/// `realm-auth-native emulator users` commands send).
+pub const CONTROL_TOKEN_ENV: &str = "REALM_AUTH_EMULATOR_CONTROL_TOKEN";
+/// The environment variable that holds the `custom-token` provider's secret.
+pub const CUSTOM_TOKEN_SECRET_ENV: &str = "REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET";
+
 /// Parses the arguments of `realm-auth-native emulator` (after the command name); `Ok(None)`
 /// means help was asked for. `--threads` is refused: an in-process emulator cannot honour it.
+/// Secrets not given as flags are read from [`CONTROL_TOKEN_ENV`] and
+/// [`CUSTOM_TOKEN_SECRET_ENV`].
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
-  parse(args, false)
+  parse(args, false, &env_var)
 }
 
 /// Parses the arguments of the `realm-auth-emulator` binary: [`parse_args`] plus `--threads`.
 pub fn parse_binary_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
-  parse(args, true)
+  parse(args, true, &env_var)
 }
 
-fn parse(args: impl IntoIterator<Item = String>, binary: bool) -> Result<Option<Cli>, String> {
+/// A set, non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+  std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A secret from a file: its text, without the line break editors and `echo` leave at its end.
+fn read_secret_file(flag: &str, path: &str) -> Result<String, String> {
+  let text =
+    std::fs::read_to_string(path).map_err(|e| format!("{flag}: cannot read '{path}': {e}"))?;
+  let secret = text.trim_end_matches(['\r', '\n']);
+  if secret.is_empty() {
+    return Err(format!("{flag}: '{path}' is empty"));
+  }
+  Ok(secret.to_string())
+}
+
+/// A secret given at most one way on the command line (the flag or its `-file` twin), else by
+/// the environment variable.
+struct Secret {
+  flag: &'static str,
+  env: &'static str,
+  given: Option<String>,
+}
+
+impl Secret {
+  fn new(flag: &'static str, env: &'static str) -> Secret {
+    Secret {
+      flag,
+      env,
+      given: None,
+    }
+  }
+
+  fn set(&mut self, value: String) -> Result<(), String> {
+    if self.given.is_some() {
+      return Err(format!("{} given twice (with {0} or {0}-file)", self.flag));
+    }
+    self.given = Some(value);
+    Ok(())
+  }
+
+  fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    self.given.or_else(|| env(self.env))
+  }
+}
+
+fn parse(
+  args: impl IntoIterator<Item = String>,
+  binary: bool,
+  env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Cli>, String> {
   let mut config = Config::default();
   let mut threads = 1usize;
   let mut json = false;
+  let mut control_token = Secret::new("--control-token", CONTROL_TOKEN_ENV);
+  let mut custom_secret = Secret::new("--custom-token-secret", CUSTOM_TOKEN_SECRET_ENV);
   let mut args = args.into_iter();
   while let Some(arg) = args.next() {
     // Accept both `--flag value` and `--flag=value`.
@@ -129,7 +203,35 @@ fn parse(args: impl IntoIterator<Item = String>, binary: bool) -> Result<Option<
       "--require-email-confirmation" if inline.is_none() => {
         config.require_email_confirmation = true
       }
-      "--custom-token-secret" => config.custom_token_secret = Some(value("--custom-token-secret")?),
+      "--custom-token-secret" => custom_secret.set(value("--custom-token-secret")?)?,
+      "--custom-token-secret-file" => {
+        let path = value("--custom-token-secret-file")?;
+        custom_secret.set(read_secret_file("--custom-token-secret-file", &path)?)?
+      }
+      "--control-token" => control_token.set(value("--control-token")?)?,
+      "--control-token-file" => {
+        let path = value("--control-token-file")?;
+        control_token.set(read_secret_file("--control-token-file", &path)?)?
+      }
+      "--allow-host" => config.allowed_hosts.push(value("--allow-host")?),
+      "--header-read-timeout-ms" => {
+        config.header_read_timeout_ms = number(
+          "--header-read-timeout-ms",
+          value("--header-read-timeout-ms")?,
+        )?
+      }
+      "--idle-timeout-ms" => {
+        config.idle_timeout_ms = number("--idle-timeout-ms", value("--idle-timeout-ms")?)?
+      }
+      "--max-connections" => {
+        config.max_connections = number("--max-connections", value("--max-connections")?)?
+      }
+      "--max-requests-per-connection" => {
+        config.max_requests_per_connection = number(
+          "--max-requests-per-connection",
+          value("--max-requests-per-connection")?,
+        )?
+      }
       "--function-identity-field" => {
         config.function_identity_field = value("--function-identity-field")?
       }
@@ -157,6 +259,8 @@ fn parse(args: impl IntoIterator<Item = String>, binary: bool) -> Result<Option<
       other => return Err(format!("unknown argument '{other}'")),
     }
   }
+  config.control_token = control_token.resolve(env);
+  config.custom_token_secret = custom_secret.resolve(env);
   Ok(Some(Cli {
     config,
     threads,
@@ -169,13 +273,20 @@ pub fn listening_line(base_url: &str, app_id: &str) -> String {
   format!("App Services emulator listening on {base_url} (app id {app_id})")
 }
 
-/// The listening line with `--json`. The Node command prints the same object, keys in the same
-/// order (spelled out here: `json!` orders keys by name or by insertion, depending on features).
-pub fn listening_json(base_url: &str, app_id: &str) -> String {
+/// The line printed after the listening line: the control token, and how to send it.
+pub fn control_token_line(token: &str) -> String {
+  format!("Control token: {token} (send it to /_emulator/ as Authorization: Bearer <token>)")
+}
+
+/// The listening line with `--json` (no second line: the token is in it). The Node command
+/// prints the same object, keys in the same order (spelled out here: `json!` orders keys by name
+/// or by insertion, depending on features).
+pub fn listening_json(base_url: &str, app_id: &str, control_token: &str) -> String {
   format!(
-    "{{\"baseUrl\":{},\"appId\":{}}}",
+    "{{\"baseUrl\":{},\"appId\":{},\"controlToken\":{}}}",
     json_string(base_url),
-    json_string(app_id)
+    json_string(app_id),
+    json_string(control_token)
   )
 }
 
@@ -276,9 +387,10 @@ mod tests {
   #[test]
   fn json_lines() {
     assert_eq!(
-      listening_json("http://127.0.0.1:1", "a"),
-      r#"{"baseUrl":"http://127.0.0.1:1","appId":"a"}"#
+      listening_json("http://127.0.0.1:1", "a", "t"),
+      r#"{"baseUrl":"http://127.0.0.1:1","appId":"a","controlToken":"t"}"#
     );
+    assert!(control_token_line("abc").starts_with("Control token: abc ("));
     let v: serde_json::Value = serde_json::from_str(&error_json(None, "bad \"x\"")).unwrap();
     assert_eq!(
       v,
@@ -289,10 +401,123 @@ mod tests {
       r#"{"code":4917,"errorCode":null,"message":"taken"}"#
     );
     let v: serde_json::Value =
-      serde_json::from_str(&listening_json("http://127.0.0.1:1", "a")).unwrap();
+      serde_json::from_str(&listening_json("http://127.0.0.1:1", "a", "t\"")).unwrap();
     assert_eq!(
       v,
-      serde_json::json!({ "baseUrl": "http://127.0.0.1:1", "appId": "a" })
+      serde_json::json!({ "baseUrl": "http://127.0.0.1:1", "appId": "a", "controlToken": "t\"" })
     );
+  }
+
+  /// A file per test, removed at the end.
+  struct TempFile(std::path::PathBuf);
+
+  impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+      let path = std::env::temp_dir().join(format!("emu-cli-{}-{name}", std::process::id()));
+      std::fs::write(&path, text).unwrap();
+      TempFile(path)
+    }
+    fn arg(&self) -> String {
+      self.0.display().to_string()
+    }
+  }
+
+  impl Drop for TempFile {
+    fn drop(&mut self) {
+      let _ = std::fs::remove_file(&self.0);
+    }
+  }
+
+  #[test]
+  fn secrets_from_files_and_the_environment() {
+    let no_env = |_: &str| None;
+    let env = |name: &str| match name {
+      CONTROL_TOKEN_ENV => Some("token-from-the-environment".to_string()),
+      CUSTOM_TOKEN_SECRET_ENV => Some("secret-from-the-environment".to_string()),
+      _ => None,
+    };
+    let parsed = |a: Vec<String>, env: &dyn Fn(&str) -> Option<String>| {
+      parse(a, false, env).map(|c| c.unwrap().config)
+    };
+    let config = parsed(args(""), &no_env).unwrap();
+    assert_eq!(
+      (config.control_token, config.custom_token_secret),
+      (None, None)
+    );
+    let config = parsed(args(""), &env).unwrap();
+    assert_eq!(
+      config.control_token.as_deref(),
+      Some("token-from-the-environment")
+    );
+    assert_eq!(
+      config.custom_token_secret.as_deref(),
+      Some("secret-from-the-environment")
+    );
+
+    // A file beats the environment; its last line break is not part of the secret.
+    let token = TempFile::new("token", "token-from-a-file-0123\n");
+    let secret = TempFile::new("secret", "secret-from-a-file\r\n");
+    let config = parsed(
+      vec![
+        "--control-token-file".into(),
+        token.arg(),
+        format!("--custom-token-secret-file={}", secret.arg()),
+      ],
+      &env,
+    )
+    .unwrap();
+    assert_eq!(
+      config.control_token.as_deref(),
+      Some("token-from-a-file-0123")
+    );
+    assert_eq!(
+      config.custom_token_secret.as_deref(),
+      Some("secret-from-a-file")
+    );
+    // So does the flag.
+    let config = parsed(args("--control-token flag-token-0123456"), &env).unwrap();
+    assert_eq!(config.control_token.as_deref(), Some("flag-token-0123456"));
+
+    // Two ways at once, an empty or a missing file: refused.
+    let both = vec![
+      "--control-token".into(),
+      "x".into(),
+      "--control-token-file".into(),
+      token.arg(),
+    ];
+    assert!(parsed(both, &no_env).unwrap_err().contains("given twice"));
+    let empty = TempFile::new("empty", "\n");
+    let err = parsed(
+      vec!["--custom-token-secret-file".into(), empty.arg()],
+      &no_env,
+    );
+    assert!(err.unwrap_err().contains("is empty"));
+    let err = parsed(args("--control-token-file /nonexistent/token"), &no_env);
+    assert!(
+      err
+        .unwrap_err()
+        .contains("cannot read '/nonexistent/token'")
+    );
+  }
+
+  #[test]
+  fn limits_and_hosts() {
+    let config = parse_args(args(
+      "--allow-host emu --allow-host=localhost:8000 --header-read-timeout-ms 5 --idle-timeout-ms 0 --max-connections 3 --max-requests-per-connection 7",
+    ))
+    .unwrap()
+    .unwrap()
+    .config;
+    assert_eq!(config.allowed_hosts, ["emu", "localhost:8000"]);
+    assert_eq!(
+      (
+        config.header_read_timeout_ms,
+        config.idle_timeout_ms,
+        config.max_connections,
+        config.max_requests_per_connection
+      ),
+      (5, 0, 3, 7)
+    );
+    assert!(parse_args(args("--max-connections -1")).is_err());
   }
 }

@@ -14,12 +14,13 @@ use crate::faults::{ActiveFault, FaultSpec};
 use crate::ids::now_secs;
 use crate::log::LoggedRequest;
 use crate::server::{
-  BodyError, Resp, Shared, empty_response, json_response, query_param, read_body,
+  BodyError, Resp, Shared, discard_body, empty_response, header_str, json_response, query_param,
+  read_body,
 };
 use crate::state::{ApiError, new_key_secret, new_password_hash, validate_password};
 
-/// Largest control request body (fault bodies can be big on purpose).
-const CONTROL_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// Largest control request body. (Bigger fault bodies can be installed from Rust or Node.)
+pub(crate) const CONTROL_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A user made through the control API.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -104,11 +105,15 @@ pub enum EmulatorErrorCode {
   DataFile = 4916,
   /// The emulator could not listen on its host and port.
   BindFailed = 4917,
+  /// A control request without the control token, or with a wrong one (HTTP only).
+  Unauthorized = 4918,
+  /// A control request with a foreign `Host` or from another web origin (HTTP only).
+  Forbidden = 4919,
 }
 
 impl EmulatorErrorCode {
   /// Every code, in numeric order.
-  pub const ALL: [EmulatorErrorCode; 8] = [
+  pub const ALL: [EmulatorErrorCode; 10] = [
     EmulatorErrorCode::Stopped,
     EmulatorErrorCode::UserExists,
     EmulatorErrorCode::UserNotFound,
@@ -117,6 +122,8 @@ impl EmulatorErrorCode {
     EmulatorErrorCode::Conflict,
     EmulatorErrorCode::DataFile,
     EmulatorErrorCode::BindFailed,
+    EmulatorErrorCode::Unauthorized,
+    EmulatorErrorCode::Forbidden,
   ];
 
   /// The number (`err.code` in Node, `code` in HTTP error bodies).
@@ -135,6 +142,8 @@ impl EmulatorErrorCode {
       EmulatorErrorCode::Conflict => "EmulatorConflict",
       EmulatorErrorCode::DataFile => "EmulatorDataFile",
       EmulatorErrorCode::BindFailed => "EmulatorBindFailed",
+      EmulatorErrorCode::Unauthorized => "EmulatorUnauthorized",
+      EmulatorErrorCode::Forbidden => "EmulatorForbidden",
     }
   }
 
@@ -151,6 +160,12 @@ impl EmulatorErrorCode {
       EmulatorErrorCode::Conflict => "a server API key with that name already exists",
       EmulatorErrorCode::DataFile => "the data file could not be read or written",
       EmulatorErrorCode::BindFailed => "the emulator could not listen on its host and port",
+      EmulatorErrorCode::Unauthorized => {
+        "a control request without the control token (Authorization: Bearer <token>) or with a wrong one"
+      }
+      EmulatorErrorCode::Forbidden => {
+        "a control request naming another Host, or sent from another web origin"
+      }
     }
   }
 }
@@ -171,6 +186,14 @@ pub enum ControlError {
   UserExists(String),
   /// No user with that id (HTTP 404).
   UserNotFound(String),
+  /// An HTTP control request without the control token or with a wrong one (HTTP 401).
+  Unauthorized(String),
+  /// An HTTP control request with a foreign `Host` or from another web origin (HTTP 403).
+  Forbidden(String),
+  /// An HTTP control request body that is not `application/json` (HTTP 415).
+  UnsupportedMediaType(String),
+  /// An HTTP control request body over the limit (HTTP 413).
+  PayloadTooLarge(String),
 }
 
 impl ControlError {
@@ -182,7 +205,11 @@ impl ControlError {
       | ControlError::Conflict(m)
       | ControlError::Io(m)
       | ControlError::UserExists(m)
-      | ControlError::UserNotFound(m) => m,
+      | ControlError::UserNotFound(m)
+      | ControlError::Unauthorized(m)
+      | ControlError::Forbidden(m)
+      | ControlError::UnsupportedMediaType(m)
+      | ControlError::PayloadTooLarge(m) => m,
     }
   }
 
@@ -193,18 +220,26 @@ impl ControlError {
       ControlError::NotFound(_) | ControlError::UserNotFound(_) => 404,
       ControlError::Conflict(_) | ControlError::UserExists(_) => 409,
       ControlError::Io(_) => 500,
+      ControlError::Unauthorized(_) => 401,
+      ControlError::Forbidden(_) => 403,
+      ControlError::UnsupportedMediaType(_) => 415,
+      ControlError::PayloadTooLarge(_) => 413,
     }
   }
 
   /// The numeric code (also in the HTTP error body, as `code`).
   pub fn code(&self) -> EmulatorErrorCode {
     match self {
-      ControlError::InvalidArgument(_) => EmulatorErrorCode::BadRequest,
+      ControlError::InvalidArgument(_)
+      | ControlError::UnsupportedMediaType(_)
+      | ControlError::PayloadTooLarge(_) => EmulatorErrorCode::BadRequest,
       ControlError::NotFound(_) => EmulatorErrorCode::NotFound,
       ControlError::Conflict(_) => EmulatorErrorCode::Conflict,
       ControlError::Io(_) => EmulatorErrorCode::DataFile,
       ControlError::UserExists(_) => EmulatorErrorCode::UserExists,
       ControlError::UserNotFound(_) => EmulatorErrorCode::UserNotFound,
+      ControlError::Unauthorized(_) => EmulatorErrorCode::Unauthorized,
+      ControlError::Forbidden(_) => EmulatorErrorCode::Forbidden,
     }
   }
 
@@ -215,6 +250,10 @@ impl ControlError {
       ControlError::NotFound(_) | ControlError::UserNotFound(_) => "NotFound",
       ControlError::Conflict(_) | ControlError::UserExists(_) => "Conflict",
       ControlError::Io(_) => "Io",
+      ControlError::Unauthorized(_) => "Unauthorized",
+      ControlError::Forbidden(_) => "Forbidden",
+      ControlError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+      ControlError::PayloadTooLarge(_) => "PayloadTooLarge",
     }
   }
 }
@@ -306,6 +345,20 @@ impl Control {
       id,
       email: email.to_string(),
     })
+  }
+
+  /// [`Control::create_user`] on tokio's blocking pool, so that hashing the password holds up
+  /// no thread that serves requests (or, in Node, runs JavaScript). Needs a tokio runtime.
+  pub async fn create_user_async(
+    &self,
+    email: String,
+    password: String,
+  ) -> Result<CreatedUser, ControlError> {
+    let control = self.clone();
+    tokio::task::spawn_blocking(move || control.create_user(&email, &password))
+      .await
+      // A panic while creating the user is a bug: it stays a panic.
+      .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
   }
 
   /// Creates a server API key (with its own user of type `server`).
@@ -531,13 +584,23 @@ pub const CONTROL_ROUTES: &[ControlRoute] = &[
 /// Where the guide is, relative to the package (and repository) root.
 const GUIDE: &str = "docs/EMULATOR.md";
 
+/// How to authenticate, as the index says it (the index is the one route that needs no token).
+const AUTHENTICATION: &str = "every route but this one needs the control token: send \
+  Authorization: Bearer <token> (the CLI prints the token; emulator.controlToken in Node); \
+  bodies must be Content-Type: application/json, at most 1 MiB";
+
 /// The body of `GET /_emulator/`.
 fn index() -> Value {
   let codes: Vec<Value> = EmulatorErrorCode::ALL
     .iter()
     .map(|c| json!({ "code": c.value(), "name": c.name(), "description": c.description() }))
     .collect();
-  json!({ "routes": CONTROL_ROUTES, "errorCodes": codes, "guide": GUIDE })
+  json!({
+    "routes": CONTROL_ROUTES,
+    "errorCodes": codes,
+    "guide": GUIDE,
+    "authentication": AUTHENTICATION,
+  })
 }
 
 fn ok_json(status: u16, value: &impl Serialize) -> Resp {
@@ -579,22 +642,47 @@ struct NameBody {
   name: String,
 }
 
+/// Whether a `Content-Type` is JSON (`application/json`, any parameters, any case).
+fn is_json(content_type: Option<&str>) -> bool {
+  content_type.is_some_and(|t| {
+    t.split(';')
+      .next()
+      .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+  })
+}
+
 /// Serves `/_emulator/...`.
 pub(crate) async fn handle_http(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
   let control = Control {
     shared: shared.clone(),
   };
   let (parts, body) = req.into_parts();
+  let path = parts.uri.path().trim_end_matches('/');
+  // The index reveals no secret, and tells a curl user how to authenticate.
+  let is_index = parts.method == Method::GET && path == "/_emulator";
+  // Checked before the body is read: nobody else gets to make the emulator buffer anything.
+  if let Err(e) = shared.access.check(&parts.headers, !is_index) {
+    discard_body(body, &parts.headers, CONTROL_BODY_LIMIT).await;
+    return err_json(e);
+  }
   let body = match read_body(body, &parts.headers, CONTROL_BODY_LIMIT).await {
     Ok(b) => b,
     Err(BodyError::TooLarge) => {
-      return err_json(ControlError::InvalidArgument("body too large".into()));
+      return err_json(ControlError::PayloadTooLarge(format!(
+        "control request bodies are limited to {} MiB",
+        CONTROL_BODY_LIMIT >> 20
+      )));
     }
     Err(BodyError::Broken) => {
       return err_json(ControlError::InvalidArgument("unreadable body".into()));
     }
   };
-  let path = parts.uri.path().trim_end_matches('/');
+  // A form or text/plain body is what a web page can send without a CORS preflight.
+  if !body.is_empty() && !is_json(header_str(&parts.headers, &hyper::header::CONTENT_TYPE)) {
+    return err_json(ControlError::UnsupportedMediaType(
+      "control request bodies must be sent with Content-Type: application/json".into(),
+    ));
+  }
   let query = parts.uri.query();
   let segs: Vec<&str> = path.trim_start_matches('/').split('/').skip(1).collect();
   let method = &parts.method;
@@ -612,12 +700,13 @@ pub(crate) async fn handle_http(shared: &Arc<Shared>, req: Request<Incoming>) ->
       &json!({ "appId": control.app_id(), "baseUrl": control.base_url() }),
     ),
     (&Method::GET, ["users"]) => ok_json(200, &control.users()),
-    (&Method::POST, ["users"]) => {
-      match parse::<UserBody>(&body).and_then(|b| control.create_user(&b.email, &b.password)) {
+    (&Method::POST, ["users"]) => match parse::<UserBody>(&body) {
+      Ok(b) => match control.create_user_async(b.email, b.password).await {
         Ok(user) => ok_json(201, &user),
         Err(e) => err_json(e),
-      }
-    }
+      },
+      Err(e) => err_json(e),
+    },
     (&Method::POST, ["server-api-keys"]) => {
       match parse::<NameBody>(&body).and_then(|b| control.create_server_api_key(&b.name)) {
         Ok(key) => ok_json(201, &key),
@@ -706,7 +795,7 @@ mod tests {
   #[test]
   fn codes_are_distinct_and_in_order() {
     let values: Vec<u32> = EmulatorErrorCode::ALL.iter().map(|c| c.value()).collect();
-    assert_eq!(values, (4910..4918).collect::<Vec<_>>());
+    assert_eq!(values, (4910..4920).collect::<Vec<_>>());
     for c in EmulatorErrorCode::ALL {
       assert!(c.name().starts_with("Emulator"), "{c:?}");
       assert!(!c.description().is_empty());

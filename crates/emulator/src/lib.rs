@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod access;
 pub mod cli;
 mod control;
 mod faults;
@@ -79,6 +80,28 @@ pub struct Config {
   pub log_capacity: usize,
   /// PBKDF2 iterations for new passwords (default 1000: emulator-grade, cheap logins).
   pub password_iterations: u32,
+  /// The secret every `/_emulator/` request but the route index must send as
+  /// `Authorization: Bearer <token>`; `None` (the default) draws a random one at start
+  /// ([`Emulator::control_token`]). A given token must be 16 to 256 visible ASCII characters.
+  pub control_token: Option<String>,
+  /// More `Host` names the control API answers to, besides `127.0.0.1`, `localhost`, `[::1]`
+  /// and `host`: `name` (on the bound port) or `name:port` (for a port mapped elsewhere, as a
+  /// container's is). Other `Host` values get 403.
+  pub allowed_hosts: Vec<String>,
+  /// How long a client may take to send a request's headers, from its first byte (from the
+  /// connection's opening for the first request); 0 disables (default 10 000 ms).
+  pub header_read_timeout_ms: u64,
+  /// How long a keep-alive connection may sit between requests; 0 disables (default 90 000 ms,
+  /// longer than clients' own pool timeouts, so that a client never reuses a connection this
+  /// server is closing).
+  pub idle_timeout_ms: u64,
+  /// Open connections at most; further ones get 503 and are closed, the open ones keep being
+  /// served; 0 disables (default 4096: the SDK opens a connection per call in flight, and a test
+  /// may well have a thousand in flight).
+  pub max_connections: usize,
+  /// Requests served on one connection; the last response says `Connection: close`; 0 disables
+  /// (default 1000).
+  pub max_requests_per_connection: u64,
 }
 
 impl Default for Config {
@@ -96,6 +119,12 @@ impl Default for Config {
       data_file: None,
       log_capacity: 10_000,
       password_iterations: 1000,
+      control_token: None,
+      allowed_hosts: Vec::new(),
+      header_read_timeout_ms: 10_000,
+      idle_timeout_ms: 90_000,
+      max_connections: 4096,
+      max_requests_per_connection: 1000,
     }
   }
 }
@@ -121,6 +150,18 @@ impl fmt::Debug for Config {
       .field("data_file", &self.data_file)
       .field("log_capacity", &self.log_capacity)
       .field("password_iterations", &self.password_iterations)
+      .field(
+        "control_token",
+        &self.control_token.as_ref().map(|_| "<redacted>"),
+      )
+      .field("allowed_hosts", &self.allowed_hosts)
+      .field("header_read_timeout_ms", &self.header_read_timeout_ms)
+      .field("idle_timeout_ms", &self.idle_timeout_ms)
+      .field("max_connections", &self.max_connections)
+      .field(
+        "max_requests_per_connection",
+        &self.max_requests_per_connection,
+      )
       .finish()
   }
 }
@@ -169,7 +210,7 @@ impl std::error::Error for EmulatorError {
 /// A running emulator. Dropping it without [`Emulator::stop`] stops accepting connections too.
 pub struct Emulator {
   shared: Arc<server::Shared>,
-  port: u16,
+  addr: SocketAddr,
   shutdown: watch::Sender<bool>,
   task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -213,6 +254,15 @@ impl Emulator {
         "function identity field must not be empty".into(),
       ));
     }
+    let token = match &config.control_token {
+      Some(token) => {
+        access::validate_token(token).map_err(EmulatorError::Config)?;
+        token.clone()
+      }
+      None => access::new_token(),
+    };
+    let extra_hosts =
+      access::parse_allowed_hosts(&config.allowed_hosts).map_err(EmulatorError::Config)?;
     let (state, persister) = match &config.data_file {
       None => (state::State::new(&config.app_id), None),
       Some(path) => {
@@ -233,17 +283,19 @@ impl Emulator {
       .await
       .map_err(EmulatorError::Bind)?;
     let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
+    let access = access::Access::new(token, &config.host, extra_hosts, addr.port());
     let shared = Arc::new(server::Shared::new(
       config,
       base_url_for(addr),
       state,
       persister,
+      access,
     ));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
     Ok(Emulator {
       shared,
-      port: addr.port(),
+      addr,
       shutdown,
       task: tokio::sync::Mutex::new(Some(task)),
     })
@@ -261,7 +313,26 @@ impl Emulator {
 
   /// The bound port.
   pub fn port(&self) -> u16 {
-    self.port
+    self.addr.port()
+  }
+
+  /// The control token: what `/_emulator/` requests send as `Authorization: Bearer <token>`
+  /// (the configured one, or one drawn at random at start).
+  pub fn control_token(&self) -> &str {
+    self.shared.access.token()
+  }
+
+  /// A warning to show when the emulator listens on an address other machines can reach
+  /// (`0.0.0.0`, a LAN address); `None` on loopback.
+  pub fn exposure_warning(&self) -> Option<String> {
+    (!self.addr.ip().is_loopback()).then(|| {
+      format!(
+        "the emulator listens on {}, which other machines may reach: anyone who can connect can \
+         register and log in users, and the control token travels in clear text (plain HTTP). \
+         Bind 127.0.0.1 unless this is a private network.",
+        self.addr
+      )
+    })
   }
 
   /// The control API.

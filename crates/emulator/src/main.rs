@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use realm_auth_emulator::cli::{
-  BINARY_USAGE, error_json, listening_json, listening_line, parse_binary_args,
+  BINARY_USAGE, control_token_line, error_json, listening_json, listening_line, parse_binary_args,
 };
 use realm_auth_emulator::{Emulator, EmulatorError};
 
@@ -89,14 +89,25 @@ fn main() -> ExitCode {
         };
       }
     };
-    let (base_url, app_id) = (emulator.base_url(), emulator.app_id());
-    let line = if json {
-      listening_json(&base_url, app_id)
-    } else {
-      listening_line(&base_url, app_id)
-    };
+    if let Some(warning) = emulator.exposure_warning() {
+      if json {
+        eprintln!("{}", serde_json::json!({ "warning": warning }));
+      } else {
+        eprintln!("realm-auth-emulator: WARNING: {warning}");
+      }
+    }
+    let (base_url, app_id, token) = (
+      emulator.base_url(),
+      emulator.app_id(),
+      emulator.control_token(),
+    );
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}");
+    if json {
+      let _ = writeln!(stdout, "{}", listening_json(&base_url, app_id, token));
+    } else {
+      let _ = writeln!(stdout, "{}", listening_line(&base_url, app_id));
+      let _ = writeln!(stdout, "{}", control_token_line(token));
+    }
     let _ = stdout.flush();
     drop(stdout);
     shutdown_signal().await;

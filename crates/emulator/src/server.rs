@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -17,13 +17,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
 use crate::Config;
+use crate::access::Access;
 use crate::faults::{FaultAction, Faults};
 use crate::ids::{now_millis, object_id};
 use crate::log::{LoggedRequest, RequestLog, RequestOutcome, TokenType, loggable_body};
@@ -52,6 +53,10 @@ pub(crate) struct Shared {
   pub runtime: tokio::runtime::Handle,
   /// Set when `stop` begins, so that requests cut off by it are not logged as client aborts.
   pub stopping: AtomicBool,
+  /// Who may use the control API.
+  pub access: Access,
+  /// Connection limits.
+  limits: Limits,
 }
 
 /// Write access to the state: bumps the version on drop so the persister knows.
@@ -87,11 +92,11 @@ impl Shared {
     base_url: String,
     state: State,
     persister: Option<Persister>,
+    access: Access,
   ) -> Shared {
     let tokens = Tokens::new(&state.jwt_secret_bytes());
     let log = RequestLog::new(config.log_capacity);
     Shared {
-      config,
       base_url,
       version: AtomicU64::new(state.version),
       state: Mutex::new(state),
@@ -101,6 +106,9 @@ impl Shared {
       persister,
       runtime: tokio::runtime::Handle::current(),
       stopping: AtomicBool::new(false),
+      access,
+      limits: Limits::new(&config),
+      config,
     }
   }
 
@@ -250,7 +258,7 @@ pub(crate) async fn read_body(
     .and_then(|v| v.parse::<u64>().ok());
   if declared.is_some_and(|n| n > limit as u64) {
     if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
-      drain(body).await;
+      drain(body, DRAIN_LIMIT).await;
     }
     return Err(BodyError::TooLarge);
   }
@@ -261,13 +269,25 @@ pub(crate) async fn read_body(
   }
 }
 
-/// Reads a body to its end (at most `DRAIN_LIMIT` bytes), keeping nothing.
-async fn drain(mut body: Incoming) {
+/// Reads a body to its end (at most `limit` bytes), keeping nothing.
+async fn drain(mut body: Incoming, limit: u64) {
   let mut read = 0u64;
-  while read <= DRAIN_LIMIT
+  while read <= limit
     && let Some(Ok(frame)) = body.frame().await
   {
     read += frame.data_ref().map_or(0, |d| d.len() as u64);
+  }
+}
+
+/// The body of a refused request: read and dropped when it is at most `limit` bytes (so that
+/// the client gets the refusal rather than a reset, as in [`read_body`]), else left unread.
+pub(crate) async fn discard_body(body: Incoming, headers: &HeaderMap, limit: usize) {
+  let declared = headers
+    .get(header::CONTENT_LENGTH)
+    .and_then(|v| v.to_str().ok())
+    .and_then(|v| v.parse::<u64>().ok());
+  if declared.is_none_or(|n| n <= limit as u64) {
+    drain(body, limit as u64).await;
   }
 }
 
@@ -335,38 +355,258 @@ pub(crate) enum Takeover {
   Raw(Bytes),
 }
 
-/// Per-connection channel from a request handler to its connection task.
-#[derive(Default)]
+/// Where a connection is between requests, for its header-read and idle timers.
+struct Clock {
+  /// Requests whose response is not completely written yet.
+  in_flight: usize,
+  /// When the head of the next request began to arrive (the connection's opening for the
+  /// first one), while no request is in flight.
+  head_since: Option<Instant>,
+  /// When the last response was written, until the next request begins to arrive.
+  idle_since: Option<Instant>,
+}
+
+/// Per-connection state shared by its task, its socket wrapper and its request handlers.
 pub(crate) struct ConnCtl {
   takeover: Mutex<Option<Takeover>>,
   notify: Notify,
+  clock: Mutex<Clock>,
+  /// Wakes the connection task when its next deadline may have moved earlier.
+  clock_changed: Notify,
+  /// Requests begun on this connection.
+  requests: AtomicU64,
 }
 
 impl ConnCtl {
+  fn new() -> ConnCtl {
+    ConnCtl {
+      takeover: Mutex::new(None),
+      notify: Notify::new(),
+      clock: Mutex::new(Clock {
+        in_flight: 0,
+        head_since: Some(Instant::now()),
+        idle_since: None,
+      }),
+      clock_changed: Notify::new(),
+      requests: AtomicU64::new(0),
+    }
+  }
+
   /// Asks the connection task to take the socket back and act.
   pub fn take_over(&self, how: Takeover) {
     *self.takeover.lock().unwrap_or_else(|e| e.into_inner()) = Some(how);
     self.notify.notify_one();
   }
+
+  fn clock(&self) -> MutexGuard<'_, Clock> {
+    self.clock.lock().unwrap_or_else(|e| e.into_inner())
+  }
+
+  /// Bytes arrived: between requests, they start the next request's header timer.
+  fn bytes_arrived(&self) {
+    let mut clock = self.clock();
+    if clock.in_flight == 0 && clock.head_since.is_none() {
+      clock.head_since = Some(Instant::now());
+      clock.idle_since = None;
+      drop(clock);
+      self.clock_changed.notify_one();
+    }
+  }
+
+  /// A request's head was read: its timers stop until its response is written. Returns how
+  /// many requests this connection has begun, this one included.
+  fn request_started(&self) -> u64 {
+    let mut clock = self.clock();
+    clock.in_flight += 1;
+    clock.head_since = None;
+    clock.idle_since = None;
+    self.requests.fetch_add(1, Ordering::Relaxed) + 1
+  }
+
+  /// A response was written (or its request abandoned).
+  fn request_ended(&self) {
+    let mut clock = self.clock();
+    clock.in_flight -= 1;
+    if clock.in_flight == 0 {
+      clock.idle_since = Some(Instant::now());
+      drop(clock);
+      self.clock_changed.notify_one();
+    }
+  }
+
+  /// When this connection is to be closed, unless something happens first.
+  fn deadline(&self, limits: &Limits) -> Option<Instant> {
+    let clock = self.clock();
+    if clock.in_flight > 0 {
+      return None;
+    }
+    match (clock.head_since, clock.idle_since) {
+      (Some(since), _) => limits.header_read.map(|t| since + t),
+      (None, Some(since)) => limits.idle.map(|t| since + t),
+      (None, None) => None,
+    }
+  }
 }
 
-/// Serves one TCP connection until the client closes it, a fault takes it over, or shutdown.
+/// The connection limits of [`Config`], `None` where disabled.
+pub(crate) struct Limits {
+  header_read: Option<Duration>,
+  idle: Option<Duration>,
+  max_connections: Option<usize>,
+  max_requests: Option<u64>,
+}
+
+impl Limits {
+  pub fn new(config: &Config) -> Limits {
+    let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+    Limits {
+      header_read: ms(config.header_read_timeout_ms),
+      idle: ms(config.idle_timeout_ms),
+      max_connections: (config.max_connections > 0).then_some(config.max_connections),
+      max_requests: (config.max_requests_per_connection > 0)
+        .then_some(config.max_requests_per_connection),
+    }
+  }
+}
+
+/// The socket as hyper sees it: every read that brings bytes is reported to the clock.
+struct Watched {
+  stream: TcpStream,
+  ctl: Arc<ConnCtl>,
+}
+
+impl AsyncRead for Watched {
+  fn poll_read(
+    self: Pin<&mut Self>,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+  ) -> Poll<std::io::Result<()>> {
+    let this = self.get_mut();
+    let before = buf.filled().len();
+    let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+    if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+      this.ctl.bytes_arrived();
+    }
+    polled
+  }
+}
+
+impl AsyncWrite for Watched {
+  fn poll_write(
+    self: Pin<&mut Self>,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+  ) -> Poll<std::io::Result<usize>> {
+    Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+  }
+
+  fn poll_write_vectored(
+    self: Pin<&mut Self>,
+    cx: &mut Context<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+  ) -> Poll<std::io::Result<usize>> {
+    Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+  }
+
+  fn is_write_vectored(&self) -> bool {
+    self.stream.is_write_vectored()
+  }
+
+  fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+  }
+
+  fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+  }
+}
+
+/// One request on a connection, from its head to the end of its response (or its abandonment).
+struct InFlight(Arc<ConnCtl>);
+
+impl Drop for InFlight {
+  fn drop(&mut self) {
+    self.0.request_ended();
+  }
+}
+
+/// A response body that ends its request's [`InFlight`] once hyper has written it all.
+pub(crate) struct Tracked {
+  body: Body,
+  _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+  type Data = Bytes;
+  type Error = Infallible;
+
+  fn poll_frame(
+    self: Pin<&mut Self>,
+    cx: &mut Context<'_>,
+  ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    Pin::new(&mut self.get_mut().body).poll_frame(cx)
+  }
+
+  fn is_end_stream(&self) -> bool {
+    self.body.is_end_stream()
+  }
+
+  fn size_hint(&self) -> SizeHint {
+    self.body.size_hint()
+  }
+}
+
+/// Resolves at `deadline`, or never.
+async fn sleep_until(deadline: Option<Instant>) {
+  match deadline {
+    Some(at) => tokio::time::sleep_until(at.into()).await,
+    None => std::future::pending().await,
+  }
+}
+
+/// Serves one TCP connection until the client closes it, a fault takes it over, a timer runs
+/// out, or shutdown.
 async fn serve_connection(
   shared: Arc<Shared>,
   stream: TcpStream,
   mut shutdown: watch::Receiver<bool>,
 ) {
   let _ = stream.set_nodelay(true);
-  let ctl = Arc::new(ConnCtl::default());
+  let ctl = Arc::new(ConnCtl::new());
+  let max_requests = shared.limits.max_requests;
   let service = {
     let ctl = ctl.clone();
-    service_fn(move |req| handle(shared.clone(), ctl.clone(), req))
+    let shared = shared.clone();
+    service_fn(move |req| {
+      let begun = ctl.request_started();
+      let in_flight = InFlight(ctl.clone());
+      let handled = handle(shared.clone(), ctl.clone(), req);
+      async move {
+        let mut resp = handled.await?;
+        if max_requests.is_some_and(|max| begun >= max) {
+          // Hyper closes the connection after a response that says so.
+          resp
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok::<_, Infallible>(resp.map(|body| Tracked {
+          body,
+          _in_flight: in_flight,
+        }))
+      }
+    })
+  };
+  let io = Watched {
+    stream,
+    ctl: ctl.clone(),
   };
   let mut conn = http1::Builder::new()
     .keep_alive(true)
+    // The timers below replace hyper's, which counts the wait between requests as header time.
     .header_read_timeout(None)
-    .serve_connection(TokioIo::new(stream), service);
+    .serve_connection(TokioIo::new(io), service);
   loop {
+    let deadline = ctl.deadline(&shared.limits);
     tokio::select! {
       _ = &mut conn => return,
       _ = ctl.notify.notified() => {
@@ -375,7 +615,7 @@ async fn serve_connection(
         };
         // The handler has not produced a response, so hyper has written nothing for this
         // request: the socket is ours to abuse.
-        let mut stream = conn.into_parts().io.into_inner();
+        let mut stream = conn.into_parts().io.into_inner().stream;
         match how {
           Takeover::Close => {
             let _ = stream.shutdown().await;
@@ -397,8 +637,52 @@ async fn serve_connection(
         let _ = tokio::time::timeout(GRACE, &mut conn).await;
         return;
       }
+      _ = ctl.clock_changed.notified() => {}
+      _ = sleep_until(deadline) => {
+        // Still due once looked at again (a request may have begun meanwhile): the client is
+        // too slow with its headers, or has been idle too long. No request is in flight.
+        if ctl.deadline(&shared.limits).is_some_and(|d| d <= Instant::now()) {
+          return;
+        }
+      }
     }
   }
+}
+
+/// Refused connections being answered at most; past this they are closed unanswered.
+const MAX_REFUSALS: usize = 64;
+/// How long a refused connection gets to send its request, and then to read the 503.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers a connection past the cap with 503 and closes it.
+async fn refuse(mut stream: TcpStream, max: usize) {
+  // Once the client has sent something: an HTTP client reads an answer that comes before its
+  // request as a broken connection, not as a 503 it may retry.
+  let mut buf = [0u8; 4096];
+  if !matches!(
+    tokio::time::timeout(REFUSAL_LINGER, stream.read(&mut buf)).await,
+    Ok(Ok(1..))
+  ) {
+    return;
+  }
+  let body = serde_json::json!({
+    "error": format!("the emulator already serves its maximum of {max} connections; retry later"),
+    "error_code": "ServiceUnavailable",
+  })
+  .to_string();
+  let response = format!(
+    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+    body.len()
+  );
+  let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await?;
+    // Reads what the client sent until it closes: closing with unread bytes would reset the
+    // connection, and the client could lose the 503 to the reset.
+    while stream.read(&mut buf).await? > 0 {}
+    Ok::<_, std::io::Error>(())
+  })
+  .await;
 }
 
 /// Accepts connections until shutdown, then waits for (or cuts) the open ones.
@@ -408,20 +692,32 @@ pub(crate) async fn accept_loop(
   mut shutdown: watch::Receiver<bool>,
 ) {
   let mut connections = JoinSet::new();
+  let mut refusals = JoinSet::new();
   loop {
     tokio::select! {
       _ = shutdown.changed() => break,
       accepted = listener.accept() => match accepted {
         Ok((stream, _)) => {
-          connections.spawn(serve_connection(shared.clone(), stream, shutdown.clone()));
+          while connections.try_join_next().is_some() {}
+          while refusals.try_join_next().is_some() {}
+          match shared.limits.max_connections {
+            Some(max) if connections.len() >= max => {
+              if refusals.len() < MAX_REFUSALS {
+                refusals.spawn(refuse(stream, max));
+              }
+            }
+            _ => {
+              connections.spawn(serve_connection(shared.clone(), stream, shutdown.clone()));
+            }
+          }
         }
         // Out of file descriptors and the like: back off instead of spinning.
         Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
       },
     }
-    while connections.try_join_next().is_some() {}
   }
   drop(listener);
+  refusals.abort_all();
   let drained = tokio::time::timeout(GRACE * 2, async {
     while connections.join_next().await.is_some() {}
   })

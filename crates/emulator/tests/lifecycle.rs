@@ -115,13 +115,17 @@ async fn keep_alive_serves_many_requests_on_one_connection() {
 }
 
 #[test]
-fn cli_prints_one_line_and_stops_on_sigterm() {
+fn cli_prints_its_address_and_token_and_stops_on_sigterm() {
   let dir = std::env::temp_dir().join(format!("emu-cli-{}", std::process::id()));
   std::fs::create_dir_all(&dir).unwrap();
   let data = dir.join("cli.json");
   let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
     .args(["--port", "0", "--app-id", "cli-app", "--data"])
     .arg(&data)
+    .env(
+      realm_auth_emulator::cli::CONTROL_TOKEN_ENV,
+      "token-from-the-environment",
+    )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
@@ -139,6 +143,15 @@ fn cli_prints_one_line_and_stops_on_sigterm() {
     .parse()
     .unwrap();
   assert_ne!(port, 0);
+  let mut token_line = String::new();
+  stdout.read_line(&mut token_line).unwrap();
+  assert_eq!(
+    token_line,
+    format!(
+      "{}\n",
+      realm_auth_emulator::cli::control_token_line("token-from-the-environment")
+    )
+  );
 
   let rt = tokio::runtime::Builder::new_current_thread()
     .enable_all()
@@ -149,6 +162,18 @@ fn cli_prints_one_line_and_stops_on_sigterm() {
     &build_request("GET", &format!("{BASE}/app/cli-app/location"), &[], None),
   ));
   assert_eq!(parse_response(&r.unwrap()).status, 200);
+  let host = format!("127.0.0.1:{port}");
+  let users = |token: &str| {
+    let auth = format!("Bearer {token}");
+    let headers = [("Host", host.as_str()), ("Authorization", auth.as_str())];
+    let r = rt.block_on(raw_exchange(
+      port,
+      &build_request("GET", "/_emulator/users", &headers, None),
+    ));
+    parse_response(&r.unwrap()).status
+  };
+  assert_eq!(users("token-from-the-environment"), 200);
+  assert_eq!(users("another-token-0123456789"), 401);
 
   let status = Command::new("kill")
     .args(["-TERM", &child.id().to_string()])
@@ -169,7 +194,7 @@ fn cli_prints_one_line_and_stops_on_sigterm() {
   assert_eq!(exit.code(), Some(0));
   let mut rest = String::new();
   std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-  assert_eq!(rest, "", "exactly one line on stdout");
+  assert_eq!(rest, "", "exactly two lines on stdout");
   assert!(data.exists());
   std::fs::remove_dir_all(&dir).unwrap();
 }

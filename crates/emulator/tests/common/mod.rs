@@ -148,6 +148,8 @@ pub struct Emu {
   pub emulator: Emulator,
   pub port: u16,
   pub app: String,
+  /// The control token, sent with every `/_emulator` request [`Emu::send`] makes.
+  pub token: String,
 }
 
 pub async fn start() -> Emu {
@@ -158,15 +160,18 @@ pub async fn start_with(config: Config) -> Emu {
   let emulator = Emulator::start(config).await.expect("emulator starts");
   let port = emulator.port();
   let app = emulator.app_id().to_string();
+  let token = emulator.control_token().to_string();
   Emu {
     emulator,
     port,
     app,
+    token,
   }
 }
 
 impl Emu {
-  /// Any request; `auth` is the bearer token.
+  /// Any request; `auth` is the bearer token (for control routes, the control token when
+  /// `None`).
   pub async fn send(
     &self,
     method: &str,
@@ -177,7 +182,10 @@ impl Emu {
     let bearer;
     let host = format!("127.0.0.1:{}", self.port);
     let mut headers = vec![("Host", host.as_str()), ("Accept", "application/json")];
-    if let Some(token) = auth {
+    let control = path
+      .starts_with("/_emulator")
+      .then_some(self.token.as_str());
+    if let Some(token) = auth.or(control) {
       bearer = format!("Bearer {token}");
       headers.push(("Authorization", bearer.as_str()));
     }
