@@ -313,6 +313,21 @@ export interface EmulatorOptions {
   logCapacity?: number
   /** PBKDF2 iterations for passwords. Default 1000. */
   passwordIterations?: number
+  /**
+   * The control API's token (16–256 visible ASCII characters), sent as `Authorization: Bearer
+   * <token>` to `/_emulator/`. Default: a random one, read it as `emulator.controlToken`.
+   */
+  controlToken?: string
+  /** More `Host` names the control API accepts: `name` (on the bound port) or `name:port`. */
+  allowedHosts?: string[]
+  /** Time allowed to read a request's headers, in ms. Default 10000; 0 turns it off. */
+  headerReadTimeoutMs?: number
+  /** Time a keep-alive connection may sit idle, in ms. Default 90000; 0 turns it off. */
+  idleTimeoutMs?: number
+  /** Open connections at most; more are answered 503 and closed. Default 4096; 0 turns it off. */
+  maxConnections?: number
+  /** Requests per connection, then `Connection: close`. Default 1000; 0 turns it off. */
+  maxRequestsPerConnection?: number
 }
 
 /** A user created through the emulator. */

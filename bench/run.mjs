@@ -96,6 +96,8 @@ function startEmulator() {
     // Room for 64 concurrent create+delete pairs; one PBKDF2 round so that the
     // server's password hashing never caps the login figures.
     "--max-api-keys", "1000", "--password-iterations", "1",
+    // Keep-alive connections live as long as the run, as before the limits came.
+    "--max-requests-per-connection", "0",
   ]);
   // The control token, chosen here and handed over in the environment, not in argv.
   const controlToken = randomBytes(24).toString("hex");

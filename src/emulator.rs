@@ -125,7 +125,7 @@ fn to_js<T: serde::Serialize>(env: &Env, value: &T) -> Result<Value> {
 #[napi]
 impl Emulator {
   /// The `[name, value]` pairs `util.inspect` shows: where it serves which app.
-  #[napi(js_name = "inspectFields", skip_typescript)]
+  #[napi(catch_unwind, js_name = "inspectFields", skip_typescript)]
   pub fn inspect_fields(&self) -> Value {
     serde_json::json!([
       ["baseUrl", self.inner.base_url()],
@@ -140,6 +140,7 @@ impl Emulator {
   /// other machines may reach (`host: "0.0.0.0"`), it emits a process warning
   /// (a `SecurityWarning`, code `REALM_AUTH_EMULATOR_EXPOSED`).
   #[napi(
+    catch_unwind,
     ts_args_type = "options?: EmulatorOptions",
     ts_return_type = "Promise<Emulator>"
   )]
@@ -181,7 +182,7 @@ impl Emulator {
   /// `REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET`. Throws a TypeError
   /// (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument or the
   /// unreadable secret file.
-  #[napi(ts_return_type = "EmulatorOptions | null")]
+  #[napi(catch_unwind, ts_return_type = "EmulatorOptions | null")]
   pub fn parse_args(env: Env, args: Vec<String>) -> Result<Value> {
     match emu::cli::parse_args(args) {
       Ok(Some(cli)) => to_js(&env, &cli.config),
@@ -191,13 +192,13 @@ impl Emulator {
   }
 
   /// The command line's help text.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn usage() -> &'static str {
     emu::cli::USAGE
   }
 
   /// The line the command line prints once the emulator listens.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn listening_line(&self, env: Env) -> Result<String> {
     self.check_running(&env)?;
     Ok(emu::cli::listening_line(
@@ -208,7 +209,7 @@ impl Emulator {
 
   /// The line the command line prints after the listening line: the control
   /// token and how to send it.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn control_token_line(&self, env: Env) -> Result<String> {
     self.check_running(&env)?;
     Ok(emu::cli::control_token_line(self.inner.control_token()))
@@ -218,25 +219,25 @@ impl Emulator {
   /// /_emulator/`) must send `Authorization: Bearer <controlToken>`. The
   /// `controlToken` option, or a random one. (The methods of this object
   /// need no token.)
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn control_token(&self) -> String {
     self.inner.control_token().to_owned()
   }
 
   /// `http://127.0.0.1:<port>`: the base URL to give an App.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn base_url(&self) -> String {
     self.inner.base_url()
   }
 
   /// The app id the emulator serves.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn app_id(&self) -> String {
     self.inner.app_id().to_owned()
   }
 
   /// The port it listens on.
-  #[napi(getter)]
+  #[napi(catch_unwind, getter)]
   pub fn port(&self) -> u32 {
     self.inner.port().into()
   }
@@ -244,7 +245,7 @@ impl Emulator {
   /// Stops serving and closes every connection. Safe to call twice. Every
   /// other method then throws `EmulatorErrorCode.EmulatorStopped` (the
   /// `baseUrl`, `appId` and `port` getters keep answering).
-  #[napi(ts_return_type = "Promise<void>")]
+  #[napi(catch_unwind, ts_return_type = "Promise<void>")]
   pub fn stop<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
     self.stopped.store(true, Ordering::Release);
     let inner = self.inner.clone();
@@ -259,7 +260,7 @@ impl Emulator {
   /// `EmulatorErrorCode.EmulatorUserExists` when the email is taken, a
   /// TypeError (`EmulatorBadRequest`) for an empty email or a password that is
   /// not 6 to 128 characters long, and `EmulatorStopped` after `stop()`.
-  #[napi(ts_return_type = "Promise<EmulatorUser>")]
+  #[napi(catch_unwind, ts_return_type = "Promise<EmulatorUser>")]
   pub fn create_user<'env>(
     &self,
     env: &'env Env,
@@ -289,7 +290,7 @@ impl Emulator {
   /// Creates a server API key; its `key` is shown only here. Throws
   /// `EmulatorErrorCode.EmulatorConflict` when the name is taken, and a
   /// TypeError (`EmulatorBadRequest`) for an invalid name.
-  #[napi(ts_return_type = "EmulatorServerApiKey")]
+  #[napi(catch_unwind, ts_return_type = "EmulatorServerApiKey")]
   pub fn create_server_api_key(&self, env: Env, name: String) -> Result<Value> {
     self.check_running(&env)?;
     let key = control_result(&env, self.control.create_server_api_key(&name))?;
@@ -298,7 +299,7 @@ impl Emulator {
 
   /// Makes the next matching request(s) fail as described; returns the
   /// fault's id. Throws a TypeError (`EmulatorBadRequest`) for an invalid fault.
-  #[napi(ts_args_type = "fault: FaultSpec")]
+  #[napi(catch_unwind, ts_args_type = "fault: FaultSpec")]
   pub fn inject_fault(&self, env: Env, fault: Value) -> Result<String> {
     self.check_running(&env)?;
     let spec: emu::FaultSpec = serde_json::from_value(fault)
@@ -307,7 +308,7 @@ impl Emulator {
   }
 
   /// Removes every fault.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn clear_faults(&self, env: Env) -> Result<()> {
     self.check_running(&env)?;
     self.control.clear_faults();
@@ -315,7 +316,7 @@ impl Emulator {
   }
 
   /// Makes every access token issued so far invalid (401 `InvalidSession`).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn expire_access_tokens(&self, env: Env) -> Result<()> {
     self.check_running(&env)?;
     self.control.expire_access_tokens();
@@ -324,7 +325,7 @@ impl Emulator {
 
   /// Ends every session of a user: its refresh and access tokens stop
   /// working. Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown id.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn revoke_sessions(&self, env: Env, user_id: String) -> Result<()> {
     self.check_running(&env)?;
     control_result(&env, self.control.revoke_sessions(&user_id))
@@ -333,7 +334,10 @@ impl Emulator {
   /// Sets a user's custom data (the `user_data` claim of its next access
   /// tokens). Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown
   /// id, and a TypeError (`EmulatorBadRequest`) when `data` is not an object.
-  #[napi(ts_args_type = "userId: string, data: Record<string, unknown>")]
+  #[napi(
+    catch_unwind,
+    ts_args_type = "userId: string, data: Record<string, unknown>"
+  )]
   pub fn set_custom_data(&self, env: Env, user_id: String, data: Value) -> Result<()> {
     self.check_running(&env)?;
     control_result(&env, self.control.set_custom_data(&user_id, data))
@@ -342,14 +346,14 @@ impl Emulator {
   /// The requests that reached the emulator (in the order they ended),
   /// secrets redacted, each with its `outcome`: faulted ones and ones the
   /// client gave up on included.
-  #[napi(ts_return_type = "LoggedRequest[]")]
+  #[napi(catch_unwind, ts_return_type = "LoggedRequest[]")]
   pub fn requests(&self, env: Env) -> Result<Value> {
     self.check_running(&env)?;
     to_js(&env, &self.control.requests())
   }
 
   /// Forgets the request log.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn clear_requests(&self, env: Env) -> Result<()> {
     self.check_running(&env)?;
     self.control.clear_requests();
@@ -357,21 +361,21 @@ impl Emulator {
   }
 
   /// The confirmation token pair "emailed" to an unconfirmed user, or `null`.
-  #[napi(ts_return_type = "EmulatorTokenPair | null")]
+  #[napi(catch_unwind, ts_return_type = "EmulatorTokenPair | null")]
   pub fn pending_confirmation(&self, env: Env, email: String) -> Result<Value> {
     self.check_running(&env)?;
     to_js(&env, &self.control.pending_confirmation(&email))
   }
 
   /// The password reset token pair "emailed" to a user, or `null`.
-  #[napi(ts_return_type = "EmulatorTokenPair | null")]
+  #[napi(catch_unwind, ts_return_type = "EmulatorTokenPair | null")]
   pub fn pending_reset(&self, env: Env, email: String) -> Result<Value> {
     self.check_running(&env)?;
     to_js(&env, &self.control.pending_reset(&email))
   }
 
   /// Forgets all users, keys, sessions, faults and the request log.
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn reset(&self, env: Env) -> Result<()> {
     self.check_running(&env)?;
     self.control.reset();
