@@ -195,10 +195,10 @@ describe("realm-auth-native emulator", () => {
     }
   });
 
-  it("refuses --threads, which only the realm-auth-emulator binary takes, and says so in --help", async () => {
+  it("refuses --threads, which only the realm-auth-server binary takes, and says so in --help", async () => {
     const threads = await cli(["emulator", "--threads", "2"]);
     assert.equal(threads.status, 2);
-    assert.match(threads.stderr, /--threads is taken only by the realm-auth-emulator binary/);
+    assert.match(threads.stderr, /--threads is taken only by the realm-auth-server binary/);
     const help = await cli(["emulator", "--help"]);
     assert.equal(help.status, 0);
     assert.equal(help.stderr, "");
@@ -535,7 +535,7 @@ describe("help texts and the README", () => {
       if (flag === "--threads" || flag === "--release") continue;
       assert.ok(known.has(flag), `README names ${flag}, no help text does`);
     }
-    assert.match(section, /realm-auth-emulator.*--threads/s);
-    assert.ok(!known.has("--threads") || /realm-auth-emulator binary also takes --threads/.test(emulatorHelp));
+    assert.match(section, /realm-auth-server.*--threads/s);
+    assert.ok(!known.has("--threads") || /realm-auth-server binary also takes --threads/.test(emulatorHelp));
   });
 });

@@ -206,7 +206,7 @@ describe("control method errors", () => {
     assertEmulatorError(await rejected(Emulator.start({ port: "x" } as never)), EmulatorErrorCode.EmulatorBadRequest, /^invalid emulator options: /, true);
     assertEmulatorError(await rejected(Emulator.start({ appId: "a/b" })), EmulatorErrorCode.EmulatorBadRequest, /app id must be non-empty/, true);
     assertEmulatorError(await rejected(Emulator.start({ port: emulator.port })), EmulatorErrorCode.EmulatorBindFailed, /^cannot bind the emulator's port: /);
-    const dir = mkdtempSync(join(tmpdir(), "realm-auth-emulator-"));
+    const dir = mkdtempSync(join(tmpdir(), "realm-auth-server-"));
     try {
       const file = join(dir, "state.json");
       writeFileSync(file, "not an emulator data file");

@@ -44,7 +44,7 @@ const buildDir = path.join(benchDir, ".build");
 const nativeDir = env.BENCH_NATIVE_DIR ? path.resolve(env.BENCH_NATIVE_DIR) : buildDir;
 const nodeFile = path.join(nativeDir, "realm-auth-native.linux-x64-gnu.node");
 const nativeEntry = path.join(nativeDir, "index.js");
-const emulatorBin = path.join(targetDir, "release", "realm-auth-emulator");
+const emulatorBin = path.join(targetDir, "release", "realm-auth-server");
 const floorBin = path.join(targetDir, "release", "realm-auth-bench-floor");
 const resultsDir = path.join(benchDir, "results");
 const CLIENT_LABEL = {
@@ -76,11 +76,11 @@ function sh(cmd, args, opts = {}) {
 function build() {
   const cargoEnv0 = { ...env, CARGO_TARGET_DIR: targetDir };
   if (env.BENCH_NATIVE_DIR) {
-    sh("cargo", ["build", "--release", "-p", "realm-auth-emulator", "-p", "realm-auth-bench-floor"], { env: cargoEnv0 });
+    sh("cargo", ["build", "--release", "-p", "realm-auth-server", "-p", "realm-auth-bench-floor"], { env: cargoEnv0 });
     return;
   }
   const cargoEnv = { ...env, CARGO_TARGET_DIR: targetDir };
-  sh("cargo", ["build", "--release", "-p", "realm-auth-emulator", "-p", "realm-auth-bench-floor"], { env: cargoEnv });
+  sh("cargo", ["build", "--release", "-p", "realm-auth-server", "-p", "realm-auth-bench-floor"], { env: cargoEnv });
   // The release addon goes to bench/.build only: the repo root's .node is others' (debug) build.
   const napi = path.join(root, "node_modules", ".bin", "napi");
   sh(napi, ["build", "--platform", "--release", "--target-dir", targetDir, "-o", buildDir], { env: { ...env, CARGO_TARGET_DIR: targetDir } });

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const [op = "fetchAll", callsArg = "30000", dir = path.join(benchDir, ".build")] = process.argv.slice(2);
 const calls = Number(callsArg);
-const emulatorBin = path.join(process.env.BENCH_TARGET_DIR ?? path.join(benchDir, ".build", "target"), "release", "realm-auth-emulator");
+const emulatorBin = path.join(process.env.BENCH_TARGET_DIR ?? path.join(benchDir, ".build", "target"), "release", "realm-auth-server");
 // The control token, chosen here and handed over in the environment, not in argv.
 const controlToken = randomBytes(24).toString("hex");
 const emulator = spawn("taskset", ["-c", "0", emulatorBin, "--port", "0", "--app-id", "bench-app", "--threads", "1", "--password-iterations", "1"], {

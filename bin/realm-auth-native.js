@@ -178,7 +178,7 @@ async function emulator(args) {
   if (args[0] === "users") return emulatorUsers(args.slice(1));
   let options;
   try {
-    // The same parser as the realm-auth-emulator binary (crates/emulator/src/cli.rs); it
+    // The same parser as the realm-auth-server binary (crates/server/src/cli.rs); it
     // accepts --json, which the top level below has already looked for.
     options = Emulator.parseArgs(args);
   } catch (err) {
@@ -206,7 +206,7 @@ async function emulator(args) {
   // The server runs on the addon's threads, which do not keep Node alive: a
   // timer does, until a signal arrives.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  // The same lines as the realm-auth-emulator binary (crates/emulator/src/cli.rs): with --json one
+  // The same lines as the realm-auth-server binary (crates/server/src/cli.rs): with --json one
   // object, keys in its order; else the listening line, then the control token's.
   process.stdout.write(
     json

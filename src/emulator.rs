@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use realm_auth_client as client;
-use realm_auth_emulator as emu;
+use realm_auth_server as emu;
 use serde_json::Value;
 
 use crate::js_error::{emulator_error_with_code, to_js_error};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use realm_auth_client::{App, AppConfig, Credentials, ErrorCode, KeyId, Persistence, State};
-use realm_auth_emulator::{Config, Emulator, FaultAction, FaultSpec, LoggedRequest, TokenType};
+use realm_auth_server::{Config, Emulator, FaultAction, FaultSpec, LoggedRequest, TokenType};
 
 const KEYS: &str = "/api/client/v2.0/auth/api_keys";
 
@@ -161,7 +161,7 @@ async fn a_failed_location_request_is_tried_again() {
     (ErrorCode::HTTPError, Some(503))
   );
   // The first try and three retries, then the error.
-  let locations = |c: &realm_auth_emulator::Control| {
+  let locations = |c: &realm_auth_server::Control| {
     c.requests()
       .iter()
       .filter(|r| r.path.ends_with("/location"))

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use realm_auth_emulator::{Config, sign_hs256};
+use realm_auth_server::{Config, sign_hs256};
 use serde_json::{Value, json};
 
 #[tokio::test]

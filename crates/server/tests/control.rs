@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use realm_auth_emulator::{CONTROL_ROUTES, Config, EmulatorErrorCode, LoggedRequest, TokenType};
+use realm_auth_server::{CONTROL_ROUTES, Config, EmulatorErrorCode, LoggedRequest, TokenType};
 use serde_json::{Value, json};
 
 async fn ctl(emu: &Emu, method: &str, path: &str, body: Option<Value>) -> Resp {
@@ -405,9 +405,9 @@ async fn reset_forgets_everything() {
   emu
     .emulator
     .control()
-    .inject_fault(realm_auth_emulator::FaultSpec::new(
+    .inject_fault(realm_auth_server::FaultSpec::new(
       "/x",
-      realm_auth_emulator::FaultAction::Drop,
+      realm_auth_server::FaultAction::Drop,
     ))
     .unwrap();
   ctl(&emu, "POST", "/reset", None).await.assert_empty(204);

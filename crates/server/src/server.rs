@@ -144,7 +144,7 @@ impl Shared {
       let shared = self.clone();
       self.runtime.spawn(async move {
         if let Err(e) = shared.persist().await {
-          eprintln!("realm-auth-emulator: could not write the data file: {e}");
+          eprintln!("realm-auth-server: could not write the data file: {e}");
         }
       });
     }

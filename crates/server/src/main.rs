@@ -1,12 +1,12 @@
-//! `realm-auth-emulator`: run the emulator from the command line.
+//! `realm-auth-server`: run the emulator from the command line.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use realm_auth_emulator::cli::{
+use realm_auth_server::cli::{
   BINARY_USAGE, control_token_line, error_json, listening_json, listening_line, parse_binary_args,
 };
-use realm_auth_emulator::{Emulator, EmulatorError};
+use realm_auth_server::{Emulator, EmulatorError};
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.
 async fn shutdown_signal() {
@@ -36,9 +36,9 @@ fn fail(json: bool, code: Option<u32>, message: &str, usage: bool) {
   if json {
     eprintln!("{}", error_json(code, message));
   } else if usage {
-    eprintln!("realm-auth-emulator: {message}\n\n{BINARY_USAGE}");
+    eprintln!("realm-auth-server: {message}\n\n{BINARY_USAGE}");
   } else {
-    eprintln!("realm-auth-emulator: {message}");
+    eprintln!("realm-auth-server: {message}");
   }
 }
 
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
       if json {
         eprintln!("{}", serde_json::json!({ "warning": warning }));
       } else {
-        eprintln!("realm-auth-emulator: WARNING: {warning}");
+        eprintln!("realm-auth-server: WARNING: {warning}");
       }
     }
     let (base_url, app_id, token) = (

@@ -1,4 +1,4 @@
-//! Command-line parsing, shared by the `realm-auth-emulator` binary and the
+//! Command-line parsing, shared by the `realm-auth-server` binary and the
 //! Node package's `realm-auth-native emulator` command.
 
 use crate::Config;
@@ -65,15 +65,15 @@ Options:
   shared_options!(),
   help_tail!(),
   "
-The realm-auth-emulator binary also takes --threads; this command refuses it (the emulator
+The realm-auth-server binary also takes --threads; this command refuses it (the emulator
 runs on the addon's threads).
 "
 );
 
-/// The help text of the `realm-auth-emulator` binary: the same options plus `--threads`.
+/// The help text of the `realm-auth-server` binary: the same options plus `--threads`.
 pub const BINARY_USAGE: &str = concat!(
   "\
-Usage: realm-auth-emulator [options]
+Usage: realm-auth-server [options]
 
 A local App Services-compatible auth server (users, sessions, user and server API keys).
 
@@ -109,7 +109,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>,
   parse(args, false, &env_var)
 }
 
-/// Parses the arguments of the `realm-auth-emulator` binary: [`parse_args`] plus `--threads`.
+/// Parses the arguments of the `realm-auth-server` binary: [`parse_args`] plus `--threads`.
 pub fn parse_binary_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
   parse(args, true, &env_var)
 }
@@ -252,7 +252,7 @@ fn parse(
       // Said plainly rather than "unknown": the binary's help lists it.
       "--threads" => {
         return Err(
-          "--threads is taken only by the realm-auth-emulator binary (this emulator runs on the addon's threads)"
+          "--threads is taken only by the realm-auth-server binary (this emulator runs on the addon's threads)"
             .into(),
         );
       }
@@ -341,7 +341,7 @@ mod tests {
     assert!(parse_binary_args(args("--threads 0")).is_err());
     let refused = parse_args(args("--threads 2")).err().unwrap();
     assert!(
-      refused.contains("only by the realm-auth-emulator binary"),
+      refused.contains("only by the realm-auth-server binary"),
       "{refused}"
     );
   }

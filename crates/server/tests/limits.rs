@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use realm_auth_emulator::{Config, FaultAction, FaultSpec};
+use realm_auth_server::{Config, FaultAction, FaultSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

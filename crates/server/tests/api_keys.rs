@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use realm_auth_emulator::Config;
+use realm_auth_server::Config;
 use serde_json::json;
 
 /// The whole lifecycle, as the SDKs' integration tests drive it.

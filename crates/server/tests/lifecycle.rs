@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use realm_auth_emulator::{Config, Emulator, EmulatorError};
+use realm_auth_server::{Config, Emulator, EmulatorError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -80,7 +80,7 @@ async fn stop_cuts_stalled_requests() {
     .emulator
     .control()
     .inject_fault(
-      realm_auth_emulator::FaultSpec::new("/**", realm_auth_emulator::FaultAction::PassThrough)
+      realm_auth_server::FaultSpec::new("/**", realm_auth_server::FaultAction::PassThrough)
         .delay_ms(60_000),
     )
     .unwrap();
@@ -119,11 +119,11 @@ fn cli_prints_its_address_and_token_and_stops_on_sigterm() {
   let dir = std::env::temp_dir().join(format!("emu-cli-{}", std::process::id()));
   std::fs::create_dir_all(&dir).unwrap();
   let data = dir.join("cli.json");
-  let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
+  let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
     .args(["--port", "0", "--app-id", "cli-app", "--data"])
     .arg(&data)
     .env(
-      realm_auth_emulator::cli::CONTROL_TOKEN_ENV,
+      realm_auth_server::cli::CONTROL_TOKEN_ENV,
       "token-from-the-environment",
     )
     .stdout(Stdio::piped())
@@ -149,7 +149,7 @@ fn cli_prints_its_address_and_token_and_stops_on_sigterm() {
     token_line,
     format!(
       "{}\n",
-      realm_auth_emulator::cli::control_token_line("token-from-the-environment")
+      realm_auth_server::cli::control_token_line("token-from-the-environment")
     )
   );
 
@@ -201,14 +201,14 @@ fn cli_prints_its_address_and_token_and_stops_on_sigterm() {
 
 #[test]
 fn cli_help_and_bad_arguments() {
-  let out = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
+  let out = Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
     .arg("--help")
     .output()
     .unwrap();
   assert_eq!(out.status.code(), Some(0));
   assert!(String::from_utf8_lossy(&out.stdout).contains("--app-id"));
   for args in [&["--bogus"][..], &["--port", "nope"], &["--port"]] {
-    let out = Command::new(env!("CARGO_BIN_EXE_realm-auth-emulator"))
+    let out = Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
       .args(args)
       .output()
       .unwrap();

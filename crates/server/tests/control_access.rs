@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use realm_auth_emulator::{Config, Emulator, EmulatorError, EmulatorErrorCode};
+use realm_auth_server::{Config, Emulator, EmulatorError, EmulatorErrorCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -85,7 +85,7 @@ async fn control_routes_need_the_token_but_the_index() {
   assert_eq!((r.status, r.json()), (200, json!([])));
 
   // Every listed route but the index refuses a request without the token.
-  for route in realm_auth_emulator::CONTROL_ROUTES {
+  for route in realm_auth_server::CONTROL_ROUTES {
     let path = route
       .path
       .replace(":id", "0123456789abcdef01234567")

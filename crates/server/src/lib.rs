@@ -1,4 +1,4 @@
-//! realm-auth-emulator: a local App Services-compatible auth server.
+//! realm-auth-server: a local App Services-compatible auth server.
 //!
 //! It serves the client API under `/api/client/v2.0` (location, login through `anon-user`,
 //! `local-userpass`, `api-key`, `custom-token` and `custom-function`, profile, sessions, user
@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use realm_auth_emulator::{Config, Emulator};
+//! use realm_auth_server::{Config, Emulator};
 //! let emulator = Emulator::start(Config::default()).await?;
 //! let user = emulator.control().create_user("ada@example.com", "password1")?;
 //! println!("{} serves app {} (user {})", emulator.base_url(), emulator.app_id(), user.id);
@@ -352,7 +352,7 @@ impl Emulator {
       let _ = handle.await;
     }
     if let Err(e) = self.shared.persist().await {
-      eprintln!("realm-auth-emulator: could not write the data file: {e}");
+      eprintln!("realm-auth-server: could not write the data file: {e}");
     }
   }
 

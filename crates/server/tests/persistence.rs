@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use realm_auth_emulator::{Config, Emulator, EmulatorError};
+use realm_auth_server::{Config, Emulator, EmulatorError};
 use serde_json::json;
 
 fn temp_dir(tag: &str) -> PathBuf {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use realm_auth_emulator::{Config, Emulator};
+use realm_auth_server::{Config, Emulator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

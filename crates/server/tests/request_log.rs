@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use realm_auth_emulator::{FaultAction, FaultSpec, LoggedRequest, RequestOutcome};
+use realm_auth_server::{FaultAction, FaultSpec, LoggedRequest, RequestOutcome};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
