@@ -15,6 +15,9 @@
 //   BENCH_NATIVE_DIR=dir    benchmark the addon in dir (index.js + .node, e.g. a build of a
 //                           proposed change) instead of building this tree's; results are
 //                           written as results/<BENCH_LABEL or "variant">.{json,md}
+//   BENCH_COMPARE=file.json after the run, print each figure's change against that earlier
+//                           run with both spreads (bench/compare.mjs)
+// A full run also draws bench/results/{throughput,cpu,latency,rss}.svg (bench/charts.mjs).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -22,6 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, spread } from "./lib/stats.mjs";
+import { CLIENT_LABEL, OP_LABEL } from "./lib/labels.mjs";
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(benchDir);
@@ -47,24 +51,6 @@ const nativeEntry = path.join(nativeDir, "index.js");
 const emulatorBin = path.join(targetDir, "release", "realm-auth-server");
 const floorBin = path.join(targetDir, "release", "realm-auth-bench-floor");
 const resultsDir = path.join(benchDir, "results");
-const CLIENT_LABEL = {
-  native: "realm-auth-native",
-  "native-memory": "realm-auth-native, users in memory only (diagnostic)",
-  "native-fetch": "realm-auth-native through the fetch option, Node's fetch (diagnostic)",
-  "realm-web": "realm-web 2.0.1",
-  fetch: "raw fetch",
-  floor: "raw Rust floor",
-  "floor-hop": "raw Rust, cross-thread (diagnostic)",
-  "rust-sdk": "realm-auth-client in Rust, no Node (diagnostic)",
-};
-const OP_LABEL = {
-  fetchAll: "fetchAll (5 keys)",
-  fetch: "fetch",
-  createDelete: "create+delete",
-  enableDisable: "enable/disable",
-  login: "login (+profile)",
-};
-
 const log = (...a) => console.error("[bench]", ...a);
 
 function sh(cmd, args, opts = {}) {
@@ -369,8 +355,14 @@ async function main() {
     const i = text.indexOf(start);
     const j = text.indexOf(end);
     if (i >= 0 && j > i) fs.writeFileSync(readme, `${text.slice(0, i + start.length)}\n${md}\n${text.slice(j)}`);
+    const { writeCharts } = await import("./charts.mjs");
+    for (const file of await writeCharts(res, outDir)) log(`wrote ${path.relative(root, file)}`);
   }
   console.log(md);
+  if (env.BENCH_COMPARE) {
+    const { compareMarkdown } = await import("./compare.mjs");
+    console.log(`\n${compareMarkdown(JSON.parse(fs.readFileSync(env.BENCH_COMPARE, "utf8")), res)}`);
+  }
   log(`wrote ${path.join(outDir, base)}.{json,md}`);
 }
 
