@@ -70,10 +70,12 @@ fn key_id(value: Unknown) -> client::Result<client::KeyId> {
 
 /// Manages a user's API keys. Every call authenticates with the user's refresh
 /// token; a 401 logs the user out. Exported as `Auth.ApiKeyAuth` too.
-#[napi]
+#[napi(custom_finalize)]
 pub struct ApiKeyAuth {
   inner: client::ApiKeyAuth,
 }
+
+crate::guarded_finalize!(ApiKeyAuth);
 
 impl ApiKeyAuth {
   pub(crate) fn new(inner: client::ApiKeyAuth) -> ApiKeyAuth {

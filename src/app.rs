@@ -16,6 +16,7 @@ use crate::credentials::Credentials;
 use crate::email_password_auth::EmailPasswordAuth;
 use crate::js_error::throw;
 use crate::listeners;
+use crate::settle;
 use crate::user::User;
 
 fn device_info(env: &Env) -> client::DeviceInfo {
@@ -221,8 +222,9 @@ pub enum MetadataMode {
 }
 
 thread_local! {
-  /// `App.get`'s Apps by id: weak references, as realm v12 keeps them.
-  static BY_ID: RefCell<HashMap<String, sys::napi_ref>> = RefCell::new(HashMap::new());
+  /// `App.get`'s Apps by environment (`napi_env`) and id: weak references, as
+  /// realm v12 keeps them.
+  static BY_ID: RefCell<HashMap<(usize, String), sys::napi_ref>> = RefCell::new(HashMap::new());
 }
 
 /// An App Services application. Requests go to the host its location request
@@ -251,6 +253,7 @@ impl ObjectFinalize for App {
     // Runs inside Node's garbage collector callback: a panic must not unwind there.
     let owner = self.owner;
     let _ = std::panic::catch_unwind(move || listeners::remove_app_listeners(&env, owner));
+    settle::drop_guarded(self);
     Ok(())
   }
 }
@@ -295,7 +298,7 @@ impl App {
   /// new `App(id)`, as realm v12's `App.get`.
   #[napi(catch_unwind, ts_args_type = "id: string", ts_return_type = "App")]
   pub fn get<'env>(env: &'env Env, id: Unknown) -> Result<Unknown<'env>> {
-    let id = throw(env, call::string(id, "id"))?;
+    let id = (env.raw() as usize, throw(env, call::string(id, "id"))?);
     let cached = BY_ID.with(|m| m.borrow().get(&id).copied());
     if let Some(reference) = cached {
       let mut value = std::ptr::null_mut();
@@ -306,7 +309,7 @@ impl App {
       BY_ID.with(|m| m.borrow_mut().remove(&id));
       unsafe { sys::napi_delete_reference(env.raw(), reference) };
     }
-    let app = App::new(*env, env.create_string(&id)?.to_unknown())?;
+    let app = App::new(*env, env.create_string(&id.1)?.to_unknown())?;
     let value = app.into_instance(env)?.to_unknown();
     let mut reference = std::ptr::null_mut();
     napi::check_status!(unsafe {

@@ -20,10 +20,12 @@ fn details<const N: usize>(value: Unknown, keys: [&str; N]) -> client::Result<[S
 
 /// Account management for the email/password provider. None of these calls
 /// needs a logged-in user. Exported as `Auth.EmailPasswordAuth` too.
-#[napi]
+#[napi(custom_finalize)]
 pub struct EmailPasswordAuth {
   inner: client::EmailPasswordAuth,
 }
+
+crate::guarded_finalize!(EmailPasswordAuth);
 
 impl EmailPasswordAuth {
   pub(crate) fn new(inner: client::EmailPasswordAuth) -> EmailPasswordAuth {

@@ -14,20 +14,21 @@ use realm_auth_client as client;
 use serde::Deserialize;
 
 /// Calls the user's `fetch(url, init)` as realm v12 does (`method`, `headers`,
-/// `body`, and an `AbortSignal.timeout` for the attempt's deadline; `redirect`
-/// is `"manual"` except for the location request, which carries no
-/// credentials: a 3xx answer to any other request is an error, never followed) and
+/// `body`, and an `AbortSignal.timeout` for the attempt's deadline), plus
+/// `redirect: "manual"`: the SDK applies its own redirect rule to a 3xx answer
+/// (the location request's 301/308 only, never down to http), which a fetch
+/// that follows redirects would bypass; and
 /// answers with JSON: the status, the headers and the text of the body (read
 /// only when there is a `content-type`, as in realm v12), or why it failed.
 const BRIDGE: &str = r#"(function (fetch, causes) {
-  return async function realmAuthFetch(url, method, headers, body, timeoutMs, followRedirects) {
+  return async function realmAuthFetch(url, method, headers, body, timeoutMs) {
     try {
       const response = await fetch(url, {
         method,
         headers: JSON.parse(headers),
         body: body === null ? undefined : body,
         signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined,
-        redirect: followRedirects ? "follow" : "manual",
+        redirect: "manual",
       });
       const out = {};
       response.headers.forEach((value, key) => { out[key.toLowerCase()] = value; });
@@ -84,7 +85,7 @@ pub fn take_cause(env: &Env, id: std::num::NonZeroU32) -> Option<Unknown<'_>> {
   (!matches!(cause.get_type(), Ok(ValueType::Undefined))).then_some(cause)
 }
 
-type Args = FnArgs<(String, String, String, Option<String>, f64, bool)>;
+type Args = FnArgs<(String, String, String, Option<String>, f64)>;
 /// `BRIDGE` itself: given the user's fetch and the cause stash, the bridge.
 type Factory<'env> =
   Function<'env, FnArgs<(Unknown<'env>, Object<'env>)>, Function<'env, Args, Promise<String>>>;
@@ -127,7 +128,6 @@ impl client::Fetch for JsFetch {
         serde_json::Value::Object(headers).to_string(),
         request.body,
         request.timeout.as_millis() as f64,
-        request.follow_redirects,
       ));
       // Fails when the JS environment is gone (a terminated Worker).
       let failure = |reason: String| client::FetchFailure {

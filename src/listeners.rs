@@ -72,9 +72,20 @@ thread_local! {
   static REGISTRIES: RefCell<HashMap<usize, Registry>> = RefCell::new(HashMap::new());
 }
 
-/// Runs `f` on the registry of the environment `env` (a `napi_env`).
+/// Runs `f` on the registry of the environment `env` (a `napi_env`), made if
+/// it has none.
 fn with<T>(env: usize, f: impl FnOnce(&mut Registry) -> T) -> T {
   REGISTRIES.with(|r| f(r.borrow_mut().entry(env).or_default()))
+}
+
+/// Runs `f` on the registry of `env` if it has one: removals never make one
+/// (an App finalized after its environment's cleanup hook must not bring a
+/// registry back), and the thread's storage may already be gone.
+fn with_existing<T: Default>(env: &Env, f: impl FnOnce(&mut Registry) -> T) -> T {
+  (REGISTRIES.try_with(|r| r.borrow_mut().get_mut(&key_of(env)).map(f)))
+    .ok()
+    .flatten()
+    .unwrap_or_default()
 }
 
 fn key_of(env: &Env) -> usize {
@@ -172,7 +183,7 @@ pub fn add_app_listener(env: &Env, app: &client::App, owner: u64, callback: Unkn
 
 /// `app.removeListener(callback)`.
 pub fn remove_app_listener(env: &Env, owner: u64, callback: Unknown) {
-  let key = with(key_of(env), |r| {
+  let key = with_existing(env, |r| {
     let (key, list) = r.apps.get_mut(&owner)?;
     remove(env, list, &callback);
     Some(*key)
@@ -184,7 +195,7 @@ pub fn remove_app_listener(env: &Env, owner: u64, callback: Unknown) {
 
 /// `app.removeAllListeners()`, and the end of a JS `App` object.
 pub fn remove_app_listeners(env: &Env, owner: u64) {
-  let removed = with(key_of(env), |r| r.apps.remove(&owner));
+  let removed = with_existing(env, |r| r.apps.remove(&owner));
   if let Some((key, list)) = removed {
     release_all(env, list);
     release_if_idle(env, key);
@@ -194,7 +205,7 @@ pub fn remove_app_listeners(env: &Env, owner: u64) {
 /// Ends this environment's subscription to a shared App once none of its App
 /// or user listeners is left, so that it does not keep the App alive.
 fn release_if_idle(env: &Env, key: usize) {
-  let ended = with(key_of(env), |r| {
+  let ended = with_existing(env, |r| {
     r.apps.retain(|_, (_, list)| !list.is_empty());
     r.users.retain(|_, list| !list.is_empty());
     let busy = r.apps.values().any(|(k, _)| *k == key) || r.users.keys().any(|(k, _)| *k == key);
@@ -222,7 +233,7 @@ pub fn add_user_listener(env: &Env, user: &client::User, callback: Unknown) -> R
 /// `user.removeListener(callback)`.
 pub fn remove_user_listener(env: &Env, user: &client::User, callback: Unknown) {
   let key = (user.app().shared_id(), user.id().to_owned());
-  with(key_of(env), |r| {
+  with_existing(env, |r| {
     if let Some(list) = r.users.get_mut(&key) {
       remove(env, list, &callback);
     }
@@ -233,7 +244,7 @@ pub fn remove_user_listener(env: &Env, user: &client::User, callback: Unknown) {
 /// `user.removeAllListeners()`.
 pub fn remove_user_listeners(env: &Env, user: &client::User) {
   let key = (user.app().shared_id(), user.id().to_owned());
-  let removed = with(key_of(env), |r| r.users.remove(&key));
+  let removed = with_existing(env, |r| r.users.remove(&key));
   if let Some(list) = removed {
     release_all(env, list);
   }
@@ -269,7 +280,7 @@ pub fn flush(env: &Env) {
 /// Calls the listeners of one change (JS thread). The list is read first, so
 /// that a listener may add or remove listeners.
 fn deliver(env: &Env, key: usize, event: &client::Event) {
-  let (functions, ended) = with(key_of(env), |r| {
+  let (functions, ended) = with_existing(env, |r| {
     let values = |list: &Vec<Callback>| -> Vec<sys::napi_value> {
       list.iter().filter_map(|c| c.value(env)).collect()
     };
@@ -310,7 +321,7 @@ fn deliver(env: &Env, key: usize, event: &client::Event) {
     settle::set_aside_exception(env);
   }
   if let Some(key) = ended {
-    let removed = with(key_of(env), |r| r.users.remove(&key));
+    let removed = with_existing(env, |r| r.users.remove(&key));
     if let Some(list) = removed {
       release_all(env, list);
     }

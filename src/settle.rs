@@ -122,6 +122,27 @@ pub fn reject_with(value: Unknown) -> Error {
   Error::new(Status::GenericFailure, "rejected with a JS value")
 }
 
+/// Drops `value`, catching a panic: for finalizers, which Node calls from its
+/// garbage collector through an `extern "C"` function.
+pub fn drop_guarded<T>(value: T) {
+  let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// A finalizer that drops the object under [`drop_guarded`], for classes whose
+/// objects may hold the last handle on an App's shared state (its store, its
+/// writer thread).
+#[macro_export]
+macro_rules! guarded_finalize {
+  ($($class:ty),*) => {
+    $(impl napi::bindgen_prelude::ObjectFinalize for $class {
+      fn finalize(self, _env: napi::bindgen_prelude::Env) -> napi::bindgen_prelude::Result<()> {
+        $crate::settle::drop_guarded(self);
+        Ok(())
+      }
+    })*
+  };
+}
+
 /// `work`'s output, or its panic: a future that panicked is not polled again.
 async fn caught<T>(work: impl Future<Output = T>) -> std::result::Result<T, Panicked> {
   let mut work = std::pin::pin!(work);

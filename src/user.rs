@@ -47,10 +47,12 @@ pub struct UserIdentity {
 
 /// A user of an App. Its tokens are readable through `accessToken` and
 /// `refreshToken` only; `toJSON()` and `util.inspect` never show them.
-#[napi]
+#[napi(custom_finalize)]
 pub struct User {
   pub(crate) inner: client::User,
 }
+
+crate::guarded_finalize!(User);
 
 impl User {
   pub(crate) fn new(inner: client::User) -> User {

@@ -166,11 +166,11 @@ export interface FetchInit {
   /** Aborts when the attempt's deadline passes. */
   signal?: AbortSignal
   /**
-   * `"follow"` only for the location request, which carries no token and no body; `"manual"` for
-   * every other request, whose 3xx answer is a `ClientRedirectError` rather than credentials sent on
-   * to wherever the server points.
+   * Always `"manual"`: the SDK applies its own rule to a 3xx answer (it follows the location
+   * request's 301/308, never from https to http; any other 3xx is a `ClientRedirectError`), so that
+   * no credential is sent on to wherever a server points.
    */
-  redirect: "follow" | "manual"
+  redirect: "manual"
 }
 
 /** What a custom `fetch` must resolve with (a subset of `Response`). */

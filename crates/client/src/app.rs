@@ -429,7 +429,7 @@ impl AppInner {
       if may_have_acted
         && req.method == Method::DELETE
         && let Ok(resp) = &mut outcome
-        && resp.status == 404
+        && resp.is_key_not_found()
       {
         log::log(Category::App, Level::Info, || {
           format!(

@@ -72,10 +72,6 @@ pub struct FetchRequest {
   pub body: Option<String>,
   /// How long the request may take (the attempt's share of the call's deadline).
   pub timeout: Duration,
-  /// Whether redirects may be followed: only for the location request, which
-  /// carries no token and no body (`redirect: "follow"`; for the others,
-  /// `"manual"`: a redirect answer becomes a `ClientRedirectError` here).
-  pub follow_redirects: bool,
 }
 
 impl std::fmt::Debug for FetchRequest {
@@ -90,7 +86,6 @@ impl std::fmt::Debug for FetchRequest {
         &self.body.as_ref().map(|b| format!("<{} bytes>", b.len())),
       )
       .field("timeout", &self.timeout)
-      .field("follow_redirects", &self.follow_redirects)
       .finish()
   }
 }
@@ -117,8 +112,11 @@ pub struct FetchFailure {
 }
 
 /// A transport the embedding provides in place of this crate's own (realm
-/// v12's `AppConfiguration.fetch`). Tokens, retries, deadlines and parsing stay
-/// here; only the exchange of one request and its response is handed over.
+/// v12's `AppConfiguration.fetch`). Tokens, retries, deadlines, redirects and
+/// parsing stay here; only the exchange of one request and its response is
+/// handed over. It must not follow redirects itself (in JS: `redirect:
+/// "manual"`): a 3xx answer comes back as it is, and the transport applies
+/// its own rule (see `Transport`).
 pub trait Fetch: Send + Sync {
   /// Sends `request`, or says why it could not.
   fn fetch(
@@ -455,15 +453,61 @@ impl Transport {
 
 impl Transport {
   /// [`Transport::send`] through the embedding's [`Fetch`]: the same headers,
-  /// body limit and error forms.
+  /// body limit, error forms and redirect rule. The fetch never follows a
+  /// redirect itself (it could not apply the rule: any status, any scheme);
+  /// the location request's 301/308 are followed here.
   async fn send_custom(
     &self,
     custom: &CustomFetch,
     req: &Outgoing<'_>,
     timeout: Duration,
   ) -> Result<Incoming> {
+    let mut url = req.url.clone();
+    let mut hops = 0;
+    loop {
+      let resp = Self::fetch_once(custom, req, &url, timeout).await?;
+      let target = (carries_nothing(req) && matches!(resp.status, 301 | 308))
+        .then(|| reqwest::Url::parse(&url).ok())
+        .flatten()
+        .and_then(|from| {
+          Some((
+            resp.location.as_deref().and_then(|l| from.join(l).ok())?,
+            from,
+          ))
+        });
+      let Some((to, from)) = target else {
+        return Ok(resp);
+      };
+      match location_redirect(resp.status, &from, &to, hops) {
+        Redirect::Follow => {
+          url = to.into();
+          hops += 1;
+        }
+        Redirect::Stop => return Ok(resp),
+        Redirect::TooMany => {
+          return Err(
+            Error::new(
+              ErrorCode::ClientTooManyRedirects,
+              format!(
+                "request to {} was redirected more than {MAX_LOCATION_REDIRECTS} times",
+                req.url
+              ),
+            )
+            .with_request(resp.method, &req.url),
+          );
+        }
+      }
+    }
+  }
+
+  /// One request through the embedding's [`Fetch`], to `url`.
+  async fn fetch_once(
+    custom: &CustomFetch,
+    req: &Outgoing<'_>,
+    url: &str,
+    timeout: Duration,
+  ) -> Result<Incoming> {
     let method = method_name(&req.method);
-    let url = req.url.as_str();
     let mut headers = Vec::new();
     if !req.bare {
       headers.push(("accept", "application/json".to_owned()));
@@ -483,7 +527,6 @@ impl Transport {
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned()),
       timeout,
-      follow_redirects: carries_nothing(req),
     };
     let resp = custom.0.fetch(request).await.map_err(|failure| {
       let mut err = Error::new(
@@ -552,6 +595,21 @@ impl Incoming {
       status_code: Some(self.status),
       ..Error::new(code, message).with_request(self.method, &self.url)
     }
+  }
+
+  /// A 404 `APIKeyNotFound` answer to a request for one user API key: what a
+  /// retried `DELETE` of a key meets once its first attempt deleted it. (Any
+  /// other 404, e.g. an `AppNotFound` from a misrouted gateway, is not that.)
+  pub fn is_key_not_found(&self) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Code<'a> {
+      #[serde(borrow)]
+      error_code: Option<std::borrow::Cow<'a, str>>,
+    }
+    self.status == 404
+      && self.url.contains("/auth/api_keys/")
+      && serde_json::from_slice::<Code>(&self.body)
+        .is_ok_and(|c| c.error_code.as_deref() == Some("APIKeyNotFound"))
   }
 
   /// realm-core's `check_for_errors`: a JSON body with `error_code` or `error`

@@ -375,15 +375,15 @@ async fn a_thousand_calls_against_a_failing_server_spend_only_the_retry_budget()
 }
 
 /// A server whose DELETE of the key acts and then loses its answer
-/// (`lose_first`), or finds no key at once.
-async fn key_server(lose_first: bool) -> Server {
+/// (`lose_first`), or finds no key at once; it then answers 404 with `code`.
+async fn key_server(lose_first: bool, code: &'static str) -> Server {
   let deleted = Arc::new(AtomicBool::new(false));
   Server::start(move |req, base| {
     if req.is("DELETE", &format!("{API}/auth/api_keys/{KEY_ID}")) {
       if lose_first && !deleted.swap(true, Ordering::SeqCst) {
         return Reply::Drop;
       }
-      return error(404, "APIKeyNotFound");
+      return error(404, code);
     }
     basics(req, base).unwrap_or(error(404, "NotFound"))
   })
@@ -392,7 +392,7 @@ async fn key_server(lose_first: bool) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_whose_answer_was_lost_takes_the_retrys_404_as_done() {
-  let server = key_server(true).await;
+  let server = key_server(true, "APIKeyNotFound").await;
   let user = log_in(&app_at(&server.url())).await.unwrap();
   let id = KeyId::parse(KEY_ID).unwrap();
   user.api_keys().delete(&id).await.unwrap();
@@ -403,8 +403,21 @@ async fn a_delete_whose_answer_was_lost_takes_the_retrys_404_as_done() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_answer_only_a_missing_key_counts_as_deleted() {
+  // Another 404 (a gateway that lost the app) says nothing about the key.
+  let server = key_server(true, "AppNotFound").await;
+  let user = log_in(&app_at(&server.url())).await.unwrap();
+  let id = KeyId::parse(KEY_ID).unwrap();
+  let err = user.api_keys().delete(&id).await.unwrap_err();
+  assert_eq!(
+    (err.code, err.status_code),
+    (ErrorCode::AppNotFound, Some(404))
+  );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_404_on_the_first_delete_stays_an_error() {
-  let server = key_server(false).await;
+  let server = key_server(false, "APIKeyNotFound").await;
   let user = log_in(&app_at(&server.url())).await.unwrap();
   let id = KeyId::parse(KEY_ID).unwrap();
   let err = user.api_keys().delete(&id).await.unwrap_err();
@@ -418,31 +431,52 @@ async fn a_404_on_the_first_delete_stays_an_error() {
   );
 }
 
-/// A [`Fetch`] answering as [`basics`] would, recording whether each request
-/// may follow redirects.
-struct Recorder(Mutex<Vec<(String, bool)>>);
+/// A custom fetch that answers as an App Services server would and records
+/// each URL it is asked for. The first location request at `base` is answered
+/// `301` to `moved_to` (when given), which answers as the server.
+struct Recorder {
+  base: &'static str,
+  moved_to: Option<&'static str>,
+  seen: Mutex<Vec<String>>,
+}
 
 impl Fetch for Recorder {
   fn fetch(
     &self,
     request: FetchRequest,
   ) -> Pin<Box<dyn Future<Output = Result<FetchResponse, FetchFailure>> + Send>> {
-    let base = "http://fetch.invalid";
-    let path = request.url.strip_prefix(base).unwrap_or("").to_owned();
-    self.0.lock().unwrap().push((
-      format!("{} {path}", request.method),
-      request.follow_redirects,
-    ));
-    let scripted = Request {
-      method: request.method.to_owned(),
-      path,
-      headers: HashMap::new(),
-      body: Vec::new(),
+    self
+      .seen
+      .lock()
+      .unwrap()
+      .push(format!("{} {}", request.method, request.url));
+    let redirect = self
+      .moved_to
+      .filter(|_| request.url == format!("{}{}", self.base, location_path()));
+    let (status, headers, body) = if let Some(moved_to) = redirect {
+      let location = format!("{moved_to}{}", location_path());
+      (301, vec![("location".to_owned(), location)], String::new())
+    } else {
+      let (base, path) = [Some(self.base), self.moved_to]
+        .into_iter()
+        .flatten()
+        .find_map(|b| Some((b, request.url.strip_prefix(b)?)))
+        .expect("a request to a known base");
+      let scripted = Request {
+        method: request.method.to_owned(),
+        path: path.to_owned(),
+        headers: HashMap::new(),
+        body: Vec::new(),
+      };
+      let Some(Reply::Json(status, _, body)) = basics(&scripted, base) else {
+        panic!("no scripted answer to {scripted:?}");
+      };
+      (
+        status,
+        vec![("content-type".to_owned(), "application/json".to_owned())],
+        body,
+      )
     };
-    let Some(Reply::Json(status, _, body)) = basics(&scripted, base) else {
-      panic!("no scripted answer to {scripted:?}");
-    };
-    let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
     Box::pin(async move {
       Ok(FetchResponse {
         status,
@@ -453,18 +487,37 @@ impl Fetch for Recorder {
   }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_custom_fetch_may_follow_redirects_only_for_the_location_request() {
-  let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
-  let mut config = AppConfig::new(APP_ID, Some("http://fetch.invalid"), None).unwrap();
+fn recording_app(base: &'static str, moved_to: Option<&'static str>) -> (App, Arc<Recorder>) {
+  let recorder = Arc::new(Recorder {
+    base,
+    moved_to,
+    seen: Mutex::new(Vec::new()),
+  });
+  let mut config = AppConfig::new(APP_ID, Some(base), None).unwrap();
   config.fetch = Some(CustomFetch(recorder.clone()));
-  log_in(&App::new(config).unwrap()).await.unwrap();
+  (App::new(config).unwrap(), recorder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_fetchs_location_redirect_is_followed_by_the_sdk_under_its_rule() {
+  // 301 from http to https: followed, and the host the location names is used.
+  let (app, recorder) = recording_app("http://fetch.invalid", Some("https://moved.invalid"));
+  log_in(&app).await.unwrap();
   assert_eq!(
-    *recorder.0.lock().unwrap(),
+    *recorder.seen.lock().unwrap(),
     [
-      (format!("GET {}", location_path()), true),
-      (format!("POST {}", login_path()), false),
-      (format!("GET {API}/auth/profile"), false),
+      format!("GET http://fetch.invalid{}", location_path()),
+      format!("GET https://moved.invalid{}", location_path()),
+      format!("POST https://moved.invalid{}", login_path()),
+      format!("GET https://moved.invalid{API}/auth/profile"),
     ]
+  );
+  // 301 from https down to http: not followed, and nothing else is sent.
+  let (app, recorder) = recording_app("https://fetch.invalid", Some("http://moved.invalid"));
+  let err = log_in(&app).await.unwrap_err();
+  assert_eq!(err.code, ErrorCode::ClientRedirectError, "{err:?}");
+  assert_eq!(
+    *recorder.seen.lock().unwrap(),
+    [format!("GET https://fetch.invalid{}", location_path())]
   );
 }
