@@ -160,7 +160,20 @@ fn verify_hs256_with(mac: &HmacSha256, token: &str) -> Result<Vec<u8>, Reject> {
 
 /// Verifies a `custom-token` credential: HS256 with `secret`, `alg` must be HS256, `exp` must be
 /// in the future, `nbf` (if any) in the past, `sub` a non-empty string. Returns `sub`.
-pub(crate) fn verify_custom_token(secret: &[u8], token: &str, now: u64) -> Result<String, String> {
+/// A verified custom token: its subject and all its claims (for `metadata_fields`).
+#[derive(Debug)]
+pub(crate) struct CustomToken {
+  /// The `sub` claim: the identity id.
+  pub sub: String,
+  /// Every claim.
+  pub claims: serde_json::Value,
+}
+
+pub(crate) fn verify_custom_token(
+  secret: &[u8],
+  token: &str,
+  now: u64,
+) -> Result<CustomToken, String> {
   let mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
   let header = token.split('.').next().unwrap_or_default();
   let header: serde_json::Value = B64
@@ -190,7 +203,10 @@ pub(crate) fn verify_custom_token(secret: &[u8], token: &str, now: u64) -> Resul
     return Err("token is not valid yet".into());
   }
   match claims.get("sub").and_then(|s| s.as_str()) {
-    Some(sub) if !sub.is_empty() => Ok(sub.to_string()),
+    Some(sub) if !sub.is_empty() => Ok(CustomToken {
+      sub: sub.to_string(),
+      claims,
+    }),
     _ => Err("token has no sub claim".into()),
   }
 }
@@ -236,7 +252,7 @@ mod tests {
   #[test]
   fn custom_tokens() {
     let good = sign_hs256(b"s", &serde_json::json!({"sub": "ext-1", "exp": 2000}));
-    assert_eq!(verify_custom_token(b"s", &good, 1000).unwrap(), "ext-1");
+    assert_eq!(verify_custom_token(b"s", &good, 1000).unwrap().sub, "ext-1");
     assert!(
       verify_custom_token(b"x", &good, 1000)
         .unwrap_err()
