@@ -27,6 +27,7 @@ mod ids;
 mod log;
 mod memory;
 mod persist;
+mod postgres;
 mod routes;
 mod server;
 mod sqlite;
@@ -348,6 +349,18 @@ impl Emulator {
         .map_err(|e| EmulatorError::Store(e.to_string()))?
         .map_err(EmulatorError::Store)?;
         (store::Store::Sqlite(Arc::new(db)), secret, None)
+      }
+      StoreConfig::Postgres { url, schema } => {
+        let (url, schema, app_id) = (url.clone(), schema.clone(), config.app_id.clone());
+        let (db, secret) = tokio::task::spawn_blocking(move || {
+          let db = postgres::Postgres::open(&url, schema.as_deref())?;
+          let secret = db.ensure_app(&app_id)?;
+          Ok::<_, String>((db, secret))
+        })
+        .await
+        .map_err(|e| EmulatorError::Store(e.to_string()))?
+        .map_err(EmulatorError::Store)?;
+        (store::Store::Postgres(Arc::new(db)), secret, None)
       }
     };
     let listener = TcpListener::bind((config.host.as_str(), config.port))

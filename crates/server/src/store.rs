@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::memory::{MemTx, State};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User};
 
-/// Where the server keeps its data. JSON: `{"kind":"memory"}`, `{"kind":"sqlite","path":…}`.
+/// Where the server keeps its data. JSON: `{"kind":"memory"}`, `{"kind":"sqlite","path":…}`,
+/// `{"kind":"postgres","url":…}`.
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum StoreConfig {
@@ -25,6 +26,14 @@ pub enum StoreConfig {
     /// The database file; created with its schema when missing.
     path: std::path::PathBuf,
   },
+  /// One PostgreSQL database shared by any number of server processes.
+  Postgres {
+    /// A libpq-style URL or key=value string (`postgres://user@host:port/db`).
+    url: String,
+    /// The PostgreSQL schema to keep the tables in (default `public`); created when missing.
+    #[serde(default)]
+    schema: Option<String>,
+  },
 }
 
 impl fmt::Debug for StoreConfig {
@@ -32,6 +41,12 @@ impl fmt::Debug for StoreConfig {
     match self {
       StoreConfig::Memory => f.write_str("Memory"),
       StoreConfig::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+      // The URL may carry a password.
+      StoreConfig::Postgres { schema, .. } => f
+        .debug_struct("Postgres")
+        .field("url", &"<redacted>")
+        .field("schema", schema)
+        .finish(),
     }
   }
 }
@@ -179,6 +194,8 @@ pub(crate) enum Store {
   Memory(MemStore),
   /// SQLite.
   Sqlite(Arc<crate::sqlite::Sqlite>),
+  /// PostgreSQL.
+  Postgres(Arc<crate::postgres::Postgres>),
 }
 
 impl Store {
@@ -192,6 +209,10 @@ impl Store {
     match self {
       Store::Memory(mem) => mem.run(f),
       Store::Sqlite(db) => {
+        let (db, app) = (db.clone(), app.to_string());
+        join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
+      }
+      Store::Postgres(db) => {
         let (db, app) = (db.clone(), app.to_string());
         join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
       }
@@ -209,6 +230,11 @@ impl Store {
     match self {
       Store::Memory(mem) => mem.run(f),
       Store::Sqlite(db) => std::thread::scope(|s| {
+        s.spawn(|| db.run(app, write, f))
+          .join()
+          .unwrap_or_else(|e| std::panic::resume_unwind(e))
+      }),
+      Store::Postgres(db) => std::thread::scope(|s| {
         s.spawn(|| db.run(app, write, f))
           .join()
           .unwrap_or_else(|e| std::panic::resume_unwind(e))
