@@ -214,6 +214,17 @@ impl Postgres {
   }
 }
 
+impl Drop for Postgres {
+  fn drop(&mut self) {
+    // A client's drop blocks on its own runtime, which panics on an async worker (where the
+    // server's last handle may well be dropped): close the idle ones on a thread of their own.
+    let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+    if !idle.is_empty() {
+      std::thread::spawn(move || drop(idle));
+    }
+  }
+}
+
 /// One transaction. (`RefCell`: the client's queries take `&mut`, reads in [`Tx`] take `&`.)
 pub(crate) struct PgTx<'c, 'a> {
   tx: RefCell<Option<Transaction<'c>>>,
