@@ -65,8 +65,12 @@ pub struct Config {
   pub host: String,
   /// Port to bind; 0 picks a free one (default 0).
   pub port: u16,
-  /// The one app id served (default `emulator-app`); other ids get 404 `AppNotFound`.
+  /// The app id served (default `emulator-app`): the control API's app, and the one whose
+  /// signing secret signs every token.
   pub app_id: String,
+  /// More app ids served besides `app_id`, each with its own users, keys and sessions (the
+  /// control API works on `app_id`'s only). Other ids get 404 `AppNotFound`.
+  pub app_ids: Vec<String>,
   /// Access token lifetime (default 1800 s).
   pub access_token_ttl_secs: u64,
   /// Refresh token (session) lifetime (default 60 days).
@@ -120,6 +124,7 @@ impl Default for Config {
       host: "127.0.0.1".into(),
       port: 0,
       app_id: "emulator-app".into(),
+      app_ids: Vec::new(),
       access_token_ttl_secs: 1800,
       refresh_token_ttl_secs: 60 * 24 * 3600,
       require_email_confirmation: false,
@@ -147,6 +152,7 @@ impl fmt::Debug for Config {
       .field("host", &self.host)
       .field("port", &self.port)
       .field("app_id", &self.app_id)
+      .field("app_ids", &self.app_ids)
       .field("access_token_ttl_secs", &self.access_token_ttl_secs)
       .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
       .field(
@@ -289,9 +295,18 @@ fn base_url_for(addr: SocketAddr) -> String {
 impl Emulator {
   /// Binds and starts serving on the current tokio runtime.
   pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
-    if config.app_id.is_empty() || config.app_id.contains('/') {
+    let apps: Vec<String> = std::iter::once(&config.app_id)
+      .chain(&config.app_ids)
+      .cloned()
+      .collect();
+    if apps.iter().any(|a| a.is_empty() || a.contains('/')) {
       return Err(EmulatorError::Config(
         "app id must be non-empty and contain no '/'".into(),
+      ));
+    }
+    if config.data_file.is_some() && !config.app_ids.is_empty() {
+      return Err(EmulatorError::Config(
+        "a data file holds one app: serve several app ids from a SQL store".into(),
       ));
     }
     if config.function_identity_field.is_empty() {
@@ -332,18 +347,22 @@ impl Emulator {
           }
         };
         let secret = state.jwt_secret.clone().into_bytes();
-        (
-          store::Store::Memory(store::MemStore::new(state)),
-          secret,
-          persister,
-        )
+        let mut memory = std::collections::HashMap::new();
+        for app in &config.app_ids {
+          memory.insert(app.clone(), store::MemStore::new(memory::State::new()));
+        }
+        memory.insert(config.app_id.clone(), store::MemStore::new(state));
+        (store::Store::Memory(memory), secret, persister)
       }
       StoreConfig::Sqlite { path } => {
-        let (path, app_id) = (path.clone(), config.app_id.clone());
+        let (path, apps) = (path.clone(), apps.clone());
         let (db, secret) = tokio::task::spawn_blocking(move || {
           let db = sqlite::Sqlite::open(&path)?;
-          let secret = db.ensure_app(&app_id)?;
-          Ok::<_, String>((db, secret))
+          let mut secrets = apps
+            .iter()
+            .map(|app| db.ensure_app(app))
+            .collect::<Result<Vec<_>, String>>()?;
+          Ok::<_, String>((db, secrets.swap_remove(0)))
         })
         .await
         .map_err(|e| EmulatorError::Store(e.to_string()))?
@@ -351,11 +370,14 @@ impl Emulator {
         (store::Store::Sqlite(Arc::new(db)), secret, None)
       }
       StoreConfig::Postgres { url, schema } => {
-        let (url, schema, app_id) = (url.clone(), schema.clone(), config.app_id.clone());
+        let (url, schema, apps) = (url.clone(), schema.clone(), apps.clone());
         let (db, secret) = tokio::task::spawn_blocking(move || {
           let db = postgres::Postgres::open(&url, schema.as_deref())?;
-          let secret = db.ensure_app(&app_id)?;
-          Ok::<_, String>((db, secret))
+          let mut secrets = apps
+            .iter()
+            .map(|app| db.ensure_app(app))
+            .collect::<Result<Vec<_>, String>>()?;
+          Ok::<_, String>((db, secrets.swap_remove(0)))
         })
         .await
         .map_err(|e| EmulatorError::Store(e.to_string()))?

@@ -88,7 +88,7 @@ impl Persister {
   /// Writes the current state unless a write at least as new already happened.
   pub async fn flush(&self, shared: &Shared) -> io::Result<()> {
     let mut written = self.written.lock().await;
-    let Some(memory) = shared.store.memory() else {
+    let Some(memory) = shared.store.memory(&shared.config.app_id) else {
       return Ok(());
     };
     let (version, bytes) = {

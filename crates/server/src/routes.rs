@@ -1,5 +1,7 @@
 //! The client API (`/api/client/v2.0`): route table and handlers.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{self, HeaderValue};
@@ -193,7 +195,7 @@ async fn route_request(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<Reply, ApiError
     ));
   }
   let app_matches = |app: &str| {
-    if app == ctx.shared.config.app_id {
+    if ctx.shared.serves(app) {
       Ok(())
     } else {
       Err(ApiError::new(
@@ -210,11 +212,11 @@ async fn route_request(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<Reply, ApiError
     }
     Route::Login { app, provider } => {
       app_matches(app)?;
-      login(ctx, provider, body).await
+      login(ctx, app, provider, body).await
     }
     Route::Userpass { app, action } => {
       app_matches(app)?;
-      userpass(ctx, action, body).await
+      userpass(ctx, app, action, body).await
     }
     Route::Profile => profile(ctx).await,
     Route::Session if *method == Method::POST => refresh_session(ctx).await,
@@ -334,8 +336,10 @@ struct Minted {
 }
 
 /// Login response tokens for a session.
-fn session_tokens(shared: &Shared, m: &Minted, now: u64) -> Value {
+fn session_tokens(shared: &Shared, app: &str, m: &Minted, now: u64) -> Value {
+  let app = shared.app_claim(app);
   let access = shared.tokens.access(
+    app,
     &m.user_id,
     &m.session_id,
     &m.device_id,
@@ -345,6 +349,7 @@ fn session_tokens(shared: &Shared, m: &Minted, now: u64) -> Value {
     shared.config.access_token_ttl_secs,
   );
   let refresh = shared.tokens.refresh(
+    app,
     &m.user_id,
     &m.session_id,
     now,
@@ -373,18 +378,33 @@ async fn read_session<T: Send + 'static>(
   kind: Kind,
   f: impl FnOnce(&dyn Tx, &Session) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-  let claims = bearer_claims(ctx)?;
+  Ok(read_session_of_app(ctx, kind, f).await?.0)
+}
+
+/// [`read_session`] that also says the token's app (`None`: the first app).
+async fn read_session_of_app<T: Send + 'static>(
+  ctx: &mut Ctx<'_>,
+  kind: Kind,
+  f: impl FnOnce(&dyn Tx, &Session) -> Result<T, ApiError> + Send + 'static,
+) -> Result<(T, Option<String>), ApiError> {
+  let mut claims = bearer_claims(ctx)?;
   let now = now_secs();
-  let (user, result) = ctx
-    .shared
-    .tx(false, move |tx| {
-      let tx: &dyn Tx = tx;
-      let session = state::authenticate(tx, &claims, kind, now)?;
-      Ok((session.user_id.clone(), f(tx, &session)))
-    })
+  let shared = ctx.shared;
+  // Taken out, not copied: the first app's tokens carry none, and allocate nothing here.
+  let app = claims.app.take();
+  let (user, result) = shared
+    .tx(
+      app.as_deref().unwrap_or(&shared.config.app_id),
+      false,
+      move |tx| {
+        let tx: &dyn Tx = tx;
+        let session = state::authenticate(tx, &claims, kind, now)?;
+        Ok((session.user_id.clone(), f(tx, &session)))
+      },
+    )
     .await?;
   note_auth(ctx.entry, kind, user);
-  result
+  Ok((result?, app))
 }
 
 /// [`read_session`] for rules that write. `f` must refuse before it writes: its error still
@@ -394,14 +414,20 @@ async fn write_session<T: Send + 'static>(
   kind: Kind,
   f: impl FnOnce(&mut dyn Tx, Session) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-  let claims = bearer_claims(ctx)?;
+  let mut claims = bearer_claims(ctx)?;
   let now = now_secs();
-  let (user, result) = ctx
-    .shared
-    .tx(true, move |tx| {
-      let session = state::authenticate(tx, &claims, kind, now)?.into_owned();
-      Ok((session.user_id.clone(), f(tx, session)))
-    })
+  let shared = ctx.shared;
+  // Taken out, not copied: the first app's tokens carry none, and allocate nothing here.
+  let app = claims.app.take();
+  let (user, result) = shared
+    .tx(
+      app.as_deref().unwrap_or(&shared.config.app_id),
+      true,
+      move |tx| {
+        let session = state::authenticate(tx, &claims, kind, now)?.into_owned();
+        Ok((session.user_id.clone(), f(tx, session)))
+      },
+    )
     .await?;
   note_auth(ctx.entry, kind, user);
   result
@@ -429,16 +455,26 @@ enum Cred {
   External(&'static str, String, Map<String, Value>),
 }
 
-async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, ApiError> {
+async fn login(
+  ctx: &mut Ctx<'_>,
+  app: &str,
+  provider: &str,
+  body: &[u8],
+) -> Result<Reply, ApiError> {
   let shared = ctx.shared;
   let link = query_param(ctx.parts.uri.query(), "link").as_deref() == Some("true");
   let linking_claims = if link {
     let claims = bearer_claims(ctx)?;
+    if shared.app_claim(app) != claims.app.as_deref() {
+      return Err(ApiError::invalid_session(
+        "the token belongs to another app",
+      ));
+    }
     // Authenticated once here for the log (and an early 401); again below, in the transaction
     // that links, so the session cannot end in between.
     let now = now_secs();
     let user = shared
-      .tx(false, move |tx| {
+      .tx(app, false, move |tx| {
         Ok(
           state::authenticate(tx, &claims, Kind::Access, now)?
             .user_id
@@ -462,7 +498,7 @@ async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, 
       let password = str_field(&payload, "password")?.to_string();
       let lookup = email.clone();
       let record = shared
-        .tx(false, move |tx| state::password_record(tx, &lookup))
+        .tx(app, false, move |tx| state::password_record(tx, &lookup))
         .await?;
       let Some((salt, hash, iterations)) = record else {
         return Err(ApiError::bad_credentials());
@@ -515,11 +551,11 @@ async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, 
     _ => return Err(unsupported_provider(provider)),
   };
 
-  let app_id = shared.config.app_id.clone();
+  let app_id = app.to_string();
   let ttl = shared.config.refresh_token_ttl_secs;
   let requested_device = requested_device_id(&payload);
   let minted = shared
-    .tx(true, move |tx| {
+    .tx(app, true, move |tx| {
       let linking = match &linking_claims {
         Some(claims) => {
           let s = state::authenticate(tx, claims, Kind::Access, now)?;
@@ -565,7 +601,7 @@ async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, 
       })
     })
     .await?;
-  let body = session_tokens(shared, &minted, now);
+  let body = session_tokens(shared, app, &minted, now);
   Ok(Reply::Json(200, body.to_string().into_bytes()))
 }
 
@@ -621,7 +657,12 @@ fn requested_device_id(payload: &Map<String, Value>) -> Option<String> {
   parse_object_id(oid).filter(|id| id.bytes().any(|b| b != b'0'))
 }
 
-async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Reply, ApiError> {
+async fn userpass(
+  ctx: &mut Ctx<'_>,
+  app: &str,
+  action: Userpass,
+  body: &[u8],
+) -> Result<Reply, ApiError> {
   let shared = ctx.shared;
   let payload = parse_object(body, false)?;
   let iterations = shared.config.password_iterations;
@@ -637,7 +678,7 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       // Refuse a taken email before paying for the hash (the insert checks again).
       let lookup = email.clone();
       if shared
-        .tx(false, move |tx| state::email_exists(tx, &lookup))
+        .tx(app, false, move |tx| state::email_exists(tx, &lookup))
         .await?
       {
         return Err(ApiError::new(
@@ -651,12 +692,12 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       let confirmed = !shared.config.require_email_confirmation;
       let target = email.clone();
       let pair = shared
-        .tx(true, move |tx| {
+        .tx(app, true, move |tx| {
           state::register(tx, &target, salt, hash, iterations, confirmed)
         })
         .await?;
       if let Some(pair) = pair {
-        shared.remember_pending(Pending::Confirm, &email, pair);
+        shared.remember_pending(app, Pending::Confirm, &email, pair);
       }
       Ok(Reply::Empty(201))
     }
@@ -664,7 +705,7 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       let token = owned("token")?;
       let token_id = owned("tokenId")?;
       shared
-        .tx(true, move |tx| state::confirm(tx, &token, &token_id))
+        .tx(app, true, move |tx| state::confirm(tx, &token, &token_id))
         .await?;
       Ok(Reply::Empty(204))
     }
@@ -672,9 +713,9 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       let email = owned("email")?;
       let target = email.clone();
       let pair = shared
-        .tx(true, move |tx| state::resend_confirmation(tx, &target))
+        .tx(app, true, move |tx| state::resend_confirmation(tx, &target))
         .await?;
-      shared.remember_pending(Pending::Confirm, &email, pair);
+      shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
     Userpass::ConfirmCall => {
@@ -686,20 +727,20 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       let target = email.clone();
       let automatic = !shared.config.require_email_confirmation;
       let pair = shared
-        .tx(true, move |tx| {
+        .tx(app, true, move |tx| {
           state::run_confirmation(tx, &target, automatic)
         })
         .await?;
-      shared.remember_pending(Pending::Confirm, &email, pair);
+      shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
     Userpass::ResetSend => {
       let email = owned("email")?;
       let target = email.clone();
       let pair = shared
-        .tx(true, move |tx| state::start_reset(tx, &target))
+        .tx(app, true, move |tx| state::start_reset(tx, &target))
         .await?;
-      shared.remember_pending(Pending::Reset, &email, pair);
+      shared.remember_pending(app, Pending::Reset, &email, pair);
       Ok(Reply::Empty(204))
     }
     Userpass::Reset => {
@@ -709,12 +750,12 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       validate_password(&password)?;
       let (t, id) = (token.clone(), token_id.clone());
       let email = shared
-        .tx(false, move |tx| state::reset_email(tx, &t, &id))
+        .tx(app, false, move |tx| state::reset_email(tx, &t, &id))
         .await?;
       let (salt, hash) =
         hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
       shared
-        .tx(true, move |tx| {
+        .tx(app, true, move |tx| {
           // Re-check: the token may have been used while we were hashing.
           state::reset_email(tx, &token, &token_id)?;
           state::set_password(tx, &email, salt, hash, iterations)
@@ -730,7 +771,7 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       validate_password(&password)?;
       let lookup = email.clone();
       if !shared
-        .tx(false, move |tx| state::email_exists(tx, &lookup))
+        .tx(app, false, move |tx| state::email_exists(tx, &lookup))
         .await?
       {
         return Err(ApiError::user_not_found());
@@ -738,7 +779,7 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       let (salt, hash) =
         hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
       shared
-        .tx(true, move |tx| {
+        .tx(app, true, move |tx| {
           state::set_password(tx, &email, salt, hash, iterations)
         })
         .await?;
@@ -748,17 +789,20 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
 }
 
 async fn profile(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-  let app_id = ctx.shared.config.app_id.clone();
-  let profile = read_session(ctx, Kind::Access, move |tx, session| {
-    state::profile(tx, &app_id, &session.user_id)
+  let (user, app) = read_session_of_app(ctx, Kind::Access, move |tx, session| {
+    tx.user(&session.user_id)?
+      .map(Cow::into_owned)
+      .ok_or_else(|| ApiError::invalid_session("user not found"))
   })
   .await?;
+  let app = app.as_deref().unwrap_or(&ctx.shared.config.app_id);
+  let profile = state::profile(app, &user);
   Ok(Reply::Json(200, profile.to_string().into_bytes()))
 }
 
 async fn refresh_session(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   let now = now_secs();
-  let minted = read_session(ctx, Kind::Refresh, move |tx, session| {
+  let (minted, app) = read_session_of_app(ctx, Kind::Refresh, move |tx, session| {
     Ok(Minted {
       user_id: session.user_id.clone(),
       session_id: session.id.clone(),
@@ -770,6 +814,7 @@ async fn refresh_session(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   .await?;
   let shared = ctx.shared;
   let access = shared.tokens.access(
+    app.as_deref(),
     &minted.user_id,
     &minted.session_id,
     &minted.device_id,

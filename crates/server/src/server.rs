@@ -49,7 +49,7 @@ pub(crate) struct Shared {
   pub store: Store,
   /// The plain pending tokens this process issued, for the control API (the store keeps only
   /// hashes); an entry counts only while the store still has its token id pending.
-  plain_pending: Mutex<HashMap<(Pending, String), TokenPair>>,
+  plain_pending: Mutex<HashMap<(String, Pending, String), TokenPair>>,
   pub tokens: Tokens,
   pub faults: Faults,
   pub log: RequestLog,
@@ -92,16 +92,28 @@ impl Shared {
     }
   }
 
-  /// Runs `f` in one store transaction of this server's app (see [`Store::run`]).
-  pub async fn tx<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
+  /// Runs `f` in one store transaction of `app` (see [`Store::run`]).
+  pub async fn tx<T, F>(&self, app: &str, write: bool, f: F) -> Result<T, ApiError>
   where
     T: Send + 'static,
     F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
   {
-    self.store.run(&self.config.app_id, write, f).await
+    self.store.run(app, write, f).await
   }
 
-  /// [`Shared::tx`] for synchronous callers (see [`Store::run_blocking`]).
+  /// Whether this server serves `app`.
+  pub fn serves(&self, app: &str) -> bool {
+    app == self.config.app_id || self.config.app_ids.iter().any(|a| a == app)
+  }
+
+  /// What tokens of `app` say in their `app` claim: nothing for the first app, so that a
+  /// one-app server's tokens look as they always did.
+  pub fn app_claim<'a>(&self, app: &'a str) -> Option<&'a str> {
+    (app != self.config.app_id).then_some(app)
+  }
+
+  /// [`Shared::tx`] on the first app, for synchronous callers (the control API; see
+  /// [`Store::run_blocking`]).
   pub fn tx_blocking<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
   where
     T: Send,
@@ -110,23 +122,27 @@ impl Shared {
     self.store.run_blocking(&self.config.app_id, write, f)
   }
 
-  /// The memory state's version (0 for SQL stores, which have no data file).
+  /// The first app's memory state version (0 for SQL stores, which have no data file).
   pub fn version(&self) -> u64 {
-    self.store.memory().map_or(0, |m| m.version())
+    self
+      .store
+      .memory(&self.config.app_id)
+      .map_or(0, |m| m.version())
   }
 
-  /// Keeps a pending token this process issued, for the control API.
-  pub fn remember_pending(&self, kind: Pending, email: &str, pair: TokenPair) {
+  /// Keeps a pending token this process issued for an account of `app`, for the control API.
+  pub fn remember_pending(&self, app: &str, kind: Pending, email: &str, pair: TokenPair) {
     self
       .plain_pending
       .lock()
       .unwrap_or_else(|e| e.into_inner())
-      .insert((kind, email.to_string()), pair);
+      .insert((app.to_string(), kind, email.to_string()), pair);
   }
 
-  /// The plain pending token of an account, if this process issued it and it is still pending.
+  /// The plain pending token of an account of the first app, if this process issued it and
+  /// it is still pending.
   pub fn pending_plain(&self, kind: Pending, email: &str) -> Result<Option<TokenPair>, ApiError> {
-    let key = (kind, email.to_string());
+    let key = (self.config.app_id.clone(), kind, email.to_string());
     let Some(pair) = self
       .plain_pending
       .lock()

@@ -544,17 +544,14 @@ fn refresh_profile(
 }
 
 /// The profile document of `GET /auth/profile`.
-pub(crate) fn profile(tx: &dyn Tx, app_id: &str, user_id: &str) -> Result<Value, ApiError> {
-  let user = tx
-    .user(user_id)?
-    .ok_or_else(|| ApiError::invalid_session("user not found"))?;
-  Ok(json!({
+pub(crate) fn profile(app_id: &str, user: &User) -> Value {
+  json!({
     "user_id": user.id,
     "domain_id": derived_id(app_id, "domain"),
     "identities": user.identities,
     "data": user.data,
     "type": match user.kind { UserKind::Normal => "normal", UserKind::Server => "server" },
-  }))
+  })
 }
 
 /// Sets the custom data that new access tokens carry; false if there is no such user.

@@ -4,6 +4,7 @@
 //! blocking thread with a pooled connection for the SQL backends.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -190,8 +191,8 @@ pub(crate) trait Tx {
 // One per server: boxing the memory state would only add an indirection to its hot path.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Store {
-  /// In-process state (the emulator).
-  Memory(MemStore),
+  /// In-process state (the emulator), one per app id.
+  Memory(HashMap<String, MemStore>),
   /// SQLite.
   Sqlite(Arc<crate::sqlite::Sqlite>),
   /// PostgreSQL.
@@ -207,7 +208,7 @@ impl Store {
     F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
   {
     match self {
-      Store::Memory(mem) => mem.run(f),
+      Store::Memory(apps) => memory_app(apps, app)?.run(f),
       Store::Sqlite(db) => {
         let (db, app) = (db.clone(), app.to_string());
         join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
@@ -228,7 +229,7 @@ impl Store {
     F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send,
   {
     match self {
-      Store::Memory(mem) => mem.run(f),
+      Store::Memory(apps) => memory_app(apps, app)?.run(f),
       Store::Sqlite(db) => std::thread::scope(|s| {
         s.spawn(|| db.run(app, write, f))
           .join()
@@ -242,13 +243,23 @@ impl Store {
     }
   }
 
-  /// The memory store (memory mode only): the data file's source.
-  pub fn memory(&self) -> Option<&MemStore> {
+  /// An app's memory store (memory mode only): the data file's source.
+  pub fn memory(&self, app: &str) -> Option<&MemStore> {
     match self {
-      Store::Memory(mem) => Some(mem),
+      Store::Memory(apps) => apps.get(app),
       _ => None,
     }
   }
+}
+
+fn memory_app<'s>(
+  apps: &'s HashMap<String, MemStore>,
+  app: &str,
+) -> Result<&'s MemStore, ApiError> {
+  // Routes check the app id first; a token names only apps this server minted it for.
+  apps
+    .get(app)
+    .ok_or_else(|| ApiError::new(404, "AppNotFound", format!("cannot find app '{app}'")))
 }
 
 fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {

@@ -37,6 +37,9 @@ pub(crate) struct Claims {
   /// Access-token generation: `expire_access_tokens` bumps the server's generation.
   #[serde(default)]
   pub generation: u64,
+  /// The app, when it is not the server's first (`Config::app_id`).
+  #[serde(default)]
+  pub app: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -49,6 +52,8 @@ struct AccessOut<'a> {
   generation: u64,
   baas_device_id: &'a str,
   user_data: &'a serde_json::Value,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  app: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +63,8 @@ struct RefreshOut<'a> {
   exp: u64,
   typ: Kind,
   sid: &'a str,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  app: Option<&'a str>,
 }
 
 /// Why a token was refused (goes into the error message after "invalid session: ").
@@ -96,10 +103,11 @@ impl Tokens {
     token
   }
 
-  /// Mints an access token.
+  /// Mints an access token (`app`: see [`Claims::app`]).
   #[allow(clippy::too_many_arguments)]
   pub fn access(
     &self,
+    app: Option<&str>,
     user_id: &str,
     session_id: &str,
     device_id: &str,
@@ -117,18 +125,27 @@ impl Tokens {
       generation,
       baas_device_id: device_id,
       user_data,
+      app,
     };
     self.sign(&serde_json::to_vec(&claims).expect("claims serialize"))
   }
 
-  /// Mints a refresh token.
-  pub fn refresh(&self, user_id: &str, session_id: &str, now: u64, ttl: u64) -> String {
+  /// Mints a refresh token (`app`: see [`Claims::app`]).
+  pub fn refresh(
+    &self,
+    app: Option<&str>,
+    user_id: &str,
+    session_id: &str,
+    now: u64,
+    ttl: u64,
+  ) -> String {
     let claims = RefreshOut {
       sub: user_id,
       iat: now,
       exp: now.saturating_add(ttl),
       typ: Kind::Refresh,
       sid: session_id,
+      app,
     };
     self.sign(&serde_json::to_vec(&claims).expect("claims serialize"))
   }
@@ -225,7 +242,7 @@ mod tests {
   #[test]
   fn round_trip_and_tamper() {
     let t = Tokens::new(b"secret");
-    let tok = t.refresh("u1", "s1", 100, 10);
+    let tok = t.refresh(None, "u1", "s1", 100, 10);
     let c = t.verify(&tok).unwrap();
     assert_eq!((c.sub.as_str(), c.sid.as_str(), c.exp), ("u1", "s1", 110));
     assert_eq!(c.typ, Kind::Refresh);
@@ -239,7 +256,7 @@ mod tests {
   fn access_token_carries_client_claims() {
     let t = Tokens::new(b"k");
     let data = serde_json::json!({"a": 1});
-    let tok = t.access("u", "s", "d", &data, 3, 10, 5);
+    let tok = t.access(None, "u", "s", "d", &data, 3, 10, 5);
     let payload = tok.split('.').nth(1).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
     assert_eq!(v["user_data"]["a"], 1);
