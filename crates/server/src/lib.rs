@@ -347,12 +347,13 @@ impl Emulator {
           }
         };
         let secret = state.jwt_secret.clone().into_bytes();
-        let mut memory = std::collections::HashMap::new();
-        for app in &config.app_ids {
-          memory.insert(app.clone(), store::MemStore::new(memory::State::new()));
-        }
-        memory.insert(config.app_id.clone(), store::MemStore::new(state));
-        (store::Store::Memory(memory), secret, persister)
+        let others = config
+          .app_ids
+          .iter()
+          .map(|app| (app.clone(), store::MemStore::new(memory::State::new())))
+          .collect();
+        let apps = store::MemApps::new(config.app_id.clone(), store::MemStore::new(state), others);
+        (store::Store::Memory(apps), secret, persister)
       }
       StoreConfig::Sqlite { path } => {
         let (path, apps) = (path.clone(), apps.clone());

@@ -192,7 +192,7 @@ pub(crate) trait Tx {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Store {
   /// In-process state (the emulator), one per app id.
-  Memory(HashMap<String, MemStore>),
+  Memory(MemApps),
   /// SQLite.
   Sqlite(Arc<crate::sqlite::Sqlite>),
   /// PostgreSQL.
@@ -208,7 +208,7 @@ impl Store {
     F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
   {
     match self {
-      Store::Memory(apps) => memory_app(apps, app)?.run(f),
+      Store::Memory(apps) => apps.get(app)?.run(f),
       Store::Sqlite(db) => {
         let (db, app) = (db.clone(), app.to_string());
         join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
@@ -229,7 +229,7 @@ impl Store {
     F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send,
   {
     match self {
-      Store::Memory(apps) => memory_app(apps, app)?.run(f),
+      Store::Memory(apps) => apps.get(app)?.run(f),
       Store::Sqlite(db) => std::thread::scope(|s| {
         s.spawn(|| db.run(app, write, f))
           .join()
@@ -246,20 +246,40 @@ impl Store {
   /// An app's memory store (memory mode only): the data file's source.
   pub fn memory(&self, app: &str) -> Option<&MemStore> {
     match self {
-      Store::Memory(apps) => apps.get(app),
+      Store::Memory(apps) => apps.get(app).ok(),
       _ => None,
     }
   }
 }
 
-fn memory_app<'s>(
-  apps: &'s HashMap<String, MemStore>,
-  app: &str,
-) -> Result<&'s MemStore, ApiError> {
-  // Routes check the app id first; a token names only apps this server minted it for.
-  apps
-    .get(app)
-    .ok_or_else(|| ApiError::new(404, "AppNotFound", format!("cannot find app '{app}'")))
+/// The memory stores of a server's apps. The first app is a field of its own: a one-app
+/// server finds it with a string comparison, not a hash, on every request.
+pub(crate) struct MemApps {
+  first_id: String,
+  first: MemStore,
+  others: HashMap<String, MemStore>,
+}
+
+impl MemApps {
+  /// The first app's store and the others'.
+  pub fn new(first_id: String, first: MemStore, others: HashMap<String, MemStore>) -> MemApps {
+    MemApps {
+      first_id,
+      first,
+      others,
+    }
+  }
+
+  fn get(&self, app: &str) -> Result<&MemStore, ApiError> {
+    if app == self.first_id {
+      return Ok(&self.first);
+    }
+    // Routes check the app id first; a token names only apps this server minted it for.
+    self
+      .others
+      .get(app)
+      .ok_or_else(|| ApiError::new(404, "AppNotFound", format!("cannot find app '{app}'")))
+  }
 }
 
 fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
