@@ -493,7 +493,10 @@ pub(crate) fn resolve(
           refresh_profile(tx, &owner, profile)?;
           Ok(owner)
         }
-        (Some(owner), Some(l)) if owner == l.id => Ok(owner),
+        (Some(owner), Some(l)) if owner == l.id => {
+          refresh_profile(tx, &owner, profile)?;
+          Ok(owner)
+        }
         (Some(_), Some(_)) => Err(taken()),
         (None, None) => {
           let user = new_user(UserKind::Normal, identity, profile, now);
@@ -503,6 +506,7 @@ pub(crate) fn resolve(
         }
         (None, Some(mut user)) => {
           attach(&mut user, identity);
+          user.data.extend(profile);
           tx.update_user(&user)?;
           claim_identity(tx, provider, id, &user.id)?;
           Ok(user.id)

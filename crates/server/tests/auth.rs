@@ -372,6 +372,24 @@ async fn custom_token_metadata_fields_fill_the_profile() {
     .login_raw("custom-token", &json!({"token": missing}))
     .await
     .assert_error(401, "AuthError", "required metadata field 'id'");
+  // Linking a custom token adds its claims to the user's existing profile data.
+  let email_user = emu.new_user("meta@example.com").await;
+  let linked = sign_hs256(
+    b"jwt-secret",
+    &json!({"sub": "meta-3", "exp": now() + 60, "id": "u-3", "license": "bsd"}),
+  );
+  let r = link(
+    emu,
+    Some(&email_user.access),
+    "custom-token",
+    json!({ "token": linked }),
+  )
+  .await;
+  assert_eq!(r.status, 200, "{}", r.text());
+  assert_eq!(
+    data(email_user.access.clone()).await,
+    json!({"email": "meta@example.com", "id": "u-3", "license": "bsd"})
+  );
 }
 
 #[tokio::test]
