@@ -615,3 +615,40 @@ impl Tx for SqliteTx<'_> {
     Ok(())
   }
 }
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn durable_settings_and_migrations_once() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-sqlite-unit-{}",
+      hex(&random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.db");
+    let db = Sqlite::open(&path).unwrap();
+    let secret = db.ensure_app("a").unwrap();
+    drop(db);
+    // Opening again applies nothing twice and keeps the app's secret.
+    let db = Sqlite::open(&path).unwrap();
+    assert_eq!(db.ensure_app("a").unwrap(), secret);
+    let conn = db.take().unwrap();
+    let mode: String = conn
+      .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+      .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = conn
+      .query_row("PRAGMA synchronous", [], |r| r.get(0))
+      .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+    let versions: i64 = conn
+      .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+      .unwrap();
+    assert_eq!(versions, MIGRATIONS.len() as i64);
+    drop(conn);
+    drop(db);
+    std::fs::remove_dir_all(dir).unwrap();
+  }
+}

@@ -175,8 +175,6 @@ fn verify_hs256_with(mac: &HmacSha256, token: &str) -> Result<Vec<u8>, Reject> {
   B64.decode(payload).map_err(|_| Reject::Malformed)
 }
 
-/// Verifies a `custom-token` credential: HS256 with `secret`, `alg` must be HS256, `exp` must be
-/// in the future, `nbf` (if any) in the past, `sub` a non-empty string. Returns `sub`.
 /// A verified custom token: its subject and all its claims (for `metadata_fields`).
 #[derive(Debug)]
 pub(crate) struct CustomToken {
@@ -186,6 +184,8 @@ pub(crate) struct CustomToken {
   pub claims: serde_json::Value,
 }
 
+/// Verifies a `custom-token` credential: HS256 with `secret`, `alg` must be HS256, `exp` must be
+/// in the future, `nbf` (if any) in the past, `sub` a non-empty string.
 pub(crate) fn verify_custom_token(
   secret: &[u8],
   token: &str,
