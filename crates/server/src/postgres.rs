@@ -100,16 +100,20 @@ impl Postgres {
       .config
       .connect(NoTls)
       .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    client
-      .batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}",
-        self.schema
-      ))
-      .map_err(|e| match err(e) {
-        // Two servers creating one schema at once: the loser's CREATE fails, and a retry works.
-        StoreError::Conflict => StoreError::Unavailable("schema created concurrently".into()),
-        other => other,
-      })?;
+    // Servers starting together may race to create the schema: the loser's CREATE fails on
+    // the catalog's unique index, and then the schema exists.
+    let sql = format!(
+      "CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}",
+      self.schema
+    );
+    let mut attempts = 0;
+    while let Err(e) = client.batch_execute(&sql) {
+      attempts += 1;
+      match err(e) {
+        StoreError::Conflict if attempts < 3 => continue,
+        other => return Err(other),
+      }
+    }
     Ok(client)
   }
 

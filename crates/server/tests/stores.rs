@@ -246,3 +246,42 @@ async fn a_data_file_is_for_the_memory_store_only() {
   .unwrap_err();
   assert!(err.to_string().contains("memory store only"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_servers_starting_together_migrate_once() {
+  if !postgres_available() {
+    return;
+  }
+  let store = fresh_store("postgres");
+  let starts: Vec<_> = (0..4)
+    .map(|_| tokio::spawn(realm_auth_server::Emulator::start(config(store.clone()))))
+    .collect();
+  let mut servers = Vec::new();
+  for start in starts {
+    servers.push(start.await.unwrap().expect("every server starts"));
+  }
+  let StoreConfig::Postgres { url, schema } = store else {
+    unreachable!()
+  };
+  let schema = schema.unwrap();
+  let (migrations, apps) = tokio::task::spawn_blocking(move || {
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, table: &str| -> i64 {
+      client
+        .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
+        .unwrap()
+        .get(0)
+    };
+    (
+      count(&mut client, "schema_migrations"),
+      count(&mut client, "apps"),
+    )
+  })
+  .await
+  .unwrap();
+  assert_eq!(migrations, 1);
+  assert_eq!(apps, 1);
+  for server in servers {
+    server.stop().await;
+  }
+}
