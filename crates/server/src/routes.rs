@@ -756,7 +756,9 @@ async fn userpass(
         hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
       shared
         .tx(app, true, move |tx| {
-          // Re-check: the token may have been used while we were hashing.
+          // Re-check under the account's lock: the token may have been used while we were
+          // hashing, or be in use by another server right now; it works once.
+          tx.lock_email_account(&email)?;
           state::reset_email(tx, &token, &token_id)?;
           state::set_password(tx, &email, salt, hash, iterations)
         })
