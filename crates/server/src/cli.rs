@@ -12,6 +12,10 @@ macro_rules! shared_options {
   --host <h>                    interface to bind (default 127.0.0.1)
   --app-id <id>                 the app id to serve (default emulator-app)
   --data <file>                 load state from <file> and save every change to it
+  --sqlite <file>               keep users, keys and sessions in the SQLite database <file>
+                                (created if missing; several servers may share it)
+  --postgres <url>              keep them in PostgreSQL (postgres://user@host:port/db; or set
+                                REALM_AUTH_SERVER_POSTGRES_URL, which `ps` does not show)
   --access-token-ttl <secs>     access token lifetime (default 1800)
   --refresh-token-ttl <secs>    refresh token lifetime (default 5184000)
   --require-email-confirmation  new email/password accounts start unconfirmed
@@ -100,6 +104,8 @@ pub struct Cli {
 pub const CONTROL_TOKEN_ENV: &str = "REALM_AUTH_EMULATOR_CONTROL_TOKEN";
 /// The environment variable that holds the `custom-token` provider's secret.
 pub const CUSTOM_TOKEN_SECRET_ENV: &str = "REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET";
+/// The environment variable that holds the PostgreSQL URL (a URL may carry a password).
+pub const POSTGRES_URL_ENV: &str = "REALM_AUTH_SERVER_POSTGRES_URL";
 
 /// Parses the arguments of `realm-auth-native emulator` (after the command name); `Ok(None)`
 /// means help was asked for. `--threads` is refused: an in-process emulator cannot honour it.
@@ -170,6 +176,8 @@ fn parse(
   let mut json = false;
   let mut control_token = Secret::new("--control-token", CONTROL_TOKEN_ENV);
   let mut custom_secret = Secret::new("--custom-token-secret", CUSTOM_TOKEN_SECRET_ENV);
+  let mut postgres_url = Secret::new("--postgres", POSTGRES_URL_ENV);
+  let mut sqlite = None;
   let mut args = args.into_iter();
   while let Some(arg) = args.next() {
     // Accept both `--flag value` and `--flag=value`.
@@ -193,6 +201,8 @@ fn parse(
       "--host" => config.host = value("--host")?,
       "--app-id" => config.app_id = value("--app-id")?,
       "--data" => config.data_file = Some(value("--data")?.into()),
+      "--sqlite" => sqlite = Some(value("--sqlite")?),
+      "--postgres" => postgres_url.set(value("--postgres")?)?,
       "--access-token-ttl" => {
         config.access_token_ttl_secs = number("--access-token-ttl", value("--access-token-ttl")?)?
       }
@@ -261,6 +271,12 @@ fn parse(
   }
   config.control_token = control_token.resolve(env);
   config.custom_token_secret = custom_secret.resolve(env);
+  config.store = match (sqlite, postgres_url.resolve(env)) {
+    (Some(_), Some(_)) => return Err("--sqlite and --postgres exclude each other".into()),
+    (Some(path), None) => crate::StoreConfig::Sqlite { path: path.into() },
+    (None, Some(url)) => crate::StoreConfig::Postgres { url, schema: None },
+    (None, None) => crate::StoreConfig::Memory,
+  };
   Ok(Some(Cli {
     config,
     threads,
@@ -330,6 +346,32 @@ mod tests {
     assert!(cli.json);
     assert!(!parse_args(args("--port=1")).unwrap().unwrap().json);
     assert!(parse_args(args("--help")).unwrap().is_none());
+  }
+
+  #[test]
+  fn store_flags() {
+    let no_env = |_: &str| None;
+    let store = |a: &str| parse(args(a), true, &no_env).map(|c| c.unwrap().config.store);
+    assert_eq!(store("").unwrap(), crate::StoreConfig::Memory);
+    assert_eq!(
+      store("--sqlite /tmp/s.db").unwrap(),
+      crate::StoreConfig::Sqlite {
+        path: "/tmp/s.db".into()
+      }
+    );
+    assert_eq!(
+      store("--postgres postgres://u@h/db").unwrap(),
+      crate::StoreConfig::Postgres {
+        url: "postgres://u@h/db".into(),
+        schema: None
+      }
+    );
+    assert!(store("--sqlite a --postgres b").is_err());
+    let env = |k: &str| (k == POSTGRES_URL_ENV).then(|| "postgres://e@h/db".to_string());
+    let from_env = parse(args(""), true, &env).unwrap().unwrap().config.store;
+    assert!(
+      matches!(from_env, crate::StoreConfig::Postgres { url, .. } if url == "postgres://e@h/db")
+    );
   }
 
   #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::faults::{ActiveFault, FaultSpec};
 use crate::ids::now_secs;
@@ -17,7 +17,8 @@ use crate::server::{
   BodyError, Resp, Shared, discard_body, empty_response, header_str, json_response, query_param,
   read_body,
 };
-use crate::state::{ApiError, new_key_secret, new_password_hash, validate_password};
+use crate::state::{self, ApiError, Ident, new_key_secret, new_password_hash, validate_password};
+use crate::store::Pending;
 
 /// Largest control request body. (Bigger fault bodies can be installed from Rust or Node.)
 pub(crate) const CONTROL_BODY_LIMIT: usize = 1024 * 1024;
@@ -271,6 +272,7 @@ impl From<ApiError> for ControlError {
     match e.status {
       404 => ControlError::NotFound(e.message),
       409 => ControlError::Conflict(e.message),
+      500 | 503 => ControlError::Io(e.message),
       _ => ControlError::InvalidArgument(e.message),
     }
   }
@@ -302,19 +304,21 @@ impl Control {
   }
 
   /// Every user, oldest first: id, and email when it has one (its profile's `email`).
+  /// (An unreachable database lists none: this method cannot fail, and is for tests.)
   pub fn users(&self) -> Vec<ListedUser> {
-    let st = self.shared.read();
-    let mut users: Vec<&crate::state::User> = st.users.values().collect();
-    users.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    let users = self
+      .shared
+      .tx_blocking(false, |tx| Ok(tx.users()?))
+      .unwrap_or_default();
     users
       .into_iter()
       .map(|u| ListedUser {
-        id: u.id.clone(),
         email: u
           .data
           .get("email")
           .and_then(|e| e.as_str())
           .map(str::to_owned),
+        id: u.id,
       })
       .collect()
   }
@@ -329,17 +333,29 @@ impl Control {
     validate_password(password)?;
     let iterations = self.shared.config.password_iterations;
     let (salt, hash) = new_password_hash(password, iterations);
-    let id = {
-      let mut st = self.shared.write();
+    let app_id = self.shared.config.app_id.as_str();
+    let id = self.shared.tx_blocking(true, |tx| {
       // The only conflict of `register`; its wire message ("name already in use") is the
       // client API's, not one that names the email.
-      st.register(email, salt, hash, iterations, true)
-        .map_err(|e| match e.status {
-          409 => ControlError::UserExists(format!("a user with email '{email}' already exists")),
-          _ => e.into(),
-        })?;
-      st.create_email_user(email, now_secs())?
-    };
+      state::register(tx, email, salt, hash, iterations, true).map_err(|e| match e.status {
+        409 => ApiError::new(409, "UserExists", ""),
+        _ => e,
+      })?;
+      state::resolve(
+        tx,
+        app_id,
+        Ident::Email(email),
+        None,
+        Map::new(),
+        now_secs(),
+      )
+    });
+    let id = id.map_err(|e| match (e.status, e.code) {
+      (409, "UserExists") => {
+        ControlError::UserExists(format!("a user with email '{email}' already exists"))
+      }
+      _ => e.into(),
+    })?;
     self.shared.persist_soon();
     Ok(CreatedUser {
       id,
@@ -364,10 +380,10 @@ impl Control {
   /// Creates a server API key (with its own user of type `server`).
   pub fn create_server_api_key(&self, name: &str) -> Result<ServerApiKey, ControlError> {
     let (key, hash) = new_key_secret();
-    let id = self
-      .shared
-      .write()
-      .create_server_key(name, hash, now_secs())?;
+    let app_id = self.shared.config.app_id.as_str();
+    let id = self.shared.tx_blocking(true, |tx| {
+      state::create_server_key(tx, app_id, name, hash, now_secs())
+    })?;
     self.shared.persist_soon();
     Ok(ServerApiKey {
       id,
@@ -401,15 +417,25 @@ impl Control {
   }
 
   /// Makes every access token issued so far invalid (401 InvalidSession); refresh tokens and
-  /// sessions stay valid, so clients can refresh.
+  /// sessions stay valid, so clients can refresh. (Best effort when the database is down.)
   pub fn expire_access_tokens(&self) {
-    self.shared.write().access_generation += 1;
+    if let Err(e) = self
+      .shared
+      .tx_blocking(true, |tx| Ok(tx.bump_access_generation()?))
+    {
+      eprintln!(
+        "realm-auth-server: could not expire access tokens: {}",
+        e.message
+      );
+    }
     self.shared.persist_soon();
   }
 
   /// Ends every session of a user: its refresh and access tokens stop working.
   pub fn revoke_sessions(&self, user_id: &str) -> Result<(), ControlError> {
-    let found = self.shared.write().revoke_user_sessions(user_id);
+    let found = self
+      .shared
+      .tx_blocking(true, |tx| state::revoke_user_sessions(tx, user_id))?;
     self.shared.persist_soon();
     if found { Ok(()) } else { Err(no_user(user_id)) }
   }
@@ -424,14 +450,23 @@ impl Control {
     self.shared.log.clear();
   }
 
-  /// The pending confirmation of an unconfirmed account (with `require_email_confirmation`).
+  /// The pending confirmation of an unconfirmed account (with `require_email_confirmation`),
+  /// if this process issued it.
   pub fn pending_confirmation(&self, email: &str) -> Option<TokenPair> {
-    self.shared.read().pending_confirmation(email)
+    self
+      .shared
+      .pending_plain(Pending::Confirm, email)
+      .ok()
+      .flatten()
   }
 
-  /// The pending password reset of an account (after `reset/send`).
+  /// The pending password reset of an account (after `reset/send`), if this process issued it.
   pub fn pending_reset(&self, email: &str) -> Option<TokenPair> {
-    self.shared.read().pending_reset(email)
+    self
+      .shared
+      .pending_plain(Pending::Reset, email)
+      .ok()
+      .flatten()
   }
 
   /// Sets a user's custom data (a JSON object): the `user_data` claim of new access tokens.
@@ -441,14 +476,22 @@ impl Control {
         "custom data must be a JSON object".into(),
       ));
     }
-    let found = self.shared.write().set_custom_data(user_id, data);
+    let found = self
+      .shared
+      .tx_blocking(true, |tx| state::set_custom_data(tx, user_id, data))?;
     self.shared.persist_soon();
     if found { Ok(()) } else { Err(no_user(user_id)) }
   }
 
   /// Forgets all users, keys, sessions, faults and the request log.
   pub fn reset(&self) {
-    self.shared.write().clear();
+    if let Err(e) = self.shared.tx_blocking(true, |tx| Ok(tx.clear()?)) {
+      eprintln!(
+        "realm-auth-server: could not reset the store: {}",
+        e.message
+      );
+    }
+    self.shared.forget_pending();
     self.shared.faults.clear();
     self.shared.log.clear();
     self.shared.persist_soon();

@@ -25,10 +25,14 @@ mod control;
 mod faults;
 mod ids;
 mod log;
+mod memory;
 mod persist;
+mod postgres;
 mod routes;
 mod server;
+mod sqlite;
 mod state;
+mod store;
 mod tokens;
 
 use std::fmt;
@@ -47,6 +51,7 @@ pub use control::{
 };
 pub use faults::{ActiveFault, FaultAction, FaultSpec};
 pub use log::{LoggedRequest, RequestOutcome, TokenType};
+pub use store::StoreConfig;
 pub use tokens::sign_hs256;
 
 /// The path prefix of the client API.
@@ -60,8 +65,12 @@ pub struct Config {
   pub host: String,
   /// Port to bind; 0 picks a free one (default 0).
   pub port: u16,
-  /// The one app id served (default `emulator-app`); other ids get 404 `AppNotFound`.
+  /// The app id served (default `emulator-app`): the control API's app, and the one whose
+  /// signing secret signs every token.
   pub app_id: String,
+  /// More app ids served besides `app_id`, each with its own users, keys and sessions (the
+  /// control API works on `app_id`'s only). Other ids get 404 `AppNotFound`.
+  pub app_ids: Vec<String>,
   /// Access token lifetime (default 1800 s).
   pub access_token_ttl_secs: u64,
   /// Refresh token (session) lifetime (default 60 days).
@@ -70,12 +79,17 @@ pub struct Config {
   pub require_email_confirmation: bool,
   /// HS256 secret of the `custom-token` provider; `None` disables the provider.
   pub custom_token_secret: Option<String>,
+  /// JWT claims the `custom-token` provider copies into the user's profile `data` (the
+  /// provider's `metadata_fields`), on every login.
+  pub custom_token_metadata_fields: Vec<MetadataField>,
   /// Payload field that holds the identity id for `custom-function` logins (default `id`).
   pub function_identity_field: String,
   /// User API keys per user (default 20).
   pub max_api_keys_per_user: usize,
-  /// Load state from this file at start and rewrite it after every change.
+  /// Memory mode only: load state from this file at start and rewrite it after every change.
   pub data_file: Option<PathBuf>,
+  /// Where users, keys and sessions live (default: memory).
+  pub store: StoreConfig,
   /// Request log entries kept; the oldest are dropped (default 10 000).
   pub log_capacity: usize,
   /// PBKDF2 iterations for new passwords (default 1000: emulator-grade, cheap logins).
@@ -110,13 +124,16 @@ impl Default for Config {
       host: "127.0.0.1".into(),
       port: 0,
       app_id: "emulator-app".into(),
+      app_ids: Vec::new(),
       access_token_ttl_secs: 1800,
       refresh_token_ttl_secs: 60 * 24 * 3600,
       require_email_confirmation: false,
       custom_token_secret: None,
+      custom_token_metadata_fields: Vec::new(),
       function_identity_field: "id".into(),
       max_api_keys_per_user: 20,
       data_file: None,
+      store: StoreConfig::Memory,
       log_capacity: 10_000,
       password_iterations: 1000,
       control_token: None,
@@ -135,6 +152,7 @@ impl fmt::Debug for Config {
       .field("host", &self.host)
       .field("port", &self.port)
       .field("app_id", &self.app_id)
+      .field("app_ids", &self.app_ids)
       .field("access_token_ttl_secs", &self.access_token_ttl_secs)
       .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
       .field(
@@ -145,9 +163,14 @@ impl fmt::Debug for Config {
         "custom_token_secret",
         &self.custom_token_secret.as_ref().map(|_| "<redacted>"),
       )
+      .field(
+        "custom_token_metadata_fields",
+        &self.custom_token_metadata_fields,
+      )
       .field("function_identity_field", &self.function_identity_field)
       .field("max_api_keys_per_user", &self.max_api_keys_per_user)
       .field("data_file", &self.data_file)
+      .field("store", &self.store)
       .field("log_capacity", &self.log_capacity)
       .field("password_iterations", &self.password_iterations)
       .field(
@@ -166,6 +189,31 @@ impl fmt::Debug for Config {
   }
 }
 
+/// One claim of a custom token that the provider copies into the user's profile data, as the
+/// real server's `metadata_fields` entries say it: `{"name", "field_name", "required"}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MetadataField {
+  /// The claim's path in the token (dots separate nested objects: `user.license`).
+  pub name: String,
+  /// The key in the profile data (default: the claim path's last segment).
+  #[serde(default, alias = "fieldName")]
+  pub field_name: Option<String>,
+  /// Refuse the login when the claim is missing (default false).
+  #[serde(default)]
+  pub required: bool,
+}
+
+impl MetadataField {
+  /// The profile key this claim fills.
+  pub fn target(&self) -> &str {
+    self
+      .field_name
+      .as_deref()
+      .filter(|f| !f.is_empty())
+      .unwrap_or_else(|| self.name.rsplit('.').next().unwrap_or(&self.name))
+  }
+}
+
 /// Why the emulator could not start.
 #[derive(Debug)]
 pub enum EmulatorError {
@@ -175,6 +223,8 @@ pub enum EmulatorError {
   Bind(std::io::Error),
   /// The data file could not be read or written.
   Data(String),
+  /// The database could not be opened or migrated.
+  Store(String),
 }
 
 impl EmulatorError {
@@ -183,7 +233,7 @@ impl EmulatorError {
     match self {
       EmulatorError::Config(_) => EmulatorErrorCode::BadRequest,
       EmulatorError::Bind(_) => EmulatorErrorCode::BindFailed,
-      EmulatorError::Data(_) => EmulatorErrorCode::DataFile,
+      EmulatorError::Data(_) | EmulatorError::Store(_) => EmulatorErrorCode::DataFile,
     }
   }
 }
@@ -194,6 +244,7 @@ impl fmt::Display for EmulatorError {
       EmulatorError::Config(m) => write!(f, "invalid emulator configuration: {m}"),
       EmulatorError::Bind(e) => write!(f, "cannot bind the emulator's port: {e}"),
       EmulatorError::Data(m) => write!(f, "emulator data file: {m}"),
+      EmulatorError::Store(m) => write!(f, "database: {m}"),
     }
   }
 }
@@ -244,9 +295,18 @@ fn base_url_for(addr: SocketAddr) -> String {
 impl Emulator {
   /// Binds and starts serving on the current tokio runtime.
   pub async fn start(config: Config) -> Result<Emulator, EmulatorError> {
-    if config.app_id.is_empty() || config.app_id.contains('/') {
+    let apps: Vec<String> = std::iter::once(&config.app_id)
+      .chain(&config.app_ids)
+      .cloned()
+      .collect();
+    if apps.iter().any(|a| a.is_empty() || a.contains('/')) {
       return Err(EmulatorError::Config(
         "app id must be non-empty and contain no '/'".into(),
+      ));
+    }
+    if config.data_file.is_some() && !config.app_ids.is_empty() {
+      return Err(EmulatorError::Config(
+        "a data file holds one app: serve several app ids from a SQL store".into(),
       ));
     }
     if config.function_identity_field.is_empty() {
@@ -263,20 +323,67 @@ impl Emulator {
     };
     let extra_hosts =
       access::parse_allowed_hosts(&config.allowed_hosts).map_err(EmulatorError::Config)?;
-    let (state, persister) = match &config.data_file {
-      None => (state::State::new(&config.app_id), None),
-      Some(path) => {
-        let loaded = persist::load(path, &config.app_id).map_err(EmulatorError::Data)?;
-        let state = loaded.unwrap_or_else(|| state::State::new(&config.app_id));
-        // Write at once: a fresh file gets its signing secret, a loaded one is re-validated.
-        let bytes = persist::encode(&state);
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || persist::write_atomic(&target, &bytes))
-          .await
-          .map_err(|e| EmulatorError::Data(e.to_string()))?
-          .map_err(|e| EmulatorError::Data(format!("cannot write {}: {e}", path.display())))?;
-        let version = state.version;
-        (state, Some(persist::Persister::new(path.clone(), version)))
+    if config.data_file.is_some() && config.store != StoreConfig::Memory {
+      return Err(EmulatorError::Config(
+        "a data file is for the memory store only; a SQL store is its own file".into(),
+      ));
+    }
+    let (store, jwt_secret, persister) = match &config.store {
+      StoreConfig::Memory => {
+        let (state, persister) = match &config.data_file {
+          None => (memory::State::new(), None),
+          Some(path) => {
+            let loaded = persist::load(path).map_err(EmulatorError::Data)?;
+            let state = loaded.unwrap_or_else(memory::State::new);
+            // Write at once: a fresh file gets its signing secret, a loaded one is re-validated.
+            let bytes = persist::encode(&state);
+            let target = path.clone();
+            tokio::task::spawn_blocking(move || persist::write_atomic(&target, &bytes))
+              .await
+              .map_err(|e| EmulatorError::Data(e.to_string()))?
+              .map_err(|e| EmulatorError::Data(format!("cannot write {}: {e}", path.display())))?;
+            let version = state.version;
+            (state, Some(persist::Persister::new(path.clone(), version)))
+          }
+        };
+        let secret = state.jwt_secret.clone().into_bytes();
+        let others = config
+          .app_ids
+          .iter()
+          .map(|app| (app.clone(), store::MemStore::new(memory::State::new())))
+          .collect();
+        let apps = store::MemApps::new(config.app_id.clone(), store::MemStore::new(state), others);
+        (store::Store::Memory(apps), secret, persister)
+      }
+      StoreConfig::Sqlite { path } => {
+        let (path, apps) = (path.clone(), apps.clone());
+        let (db, secret) = tokio::task::spawn_blocking(move || {
+          let db = sqlite::Sqlite::open(&path)?;
+          let mut secrets = apps
+            .iter()
+            .map(|app| db.ensure_app(app))
+            .collect::<Result<Vec<_>, String>>()?;
+          Ok::<_, String>((db, secrets.swap_remove(0)))
+        })
+        .await
+        .map_err(|e| EmulatorError::Store(e.to_string()))?
+        .map_err(EmulatorError::Store)?;
+        (store::Store::Sqlite(Arc::new(db)), secret, None)
+      }
+      StoreConfig::Postgres { url, schema } => {
+        let (url, schema, apps) = (url.clone(), schema.clone(), apps.clone());
+        let (db, secret) = tokio::task::spawn_blocking(move || {
+          let db = postgres::Postgres::open(&url, schema.as_deref())?;
+          let mut secrets = apps
+            .iter()
+            .map(|app| db.ensure_app(app))
+            .collect::<Result<Vec<_>, String>>()?;
+          Ok::<_, String>((db, secrets.swap_remove(0)))
+        })
+        .await
+        .map_err(|e| EmulatorError::Store(e.to_string()))?
+        .map_err(EmulatorError::Store)?;
+        (store::Store::Postgres(Arc::new(db)), secret, None)
       }
     };
     let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -287,7 +394,8 @@ impl Emulator {
     let shared = Arc::new(server::Shared::new(
       config,
       base_url_for(addr),
-      state,
+      store,
+      &jwt_secret,
       persister,
       access,
     ));

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::ids::{hex, random_bytes};
+use crate::memory::State;
 use crate::server::Shared;
-use crate::state::State;
 
 /// Writes `bytes` to `path` so that readers (and a crash) only ever see the old or the new
 /// content: temp file in the same directory, fsync, rename over, fsync the directory.
@@ -52,7 +52,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Loads a data file; `Ok(None)` when it does not exist yet.
-pub(crate) fn load(path: &Path, app_id: &str) -> Result<Option<State>, String> {
+pub(crate) fn load(path: &Path) -> Result<Option<State>, String> {
   let bytes = match std::fs::read(path) {
     Ok(b) => b,
     Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -60,7 +60,7 @@ pub(crate) fn load(path: &Path, app_id: &str) -> Result<Option<State>, String> {
   };
   let mut state: State = serde_json::from_slice(&bytes)
     .map_err(|e| format!("{} is not an emulator data file: {e}", path.display()))?;
-  state.after_load(app_id);
+  state.after_load();
   Ok(Some(state))
 }
 
@@ -88,8 +88,11 @@ impl Persister {
   /// Writes the current state unless a write at least as new already happened.
   pub async fn flush(&self, shared: &Shared) -> io::Result<()> {
     let mut written = self.written.lock().await;
+    let Some(memory) = shared.store.memory(&shared.config.app_id) else {
+      return Ok(());
+    };
     let (version, bytes) = {
-      let st = shared.read();
+      let st = memory.lock();
       if st.version <= *written {
         return Ok(());
       }

@@ -1,20 +1,24 @@
 //! The client API (`/api/client/v2.0`): route table and handlers.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use serde_json::{Map, Value, json};
 
+use crate::MetadataField;
 use crate::ids::{now_secs, object_id, parse_object_id};
 use crate::log::{LoggedRequest, TokenType};
 use crate::server::{
   BodyError, Resp, Shared, empty_response, header_str, json_response, public_base, query_param,
 };
 use crate::state::{
-  self, ANON, API_KEY, ApiError, CUSTOM_FUNCTION, CUSTOM_TOKEN, Ident, KeyView, USERPASS, key_hash,
-  new_key_secret, new_password_hash, validate_password,
+  self, ANON, API_KEY, ApiError, CUSTOM_FUNCTION, CUSTOM_TOKEN, Ident, KeyView, Session, USERPASS,
+  key_hash, new_key_secret, new_password_hash, validate_password,
 };
+use crate::store::{Pending, Tx};
 use crate::tokens::{Claims, Kind, Reject, verify_custom_token};
 
 /// Where the client API lives.
@@ -191,7 +195,7 @@ async fn route_request(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<Reply, ApiError
     ));
   }
   let app_matches = |app: &str| {
-    if app == ctx.shared.config.app_id {
+    if ctx.shared.serves(app) {
       Ok(())
     } else {
       Err(ApiError::new(
@@ -208,22 +212,22 @@ async fn route_request(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<Reply, ApiError
     }
     Route::Login { app, provider } => {
       app_matches(app)?;
-      login(ctx, provider, body).await
+      login(ctx, app, provider, body).await
     }
     Route::Userpass { app, action } => {
       app_matches(app)?;
-      userpass(ctx, action, body).await
+      userpass(ctx, app, action, body).await
     }
-    Route::Profile => profile(ctx),
-    Route::Session if *method == Method::POST => refresh_session(ctx),
-    Route::Session => logout(ctx),
-    Route::DeleteUser => delete_user(ctx),
-    Route::Keys if *method == Method::GET => list_keys(ctx),
-    Route::Keys => create_key(ctx, body),
-    Route::Key { id } if *method == Method::GET => fetch_key(ctx, id),
-    Route::Key { id } => delete_key(ctx, id),
-    Route::KeyEnable { id } => set_key_disabled(ctx, id, false),
-    Route::KeyDisable { id } => set_key_disabled(ctx, id, true),
+    Route::Profile => profile(ctx).await,
+    Route::Session if *method == Method::POST => refresh_session(ctx).await,
+    Route::Session => logout(ctx).await,
+    Route::DeleteUser => delete_user(ctx).await,
+    Route::Keys if *method == Method::GET => list_keys(ctx).await,
+    Route::Keys => create_key(ctx, body).await,
+    Route::Key { id } if *method == Method::GET => fetch_key(ctx, id).await,
+    Route::Key { id } => delete_key(ctx, id).await,
+    Route::KeyEnable { id } => set_key_disabled(ctx, id, false).await,
+    Route::KeyDisable { id } => set_key_disabled(ctx, id, true).await,
   }
 }
 
@@ -288,12 +292,12 @@ fn bearer_claims(ctx: &mut Ctx<'_>) -> Result<Claims, ApiError> {
 }
 
 /// Marks the log entry as authenticated.
-fn note_auth(entry: &mut LoggedRequest, kind: Kind, user_id: &str) {
+fn note_auth(entry: &mut LoggedRequest, kind: Kind, user_id: String) {
   entry.token_type = match kind {
     Kind::Access => TokenType::Access,
     Kind::Refresh => TokenType::Refresh,
   };
-  entry.user_id = Some(user_id.to_string());
+  entry.user_id = Some(user_id);
 }
 
 /// For the log: what kind of token a request carried on a route that did not check it.
@@ -322,38 +326,111 @@ async fn hash_off_thread<T: Send + 'static>(
   }
 }
 
+/// What a login or refresh needs from the store to mint tokens.
+struct Minted {
+  user_id: String,
+  session_id: String,
+  device_id: String,
+  user_data: Value,
+  generation: u64,
+}
+
 /// Login response tokens for a session.
-fn session_tokens(
-  shared: &Shared,
-  st: &state::State,
-  user_id: &str,
-  session_id: &str,
-  device_id: &str,
-  now: u64,
-) -> Value {
-  let empty = json!({});
-  let user_data = st.users.get(user_id).map_or(&empty, |u| &u.custom_data);
+fn session_tokens(shared: &Shared, app: &str, m: &Minted, now: u64) -> Value {
+  let app = shared.app_claim(app);
   let access = shared.tokens.access(
-    user_id,
-    session_id,
-    device_id,
-    user_data,
-    st.access_generation,
+    app,
+    &m.user_id,
+    &m.session_id,
+    &m.device_id,
+    &m.user_data,
+    m.generation,
     now,
     shared.config.access_token_ttl_secs,
   );
   let refresh = shared.tokens.refresh(
-    user_id,
-    session_id,
+    app,
+    &m.user_id,
+    &m.session_id,
     now,
     shared.config.refresh_token_ttl_secs,
   );
   json!({
     "access_token": access,
     "refresh_token": refresh,
-    "user_id": user_id,
-    "device_id": device_id,
+    "user_id": m.user_id,
+    "device_id": m.device_id,
   })
+}
+
+/// The custom data a user's access tokens carry.
+fn user_data(tx: &dyn Tx, user_id: &str) -> Result<Value, ApiError> {
+  Ok(
+    tx.user(user_id)?
+      .map_or_else(|| json!({}), |u| u.custom_data.clone()),
+  )
+}
+
+/// Runs `f` in a read transaction after authenticating the bearer token in it; the log entry
+/// names the user even when `f` refuses.
+async fn read_session<T: Send + 'static>(
+  ctx: &mut Ctx<'_>,
+  kind: Kind,
+  f: impl FnOnce(&dyn Tx, &Session) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+  Ok(read_session_of_app(ctx, kind, f).await?.0)
+}
+
+/// [`read_session`] that also says the token's app (`None`: the first app).
+async fn read_session_of_app<T: Send + 'static>(
+  ctx: &mut Ctx<'_>,
+  kind: Kind,
+  f: impl FnOnce(&dyn Tx, &Session) -> Result<T, ApiError> + Send + 'static,
+) -> Result<(T, Option<String>), ApiError> {
+  let mut claims = bearer_claims(ctx)?;
+  let now = now_secs();
+  let shared = ctx.shared;
+  // Taken out, not copied: the first app's tokens carry none, and allocate nothing here.
+  let app = claims.app.take();
+  let (user, result) = shared
+    .tx(
+      app.as_deref().unwrap_or(&shared.config.app_id),
+      false,
+      move |tx| {
+        let tx: &dyn Tx = tx;
+        let session = state::authenticate(tx, &claims, kind, now)?;
+        Ok((session.user_id.clone(), f(tx, &session)))
+      },
+    )
+    .await?;
+  note_auth(ctx.entry, kind, user);
+  Ok((result?, app))
+}
+
+/// [`read_session`] for rules that write. `f` must refuse before it writes: its error still
+/// commits the (unchanged) transaction.
+async fn write_session<T: Send + 'static>(
+  ctx: &mut Ctx<'_>,
+  kind: Kind,
+  f: impl FnOnce(&mut dyn Tx, Session) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+  let mut claims = bearer_claims(ctx)?;
+  let now = now_secs();
+  let shared = ctx.shared;
+  // Taken out, not copied: the first app's tokens carry none, and allocate nothing here.
+  let app = claims.app.take();
+  let (user, result) = shared
+    .tx(
+      app.as_deref().unwrap_or(&shared.config.app_id),
+      true,
+      move |tx| {
+        let session = state::authenticate(tx, &claims, kind, now)?.into_owned();
+        Ok((session.user_id.clone(), f(tx, session)))
+      },
+    )
+    .await?;
+  note_auth(ctx.entry, kind, user);
+  result
 }
 
 // ---- handlers -------------------------------------------------------------------------------
@@ -370,10 +447,42 @@ fn location(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   Ok(Reply::Json(200, body.to_string().into_bytes()))
 }
 
-async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, ApiError> {
+/// A verified credential, before the store resolves it to a user.
+enum Cred {
+  Anonymous,
+  Email(String),
+  KeyHash(String),
+  External(&'static str, String, Map<String, Value>),
+}
+
+async fn login(
+  ctx: &mut Ctx<'_>,
+  app: &str,
+  provider: &str,
+  body: &[u8],
+) -> Result<Reply, ApiError> {
   let shared = ctx.shared;
   let link = query_param(ctx.parts.uri.query(), "link").as_deref() == Some("true");
   let linking_claims = if link {
+    let claims = bearer_claims(ctx)?;
+    if shared.app_claim(app) != claims.app.as_deref() {
+      return Err(ApiError::invalid_session(
+        "the token belongs to another app",
+      ));
+    }
+    // Authenticated once here for the log (and an early 401); again below, in the transaction
+    // that links, so the session cannot end in between.
+    let now = now_secs();
+    let user = shared
+      .tx(app, false, move |tx| {
+        Ok(
+          state::authenticate(tx, &claims, Kind::Access, now)?
+            .user_id
+            .clone(),
+        )
+      })
+      .await?;
+    note_auth(ctx.entry, Kind::Access, user);
     Some(bearer_claims(ctx)?)
   } else {
     None
@@ -381,19 +490,16 @@ async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, 
   let payload = parse_object(body, true)?;
   let now = now_secs();
 
-  // Verify the credential (password hashing happens outside the state lock).
-  enum Cred<'a> {
-    Anonymous,
-    Email(&'a str),
-    KeyHash(String),
-    External(&'static str, String),
-  }
+  // Verify the credential (password hashing happens outside any transaction).
   let cred = match provider {
     ANON => Cred::Anonymous,
     USERPASS => {
-      let email = str_field(&payload, "username")?;
+      let email = str_field(&payload, "username")?.to_string();
       let password = str_field(&payload, "password")?.to_string();
-      let record = shared.read().password_record(email);
+      let lookup = email.clone();
+      let record = shared
+        .tx(app, false, move |tx| state::password_record(tx, &lookup))
+        .await?;
       let Some((salt, hash, iterations)) = record else {
         return Err(ApiError::bad_credentials());
       };
@@ -412,19 +518,25 @@ async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, 
         return Err(unsupported_provider(provider));
       };
       let token = str_field(&payload, "token")?;
-      let sub = verify_custom_token(secret.as_bytes(), token, now).map_err(|why| {
+      let verified = verify_custom_token(secret.as_bytes(), token, now).map_err(|why| {
         ApiError::new(
           401,
           "AuthError",
           format!("invalid custom auth token: {why}"),
         )
       })?;
-      Cred::External(CUSTOM_TOKEN, sub)
+      let profile = metadata_profile(
+        &shared.config.custom_token_metadata_fields,
+        &verified.claims,
+      )?;
+      Cred::External(CUSTOM_TOKEN, verified.sub, profile)
     }
     CUSTOM_FUNCTION => {
       let field = &shared.config.function_identity_field;
       match payload.get(field) {
-        Some(Value::String(id)) if !id.is_empty() => Cred::External(CUSTOM_FUNCTION, id.clone()),
+        Some(Value::String(id)) if !id.is_empty() => {
+          Cred::External(CUSTOM_FUNCTION, id.clone(), Map::new())
+        }
         _ => {
           return Err(ApiError::new(
             401,
@@ -439,53 +551,91 @@ async fn login(ctx: &mut Ctx<'_>, provider: &str, body: &[u8]) -> Result<Reply, 
     _ => return Err(unsupported_provider(provider)),
   };
 
-  let mut st = shared.write();
-  // The linking session is checked under the same lock that links, so it cannot die in between.
-  let linking = match &linking_claims {
-    Some(claims) => {
-      let session = st.authenticate(claims, Kind::Access, now)?;
-      note_auth(ctx.entry, Kind::Access, &session.user_id);
-      Some((
-        session.user_id.clone(),
-        session.id.clone(),
-        session.device_id.clone(),
-      ))
-    }
-    None => None,
-  };
-  let mut via_key = None;
-  let ident = match &cred {
-    Cred::Anonymous => Ident::Anonymous,
-    Cred::Email(email) => {
-      st.check_confirmed(email)?;
-      Ident::Email(email)
-    }
-    Cred::KeyHash(hash) => {
-      let (owner, key_id) = st.key_login(hash)?;
-      via_key = Some(key_id.clone());
-      Ident::ApiKey { key_id, owner }
-    }
-    Cred::External(provider, id) => Ident::External { provider, id },
-  };
-  let user_id = st.resolve(ident, linking.as_ref().map(|l| l.0.as_str()), now)?;
-  let body = match linking {
-    // Linking keeps the caller's session: fresh tokens for it, same device.
-    Some((_, session_id, device_id)) => {
-      session_tokens(shared, &st, &user_id, &session_id, &device_id, now)
-    }
-    None => {
-      let device_id = requested_device_id(&payload).unwrap_or_else(object_id);
-      let session_id = st.new_session(
-        &user_id,
-        &device_id,
-        via_key,
-        shared.config.refresh_token_ttl_secs,
-        now,
-      );
-      session_tokens(shared, &st, &user_id, &session_id, &device_id, now)
-    }
-  };
+  let app_id = app.to_string();
+  let ttl = shared.config.refresh_token_ttl_secs;
+  let requested_device = requested_device_id(&payload);
+  let minted = shared
+    .tx(app, true, move |tx| {
+      let linking = match &linking_claims {
+        Some(claims) => {
+          let s = state::authenticate(tx, claims, Kind::Access, now)?;
+          Some((s.user_id.clone(), s.id.clone(), s.device_id.clone()))
+        }
+        None => None,
+      };
+      let mut via_key = None;
+      let mut profile = Map::new();
+      let ident = match &cred {
+        Cred::Anonymous => Ident::Anonymous,
+        Cred::Email(email) => {
+          state::check_confirmed(tx, email)?;
+          Ident::Email(email)
+        }
+        Cred::KeyHash(hash) => {
+          let (owner, key_id) = state::key_login(tx, hash)?;
+          via_key = Some(key_id.clone());
+          Ident::ApiKey { key_id, owner }
+        }
+        Cred::External(provider, id, fields) => {
+          profile = fields.clone();
+          Ident::External { provider, id }
+        }
+      };
+      let link_to = linking.as_ref().map(|l| l.0.as_str());
+      let user_id = state::resolve(tx, &app_id, ident, link_to, profile, now)?;
+      let (session_id, device_id) = match linking {
+        // Linking keeps the caller's session: fresh tokens for it, same device.
+        Some((_, session_id, device_id)) => (session_id, device_id),
+        None => {
+          let device_id = requested_device.unwrap_or_else(object_id);
+          let session_id = state::new_session(tx, &user_id, &device_id, via_key, ttl, now)?;
+          (session_id, device_id)
+        }
+      };
+      Ok(Minted {
+        user_data: user_data(tx, &user_id)?,
+        generation: tx.access_generation()?,
+        user_id,
+        session_id,
+        device_id,
+      })
+    })
+    .await?;
+  let body = session_tokens(shared, app, &minted, now);
   Ok(Reply::Json(200, body.to_string().into_bytes()))
+}
+
+/// The profile fields a custom token's claims fill (the provider's `metadata_fields`): each
+/// configured claim `name` (a dotted path) lands under its `field_name` (default: the name's
+/// last segment). A required claim that is missing refuses the login, as the real server does.
+fn metadata_profile(
+  fields: &[MetadataField],
+  claims: &Value,
+) -> Result<Map<String, Value>, ApiError> {
+  let mut profile = Map::new();
+  for field in fields {
+    let value = field
+      .name
+      .split('.')
+      .try_fold(claims, |v, segment| v.get(segment));
+    match value {
+      Some(v) => {
+        profile.insert(field.target().to_string(), v.clone());
+      }
+      None if field.required => {
+        return Err(ApiError::new(
+          401,
+          "AuthError",
+          format!(
+            "invalid custom auth token: required metadata field '{}' is missing",
+            field.name
+          ),
+        ));
+      }
+      None => {}
+    }
+  }
+  Ok(profile)
 }
 
 fn unsupported_provider(provider: &str) -> ApiError {
@@ -507,19 +657,30 @@ fn requested_device_id(payload: &Map<String, Value>) -> Option<String> {
   parse_object_id(oid).filter(|id| id.bytes().any(|b| b != b'0'))
 }
 
-async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Reply, ApiError> {
+async fn userpass(
+  ctx: &mut Ctx<'_>,
+  app: &str,
+  action: Userpass,
+  body: &[u8],
+) -> Result<Reply, ApiError> {
   let shared = ctx.shared;
   let payload = parse_object(body, false)?;
   let iterations = shared.config.password_iterations;
+  let owned = |name: &str| str_field(&payload, name).map(str::to_string);
   match action {
     Userpass::Register => {
-      let email = str_field(&payload, "email")?;
-      let password = str_field(&payload, "password")?.to_string();
+      let email = owned("email")?;
+      let password = owned("password")?;
       if email.trim().is_empty() {
         return Err(ApiError::bad_request("email must not be empty"));
       }
       validate_password(&password)?;
-      if shared.read().emails.contains_key(email) {
+      // Refuse a taken email before paying for the hash (the insert checks again).
+      let lookup = email.clone();
+      if shared
+        .tx(app, false, move |tx| state::email_exists(tx, &lookup))
+        .await?
+      {
         return Err(ApiError::new(
           409,
           "AccountNameInUse",
@@ -529,95 +690,138 @@ async fn userpass(ctx: &mut Ctx<'_>, action: Userpass, body: &[u8]) -> Result<Re
       let (salt, hash) =
         hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
       let confirmed = !shared.config.require_email_confirmation;
-      shared
-        .write()
-        .register(email, salt, hash, iterations, confirmed)?;
+      let target = email.clone();
+      let pair = shared
+        .tx(app, true, move |tx| {
+          state::register(tx, &target, salt, hash, iterations, confirmed)
+        })
+        .await?;
+      if let Some(pair) = pair {
+        shared.remember_pending(app, Pending::Confirm, &email, pair);
+      }
       Ok(Reply::Empty(201))
     }
     Userpass::Confirm => {
-      let token = str_field(&payload, "token")?;
-      let token_id = str_field(&payload, "tokenId")?;
-      shared.write().confirm(token, token_id)?;
+      let token = owned("token")?;
+      let token_id = owned("tokenId")?;
+      shared
+        .tx(app, true, move |tx| state::confirm(tx, &token, &token_id))
+        .await?;
       Ok(Reply::Empty(204))
     }
     Userpass::ConfirmSend => {
-      let email = str_field(&payload, "email")?;
-      shared.write().resend_confirmation(email)?;
+      let email = owned("email")?;
+      let target = email.clone();
+      let pair = shared
+        .tx(app, true, move |tx| state::resend_confirmation(tx, &target))
+        .await?;
+      shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
     Userpass::ConfirmCall => {
-      // The emulator's "confirmation function" behaves like a resend: new pending tokens.
+      // The server's "confirmation function" behaves like a resend (new pending tokens), and is
+      // refused when the app confirms automatically.
       // realm v12 sends only `{email}` (core's `retry_custom_confirmation`).
-      let email = str_field(&payload, "email")?;
+      let email = owned("email")?;
       check_arguments(&payload)?;
-      shared.write().resend_confirmation(email)?;
+      let target = email.clone();
+      let automatic = !shared.config.require_email_confirmation;
+      let pair = shared
+        .tx(app, true, move |tx| {
+          state::run_confirmation(tx, &target, automatic)
+        })
+        .await?;
+      shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
     Userpass::ResetSend => {
-      let email = str_field(&payload, "email")?;
-      shared.write().start_reset(email)?;
+      let email = owned("email")?;
+      let target = email.clone();
+      let pair = shared
+        .tx(app, true, move |tx| state::start_reset(tx, &target))
+        .await?;
+      shared.remember_pending(app, Pending::Reset, &email, pair);
       Ok(Reply::Empty(204))
     }
     Userpass::Reset => {
-      let token = str_field(&payload, "token")?;
-      let token_id = str_field(&payload, "tokenId")?;
-      let password = str_field(&payload, "password")?.to_string();
+      let token = owned("token")?;
+      let token_id = owned("tokenId")?;
+      let password = owned("password")?;
       validate_password(&password)?;
-      let email = shared.read().reset_email(token, token_id)?;
+      let (t, id) = (token.clone(), token_id.clone());
+      let email = shared
+        .tx(app, false, move |tx| state::reset_email(tx, &t, &id))
+        .await?;
       let (salt, hash) =
         hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
-      let mut st = shared.write();
-      // Re-check: the token may have been used while we were hashing.
-      st.reset_email(token, token_id)?;
-      st.set_password(&email, salt, hash, iterations)?;
+      shared
+        .tx(app, true, move |tx| {
+          // Re-check under the account's lock: the token may have been used while we were
+          // hashing, or be in use by another server right now; it works once.
+          tx.lock_email_account(&email)?;
+          state::reset_email(tx, &token, &token_id)?;
+          state::set_password(tx, &email, salt, hash, iterations)
+        })
+        .await?;
       Ok(Reply::Empty(204))
     }
     Userpass::ResetCall => {
-      // The emulator's "reset function" approves every request: the password changes now.
-      let email = str_field(&payload, "email")?;
-      let password = str_field(&payload, "password")?.to_string();
+      // The server's "reset function" approves every request: the password changes now.
+      let email = owned("email")?;
+      let password = owned("password")?;
       check_arguments(&payload)?;
       validate_password(&password)?;
-      if !shared.read().emails.contains_key(email) {
+      let lookup = email.clone();
+      if !shared
+        .tx(app, false, move |tx| state::email_exists(tx, &lookup))
+        .await?
+      {
         return Err(ApiError::user_not_found());
       }
       let (salt, hash) =
         hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
-      shared.write().set_password(email, salt, hash, iterations)?;
+      shared
+        .tx(app, true, move |tx| {
+          state::set_password(tx, &email, salt, hash, iterations)
+        })
+        .await?;
       Ok(Reply::Empty(204))
     }
   }
 }
 
-fn profile(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let st = ctx.shared.read();
-  let session = st.authenticate(&claims, Kind::Access, now_secs())?;
-  note_auth(ctx.entry, Kind::Access, &session.user_id);
-  let profile = st
-    .profile(&session.user_id)
-    .ok_or_else(|| ApiError::invalid_session("user not found"))?;
+async fn profile(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+  let (user, app) = read_session_of_app(ctx, Kind::Access, move |tx, session| {
+    tx.user(&session.user_id)?
+      .map(Cow::into_owned)
+      .ok_or_else(|| ApiError::invalid_session("user not found"))
+  })
+  .await?;
+  let app = app.as_deref().unwrap_or(&ctx.shared.config.app_id);
+  let profile = state::profile(app, &user);
   Ok(Reply::Json(200, profile.to_string().into_bytes()))
 }
 
-fn refresh_session(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
+async fn refresh_session(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   let now = now_secs();
+  let (minted, app) = read_session_of_app(ctx, Kind::Refresh, move |tx, session| {
+    Ok(Minted {
+      user_id: session.user_id.clone(),
+      session_id: session.id.clone(),
+      device_id: session.device_id.clone(),
+      user_data: user_data(tx, &session.user_id)?,
+      generation: tx.access_generation()?,
+    })
+  })
+  .await?;
   let shared = ctx.shared;
-  let st = shared.read();
-  let session = st.authenticate(&claims, Kind::Refresh, now)?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let empty = json!({});
-  let user_data = st
-    .users
-    .get(&session.user_id)
-    .map_or(&empty, |u| &u.custom_data);
   let access = shared.tokens.access(
-    &session.user_id,
-    &session.id,
-    &session.device_id,
-    user_data,
-    st.access_generation,
+    app.as_deref(),
+    &minted.user_id,
+    &minted.session_id,
+    &minted.device_id,
+    &minted.user_data,
+    minted.generation,
     now,
     shared.config.access_token_ttl_secs,
   );
@@ -627,90 +831,83 @@ fn refresh_session(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   ))
 }
 
-fn logout(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let mut st = ctx.shared.write();
-  let session = st.authenticate(&claims, Kind::Refresh, now_secs())?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let id = session.id.clone();
-  st.end_session(&id);
+async fn logout(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+  write_session(ctx, Kind::Refresh, |tx, session| {
+    Ok(tx.delete_session(&session.id)?)
+  })
+  .await?;
   Ok(Reply::Empty(204))
 }
 
-fn delete_user(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let mut st = ctx.shared.write();
-  let session = st.authenticate(&claims, Kind::Access, now_secs())?;
-  note_auth(ctx.entry, Kind::Access, &session.user_id);
-  let user_id = session.user_id.clone();
-  st.delete_user(&user_id);
+async fn delete_user(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+  write_session(ctx, Kind::Access, |tx, session| {
+    tx.delete_user(&session.user_id)?;
+    Ok(())
+  })
+  .await?;
   Ok(Reply::Empty(204))
 }
 
-fn list_keys(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let st = ctx.shared.read();
-  let session = st.authenticate(&claims, Kind::Refresh, now_secs())?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let user = st.check_key_manager(&session.user_id)?;
-  Ok(Reply::Json(200, st.list_keys_json(user)))
+async fn list_keys(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+  let body = read_session(ctx, Kind::Refresh, |tx, session| {
+    state::check_key_manager(tx, &session.user_id)?;
+    state::list_keys_json(tx, &session.user_id)
+  })
+  .await?;
+  Ok(Reply::Json(200, body))
 }
 
-fn create_key(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
+async fn create_key(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<Reply, ApiError> {
   let now = now_secs();
-  let shared = ctx.shared;
-  let mut st = shared.write();
-  let session = st.authenticate(&claims, Kind::Refresh, now)?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let owner = session.user_id.clone();
-  st.check_key_manager(&owner)?;
-  let payload = parse_object(body, false)?;
-  let name = str_field(&payload, "name")?;
+  let limit = ctx.shared.config.max_api_keys_per_user;
+  // The body is read only once the caller is known to be a key manager (as before).
+  let payload = parse_object(body, false);
   let (secret, hash) = new_key_secret();
-  let id = st.create_key(&owner, name, hash, shared.config.max_api_keys_per_user, now)?;
+  let (id, name) = write_session(ctx, Kind::Refresh, move |tx, session| {
+    state::check_key_manager(tx, &session.user_id)?;
+    let payload = payload?;
+    let name = str_field(&payload, "name")?;
+    let id = state::create_key(tx, &session.user_id, name, hash, limit, now)?;
+    Ok((id, name.to_string()))
+  })
+  .await?;
   let body = json!({ "_id": id, "key": secret, "name": name, "disabled": false });
   Ok(Reply::Json(201, body.to_string().into_bytes()))
 }
 
-fn fetch_key(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let st = ctx.shared.read();
-  let session = st.authenticate(&claims, Kind::Refresh, now_secs())?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let owner = &session.user_id;
-  st.check_key_manager(owner)?;
-  let key = st.owned_key(owner, id)?;
-  let view = KeyView {
-    id: &key.id,
-    name: &key.name,
-    disabled: key.disabled,
-  };
-  Ok(Reply::Json(
-    200,
-    serde_json::to_vec(&view).expect("key serializes"),
-  ))
+async fn fetch_key(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
+  let id = id.to_string();
+  let body = read_session(ctx, Kind::Refresh, move |tx, session| {
+    state::check_key_manager(tx, &session.user_id)?;
+    let key = state::owned_key(tx, &session.user_id, &id)?;
+    let view = KeyView {
+      id: &key.id,
+      name: &key.name,
+      disabled: key.disabled,
+    };
+    Ok(serde_json::to_vec(&view).expect("key serializes"))
+  })
+  .await?;
+  Ok(Reply::Json(200, body))
 }
 
-fn delete_key(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let mut st = ctx.shared.write();
-  let session = st.authenticate(&claims, Kind::Refresh, now_secs())?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let (owner, calling_key) = (session.user_id.clone(), session.via_key.clone());
-  st.check_key_manager(&owner)?;
-  st.delete_key(&owner, id, calling_key.as_deref())?;
+async fn delete_key(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
+  let id = id.to_string();
+  write_session(ctx, Kind::Refresh, move |tx, session| {
+    state::check_key_manager(tx, &session.user_id)?;
+    state::delete_key(tx, &session.user_id, &id, session.via_key.as_deref())
+  })
+  .await?;
   Ok(Reply::Empty(204))
 }
 
-fn set_key_disabled(ctx: &mut Ctx<'_>, id: &str, disabled: bool) -> Result<Reply, ApiError> {
-  let claims = bearer_claims(ctx)?;
-  let mut st = ctx.shared.write();
-  let session = st.authenticate(&claims, Kind::Refresh, now_secs())?;
-  note_auth(ctx.entry, Kind::Refresh, &session.user_id);
-  let owner = session.user_id.clone();
-  st.check_key_manager(&owner)?;
-  st.set_key_disabled(&owner, id, disabled)?;
+async fn set_key_disabled(ctx: &mut Ctx<'_>, id: &str, disabled: bool) -> Result<Reply, ApiError> {
+  let id = id.to_string();
+  write_session(ctx, Kind::Refresh, move |tx, session| {
+    state::check_key_manager(tx, &session.user_id)?;
+    state::set_key_disabled(tx, &session.user_id, &id, disabled)
+  })
+  .await?;
   Ok(Reply::Empty(204))
 }
 

@@ -1,6 +1,7 @@
 //! The accept loop, per-connection tasks (with the takeover that lets faults drop, reset or
 //! truncate a connection), the response body type and small HTTP helpers.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,11 +26,13 @@ use tokio::time::Sleep;
 
 use crate::Config;
 use crate::access::Access;
+use crate::control::TokenPair;
 use crate::faults::{FaultAction, Faults};
 use crate::ids::{now_millis, object_id};
 use crate::log::{LoggedRequest, RequestLog, RequestOutcome, TokenType, loggable_body};
 use crate::persist::Persister;
-use crate::state::State;
+use crate::state::ApiError;
+use crate::store::{Pending, Store, Tx};
 use crate::tokens::Tokens;
 
 /// Largest client-API request body; bigger ones get 413.
@@ -42,9 +45,11 @@ pub(crate) struct Shared {
   pub config: Config,
   /// `http://host:port` as clients should use it.
   pub base_url: String,
-  state: Mutex<State>,
-  /// Mirror of `State::version`, readable without the lock.
-  version: AtomicU64,
+  /// Where the records live.
+  pub store: Store,
+  /// The plain pending tokens this process issued, for the control API (the store keeps only
+  /// hashes); an entry counts only while the store still has its token id pending.
+  plain_pending: Mutex<HashMap<(String, Pending, String), TokenPair>>,
   pub tokens: Tokens,
   pub faults: Faults,
   pub log: RequestLog,
@@ -59,47 +64,22 @@ pub(crate) struct Shared {
   limits: Limits,
 }
 
-/// Write access to the state: bumps the version on drop so the persister knows.
-pub(crate) struct WriteGuard<'a> {
-  guard: MutexGuard<'a, State>,
-  version: &'a AtomicU64,
-}
-
-impl std::ops::Deref for WriteGuard<'_> {
-  type Target = State;
-  fn deref(&self) -> &State {
-    &self.guard
-  }
-}
-
-impl std::ops::DerefMut for WriteGuard<'_> {
-  fn deref_mut(&mut self) -> &mut State {
-    &mut self.guard
-  }
-}
-
-impl Drop for WriteGuard<'_> {
-  fn drop(&mut self) {
-    self.guard.version += 1;
-    self.version.store(self.guard.version, Ordering::Release);
-  }
-}
-
 impl Shared {
-  /// Builds the shared context around a loaded or fresh state.
+  /// Builds the shared context around a store and its app's token signing secret.
   pub fn new(
     config: Config,
     base_url: String,
-    state: State,
+    store: Store,
+    jwt_secret: &[u8],
     persister: Option<Persister>,
     access: Access,
   ) -> Shared {
-    let tokens = Tokens::new(&state.jwt_secret_bytes());
+    let tokens = Tokens::new(jwt_secret);
     let log = RequestLog::new(config.log_capacity);
     Shared {
       base_url,
-      version: AtomicU64::new(state.version),
-      state: Mutex::new(state),
+      store,
+      plain_pending: Mutex::new(HashMap::new()),
       tokens,
       faults: Faults::default(),
       log,
@@ -112,22 +92,88 @@ impl Shared {
     }
   }
 
-  /// Read access to the state. (A panic while holding the lock must not wedge the server.)
-  pub fn read(&self) -> MutexGuard<'_, State> {
-    self.state.lock().unwrap_or_else(|e| e.into_inner())
+  /// Runs `f` in one store transaction of `app` (see [`Store::run`]).
+  pub async fn tx<T, F>(&self, app: &str, write: bool, f: F) -> Result<T, ApiError>
+  where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
+  {
+    self.store.run(app, write, f).await
   }
 
-  /// Write access to the state.
-  pub fn write(&self) -> WriteGuard<'_> {
-    WriteGuard {
-      guard: self.state.lock().unwrap_or_else(|e| e.into_inner()),
-      version: &self.version,
+  /// Whether this server serves `app`.
+  pub fn serves(&self, app: &str) -> bool {
+    app == self.config.app_id || self.config.app_ids.iter().any(|a| a == app)
+  }
+
+  /// What tokens of `app` say in their `app` claim: nothing for the first app, so that a
+  /// one-app server's tokens look as they always did.
+  pub fn app_claim<'a>(&self, app: &'a str) -> Option<&'a str> {
+    (app != self.config.app_id).then_some(app)
+  }
+
+  /// [`Shared::tx`] on the first app, for synchronous callers (the control API; see
+  /// [`Store::run_blocking`]).
+  pub fn tx_blocking<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
+  where
+    T: Send,
+    F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send,
+  {
+    self.store.run_blocking(&self.config.app_id, write, f)
+  }
+
+  /// The first app's memory state version (0 for SQL stores, which have no data file).
+  pub fn version(&self) -> u64 {
+    self
+      .store
+      .memory(&self.config.app_id)
+      .map_or(0, |m| m.version())
+  }
+
+  /// Keeps a pending token this process issued for an account of `app`, for the control API.
+  pub fn remember_pending(&self, app: &str, kind: Pending, email: &str, pair: TokenPair) {
+    self
+      .plain_pending
+      .lock()
+      .unwrap_or_else(|e| e.into_inner())
+      .insert((app.to_string(), kind, email.to_string()), pair);
+  }
+
+  /// The plain pending token of an account of the first app, if this process issued it and
+  /// it is still pending.
+  pub fn pending_plain(&self, kind: Pending, email: &str) -> Result<Option<TokenPair>, ApiError> {
+    let key = (self.config.app_id.clone(), kind, email.to_string());
+    let Some(pair) = self
+      .plain_pending
+      .lock()
+      .unwrap_or_else(|e| e.into_inner())
+      .get(&key)
+      .cloned()
+    else {
+      return Ok(None);
+    };
+    let lookup = email.to_string();
+    let current = self.tx_blocking(false, move |tx| Ok(tx.pending_for(kind, &lookup)?))?;
+    if current.as_deref() == Some(pair.token_id.as_str()) {
+      Ok(Some(pair))
+    } else {
+      // Used or replaced: forget it.
+      self
+        .plain_pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key);
+      Ok(None)
     }
   }
 
-  /// The state version (see [`WriteGuard`]).
-  pub fn version(&self) -> u64 {
-    self.version.load(Ordering::Acquire)
+  /// Forgets every plain pending token (control `reset`).
+  pub fn forget_pending(&self) {
+    self
+      .plain_pending
+      .lock()
+      .unwrap_or_else(|e| e.into_inner())
+      .clear();
   }
 
   /// Writes the state file if anything changed since the last write. No-op without a file.

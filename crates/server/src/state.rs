@@ -1,7 +1,8 @@
-//! The emulator's data and its rules: users, identities, email accounts, sessions and API keys.
-//! No HTTP here: handlers in `routes.rs` and `control.rs` call these methods under one lock.
+//! The server's records and its rules: users, identities, email accounts, sessions and API keys.
+//! No HTTP and no storage here: handlers in `routes.rs` and `control.rs` run these rules inside
+//! one store transaction ([`Tx`]), whichever the backend.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -12,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::control::TokenPair;
 use crate::ids::{hex, object_id, random_bytes};
+use crate::store::{Pending, StoreError, Tx};
 use crate::tokens::{Claims, Kind};
 
 /// Provider type strings, as the SDKs send them.
@@ -120,8 +122,6 @@ pub(crate) struct User {
   pub data: Map<String, Value>,
   /// The `user_data` claim of new access tokens.
   pub custom_data: Value,
-  /// Ids of this user's API keys, in creation order.
-  pub key_ids: Vec<String>,
   pub created: u64,
 }
 
@@ -184,37 +184,6 @@ pub(crate) enum Ident<'a> {
   Email(&'a str),
   ApiKey { key_id: String, owner: String },
   External { provider: &'static str, id: &'a str },
-}
-
-/// Everything the emulator knows. Persisted as JSON (minus the `serde(skip)` fields).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct State {
-  /// File format version.
-  pub format: u32,
-  /// HS256 key of our tokens (hex). Persisted so tokens survive a restart with `--data`.
-  pub jwt_secret: String,
-  /// Bumped by `expire_access_tokens`: older access tokens are refused.
-  pub access_generation: u64,
-  pub users: HashMap<String, User>,
-  /// By email.
-  pub emails: HashMap<String, EmailAccount>,
-  /// `"<provider>/<id>"` -> user id, for custom-token and custom-function identities.
-  pub identities: HashMap<String, String>,
-  pub keys: HashMap<String, ApiKey>,
-  pub sessions: HashMap<String, Session>,
-  /// SHA-256 hex -> key id (derived, rebuilt on load).
-  #[serde(skip)]
-  key_by_hash: HashMap<String, String>,
-  /// Pending tokens live in memory only (they are secrets; the file holds hashes only).
-  #[serde(skip)]
-  pending_confirmations: HashMap<String, TokenPair>,
-  #[serde(skip)]
-  pending_resets: HashMap<String, TokenPair>,
-  #[serde(skip)]
-  app_id: String,
-  /// Bumped by every write access (see `Shared::write`): tells the persister what is new.
-  #[serde(skip)]
-  pub version: u64,
 }
 
 /// SHA-256 of an API key secret, hex.
@@ -305,662 +274,643 @@ fn derived_id(app_id: &str, what: &str) -> String {
   hex(&h.finalize()[..12])
 }
 
-impl State {
-  /// Empty state with a fresh signing secret.
-  pub fn new(app_id: &str) -> State {
-    State {
-      format: 1,
-      jwt_secret: hex(&random_bytes::<32>()),
-      access_generation: 0,
-      users: HashMap::new(),
-      emails: HashMap::new(),
-      identities: HashMap::new(),
-      keys: HashMap::new(),
-      sessions: HashMap::new(),
-      key_by_hash: HashMap::new(),
-      pending_confirmations: HashMap::new(),
-      pending_resets: HashMap::new(),
-      app_id: app_id.to_string(),
-      version: 0,
+/// SHA-256 of a confirmation or reset token, hex: the store keeps only this.
+pub(crate) fn token_hash(token: &str) -> String {
+  key_hash(token)
+}
+
+/// A stable per-app id for a provider (profile `provider_id`).
+pub(crate) fn provider_id(app_id: &str, provider: &str) -> String {
+  derived_id(app_id, provider)
+}
+
+fn identity(app_id: &str, provider: &str, id: &str) -> Identity {
+  Identity {
+    id: id.to_string(),
+    provider_type: provider.to_string(),
+    provider_id: provider_id(app_id, provider),
+  }
+}
+
+fn new_user(kind: UserKind, identity: Identity, data: Map<String, Value>, now: u64) -> User {
+  User {
+    id: object_id(),
+    kind,
+    identities: vec![identity],
+    data,
+    custom_data: json!({}),
+    created: now,
+  }
+}
+
+/// Adds an identity to a user (once).
+fn attach(user: &mut User, identity: Identity) {
+  if !user
+    .identities
+    .iter()
+    .any(|i| i.id == identity.id && i.provider_type == identity.provider_type)
+  {
+    user.identities.push(identity);
+  }
+}
+
+fn user_owned(tx: &dyn Tx, id: &str) -> Result<Option<User>, ApiError> {
+  Ok(tx.user(id)?.map(Cow::into_owned))
+}
+
+// ---- sessions ---------------------------------------------------------------------------
+
+/// Checks a decoded token against the store: kind, expiry, access generation, live session.
+pub(crate) fn authenticate<'t>(
+  tx: &'t dyn Tx,
+  claims: &Claims,
+  want: Kind,
+  now: u64,
+) -> Result<Cow<'t, Session>, ApiError> {
+  if claims.typ != want {
+    return Err(ApiError::invalid_session(match want {
+      Kind::Refresh => "a refresh token is required",
+      Kind::Access => "an access token is required",
+    }));
+  }
+  if claims.exp <= now {
+    return Err(ApiError::invalid_session("token expired"));
+  }
+  if want == Kind::Access && claims.generation != tx.access_generation()? {
+    return Err(ApiError::invalid_session("token expired"));
+  }
+  let session = tx.session(&claims.sid)?.ok_or_else(|| {
+    ApiError::invalid_session(match want {
+      Kind::Refresh => "failed to find refresh token",
+      Kind::Access => "session ended",
+    })
+  })?;
+  if session.user_id != claims.sub || session.expires <= now {
+    return Err(ApiError::invalid_session("session ended"));
+  }
+  if tx.user(&session.user_id)?.is_none() {
+    return Err(ApiError::invalid_session("user not found"));
+  }
+  Ok(session)
+}
+
+/// Opens a session; returns its id.
+pub(crate) fn new_session(
+  tx: &mut dyn Tx,
+  user_id: &str,
+  device_id: &str,
+  via_key: Option<String>,
+  ttl: u64,
+  now: u64,
+) -> Result<String, ApiError> {
+  let id = object_id();
+  tx.insert_session(
+    &Session {
+      id: id.clone(),
+      user_id: user_id.to_string(),
+      device_id: device_id.to_string(),
+      via_key,
+      expires: now.saturating_add(ttl),
+    },
+    now,
+  )?;
+  Ok(id)
+}
+
+/// Ends every session of a user; false if there is no such user.
+pub(crate) fn revoke_user_sessions(tx: &mut dyn Tx, user_id: &str) -> Result<bool, ApiError> {
+  if tx.user(user_id)?.is_none() {
+    return Ok(false);
+  }
+  tx.delete_sessions_of(user_id)?;
+  Ok(true)
+}
+
+// ---- users and identities -----------------------------------------------------------------
+
+/// Resolves a verified credential to a user: the owner of the identity, or a new user when it
+/// has none. With `link_to`, the identity is added to that user instead (error if another
+/// user owns it). `profile` is copied into a new user's profile data (custom-token
+/// `metadata_fields`) and refreshed on an existing one's.
+pub(crate) fn resolve(
+  tx: &mut dyn Tx,
+  app_id: &str,
+  ident: Ident<'_>,
+  link_to: Option<&str>,
+  profile: Map<String, Value>,
+  now: u64,
+) -> Result<String, ApiError> {
+  let taken = || {
+    ApiError::new(
+      409,
+      "AccountNameInUse",
+      "a user already exists with the specified provider",
+    )
+  };
+  let linking = match link_to {
+    Some(id) => {
+      let user = user_owned(tx, id)?.ok_or_else(|| ApiError::invalid_session("user not found"))?;
+      if user.kind == UserKind::Server {
+        return Err(ApiError::new(
+          400,
+          "LinkingNotSupported",
+          "server API key users cannot link identities",
+        ));
+      }
+      Some(user)
+    }
+    None => None,
+  };
+  match ident {
+    Ident::Anonymous => {
+      if linking.is_some() {
+        return Err(ApiError::new(
+          400,
+          "LinkingNotSupported",
+          "linking an anonymous identity is not supported",
+        ));
+      }
+      let user = new_user(
+        UserKind::Normal,
+        identity(app_id, ANON, &object_id()),
+        Map::new(),
+        now,
+      );
+      tx.insert_user(&user)?;
+      Ok(user.id)
+    }
+    Ident::Email(email) => {
+      // Two first logins at once must create one user, not two.
+      tx.lock_email_account(email)?;
+      let mut account = tx
+        .email_account(email)?
+        .ok_or_else(ApiError::bad_credentials)?
+        .into_owned();
+      let identity = identity(app_id, USERPASS, &account.identity_id);
+      match (account.user_id.clone(), linking) {
+        (Some(owner), None) => Ok(owner),
+        (Some(owner), Some(l)) if owner == l.id => Ok(owner),
+        (Some(_), Some(_)) => Err(taken()),
+        (None, None) => {
+          let mut data = Map::new();
+          data.insert("email".into(), Value::String(email.to_string()));
+          let user = new_user(UserKind::Normal, identity, data, now);
+          tx.insert_user(&user)?;
+          account.user_id = Some(user.id.clone());
+          tx.update_email_account(&account)?;
+          Ok(user.id)
+        }
+        (None, Some(mut user)) => {
+          attach(&mut user, identity);
+          user
+            .data
+            .entry("email")
+            .or_insert_with(|| Value::String(email.to_string()));
+          tx.update_user(&user)?;
+          account.user_id = Some(user.id.clone());
+          tx.update_email_account(&account)?;
+          Ok(user.id)
+        }
+      }
+    }
+    Ident::ApiKey { key_id, owner } => {
+      if linking.as_ref().is_some_and(|l| l.id != owner) {
+        return Err(taken());
+      }
+      if let Some(mut user) = user_owned(tx, &owner)? {
+        let before = user.identities.len();
+        attach(&mut user, identity(app_id, API_KEY, &key_id));
+        if user.identities.len() != before {
+          tx.update_user(&user)?;
+        }
+      }
+      Ok(owner)
+    }
+    Ident::External { provider, id } => {
+      let identity = identity(app_id, provider, id);
+      match (tx.identity_owner(provider, id)?, linking) {
+        (Some(owner), None) => {
+          refresh_profile(tx, &owner, profile)?;
+          Ok(owner)
+        }
+        (Some(owner), Some(l)) if owner == l.id => {
+          refresh_profile(tx, &owner, profile)?;
+          Ok(owner)
+        }
+        (Some(_), Some(_)) => Err(taken()),
+        (None, None) => {
+          let user = new_user(UserKind::Normal, identity, profile, now);
+          tx.insert_user(&user)?;
+          claim_identity(tx, provider, id, &user.id)?;
+          Ok(user.id)
+        }
+        (None, Some(mut user)) => {
+          attach(&mut user, identity);
+          user.data.extend(profile);
+          tx.update_user(&user)?;
+          claim_identity(tx, provider, id, &user.id)?;
+          Ok(user.id)
+        }
+      }
     }
   }
+}
 
-  /// Finishes a state loaded from disk: sets the app id and rebuilds derived indexes.
-  pub fn after_load(&mut self, app_id: &str) {
-    self.app_id = app_id.to_string();
-    self.key_by_hash = self
-      .keys
-      .values()
-      .map(|k| (k.hash.clone(), k.id.clone()))
-      .collect();
-  }
-
-  /// The signing secret as bytes.
-  pub fn jwt_secret_bytes(&self) -> Vec<u8> {
-    self.jwt_secret.as_bytes().to_vec()
-  }
-
-  /// A stable per-app id for a provider (profile `provider_id`).
-  pub fn provider_id(&self, provider: &str) -> String {
-    derived_id(&self.app_id, provider)
-  }
-
-  /// Forgets all users, keys and sessions (keeps the signing secret; old access tokens die).
-  pub fn clear(&mut self) {
-    self.users.clear();
-    self.emails.clear();
-    self.identities.clear();
-    self.keys.clear();
-    self.sessions.clear();
-    self.key_by_hash.clear();
-    self.pending_confirmations.clear();
-    self.pending_resets.clear();
-    self.access_generation += 1;
-  }
-
-  // ---- sessions -------------------------------------------------------------------------
-
-  /// Checks a decoded token against the state: kind, expiry, access generation, live session.
-  pub fn authenticate(&self, claims: &Claims, want: Kind, now: u64) -> Result<&Session, ApiError> {
-    if claims.typ != want {
-      return Err(ApiError::invalid_session(match want {
-        Kind::Refresh => "a refresh token is required",
-        Kind::Access => "an access token is required",
-      }));
-    }
-    if claims.exp <= now {
-      return Err(ApiError::invalid_session("token expired"));
-    }
-    if want == Kind::Access && claims.generation != self.access_generation {
-      return Err(ApiError::invalid_session("token expired"));
-    }
-    let session = self.sessions.get(&claims.sid).ok_or_else(|| {
-      ApiError::invalid_session(match want {
-        Kind::Refresh => "failed to find refresh token",
-        Kind::Access => "session ended",
-      })
-    })?;
-    if session.user_id != claims.sub || session.expires <= now {
-      return Err(ApiError::invalid_session("session ended"));
-    }
-    if !self.users.contains_key(&session.user_id) {
-      return Err(ApiError::invalid_session("user not found"));
-    }
-    Ok(session)
-  }
-
-  /// Opens a session; returns its id.
-  pub fn new_session(
-    &mut self,
-    user_id: &str,
-    device_id: &str,
-    via_key: Option<String>,
-    ttl: u64,
-    now: u64,
-  ) -> String {
-    // Amortised cleanup so a long benchmark of logins does not grow without bound.
-    if self.sessions.len() >= 1024 && self.sessions.len().is_power_of_two() {
-      self.sessions.retain(|_, s| s.expires > now);
-    }
-    let id = object_id();
-    self.sessions.insert(
-      id.clone(),
-      Session {
-        id: id.clone(),
-        user_id: user_id.to_string(),
-        device_id: device_id.to_string(),
-        via_key,
-        expires: now.saturating_add(ttl),
-      },
-    );
-    id
-  }
-
-  /// Ends one session (logout).
-  pub fn end_session(&mut self, session_id: &str) {
-    self.sessions.remove(session_id);
-  }
-
-  /// Ends every session of a user; false if there is no such user.
-  pub fn revoke_user_sessions(&mut self, user_id: &str) -> bool {
-    if !self.users.contains_key(user_id) {
-      return false;
-    }
-    self.sessions.retain(|_, s| s.user_id != user_id);
-    true
-  }
-
-  // ---- users and identities ---------------------------------------------------------------
-
-  fn insert_user(
-    &mut self,
-    kind: UserKind,
-    identity: Identity,
-    data: Map<String, Value>,
-    now: u64,
-  ) -> String {
-    let id = object_id();
-    self.users.insert(
-      id.clone(),
-      User {
-        id: id.clone(),
-        kind,
-        identities: vec![identity],
-        data,
-        custom_data: json!({}),
-        key_ids: Vec::new(),
-        created: now,
-      },
-    );
-    id
-  }
-
-  fn identity(&self, provider: &str, id: &str) -> Identity {
-    Identity {
-      id: id.to_string(),
-      provider_type: provider.to_string(),
-      provider_id: self.provider_id(provider),
-    }
-  }
-
-  fn attach(&mut self, user_id: &str, identity: Identity) {
-    if let Some(user) = self.users.get_mut(user_id)
-      && !user
-        .identities
-        .iter()
-        .any(|i| i.id == identity.id && i.provider_type == identity.provider_type)
-    {
-      user.identities.push(identity);
-    }
-  }
-
-  /// Resolves a verified credential to a user: the owner of the identity, or a new user when it
-  /// has none. With `link_to`, the identity is added to that user instead (error if another
-  /// user owns it).
-  pub fn resolve(
-    &mut self,
-    ident: Ident<'_>,
-    link_to: Option<&str>,
-    now: u64,
-  ) -> Result<String, ApiError> {
-    let taken = || {
-      ApiError::new(
+/// Records who owns an external identity; a concurrent first login that won is a conflict.
+fn claim_identity(tx: &mut dyn Tx, provider: &str, id: &str, user: &str) -> Result<(), ApiError> {
+  tx.insert_identity_owner(provider, id, user)
+    .map_err(|e| match e {
+      StoreError::Conflict => ApiError::new(
         409,
         "AccountNameInUse",
         "a user already exists with the specified provider",
-      )
-    };
-    if let Some(linking) = link_to
-      && self.users.get(linking).map(|u| u.kind) == Some(UserKind::Server)
-    {
-      return Err(ApiError::new(
-        400,
-        "LinkingNotSupported",
-        "server API key users cannot link identities",
-      ));
+      ),
+      other => other.into(),
+    })
+}
+
+/// Copies fresh profile fields (custom-token `metadata_fields`) into an existing user.
+fn refresh_profile(
+  tx: &mut dyn Tx,
+  user_id: &str,
+  profile: Map<String, Value>,
+) -> Result<(), ApiError> {
+  if profile.is_empty() {
+    return Ok(());
+  }
+  if let Some(mut user) = user_owned(tx, user_id)?
+    && profile.iter().any(|(k, v)| user.data.get(k) != Some(v))
+  {
+    user.data.extend(profile);
+    tx.update_user(&user)?;
+  }
+  Ok(())
+}
+
+/// The profile document of `GET /auth/profile`.
+pub(crate) fn profile(app_id: &str, user: &User) -> Value {
+  json!({
+    "user_id": user.id,
+    "domain_id": derived_id(app_id, "domain"),
+    "identities": user.identities,
+    "data": user.data,
+    "type": match user.kind { UserKind::Normal => "normal", UserKind::Server => "server" },
+  })
+}
+
+/// Sets the custom data that new access tokens carry; false if there is no such user.
+pub(crate) fn set_custom_data(
+  tx: &mut dyn Tx,
+  user_id: &str,
+  data: Value,
+) -> Result<bool, ApiError> {
+  match user_owned(tx, user_id)? {
+    Some(mut user) => {
+      user.custom_data = data;
+      tx.update_user(&user)?;
+      Ok(true)
     }
-    match ident {
-      Ident::Anonymous => {
-        if link_to.is_some() {
-          return Err(ApiError::new(
-            400,
-            "LinkingNotSupported",
-            "linking an anonymous identity is not supported",
-          ));
-        }
-        let identity = self.identity(ANON, &object_id());
-        Ok(self.insert_user(UserKind::Normal, identity, Map::new(), now))
-      }
-      Ident::Email(email) => {
-        let account = self
-          .emails
-          .get(email)
-          .ok_or_else(ApiError::bad_credentials)?;
-        let identity = self.identity(USERPASS, &account.identity_id);
-        match (account.user_id.clone(), link_to) {
-          (Some(owner), None) => Ok(owner),
-          (Some(owner), Some(linking)) if owner == linking => Ok(owner),
-          (Some(_), Some(_)) => Err(taken()),
-          (None, None) => {
-            let mut data = Map::new();
-            data.insert("email".into(), Value::String(email.to_string()));
-            let id = self.insert_user(UserKind::Normal, identity, data, now);
-            if let Some(a) = self.emails.get_mut(email) {
-              a.user_id = Some(id.clone());
-            }
-            Ok(id)
-          }
-          (None, Some(linking)) => {
-            self.attach(linking, identity);
-            if let Some(user) = self.users.get_mut(linking) {
-              user
-                .data
-                .entry("email")
-                .or_insert_with(|| Value::String(email.to_string()));
-            }
-            if let Some(a) = self.emails.get_mut(email) {
-              a.user_id = Some(linking.to_string());
-            }
-            Ok(linking.to_string())
-          }
-        }
-      }
-      Ident::ApiKey { key_id, owner } => {
-        if link_to.is_some_and(|l| l != owner) {
-          return Err(taken());
-        }
-        let identity = self.identity(API_KEY, &key_id);
-        self.attach(&owner, identity);
-        Ok(owner)
-      }
-      Ident::External { provider, id } => {
-        let index = format!("{provider}/{id}");
-        let identity = self.identity(provider, id);
-        match (self.identities.get(&index).cloned(), link_to) {
-          (Some(owner), None) => Ok(owner),
-          (Some(owner), Some(linking)) if owner == linking => Ok(owner),
-          (Some(_), Some(_)) => Err(taken()),
-          (None, None) => {
-            let id = self.insert_user(UserKind::Normal, identity, Map::new(), now);
-            self.identities.insert(index, id.clone());
-            Ok(id)
-          }
-          (None, Some(linking)) => {
-            self.attach(linking, identity);
-            self.identities.insert(index, linking.to_string());
-            Ok(linking.to_string())
-          }
-        }
-      }
-    }
+    None => Ok(false),
   }
+}
 
-  /// The profile document of `GET /auth/profile`.
-  pub fn profile(&self, user_id: &str) -> Option<Value> {
-    let user = self.users.get(user_id)?;
-    Some(json!({
-      "user_id": user.id,
-      "domain_id": derived_id(&self.app_id, "domain"),
-      "identities": user.identities,
-      "data": user.data,
-      "type": match user.kind { UserKind::Normal => "normal", UserKind::Server => "server" },
-    }))
+// ---- email/password -----------------------------------------------------------------------
+
+fn name_in_use() -> ApiError {
+  ApiError::new(409, "AccountNameInUse", "name already in use")
+}
+
+/// Creates an email account. Returns the confirmation tokens when it starts unconfirmed.
+pub(crate) fn register(
+  tx: &mut dyn Tx,
+  email: &str,
+  salt: String,
+  hash: String,
+  iterations: u32,
+  confirmed: bool,
+) -> Result<Option<TokenPair>, ApiError> {
+  if tx.email_account(email)?.is_some() {
+    return Err(name_in_use());
   }
-
-  /// Deletes a user with its identities, email account, keys and sessions.
-  pub fn delete_user(&mut self, user_id: &str) -> bool {
-    let Some(user) = self.users.remove(user_id) else {
-      return false;
-    };
-    let emails: Vec<String> = self
-      .emails
-      .values()
-      .filter(|a| a.user_id.as_deref() == Some(user_id))
-      .map(|a| a.email.clone())
-      .collect();
-    for email in emails {
-      self.emails.remove(&email);
-      self.pending_confirmations.remove(&email);
-      self.pending_resets.remove(&email);
-    }
-    self.identities.retain(|_, owner| owner != user_id);
-    for key_id in &user.key_ids {
-      if let Some(key) = self.keys.remove(key_id) {
-        self.key_by_hash.remove(&key.hash);
-      }
-    }
-    self.sessions.retain(|_, s| s.user_id != user_id);
-    true
+  let account = EmailAccount {
+    email: email.to_string(),
+    identity_id: object_id(),
+    salt,
+    hash,
+    iterations,
+    confirmed,
+    user_id: None,
+  };
+  // The unique email holds even when two registrations race past the check above.
+  tx.insert_email_account(&account).map_err(|e| match e {
+    StoreError::Conflict => name_in_use(),
+    other => other.into(),
+  })?;
+  if confirmed {
+    return Ok(None);
   }
+  Ok(Some(new_pending(tx, Pending::Confirm, email)?))
+}
 
-  /// Sets the custom data that new access tokens carry; false if there is no such user.
-  pub fn set_custom_data(&mut self, user_id: &str, data: Value) -> bool {
-    match self.users.get_mut(user_id) {
-      Some(user) => {
-        user.custom_data = data;
-        true
-      }
-      None => false,
-    }
+fn new_pending(tx: &mut dyn Tx, kind: Pending, email: &str) -> Result<TokenPair, ApiError> {
+  let pair = new_token_pair();
+  tx.put_pending(kind, email, &pair.token_id, &token_hash(&pair.token))?;
+  Ok(pair)
+}
+
+/// Whether an email account exists.
+pub(crate) fn email_exists(tx: &dyn Tx, email: &str) -> Result<bool, ApiError> {
+  Ok(tx.email_account(email)?.is_some())
+}
+
+/// Salt, hash and iteration count of an account, to verify a password outside the transaction.
+pub(crate) fn password_record(
+  tx: &dyn Tx,
+  email: &str,
+) -> Result<Option<(String, String, u32)>, ApiError> {
+  Ok(
+    tx.email_account(email)?
+      .map(|a| (a.salt.clone(), a.hash.clone(), a.iterations)),
+  )
+}
+
+/// Whether the account may log in (password already verified).
+pub(crate) fn check_confirmed(tx: &dyn Tx, email: &str) -> Result<(), ApiError> {
+  match tx.email_account(email)? {
+    Some(a) if a.confirmed => Ok(()),
+    Some(_) => Err(ApiError::new(401, "AuthError", "confirmation required")),
+    None => Err(ApiError::bad_credentials()),
   }
+}
 
-  // ---- email/password ---------------------------------------------------------------------
+fn invalid_token() -> ApiError {
+  ApiError::new(400, "UserpassTokenInvalid", "invalid token data")
+}
 
-  /// Creates an email account. Returns the confirmation tokens when it starts unconfirmed.
-  pub fn register(
-    &mut self,
-    email: &str,
-    salt: String,
-    hash: String,
-    iterations: u32,
-    confirmed: bool,
-  ) -> Result<Option<TokenPair>, ApiError> {
-    if self.emails.contains_key(email) {
-      return Err(ApiError::new(
-        409,
-        "AccountNameInUse",
-        "name already in use",
-      ));
-    }
-    self.emails.insert(
-      email.to_string(),
-      EmailAccount {
-        email: email.to_string(),
-        identity_id: object_id(),
-        salt,
-        hash,
-        iterations,
-        confirmed,
-        user_id: None,
-      },
-    );
-    if confirmed {
-      return Ok(None);
-    }
-    let pair = new_token_pair();
-    self
-      .pending_confirmations
-      .insert(email.to_string(), pair.clone());
-    Ok(Some(pair))
+/// The email a pending token belongs to, if `token` is its secret.
+fn pending_email(
+  tx: &dyn Tx,
+  kind: Pending,
+  token: &str,
+  token_id: &str,
+) -> Result<String, ApiError> {
+  match tx.pending_by_id(kind, token_id)? {
+    Some((email, hash)) if ct_eq(&hash, &token_hash(token)) => Ok(email),
+    _ => Err(invalid_token()),
   }
+}
 
-  /// Creates the user of a confirmed account right away (control API `create_user`).
-  pub fn create_email_user(&mut self, email: &str, now: u64) -> Result<String, ApiError> {
-    self.resolve(Ident::Email(email), None, now)
+/// Confirms the account whose pending confirmation matches.
+pub(crate) fn confirm(tx: &mut dyn Tx, token: &str, token_id: &str) -> Result<(), ApiError> {
+  let email = pending_email(tx, Pending::Confirm, token, token_id)?;
+  tx.drop_pending(Pending::Confirm, &email)?;
+  if let Some(a) = tx.email_account(&email)? {
+    let mut a = a.into_owned();
+    a.confirmed = true;
+    tx.update_email_account(&a)?;
   }
+  Ok(())
+}
 
-  /// Salt, hash and iteration count of an account, to verify a password outside the lock.
-  pub fn password_record(&self, email: &str) -> Option<(String, String, u32)> {
-    self
-      .emails
-      .get(email)
-      .map(|a| (a.salt.clone(), a.hash.clone(), a.iterations))
+/// New confirmation tokens for an unconfirmed account.
+pub(crate) fn resend_confirmation(tx: &mut dyn Tx, email: &str) -> Result<TokenPair, ApiError> {
+  match tx.email_account(email)? {
+    None => Err(ApiError::user_not_found()),
+    Some(a) if a.confirmed => Err(ApiError::new(
+      409,
+      "UserAlreadyConfirmed",
+      "already confirmed",
+    )),
+    Some(_) => new_pending(tx, Pending::Confirm, email),
   }
+}
 
-  /// Whether the account may log in (password already verified).
-  pub fn check_confirmed(&self, email: &str) -> Result<(), ApiError> {
-    match self.emails.get(email) {
-      Some(a) if a.confirmed => Ok(()),
-      Some(_) => Err(ApiError::new(401, "AuthError", "confirmation required")),
-      None => Err(ApiError::bad_credentials()),
-    }
+/// Runs the confirmation function for an account (`confirm/call`): like a resend, except that
+/// an app that confirms automatically refuses, as the real server does.
+pub(crate) fn run_confirmation(
+  tx: &mut dyn Tx,
+  email: &str,
+  automatic: bool,
+) -> Result<TokenPair, ApiError> {
+  if tx.email_account(email)?.is_none() {
+    return Err(ApiError::user_not_found());
   }
-
-  /// Confirms the account whose pending confirmation matches.
-  pub fn confirm(&mut self, token: &str, token_id: &str) -> Result<(), ApiError> {
-    let email = self
-      .pending_confirmations
-      .iter()
-      .find(|(_, p)| p.token_id == token_id && ct_eq(&p.token, token))
-      .map(|(e, _)| e.clone())
-      .ok_or_else(|| ApiError::new(400, "UserpassTokenInvalid", "invalid token data"))?;
-    self.pending_confirmations.remove(&email);
-    if let Some(a) = self.emails.get_mut(&email) {
-      a.confirmed = true;
-    }
-    Ok(())
+  if automatic {
+    return Err(ApiError::new(
+      400,
+      "AutomaticConfirmationEnabled",
+      format!("cannot run confirmation for {email}: automatic confirmation is enabled"),
+    ));
   }
+  resend_confirmation(tx, email)
+}
 
-  /// New confirmation tokens for an unconfirmed account.
-  pub fn resend_confirmation(&mut self, email: &str) -> Result<TokenPair, ApiError> {
-    match self.emails.get(email) {
-      None => Err(ApiError::user_not_found()),
-      Some(a) if a.confirmed => Err(ApiError::new(
-        409,
-        "UserAlreadyConfirmed",
-        "already confirmed",
-      )),
-      Some(_) => {
-        let pair = new_token_pair();
-        self
-          .pending_confirmations
-          .insert(email.to_string(), pair.clone());
-        Ok(pair)
-      }
-    }
+/// New reset tokens for an account.
+pub(crate) fn start_reset(tx: &mut dyn Tx, email: &str) -> Result<TokenPair, ApiError> {
+  if tx.email_account(email)?.is_none() {
+    return Err(ApiError::user_not_found());
   }
+  new_pending(tx, Pending::Reset, email)
+}
 
-  /// New reset tokens for an account.
-  pub fn start_reset(&mut self, email: &str) -> Result<TokenPair, ApiError> {
-    if !self.emails.contains_key(email) {
-      return Err(ApiError::user_not_found());
-    }
-    let pair = new_token_pair();
-    self.pending_resets.insert(email.to_string(), pair.clone());
-    Ok(pair)
+/// The email a pending reset belongs to (consumed by `set_password`).
+pub(crate) fn reset_email(tx: &dyn Tx, token: &str, token_id: &str) -> Result<String, ApiError> {
+  pending_email(tx, Pending::Reset, token, token_id)
+}
+
+/// Replaces an account's password (and drops its pending reset).
+pub(crate) fn set_password(
+  tx: &mut dyn Tx,
+  email: &str,
+  salt: String,
+  hash: String,
+  iterations: u32,
+) -> Result<(), ApiError> {
+  let mut account = tx
+    .email_account(email)?
+    .ok_or_else(ApiError::user_not_found)?
+    .into_owned();
+  account.salt = salt;
+  account.hash = hash;
+  account.iterations = iterations;
+  tx.update_email_account(&account)?;
+  tx.drop_pending(Pending::Reset, email)?;
+  Ok(())
+}
+
+// ---- API keys -----------------------------------------------------------------------------
+
+/// Finds the enabled key with this secret hash: `(owner, key id)`.
+pub(crate) fn key_login(tx: &dyn Tx, hash: &str) -> Result<(String, String), ApiError> {
+  let key = tx
+    .key_by_hash(hash)?
+    .ok_or_else(ApiError::invalid_api_key)?;
+  // The lookup found it by hash; compare again in constant time as the stored value.
+  if !ct_eq(&key.hash, hash) || key.disabled || tx.user(&key.owner)?.is_none() {
+    return Err(ApiError::invalid_api_key());
   }
+  Ok((key.owner.clone(), key.id.clone()))
+}
 
-  /// The email a pending reset belongs to (consumed by `set_password`).
-  pub fn reset_email(&self, token: &str, token_id: &str) -> Result<String, ApiError> {
-    self
-      .pending_resets
-      .iter()
-      .find(|(_, p)| p.token_id == token_id && ct_eq(&p.token, token))
-      .map(|(e, _)| e.clone())
-      .ok_or_else(|| ApiError::new(400, "UserpassTokenInvalid", "invalid token data"))
+/// 403 unless the user may manage user API keys (not anonymous, not a server user).
+pub(crate) fn check_key_manager(tx: &dyn Tx, user_id: &str) -> Result<(), ApiError> {
+  match tx.user(user_id)? {
+    Some(u) if u.kind == UserKind::Normal && !u.is_anonymous() => Ok(()),
+    Some(_) => Err(ApiError::forbidden()),
+    None => Err(ApiError::invalid_session("user not found")),
   }
+}
 
-  /// Replaces an account's password (and drops its pending reset).
-  pub fn set_password(
-    &mut self,
-    email: &str,
-    salt: String,
-    hash: String,
-    iterations: u32,
-  ) -> Result<(), ApiError> {
-    let account = self
-      .emails
-      .get_mut(email)
-      .ok_or_else(ApiError::user_not_found)?;
-    account.salt = salt;
-    account.hash = hash;
-    account.iterations = iterations;
-    self.pending_resets.remove(email);
-    Ok(())
+fn key_exists() -> ApiError {
+  ApiError::new(409, "APIKeyAlreadyExists", "API key already exists")
+}
+
+/// Creates a user API key; returns its id (the caller already holds the secret). The owner's
+/// row is locked first, so the limit holds under concurrent creates on every backend.
+pub(crate) fn create_key(
+  tx: &mut dyn Tx,
+  owner: &str,
+  name: &str,
+  hash: String,
+  limit: usize,
+  now: u64,
+) -> Result<String, ApiError> {
+  validate_key_name(name)?;
+  if !tx.lock_user(owner)? {
+    return Err(ApiError::invalid_session("user not found"));
   }
-
-  /// Pending confirmation tokens of an account.
-  pub fn pending_confirmation(&self, email: &str) -> Option<TokenPair> {
-    self.pending_confirmations.get(email).cloned()
+  let keys = tx.keys_of(owner)?;
+  if keys.iter().any(|k| k.name == name) {
+    return Err(key_exists());
   }
-
-  /// Pending reset tokens of an account.
-  pub fn pending_reset(&self, email: &str) -> Option<TokenPair> {
-    self.pending_resets.get(email).cloned()
+  if keys.len() >= limit {
+    return Err(ApiError::new(
+      409,
+      "LimitExceeded",
+      format!("maximum number of API keys ({limit}) reached"),
+    ));
   }
+  drop(keys);
+  let key = ApiKey {
+    id: object_id(),
+    owner: owner.to_string(),
+    name: name.to_string(),
+    disabled: false,
+    hash,
+    server: false,
+    created: now,
+  };
+  tx.insert_key(&key).map_err(|e| match e {
+    StoreError::Conflict => key_exists(),
+    other => other.into(),
+  })?;
+  Ok(key.id)
+}
 
-  // ---- API keys ---------------------------------------------------------------------------
-
-  /// Finds the enabled key with this secret hash: `(owner, key id)`.
-  pub fn key_login(&self, hash: &str) -> Result<(String, String), ApiError> {
-    let key = self
-      .key_by_hash
-      .get(hash)
-      .and_then(|id| self.keys.get(id))
-      .ok_or_else(ApiError::invalid_api_key)?;
-    // The map lookup found it by hash; compare again in constant time as the stored value.
-    if !ct_eq(&key.hash, hash) || key.disabled || !self.users.contains_key(&key.owner) {
-      return Err(ApiError::invalid_api_key());
-    }
-    Ok((key.owner.clone(), key.id.clone()))
+/// Creates a server API key and its server user; returns the key id.
+pub(crate) fn create_server_key(
+  tx: &mut dyn Tx,
+  app_id: &str,
+  name: &str,
+  hash: String,
+  now: u64,
+) -> Result<String, ApiError> {
+  validate_key_name(name)?;
+  if tx.server_key_named(name)? {
+    return Err(key_exists());
   }
+  let key_id = object_id();
+  let mut data = Map::new();
+  data.insert("name".into(), Value::String(name.to_string()));
+  let user = new_user(
+    UserKind::Server,
+    identity(app_id, API_KEY, &key_id),
+    data,
+    now,
+  );
+  tx.insert_user(&user)?;
+  tx.insert_key(&ApiKey {
+    id: key_id.clone(),
+    owner: user.id,
+    name: name.to_string(),
+    disabled: false,
+    hash,
+    server: true,
+    created: now,
+  })
+  .map_err(|e| match e {
+    StoreError::Conflict => key_exists(),
+    other => other.into(),
+  })?;
+  Ok(key_id)
+}
 
-  /// 403 unless the user may manage user API keys (not anonymous, not a server user).
-  pub fn check_key_manager(&self, user_id: &str) -> Result<&User, ApiError> {
-    match self.users.get(user_id) {
-      Some(u) if u.kind == UserKind::Normal && !u.is_anonymous() => Ok(u),
-      Some(_) => Err(ApiError::forbidden()),
-      None => Err(ApiError::invalid_session("user not found")),
-    }
-  }
-
-  /// Creates a user API key; returns its id (the caller already holds the secret).
-  pub fn create_key(
-    &mut self,
-    owner: &str,
-    name: &str,
-    hash: String,
-    limit: usize,
-    now: u64,
-  ) -> Result<String, ApiError> {
-    validate_key_name(name)?;
-    let user = self
-      .users
-      .get(owner)
-      .ok_or_else(|| ApiError::invalid_session("user not found"))?;
-    if user
-      .key_ids
-      .iter()
-      .any(|id| self.keys.get(id).is_some_and(|k| k.name == name))
-    {
-      return Err(ApiError::new(
-        409,
-        "APIKeyAlreadyExists",
-        "API key already exists",
-      ));
-    }
-    if user.key_ids.len() >= limit {
-      return Err(ApiError::new(
-        409,
-        "LimitExceeded",
-        format!("maximum number of API keys ({limit}) reached"),
-      ));
-    }
-    Ok(self.insert_key(owner, name, hash, false, now))
-  }
-
-  fn insert_key(
-    &mut self,
-    owner: &str,
-    name: &str,
-    hash: String,
-    server: bool,
-    now: u64,
-  ) -> String {
-    let id = object_id();
-    self.key_by_hash.insert(hash.clone(), id.clone());
-    self.keys.insert(
-      id.clone(),
-      ApiKey {
-        id: id.clone(),
-        owner: owner.to_string(),
-        name: name.to_string(),
-        disabled: false,
-        hash,
-        server,
-        created: now,
-      },
-    );
-    if let Some(user) = self.users.get_mut(owner) {
-      user.key_ids.push(id.clone());
-    }
-    id
-  }
-
-  /// Creates a server API key and its server user; returns the key id.
-  pub fn create_server_key(
-    &mut self,
-    name: &str,
-    hash: String,
-    now: u64,
-  ) -> Result<String, ApiError> {
-    validate_key_name(name)?;
-    if self.keys.values().any(|k| k.server && k.name == name) {
-      return Err(ApiError::new(
-        409,
-        "APIKeyAlreadyExists",
-        "API key already exists",
-      ));
-    }
-    let key_id = object_id();
-    let mut data = Map::new();
-    data.insert("name".into(), Value::String(name.to_string()));
-    let identity = self.identity(API_KEY, &key_id);
-    let owner = self.insert_user(UserKind::Server, identity, data, now);
-    self.key_by_hash.insert(hash.clone(), key_id.clone());
-    self.keys.insert(
-      key_id.clone(),
-      ApiKey {
-        id: key_id.clone(),
-        owner: owner.clone(),
-        name: name.to_string(),
-        disabled: false,
-        hash,
-        server: true,
-        created: now,
-      },
-    );
-    if let Some(user) = self.users.get_mut(&owner) {
-      user.key_ids.push(key_id.clone());
-    }
-    Ok(key_id)
-  }
-
-  /// The keys of a user, in creation order, as the list route's JSON.
-  pub fn list_keys_json(&self, user: &User) -> Vec<u8> {
-    let views: Vec<KeyView<'_>> = user
-      .key_ids
-      .iter()
-      .filter_map(|id| self.keys.get(id))
-      .map(|k| KeyView {
+/// The keys of a user, in creation order, as the list route's JSON.
+pub(crate) fn list_keys_json(tx: &dyn Tx, owner: &str) -> Result<Vec<u8>, ApiError> {
+  /// Serialises the keys' views straight from the store's records (no second list).
+  struct Views<'a, 'k>(&'a [Cow<'k, ApiKey>]);
+  impl Serialize for Views<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+      s.collect_seq(self.0.iter().map(|k| KeyView {
         id: &k.id,
         name: &k.name,
         disabled: k.disabled,
-      })
-      .collect();
-    serde_json::to_vec(&views).expect("keys serialize")
+      }))
+    }
   }
+  let keys = tx.keys_of(owner)?;
+  Ok(serde_json::to_vec(&Views(&keys)).expect("keys serialize"))
+}
 
-  /// A key of `owner` by raw id from the URL; 404 for malformed, unknown or foreign ids.
-  pub fn owned_key(&self, owner: &str, raw_id: &str) -> Result<&ApiKey, ApiError> {
-    let id = crate::ids::parse_object_id(raw_id).ok_or_else(ApiError::key_not_found)?;
-    match self.keys.get(&id) {
-      Some(k) if k.owner == owner && !k.server => Ok(k),
-      _ => Err(ApiError::key_not_found()),
-    }
+/// A key of `owner` by raw id from the URL; 404 for malformed, unknown or foreign ids.
+pub(crate) fn owned_key<'t>(
+  tx: &'t dyn Tx,
+  owner: &str,
+  raw_id: &str,
+) -> Result<Cow<'t, ApiKey>, ApiError> {
+  let id = crate::ids::parse_object_id(raw_id).ok_or_else(ApiError::key_not_found)?;
+  match tx.key(&id)? {
+    Some(k) if k.owner == owner && !k.server => Ok(k),
+    _ => Err(ApiError::key_not_found()),
   }
+}
 
-  /// Enables or disables a key of `owner`. Sessions opened with it stay valid: disabling only
-  /// stops new logins (it is reversible).
-  pub fn set_key_disabled(
-    &mut self,
-    owner: &str,
-    raw_id: &str,
-    disabled: bool,
-  ) -> Result<(), ApiError> {
-    let id = self.owned_key(owner, raw_id)?.id.clone();
-    if let Some(k) = self.keys.get_mut(&id) {
-      k.disabled = disabled;
-    }
-    Ok(())
-  }
+/// Enables or disables a key of `owner`. Sessions opened with it stay valid: disabling only
+/// stops new logins (it is reversible).
+pub(crate) fn set_key_disabled(
+  tx: &mut dyn Tx,
+  owner: &str,
+  raw_id: &str,
+  disabled: bool,
+) -> Result<(), ApiError> {
+  let id = owned_key(tx, owner, raw_id)?.id.clone();
+  tx.set_key_disabled(&id, disabled)?;
+  Ok(())
+}
 
-  /// Deletes a key of `owner`, unless it is the key the calling session logged in with (403).
-  /// Sessions opened with the key end with it, and its identity leaves the user.
-  pub fn delete_key(
-    &mut self,
-    owner: &str,
-    raw_id: &str,
-    calling_key: Option<&str>,
-  ) -> Result<(), ApiError> {
-    let id = self.owned_key(owner, raw_id)?.id.clone();
-    if calling_key == Some(id.as_str()) {
-      return Err(ApiError::forbidden());
-    }
-    if let Some(key) = self.keys.remove(&id) {
-      self.key_by_hash.remove(&key.hash);
-    }
-    if let Some(user) = self.users.get_mut(owner) {
-      user.key_ids.retain(|k| *k != id);
-      user
-        .identities
-        .retain(|i| !(i.provider_type == API_KEY && i.id == id));
-    }
-    self
-      .sessions
-      .retain(|_, s| s.via_key.as_deref() != Some(id.as_str()));
-    Ok(())
+/// Deletes a key of `owner`, unless it is the key the calling session logged in with (403).
+/// Sessions opened with the key end with it, and its identity leaves the user.
+pub(crate) fn delete_key(
+  tx: &mut dyn Tx,
+  owner: &str,
+  raw_id: &str,
+  calling_key: Option<&str>,
+) -> Result<(), ApiError> {
+  let id = owned_key(tx, owner, raw_id)?.id.clone();
+  if calling_key == Some(id.as_str()) {
+    return Err(ApiError::forbidden());
   }
+  tx.delete_key(&id)?;
+  if let Some(mut user) = user_owned(tx, owner)? {
+    let before = user.identities.len();
+    user
+      .identities
+      .retain(|i| !(i.provider_type == API_KEY && i.id == id));
+    if user.identities.len() != before {
+      tx.update_user(&user)?;
+    }
+  }
+  Ok(())
 }
 
 #[cfg(test)]
@@ -990,24 +940,22 @@ mod tests {
 
   #[test]
   fn linking_rules() {
-    let mut st = State::new("app");
-    let anon = st.resolve(Ident::Anonymous, None, 0).unwrap();
-    assert!(st.users[&anon].is_anonymous());
+    let mut st = crate::memory::State::new();
+    let mut tx = crate::memory::MemTx::new(&mut st);
+    let tx: &mut dyn Tx = &mut tx;
+    let anon = resolve(tx, "app", Ident::Anonymous, None, Map::new(), 0).unwrap();
+    let is_anon = |tx: &dyn Tx, id: &str| tx.user(id).unwrap().unwrap().is_anonymous();
+    assert!(is_anon(tx, &anon));
     let (salt, hash) = new_password_hash("secret1", 1);
-    st.register("a@x", salt, hash, 1, true).unwrap();
-    assert_eq!(
-      st.resolve(Ident::Email("a@x"), Some(&anon), 0).unwrap(),
-      anon
-    );
-    assert!(!st.users[&anon].is_anonymous());
-    assert_eq!(st.resolve(Ident::Email("a@x"), None, 0).unwrap(), anon);
-    let other = st.resolve(Ident::Anonymous, None, 0).unwrap();
-    assert_eq!(
-      st.resolve(Ident::Email("a@x"), Some(&other), 0)
-        .unwrap_err()
-        .status,
-      409
-    );
-    assert!(st.resolve(Ident::Anonymous, Some(&other), 0).is_err());
+    register(tx, "a@x", salt, hash, 1, true).unwrap();
+    let email = |tx: &mut dyn Tx, link: Option<&str>| {
+      resolve(tx, "app", Ident::Email("a@x"), link, Map::new(), 0)
+    };
+    assert_eq!(email(tx, Some(&anon)).unwrap(), anon);
+    assert!(!is_anon(tx, &anon));
+    assert_eq!(email(tx, None).unwrap(), anon);
+    let other = resolve(tx, "app", Ident::Anonymous, None, Map::new(), 0).unwrap();
+    assert_eq!(email(tx, Some(&other)).unwrap_err().status, 409);
+    assert!(resolve(tx, "app", Ident::Anonymous, Some(&other), Map::new(), 0).is_err());
   }
 }

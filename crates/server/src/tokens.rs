@@ -37,6 +37,9 @@ pub(crate) struct Claims {
   /// Access-token generation: `expire_access_tokens` bumps the server's generation.
   #[serde(default)]
   pub generation: u64,
+  /// The app, when it is not the server's first (`Config::app_id`).
+  #[serde(default)]
+  pub app: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -49,6 +52,8 @@ struct AccessOut<'a> {
   generation: u64,
   baas_device_id: &'a str,
   user_data: &'a serde_json::Value,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  app: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +63,8 @@ struct RefreshOut<'a> {
   exp: u64,
   typ: Kind,
   sid: &'a str,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  app: Option<&'a str>,
 }
 
 /// Why a token was refused (goes into the error message after "invalid session: ").
@@ -96,10 +103,11 @@ impl Tokens {
     token
   }
 
-  /// Mints an access token.
+  /// Mints an access token (`app`: see [`Claims::app`]).
   #[allow(clippy::too_many_arguments)]
   pub fn access(
     &self,
+    app: Option<&str>,
     user_id: &str,
     session_id: &str,
     device_id: &str,
@@ -117,18 +125,27 @@ impl Tokens {
       generation,
       baas_device_id: device_id,
       user_data,
+      app,
     };
     self.sign(&serde_json::to_vec(&claims).expect("claims serialize"))
   }
 
-  /// Mints a refresh token.
-  pub fn refresh(&self, user_id: &str, session_id: &str, now: u64, ttl: u64) -> String {
+  /// Mints a refresh token (`app`: see [`Claims::app`]).
+  pub fn refresh(
+    &self,
+    app: Option<&str>,
+    user_id: &str,
+    session_id: &str,
+    now: u64,
+    ttl: u64,
+  ) -> String {
     let claims = RefreshOut {
       sub: user_id,
       iat: now,
       exp: now.saturating_add(ttl),
       typ: Kind::Refresh,
       sid: session_id,
+      app,
     };
     self.sign(&serde_json::to_vec(&claims).expect("claims serialize"))
   }
@@ -158,9 +175,22 @@ fn verify_hs256_with(mac: &HmacSha256, token: &str) -> Result<Vec<u8>, Reject> {
   B64.decode(payload).map_err(|_| Reject::Malformed)
 }
 
+/// A verified custom token: its subject and all its claims (for `metadata_fields`).
+#[derive(Debug)]
+pub(crate) struct CustomToken {
+  /// The `sub` claim: the identity id.
+  pub sub: String,
+  /// Every claim.
+  pub claims: serde_json::Value,
+}
+
 /// Verifies a `custom-token` credential: HS256 with `secret`, `alg` must be HS256, `exp` must be
-/// in the future, `nbf` (if any) in the past, `sub` a non-empty string. Returns `sub`.
-pub(crate) fn verify_custom_token(secret: &[u8], token: &str, now: u64) -> Result<String, String> {
+/// in the future, `nbf` (if any) in the past, `sub` a non-empty string.
+pub(crate) fn verify_custom_token(
+  secret: &[u8],
+  token: &str,
+  now: u64,
+) -> Result<CustomToken, String> {
   let mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
   let header = token.split('.').next().unwrap_or_default();
   let header: serde_json::Value = B64
@@ -190,7 +220,10 @@ pub(crate) fn verify_custom_token(secret: &[u8], token: &str, now: u64) -> Resul
     return Err("token is not valid yet".into());
   }
   match claims.get("sub").and_then(|s| s.as_str()) {
-    Some(sub) if !sub.is_empty() => Ok(sub.to_string()),
+    Some(sub) if !sub.is_empty() => Ok(CustomToken {
+      sub: sub.to_string(),
+      claims,
+    }),
     _ => Err("token has no sub claim".into()),
   }
 }
@@ -209,7 +242,7 @@ mod tests {
   #[test]
   fn round_trip_and_tamper() {
     let t = Tokens::new(b"secret");
-    let tok = t.refresh("u1", "s1", 100, 10);
+    let tok = t.refresh(None, "u1", "s1", 100, 10);
     let c = t.verify(&tok).unwrap();
     assert_eq!((c.sub.as_str(), c.sid.as_str(), c.exp), ("u1", "s1", 110));
     assert_eq!(c.typ, Kind::Refresh);
@@ -223,7 +256,7 @@ mod tests {
   fn access_token_carries_client_claims() {
     let t = Tokens::new(b"k");
     let data = serde_json::json!({"a": 1});
-    let tok = t.access("u", "s", "d", &data, 3, 10, 5);
+    let tok = t.access(None, "u", "s", "d", &data, 3, 10, 5);
     let payload = tok.split('.').nth(1).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
     assert_eq!(v["user_data"]["a"], 1);
@@ -236,7 +269,7 @@ mod tests {
   #[test]
   fn custom_tokens() {
     let good = sign_hs256(b"s", &serde_json::json!({"sub": "ext-1", "exp": 2000}));
-    assert_eq!(verify_custom_token(b"s", &good, 1000).unwrap(), "ext-1");
+    assert_eq!(verify_custom_token(b"s", &good, 1000).unwrap().sub, "ext-1");
     assert!(
       verify_custom_token(b"x", &good, 1000)
         .unwrap_err()

@@ -326,6 +326,73 @@ async fn custom_token_login() {
 }
 
 #[tokio::test]
+async fn custom_token_metadata_fields_fill_the_profile() {
+  let emu = start_with(Config {
+    custom_token_metadata_fields: serde_json::from_value(json!([
+      {"name": "id", "required": true},
+      {"name": "license", "field_name": "license"},
+      {"name": "org.team", "field_name": "team"},
+      {"name": "absent"},
+    ]))
+    .unwrap(),
+    ..custom_config()
+  })
+  .await;
+  let token = |license: &str| {
+    sign_hs256(
+      b"jwt-secret",
+      &json!({"sub": "meta-1", "exp": now() + 60, "id": "u-1", "license": license,
+              "org": {"team": "blue"}, "unmapped": "x"}),
+    )
+  };
+  let s = emu
+    .login("custom-token", &json!({"token": token("gpl")}))
+    .await;
+  let emu = &emu;
+  let data = |access: String| async move {
+    emu
+      .api("GET", "/auth/profile", Some(&access), None)
+      .await
+      .json()["data"]
+      .clone()
+  };
+  assert_eq!(
+    data(s.access.clone()).await,
+    json!({"id": "u-1", "license": "gpl", "team": "blue"})
+  );
+  // Every login copies the claims again: the profile follows the token.
+  let again = emu
+    .login("custom-token", &json!({"token": token("mit")}))
+    .await;
+  assert_eq!(again.user_id, s.user_id);
+  assert_eq!(data(again.access).await["license"], "mit");
+  // A required claim that is missing refuses the login.
+  let missing = sign_hs256(b"jwt-secret", &json!({"sub": "meta-2", "exp": now() + 60}));
+  emu
+    .login_raw("custom-token", &json!({"token": missing}))
+    .await
+    .assert_error(401, "AuthError", "required metadata field 'id'");
+  // Linking a custom token adds its claims to the user's existing profile data.
+  let email_user = emu.new_user("meta@example.com").await;
+  let linked = sign_hs256(
+    b"jwt-secret",
+    &json!({"sub": "meta-3", "exp": now() + 60, "id": "u-3", "license": "bsd"}),
+  );
+  let r = link(
+    emu,
+    Some(&email_user.access),
+    "custom-token",
+    json!({ "token": linked }),
+  )
+  .await;
+  assert_eq!(r.status, 200, "{}", r.text());
+  assert_eq!(
+    data(email_user.access.clone()).await,
+    json!({"email": "meta@example.com", "id": "u-3", "license": "bsd"})
+  );
+}
+
+#[tokio::test]
 async fn custom_token_rejections() {
   let emu = start_with(custom_config()).await;
   let bad_sig = sign_hs256(b"not-the-secret", &json!({"sub": "x", "exp": now() + 60}));

@@ -87,6 +87,18 @@ async fn auto_confirmed_by_default() {
   post(&emu, "confirm/send", json!({"email": "auto@example.com"}))
     .await
     .assert_error(409, "UserAlreadyConfirmed", "already confirmed");
+  // The real server refuses to run the confirmation function of an app that confirms
+  // automatically (realm-swift's email/password test pins the message).
+  post(&emu, "confirm/call", json!({"email": "auto@example.com"}))
+    .await
+    .assert_error(
+      400,
+      "AutomaticConfirmationEnabled",
+      "cannot run confirmation for auto@example.com: automatic confirmation is enabled",
+    );
+  post(&emu, "confirm/call", json!({"email": "nobody@example.com"}))
+    .await
+    .assert_error(404, "UserNotFound", "user not found");
 }
 
 #[tokio::test]

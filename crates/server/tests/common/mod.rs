@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use realm_auth_server::{Config, Emulator};
+use realm_auth_server::{Config, Emulator, StoreConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -150,13 +150,72 @@ pub struct Emu {
   pub app: String,
   /// The control token, sent with every `/_emulator` request [`Emu::send`] makes.
   pub token: String,
+  /// The SQLite store's folder, removed with the test client.
+  store_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Emu {
+  fn drop(&mut self) {
+    if let Some(dir) = &self.store_dir {
+      let _ = std::fs::remove_dir_all(dir);
+    }
+  }
 }
 
 pub async fn start() -> Emu {
   start_with(Config::default()).await
 }
 
-pub async fn start_with(config: Config) -> Emu {
+/// The store the rule tests run on: `REALM_AUTH_TEST_STORE=memory|sqlite|postgres` (default
+/// memory; postgres needs `REALM_AUTH_TEST_PG_URL`). Each server gets a fresh database (a
+/// temp file, or its own PostgreSQL schema), so tests run in parallel. A config that names
+/// its own store or a data file keeps it.
+pub fn test_store() -> StoreConfig {
+  fresh_store(&std::env::var("REALM_AUTH_TEST_STORE").unwrap_or_default())
+}
+
+/// A fresh, empty store of a kind (`memory`, `sqlite`, `postgres`).
+pub fn fresh_store(kind: &str) -> StoreConfig {
+  let unique = format!(
+    "{}_{}",
+    std::process::id(),
+    NEXT_STORE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+  );
+  match kind {
+    "" | "memory" => StoreConfig::Memory,
+    "sqlite" => {
+      let dir = std::env::temp_dir().join(format!("realm-auth-sqlite-{unique}"));
+      std::fs::create_dir_all(&dir).unwrap();
+      StoreConfig::Sqlite {
+        path: dir.join("store.db"),
+      }
+    }
+    "postgres" => StoreConfig::Postgres {
+      url: std::env::var("REALM_AUTH_TEST_PG_URL")
+        .expect("REALM_AUTH_TEST_PG_URL (eval \"$(scripts/pg-test-cluster.sh start)\")"),
+      schema: Some(format!("t_{unique}_{}", now_nanos())),
+    },
+    other => panic!("REALM_AUTH_TEST_STORE={other}: want memory, sqlite or postgres"),
+  }
+}
+
+static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn now_nanos() -> u128 {
+  std::time::SystemTime::now()
+    .duration_since(std::time::UNIX_EPOCH)
+    .unwrap()
+    .as_nanos()
+}
+
+pub async fn start_with(mut config: Config) -> Emu {
+  let mut store_dir = None;
+  if config.store == StoreConfig::Memory && config.data_file.is_none() {
+    config.store = test_store();
+    if let StoreConfig::Sqlite { path } = &config.store {
+      store_dir = path.parent().map(|p| p.to_path_buf());
+    }
+  }
   let emulator = Emulator::start(config).await.expect("emulator starts");
   let port = emulator.port();
   let app = emulator.app_id().to_string();
@@ -166,6 +225,7 @@ pub async fn start_with(config: Config) -> Emu {
     port,
     app,
     token,
+    store_dir,
   }
 }
 

@@ -1,0 +1,702 @@
+//! The PostgreSQL backend: one database shared by any number of server processes. The sync
+//! `postgres` client runs on blocking threads only, from a small pool; every request is one
+//! READ COMMITTED transaction whose races are held by constraints (unique email, identity, key
+//! name, key hash) and row locks (`SELECT … FOR UPDATE` on the key owner, on an email account's
+//! first login). A connection lost (database restarted or gone) fails the request with 503; the
+//! next request connects anew, so the server recovers by itself.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Transaction};
+
+use crate::ids::{hex, now_secs, random_bytes};
+use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
+use crate::store::{Pending, R, StoreError, Tx};
+
+/// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// The advisory lock that serialises migrations when several servers start at once.
+const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
+
+/// Connections kept for reuse (more are opened under load and closed after).
+const POOL: usize = 8;
+
+/// A pooled connection idle longer than this is checked before use.
+const PING_AFTER: Duration = Duration::from_secs(1);
+
+/// How long connecting may take before the request fails with 503.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A PostgreSQL database (one schema of it).
+pub(crate) struct Postgres {
+  config: postgres::Config,
+  schema: String,
+  /// Idle connections and when each was last used.
+  idle: Mutex<Vec<(Client, Instant)>>,
+}
+
+fn err(e: postgres::Error) -> StoreError {
+  match e.code() {
+    Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict,
+    // Lost races that a retry would win, and a database shutting down or starting up.
+    Some(c)
+      if *c == SqlState::T_R_SERIALIZATION_FAILURE
+        || *c == SqlState::T_R_DEADLOCK_DETECTED
+        || *c == SqlState::ADMIN_SHUTDOWN
+        || *c == SqlState::CRASH_SHUTDOWN
+        || *c == SqlState::CANNOT_CONNECT_NOW
+        || c.code().starts_with("08") =>
+    {
+      StoreError::Unavailable(e.to_string())
+    }
+    Some(_) => StoreError::Internal(e.to_string()),
+    // No SQLSTATE: the connection itself failed.
+    None => StoreError::Unavailable(e.to_string()),
+  }
+}
+
+/// A schema name we can splice into SQL: letters, digits and `_`, not starting with a digit.
+fn valid_schema(name: &str) -> bool {
+  !name.is_empty()
+    && name.len() <= 63
+    && !name.starts_with(|c: char| c.is_ascii_digit())
+    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl Postgres {
+  /// Connects, creates the schema if needed and applies pending migrations (under an advisory
+  /// lock, so that servers starting together migrate once).
+  pub fn open(url: &str, schema: Option<&str>) -> Result<Postgres, String> {
+    let mut config: postgres::Config = url
+      .parse()
+      .map_err(|e| format!("invalid PostgreSQL URL: {e}"))?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    let schema = schema.unwrap_or("public").to_string();
+    if !valid_schema(&schema) {
+      return Err(format!(
+        "schema name {schema:?} must be letters, digits and '_'"
+      ));
+    }
+    let db = Postgres {
+      config,
+      schema,
+      idle: Mutex::new(Vec::new()),
+    };
+    let mut client = db.connect().map_err(|e| e.to_string())?;
+    db.migrate(&mut client)
+      .map_err(|e| format!("migration: {e}"))?;
+    db.give_back(client);
+    Ok(db)
+  }
+
+  fn connect(&self) -> R<Client> {
+    let mut client = self
+      .config
+      .connect(NoTls)
+      .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    // Servers starting together may race to create the schema: the loser's CREATE fails on
+    // the catalog's unique index, and then the schema exists.
+    let sql = format!(
+      "CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}",
+      self.schema
+    );
+    let mut attempts = 0;
+    while let Err(e) = client.batch_execute(&sql) {
+      attempts += 1;
+      match err(e) {
+        StoreError::Conflict if attempts < 3 => continue,
+        other => return Err(other),
+      }
+    }
+    Ok(client)
+  }
+
+  fn migrate(&self, client: &mut Client) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+      let done = tx.query_opt(
+        "SELECT version FROM schema_migrations WHERE version = $1",
+        &[version],
+      )?;
+      if done.is_none() {
+        tx.batch_execute(sql)?;
+        tx.execute(
+          "INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)",
+          &[version, &(now_secs() as i64)],
+        )?;
+      }
+    }
+    tx.commit()
+  }
+
+  /// Creates the app's row unless it exists; returns its token signing secret.
+  pub fn ensure_app(&self, app_id: &str) -> Result<Vec<u8>, String> {
+    let mut client = self.take().map_err(|e| e.to_string())?;
+    let secret = hex(&random_bytes::<32>());
+    let result = client
+      .execute(
+        "INSERT INTO apps (app_id, jwt_secret, created) VALUES ($1, $2, $3) \
+         ON CONFLICT (app_id) DO NOTHING",
+        &[&app_id, &secret, &(now_secs() as i64)],
+      )
+      .and_then(|_| client.query_one("SELECT jwt_secret FROM apps WHERE app_id = $1", &[&app_id]));
+    self.give_back(client);
+    result
+      .map(|row| row.get::<_, String>(0).into_bytes())
+      .map_err(|e| e.to_string())
+  }
+
+  /// A pooled connection or a new one. One idle for a while is pinged first: the database may
+  /// have restarted since, and a request should not fail for the pool's stale connection.
+  fn take(&self) -> R<Client> {
+    let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    match idle {
+      Some((c, _)) if c.is_closed() => self.connect(),
+      Some((mut c, last)) if last.elapsed() > PING_AFTER => {
+        if c.batch_execute("").is_ok() {
+          Ok(c)
+        } else {
+          // One dead connection means the others died with it.
+          self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+          self.connect()
+        }
+      }
+      Some((c, _)) => Ok(c),
+      None => self.connect(),
+    }
+  }
+
+  fn give_back(&self, client: Client) {
+    if client.is_closed() {
+      return;
+    }
+    let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+    if idle.len() < POOL {
+      idle.push((client, Instant::now()));
+    }
+  }
+
+  /// Runs `f` in one transaction (blocking: call from a blocking thread). `f`'s error rolls
+  /// back. `write` needs nothing extra here: rules lock the rows they must.
+  pub fn run<T>(
+    &self,
+    app: &str,
+    _write: bool,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError>,
+  ) -> Result<T, ApiError> {
+    let mut client = self.take()?;
+    let result = {
+      let tx = client.transaction().map_err(err)?;
+      let mut pg = PgTx {
+        tx: RefCell::new(Some(tx)),
+        app,
+      };
+      match f(&mut pg) {
+        Ok(v) => pg
+          .tx
+          .into_inner()
+          .expect("transaction present")
+          .commit()
+          .map_err(|e| err(e).into())
+          .map(|()| v),
+        // Dropping the transaction rolls it back.
+        Err(e) => Err(e),
+      }
+    };
+    self.give_back(client);
+    result
+  }
+}
+
+impl Drop for Postgres {
+  fn drop(&mut self) {
+    // A client's drop blocks on its own runtime, which panics on an async worker (where the
+    // server's last handle may well be dropped): close the idle ones on a thread of their own.
+    let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+    if !idle.is_empty() {
+      std::thread::spawn(move || drop(idle));
+    }
+  }
+}
+
+/// One transaction. (`RefCell`: the client's queries take `&mut`, reads in [`Tx`] take `&`.)
+pub(crate) struct PgTx<'c, 'a> {
+  tx: RefCell<Option<Transaction<'c>>>,
+  app: &'a str,
+}
+
+type P<'x> = &'x (dyn ToSql + Sync);
+
+impl PgTx<'_, '_> {
+  fn one(&self, sql: &str, params: &[P<'_>]) -> R<Option<Row>> {
+    let mut tx = self.tx.borrow_mut();
+    tx.as_mut()
+      .expect("transaction present")
+      .query_opt(sql, params)
+      .map_err(err)
+  }
+
+  fn all(&self, sql: &str, params: &[P<'_>]) -> R<Vec<Row>> {
+    let mut tx = self.tx.borrow_mut();
+    tx.as_mut()
+      .expect("transaction present")
+      .query(sql, params)
+      .map_err(err)
+  }
+
+  fn exec(&self, sql: &str, params: &[P<'_>]) -> R<u64> {
+    let mut tx = self.tx.borrow_mut();
+    tx.as_mut()
+      .expect("transaction present")
+      .execute(sql, params)
+      .map_err(err)
+  }
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R<T> {
+  serde_json::from_str(row.get::<_, &str>(i))
+    .map_err(|e| StoreError::Internal(format!("bad JSON in column {i}: {e}")))
+}
+
+fn to_json(v: &impl serde::Serialize) -> String {
+  serde_json::to_string(v).expect("records serialize")
+}
+
+const USER_COLS: &str = "id, kind, identities, data, custom_data, created";
+
+fn user_row(row: &Row) -> R<User> {
+  Ok(User {
+    id: row.get(0),
+    kind: if row.get::<_, &str>(1) == "server" {
+      UserKind::Server
+    } else {
+      UserKind::Normal
+    },
+    identities: json_col(row, 2)?,
+    data: json_col(row, 3)?,
+    custom_data: json_col(row, 4)?,
+    created: row.get::<_, i64>(5) as u64,
+  })
+}
+
+fn kind_str(kind: UserKind) -> &'static str {
+  match kind {
+    UserKind::Normal => "normal",
+    UserKind::Server => "server",
+  }
+}
+
+const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
+
+fn key_row(row: &Row) -> ApiKey {
+  ApiKey {
+    id: row.get(0),
+    owner: row.get(1),
+    name: row.get(2),
+    disabled: row.get(3),
+    hash: row.get(4),
+    server: row.get(5),
+    created: row.get::<_, i64>(6) as u64,
+  }
+}
+
+const ACCOUNT_COLS: &str = "email, identity_id, salt, hash, iterations, confirmed, user_id";
+
+fn account_row(row: &Row) -> EmailAccount {
+  EmailAccount {
+    email: row.get(0),
+    identity_id: row.get(1),
+    salt: row.get(2),
+    hash: row.get(3),
+    iterations: row.get::<_, i32>(4) as u32,
+    confirmed: row.get(5),
+    user_id: row.get(6),
+  }
+}
+
+fn session_row(row: &Row) -> Session {
+  Session {
+    id: row.get(0),
+    user_id: row.get(1),
+    device_id: row.get(2),
+    via_key: row.get(3),
+    expires: row.get::<_, i64>(4) as u64,
+  }
+}
+
+impl Tx for PgTx<'_, '_> {
+  fn access_generation(&self) -> R<u64> {
+    let row = self.one(
+      "SELECT access_generation FROM apps WHERE app_id = $1",
+      &[&self.app],
+    )?;
+    Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+  }
+
+  fn bump_access_generation(&mut self) -> R<()> {
+    self.exec(
+      "UPDATE apps SET access_generation = access_generation + 1 WHERE app_id = $1",
+      &[&self.app],
+    )?;
+    Ok(())
+  }
+
+  fn clear(&mut self) -> R<()> {
+    for table in [
+      "users",
+      "identities",
+      "email_accounts",
+      "pending_tokens",
+      "api_keys",
+      "sessions",
+    ] {
+      self.exec(
+        &format!("DELETE FROM {table} WHERE app_id = $1"),
+        &[&self.app],
+      )?;
+    }
+    self.bump_access_generation()
+  }
+
+  fn user(&self, id: &str) -> R<Option<Cow<'_, User>>> {
+    self
+      .one(
+        &format!("SELECT {USER_COLS} FROM users WHERE app_id = $1 AND id = $2"),
+        &[&self.app, &id],
+      )?
+      .map(|r| user_row(&r).map(Cow::Owned))
+      .transpose()
+  }
+
+  fn lock_user(&mut self, id: &str) -> R<bool> {
+    Ok(
+      self
+        .one(
+          "SELECT 1 FROM users WHERE app_id = $1 AND id = $2 FOR UPDATE",
+          &[&self.app, &id],
+        )?
+        .is_some(),
+    )
+  }
+
+  fn users(&self) -> R<Vec<User>> {
+    self
+      .all(
+        &format!("SELECT {USER_COLS} FROM users WHERE app_id = $1 ORDER BY created, id"),
+        &[&self.app],
+      )?
+      .iter()
+      .map(user_row)
+      .collect()
+  }
+
+  fn insert_user(&mut self, user: &User) -> R<()> {
+    self.exec(
+      "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      &[
+        &self.app,
+        &user.id,
+        &kind_str(user.kind),
+        &to_json(&user.identities),
+        &to_json(&user.data),
+        &to_json(&user.custom_data),
+        &(user.created as i64),
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn update_user(&mut self, user: &User) -> R<()> {
+    self.exec(
+      "UPDATE users SET identities = $3, data = $4, custom_data = $5 WHERE app_id = $1 AND id = $2",
+      &[
+        &self.app,
+        &user.id,
+        &to_json(&user.identities),
+        &to_json(&user.data),
+        &to_json(&user.custom_data),
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn delete_user(&mut self, id: &str) -> R<bool> {
+    let a = self.app;
+    self.exec(
+      "DELETE FROM pending_tokens WHERE app_id = $1 AND email IN \
+       (SELECT email FROM email_accounts WHERE app_id = $1 AND user_id = $2)",
+      &[&a, &id],
+    )?;
+    for sql in [
+      "DELETE FROM email_accounts WHERE app_id = $1 AND user_id = $2",
+      "DELETE FROM identities WHERE app_id = $1 AND user_id = $2",
+      "DELETE FROM api_keys WHERE app_id = $1 AND owner = $2",
+      "DELETE FROM sessions WHERE app_id = $1 AND user_id = $2",
+    ] {
+      self.exec(sql, &[&a, &id])?;
+    }
+    let n = self.exec(
+      "DELETE FROM users WHERE app_id = $1 AND id = $2",
+      &[&a, &id],
+    )?;
+    Ok(n > 0)
+  }
+
+  fn identity_owner(&self, provider: &str, id: &str) -> R<Option<String>> {
+    Ok(
+      self
+        .one(
+          "SELECT user_id FROM identities WHERE app_id = $1 AND provider = $2 AND ext_id = $3",
+          &[&self.app, &provider, &id],
+        )?
+        .map(|r| r.get(0)),
+    )
+  }
+
+  fn insert_identity_owner(&mut self, provider: &str, id: &str, user_id: &str) -> R<()> {
+    self.exec(
+      "INSERT INTO identities (app_id, provider, ext_id, user_id) VALUES ($1, $2, $3, $4)",
+      &[&self.app, &provider, &id, &user_id],
+    )?;
+    Ok(())
+  }
+
+  fn email_account(&self, email: &str) -> R<Option<Cow<'_, EmailAccount>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {ACCOUNT_COLS} FROM email_accounts WHERE app_id = $1 AND email = $2"),
+          &[&self.app, &email],
+        )?
+        .map(|r| Cow::Owned(account_row(&r))),
+    )
+  }
+
+  fn lock_email_account(&mut self, email: &str) -> R<()> {
+    self.one(
+      "SELECT 1 FROM email_accounts WHERE app_id = $1 AND email = $2 FOR UPDATE",
+      &[&self.app, &email],
+    )?;
+    Ok(())
+  }
+
+  fn insert_email_account(&mut self, a: &EmailAccount) -> R<()> {
+    self.exec(
+      "INSERT INTO email_accounts (app_id, email, identity_id, salt, hash, iterations, confirmed, \
+       user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+      &[
+        &self.app,
+        &a.email,
+        &a.identity_id,
+        &a.salt,
+        &a.hash,
+        &(a.iterations as i32),
+        &a.confirmed,
+        &a.user_id,
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn update_email_account(&mut self, a: &EmailAccount) -> R<()> {
+    self.exec(
+      "UPDATE email_accounts SET salt = $3, hash = $4, iterations = $5, confirmed = $6, \
+       user_id = $7 WHERE app_id = $1 AND email = $2",
+      &[
+        &self.app,
+        &a.email,
+        &a.salt,
+        &a.hash,
+        &(a.iterations as i32),
+        &a.confirmed,
+        &a.user_id,
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn put_pending(&mut self, kind: Pending, email: &str, token_id: &str, hash: &str) -> R<()> {
+    self.exec(
+      "INSERT INTO pending_tokens (app_id, kind, email, token_id, token_hash) \
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, kind, email) \
+       DO UPDATE SET token_id = excluded.token_id, token_hash = excluded.token_hash",
+      &[&self.app, &kind.as_str(), &email, &token_id, &hash],
+    )?;
+    Ok(())
+  }
+
+  fn pending_by_id(&self, kind: Pending, token_id: &str) -> R<Option<(String, String)>> {
+    Ok(
+      self
+        .one(
+          "SELECT email, token_hash FROM pending_tokens \
+           WHERE app_id = $1 AND kind = $2 AND token_id = $3",
+          &[&self.app, &kind.as_str(), &token_id],
+        )?
+        .map(|r| (r.get(0), r.get(1))),
+    )
+  }
+
+  fn pending_for(&self, kind: Pending, email: &str) -> R<Option<String>> {
+    Ok(
+      self
+        .one(
+          "SELECT token_id FROM pending_tokens WHERE app_id = $1 AND kind = $2 AND email = $3",
+          &[&self.app, &kind.as_str(), &email],
+        )?
+        .map(|r| r.get(0)),
+    )
+  }
+
+  fn drop_pending(&mut self, kind: Pending, email: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM pending_tokens WHERE app_id = $1 AND kind = $2 AND email = $3",
+      &[&self.app, &kind.as_str(), &email],
+    )?;
+    Ok(())
+  }
+
+  fn key(&self, id: &str) -> R<Option<Cow<'_, ApiKey>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = $1 AND id = $2"),
+          &[&self.app, &id],
+        )?
+        .map(|r| Cow::Owned(key_row(&r))),
+    )
+  }
+
+  fn key_by_hash(&self, hash: &str) -> R<Option<Cow<'_, ApiKey>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = $1 AND hash = $2"),
+          &[&self.app, &hash],
+        )?
+        .map(|r| Cow::Owned(key_row(&r))),
+    )
+  }
+
+  fn keys_of(&self, owner: &str) -> R<Vec<Cow<'_, ApiKey>>> {
+    Ok(
+      self
+        .all(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = $1 AND owner = $2 ORDER BY seq"),
+          &[&self.app, &owner],
+        )?
+        .iter()
+        .map(|r| Cow::Owned(key_row(r)))
+        .collect(),
+    )
+  }
+
+  fn server_key_named(&self, name: &str) -> R<bool> {
+    Ok(
+      self
+        .one(
+          "SELECT 1 FROM api_keys WHERE app_id = $1 AND server AND name = $2",
+          &[&self.app, &name],
+        )?
+        .is_some(),
+    )
+  }
+
+  fn insert_key(&mut self, k: &ApiKey) -> R<()> {
+    self.exec(
+      "INSERT INTO api_keys (app_id, id, owner, name, disabled, hash, server, created) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+      &[
+        &self.app,
+        &k.id,
+        &k.owner,
+        &k.name,
+        &k.disabled,
+        &k.hash,
+        &k.server,
+        &(k.created as i64),
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn set_key_disabled(&mut self, id: &str, disabled: bool) -> R<()> {
+    self.exec(
+      "UPDATE api_keys SET disabled = $3 WHERE app_id = $1 AND id = $2",
+      &[&self.app, &id, &disabled],
+    )?;
+    Ok(())
+  }
+
+  fn delete_key(&mut self, id: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM api_keys WHERE app_id = $1 AND id = $2",
+      &[&self.app, &id],
+    )?;
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = $1 AND via_key = $2",
+      &[&self.app, &id],
+    )?;
+    Ok(())
+  }
+
+  fn session(&self, id: &str) -> R<Option<Cow<'_, Session>>> {
+    Ok(
+      self
+        .one(
+          "SELECT id, user_id, device_id, via_key, expires FROM sessions \
+           WHERE app_id = $1 AND id = $2",
+          &[&self.app, &id],
+        )?
+        .map(|r| Cow::Owned(session_row(&r))),
+    )
+  }
+
+  fn insert_session(&mut self, s: &Session, now: u64) -> R<()> {
+    // Expired sessions go when their user logs in again, so the table does not grow forever.
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = $1 AND user_id = $2 AND expires <= $3",
+      &[&self.app, &s.user_id, &(now as i64)],
+    )?;
+    self.exec(
+      "INSERT INTO sessions (app_id, id, user_id, device_id, via_key, expires) \
+       VALUES ($1, $2, $3, $4, $5, $6)",
+      &[
+        &self.app,
+        &s.id,
+        &s.user_id,
+        &s.device_id,
+        &s.via_key,
+        &(s.expires as i64),
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn delete_session(&mut self, id: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = $1 AND id = $2",
+      &[&self.app, &id],
+    )?;
+    Ok(())
+  }
+
+  fn delete_sessions_of(&mut self, user_id: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = $1 AND user_id = $2",
+      &[&self.app, &user_id],
+    )?;
+    Ok(())
+  }
+}

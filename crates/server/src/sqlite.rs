@@ -1,0 +1,654 @@
+//! The SQLite backend: one database file (WAL, `synchronous=FULL`, so an answered write
+//! survives a crash), a small pool of connections used on blocking threads only, every write
+//! transaction `BEGIN IMMEDIATE` (writers queue on the database lock instead of racing).
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+
+use crate::ids::{hex, now_secs, random_bytes};
+use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
+use crate::store::{Pending, R, StoreError, Tx};
+
+/// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// Connections kept for reuse (more are opened under load and closed after).
+const POOL: usize = 8;
+
+/// How long a writer waits for the database lock before the request fails with 503.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open SQLite database.
+pub(crate) struct Sqlite {
+  path: std::path::PathBuf,
+  idle: Mutex<Vec<Connection>>,
+}
+
+fn err(e: rusqlite::Error) -> StoreError {
+  match e.sqlite_error_code() {
+    Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
+    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+      StoreError::Unavailable(e.to_string())
+    }
+    _ => StoreError::Internal(e.to_string()),
+  }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+  let conn = Connection::open(path)?;
+  conn.busy_timeout(BUSY_TIMEOUT)?;
+  // WAL lets readers run beside the writer; FULL syncs the WAL at every commit, which is what
+  // makes an answered write durable across a power cut.
+  conn.pragma_update(None, "journal_mode", "WAL")?;
+  conn.pragma_update(None, "synchronous", "FULL")?;
+  Ok(conn)
+}
+
+impl Sqlite {
+  /// Opens (creating if needed) the database and applies pending migrations.
+  pub fn open(path: &Path) -> Result<Sqlite, String> {
+    let what = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let mut conn = open_connection(path).map_err(what)?;
+    migrate(&mut conn).map_err(what)?;
+    Ok(Sqlite {
+      path: path.to_path_buf(),
+      idle: Mutex::new(vec![conn]),
+    })
+  }
+
+  /// Creates the app's row unless it exists; returns its token signing secret.
+  pub fn ensure_app(&self, app_id: &str) -> Result<Vec<u8>, String> {
+    let conn = self.take().map_err(|e| e.to_string())?;
+    let secret = hex(&random_bytes::<32>());
+    let result = (|| {
+      conn.execute(
+        "INSERT INTO apps (app_id, jwt_secret, created) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (app_id) DO NOTHING",
+        params![app_id, secret, now_secs() as i64],
+      )?;
+      conn.query_row(
+        "SELECT jwt_secret FROM apps WHERE app_id = ?1",
+        params![app_id],
+        |r| r.get::<_, String>(0),
+      )
+    })();
+    self.give_back(conn);
+    result
+      .map(String::into_bytes)
+      .map_err(|e| format!("{}: {e}", self.path.display()))
+  }
+
+  fn take(&self) -> R<Connection> {
+    let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    match idle {
+      Some(c) => Ok(c),
+      None => open_connection(&self.path).map_err(|e| StoreError::Unavailable(e.to_string())),
+    }
+  }
+
+  fn give_back(&self, conn: Connection) {
+    let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+    if idle.len() < POOL {
+      idle.push(conn);
+    }
+  }
+
+  /// Runs `f` in one transaction (blocking: call from a blocking thread). `f`'s error rolls
+  /// back.
+  pub fn run<T>(
+    &self,
+    app: &str,
+    write: bool,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError>,
+  ) -> Result<T, ApiError> {
+    let conn = self.take()?;
+    conn
+      .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
+      .map_err(err)?;
+    let mut tx = SqliteTx { conn: &conn, app };
+    let result = f(&mut tx).and_then(|v| {
+      conn.execute_batch("COMMIT").map_err(err)?;
+      Ok(v)
+    });
+    if result.is_err() && !conn.is_autocommit() {
+      let _ = conn.execute_batch("ROLLBACK");
+    }
+    self.give_back(conn);
+    result
+  }
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+  let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+  tx.execute_batch(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)",
+  )?;
+  for (version, sql) in MIGRATIONS {
+    let done: Option<i64> = tx
+      .query_row(
+        "SELECT version FROM schema_migrations WHERE version = ?1",
+        params![version],
+        |r| r.get(0),
+      )
+      .optional()?;
+    if done.is_none() {
+      tx.execute_batch(sql)?;
+      tx.execute(
+        "INSERT INTO schema_migrations (version, applied) VALUES (?1, ?2)",
+        params![version, now_secs() as i64],
+      )?;
+    }
+  }
+  tx.commit()
+}
+
+struct SqliteTx<'a> {
+  conn: &'a Connection,
+  app: &'a str,
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+  let text: String = row.get(i)?;
+  serde_json::from_str(&text).map_err(|e| {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+  })
+}
+
+fn to_json(v: &impl serde::Serialize) -> String {
+  serde_json::to_string(v).expect("records serialize")
+}
+
+const USER_COLS: &str = "id, kind, identities, data, custom_data, created";
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+  let kind: String = row.get(1)?;
+  Ok(User {
+    id: row.get(0)?,
+    kind: if kind == "server" {
+      UserKind::Server
+    } else {
+      UserKind::Normal
+    },
+    identities: json_col(row, 2)?,
+    data: json_col(row, 3)?,
+    custom_data: json_col(row, 4)?,
+    created: row.get::<_, i64>(5)? as u64,
+  })
+}
+
+fn kind_str(kind: UserKind) -> &'static str {
+  match kind {
+    UserKind::Normal => "normal",
+    UserKind::Server => "server",
+  }
+}
+
+const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+  Ok(ApiKey {
+    id: row.get(0)?,
+    owner: row.get(1)?,
+    name: row.get(2)?,
+    disabled: row.get(3)?,
+    hash: row.get(4)?,
+    server: row.get(5)?,
+    created: row.get::<_, i64>(6)? as u64,
+  })
+}
+
+const ACCOUNT_COLS: &str = "email, identity_id, salt, hash, iterations, confirmed, user_id";
+
+fn account_row(row: &Row<'_>) -> rusqlite::Result<EmailAccount> {
+  Ok(EmailAccount {
+    email: row.get(0)?,
+    identity_id: row.get(1)?,
+    salt: row.get(2)?,
+    hash: row.get(3)?,
+    iterations: row.get(4)?,
+    confirmed: row.get(5)?,
+    user_id: row.get(6)?,
+  })
+}
+
+fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+  Ok(Session {
+    id: row.get(0)?,
+    user_id: row.get(1)?,
+    device_id: row.get(2)?,
+    via_key: row.get(3)?,
+    expires: row.get::<_, i64>(4)? as u64,
+  })
+}
+
+impl SqliteTx<'_> {
+  fn one<T>(
+    &self,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+  ) -> R<Option<T>> {
+    let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+    stmt.query_row(params, map).optional().map_err(err)
+  }
+
+  fn all<T>(
+    &self,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+  ) -> R<Vec<T>> {
+    let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+    let rows = stmt.query_map(params, map).map_err(err)?;
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(err)
+  }
+
+  fn exec(&self, sql: &str, params: impl rusqlite::Params) -> R<usize> {
+    let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+    stmt.execute(params).map_err(err)
+  }
+}
+
+impl Tx for SqliteTx<'_> {
+  fn access_generation(&self) -> R<u64> {
+    let g: Option<i64> = self.one(
+      "SELECT access_generation FROM apps WHERE app_id = ?1",
+      params![self.app],
+      |r| r.get(0),
+    )?;
+    Ok(g.unwrap_or(0) as u64)
+  }
+
+  fn bump_access_generation(&mut self) -> R<()> {
+    self.exec(
+      "UPDATE apps SET access_generation = access_generation + 1 WHERE app_id = ?1",
+      params![self.app],
+    )?;
+    Ok(())
+  }
+
+  fn clear(&mut self) -> R<()> {
+    for table in [
+      "users",
+      "identities",
+      "email_accounts",
+      "pending_tokens",
+      "api_keys",
+      "sessions",
+    ] {
+      self.exec(
+        &format!("DELETE FROM {table} WHERE app_id = ?1"),
+        params![self.app],
+      )?;
+    }
+    self.bump_access_generation()
+  }
+
+  fn user(&self, id: &str) -> R<Option<Cow<'_, User>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {USER_COLS} FROM users WHERE app_id = ?1 AND id = ?2"),
+          params![self.app, id],
+          user_row,
+        )?
+        .map(Cow::Owned),
+    )
+  }
+
+  fn lock_user(&mut self, id: &str) -> R<bool> {
+    // BEGIN IMMEDIATE already holds the database's write lock.
+    Ok(self.user(id)?.is_some())
+  }
+
+  fn users(&self) -> R<Vec<User>> {
+    self.all(
+      &format!("SELECT {USER_COLS} FROM users WHERE app_id = ?1 ORDER BY created, id"),
+      params![self.app],
+      user_row,
+    )
+  }
+
+  fn insert_user(&mut self, user: &User) -> R<()> {
+    self.exec(
+      "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created) \
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      params![
+        self.app,
+        user.id,
+        kind_str(user.kind),
+        to_json(&user.identities),
+        to_json(&user.data),
+        to_json(&user.custom_data),
+        user.created as i64
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn update_user(&mut self, user: &User) -> R<()> {
+    self.exec(
+      "UPDATE users SET identities = ?3, data = ?4, custom_data = ?5 WHERE app_id = ?1 AND id = ?2",
+      params![
+        self.app,
+        user.id,
+        to_json(&user.identities),
+        to_json(&user.data),
+        to_json(&user.custom_data)
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn delete_user(&mut self, id: &str) -> R<bool> {
+    let a = self.app;
+    self.exec(
+      "DELETE FROM pending_tokens WHERE app_id = ?1 AND email IN \
+       (SELECT email FROM email_accounts WHERE app_id = ?1 AND user_id = ?2)",
+      params![a, id],
+    )?;
+    self.exec(
+      "DELETE FROM email_accounts WHERE app_id = ?1 AND user_id = ?2",
+      params![a, id],
+    )?;
+    self.exec(
+      "DELETE FROM identities WHERE app_id = ?1 AND user_id = ?2",
+      params![a, id],
+    )?;
+    self.exec(
+      "DELETE FROM api_keys WHERE app_id = ?1 AND owner = ?2",
+      params![a, id],
+    )?;
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = ?1 AND user_id = ?2",
+      params![a, id],
+    )?;
+    let n = self.exec(
+      "DELETE FROM users WHERE app_id = ?1 AND id = ?2",
+      params![a, id],
+    )?;
+    Ok(n > 0)
+  }
+
+  fn identity_owner(&self, provider: &str, id: &str) -> R<Option<String>> {
+    self.one(
+      "SELECT user_id FROM identities WHERE app_id = ?1 AND provider = ?2 AND ext_id = ?3",
+      params![self.app, provider, id],
+      |r| r.get(0),
+    )
+  }
+
+  fn insert_identity_owner(&mut self, provider: &str, id: &str, user_id: &str) -> R<()> {
+    self.exec(
+      "INSERT INTO identities (app_id, provider, ext_id, user_id) VALUES (?1, ?2, ?3, ?4)",
+      params![self.app, provider, id, user_id],
+    )?;
+    Ok(())
+  }
+
+  fn email_account(&self, email: &str) -> R<Option<Cow<'_, EmailAccount>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {ACCOUNT_COLS} FROM email_accounts WHERE app_id = ?1 AND email = ?2"),
+          params![self.app, email],
+          account_row,
+        )?
+        .map(Cow::Owned),
+    )
+  }
+
+  fn lock_email_account(&mut self, _email: &str) -> R<()> {
+    // BEGIN IMMEDIATE already holds the database's write lock.
+    Ok(())
+  }
+
+  fn insert_email_account(&mut self, a: &EmailAccount) -> R<()> {
+    self.exec(
+      "INSERT INTO email_accounts (app_id, email, identity_id, salt, hash, iterations, confirmed, \
+       user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      params![
+        self.app,
+        a.email,
+        a.identity_id,
+        a.salt,
+        a.hash,
+        a.iterations,
+        a.confirmed,
+        a.user_id
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn update_email_account(&mut self, a: &EmailAccount) -> R<()> {
+    self.exec(
+      "UPDATE email_accounts SET salt = ?3, hash = ?4, iterations = ?5, confirmed = ?6, \
+       user_id = ?7 WHERE app_id = ?1 AND email = ?2",
+      params![
+        self.app,
+        a.email,
+        a.salt,
+        a.hash,
+        a.iterations,
+        a.confirmed,
+        a.user_id
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn put_pending(&mut self, kind: Pending, email: &str, token_id: &str, hash: &str) -> R<()> {
+    self.exec(
+      "INSERT INTO pending_tokens (app_id, kind, email, token_id, token_hash) \
+       VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (app_id, kind, email) \
+       DO UPDATE SET token_id = excluded.token_id, token_hash = excluded.token_hash",
+      params![self.app, kind.as_str(), email, token_id, hash],
+    )?;
+    Ok(())
+  }
+
+  fn pending_by_id(&self, kind: Pending, token_id: &str) -> R<Option<(String, String)>> {
+    self.one(
+      "SELECT email, token_hash FROM pending_tokens \
+       WHERE app_id = ?1 AND kind = ?2 AND token_id = ?3",
+      params![self.app, kind.as_str(), token_id],
+      |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+  }
+
+  fn pending_for(&self, kind: Pending, email: &str) -> R<Option<String>> {
+    self.one(
+      "SELECT token_id FROM pending_tokens WHERE app_id = ?1 AND kind = ?2 AND email = ?3",
+      params![self.app, kind.as_str(), email],
+      |r| r.get(0),
+    )
+  }
+
+  fn drop_pending(&mut self, kind: Pending, email: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM pending_tokens WHERE app_id = ?1 AND kind = ?2 AND email = ?3",
+      params![self.app, kind.as_str(), email],
+    )?;
+    Ok(())
+  }
+
+  fn key(&self, id: &str) -> R<Option<Cow<'_, ApiKey>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = ?1 AND id = ?2"),
+          params![self.app, id],
+          key_row,
+        )?
+        .map(Cow::Owned),
+    )
+  }
+
+  fn key_by_hash(&self, hash: &str) -> R<Option<Cow<'_, ApiKey>>> {
+    Ok(
+      self
+        .one(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = ?1 AND hash = ?2"),
+          params![self.app, hash],
+          key_row,
+        )?
+        .map(Cow::Owned),
+    )
+  }
+
+  fn keys_of(&self, owner: &str) -> R<Vec<Cow<'_, ApiKey>>> {
+    Ok(
+      self
+        .all(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = ?1 AND owner = ?2 ORDER BY seq"),
+          params![self.app, owner],
+          key_row,
+        )?
+        .into_iter()
+        .map(Cow::Owned)
+        .collect(),
+    )
+  }
+
+  fn server_key_named(&self, name: &str) -> R<bool> {
+    Ok(
+      self
+        .one(
+          "SELECT 1 FROM api_keys WHERE app_id = ?1 AND server = 1 AND name = ?2",
+          params![self.app, name],
+          |r| r.get::<_, i64>(0),
+        )?
+        .is_some(),
+    )
+  }
+
+  fn insert_key(&mut self, k: &ApiKey) -> R<()> {
+    self.exec(
+      "INSERT INTO api_keys (app_id, id, owner, name, disabled, hash, server, created) \
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      params![
+        self.app,
+        k.id,
+        k.owner,
+        k.name,
+        k.disabled,
+        k.hash,
+        k.server,
+        k.created as i64
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn set_key_disabled(&mut self, id: &str, disabled: bool) -> R<()> {
+    self.exec(
+      "UPDATE api_keys SET disabled = ?3 WHERE app_id = ?1 AND id = ?2",
+      params![self.app, id, disabled],
+    )?;
+    Ok(())
+  }
+
+  fn delete_key(&mut self, id: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM api_keys WHERE app_id = ?1 AND id = ?2",
+      params![self.app, id],
+    )?;
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = ?1 AND via_key = ?2",
+      params![self.app, id],
+    )?;
+    Ok(())
+  }
+
+  fn session(&self, id: &str) -> R<Option<Cow<'_, Session>>> {
+    Ok(
+      self
+        .one(
+          "SELECT id, user_id, device_id, via_key, expires FROM sessions \
+           WHERE app_id = ?1 AND id = ?2",
+          params![self.app, id],
+          session_row,
+        )?
+        .map(Cow::Owned),
+    )
+  }
+
+  fn insert_session(&mut self, s: &Session, now: u64) -> R<()> {
+    // Expired sessions go when their user logs in again, so the table does not grow forever.
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = ?1 AND user_id = ?2 AND expires <= ?3",
+      params![self.app, s.user_id, now as i64],
+    )?;
+    self.exec(
+      "INSERT INTO sessions (app_id, id, user_id, device_id, via_key, expires) \
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+      params![
+        self.app,
+        s.id,
+        s.user_id,
+        s.device_id,
+        s.via_key,
+        s.expires as i64
+      ],
+    )?;
+    Ok(())
+  }
+
+  fn delete_session(&mut self, id: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = ?1 AND id = ?2",
+      params![self.app, id],
+    )?;
+    Ok(())
+  }
+
+  fn delete_sessions_of(&mut self, user_id: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM sessions WHERE app_id = ?1 AND user_id = ?2",
+      params![self.app, user_id],
+    )?;
+    Ok(())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn durable_settings_and_migrations_once() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-sqlite-unit-{}",
+      hex(&random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.db");
+    let db = Sqlite::open(&path).unwrap();
+    let secret = db.ensure_app("a").unwrap();
+    drop(db);
+    // Opening again applies nothing twice and keeps the app's secret.
+    let db = Sqlite::open(&path).unwrap();
+    assert_eq!(db.ensure_app("a").unwrap(), secret);
+    let conn = db.take().unwrap();
+    let mode: String = conn
+      .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+      .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = conn
+      .query_row("PRAGMA synchronous", [], |r| r.get(0))
+      .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+    let versions: i64 = conn
+      .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+      .unwrap();
+    assert_eq!(versions, MIGRATIONS.len() as i64);
+    drop(conn);
+    drop(db);
+    std::fs::remove_dir_all(dir).unwrap();
+  }
+}

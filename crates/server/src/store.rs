@@ -1,0 +1,326 @@
+//! The storage interface: a record-level transaction ([`Tx`]) that every backend implements
+//! (memory, SQLite, PostgreSQL), so that the rules in `state.rs` are written once. A [`Store`]
+//! runs a closure in one transaction of one app: inline under a mutex in memory mode, on a
+//! blocking thread with a pooled connection for the SQL backends.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::memory::{MemTx, State};
+use crate::state::{ApiError, ApiKey, EmailAccount, Session, User};
+
+/// Where the server keeps its data. JSON: `{"kind":"memory"}`, `{"kind":"sqlite","path":…}`,
+/// `{"kind":"postgres","url":…}`.
+#[derive(Serialize, Deserialize, Clone, Default, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum StoreConfig {
+  /// In this process only (optionally saved to `Config::data_file`): the emulator's store.
+  #[default]
+  Memory,
+  /// One SQLite database file (WAL, `synchronous=FULL`): one machine, any number of processes.
+  Sqlite {
+    /// The database file; created with its schema when missing.
+    path: std::path::PathBuf,
+  },
+  /// One PostgreSQL database shared by any number of server processes.
+  Postgres {
+    /// A libpq-style URL or key=value string (`postgres://user@host:port/db`).
+    url: String,
+    /// The PostgreSQL schema to keep the tables in (default `public`); created when missing.
+    #[serde(default)]
+    schema: Option<String>,
+  },
+}
+
+impl fmt::Debug for StoreConfig {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      StoreConfig::Memory => f.write_str("Memory"),
+      StoreConfig::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+      // The URL may carry a password.
+      StoreConfig::Postgres { schema, .. } => f
+        .debug_struct("Postgres")
+        .field("url", &"<redacted>")
+        .field("schema", schema)
+        .finish(),
+    }
+  }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StoreError {
+  /// The database cannot be reached (the request gets 503; the next one retries).
+  Unavailable(String),
+  /// A uniqueness constraint refused a write (a concurrent writer won the race).
+  Conflict,
+  /// Anything else (500).
+  Internal(String),
+}
+
+impl fmt::Display for StoreError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      StoreError::Unavailable(m) => write!(f, "the database is unavailable: {m}"),
+      StoreError::Conflict => f.write_str("a uniqueness constraint refused the write"),
+      StoreError::Internal(m) => write!(f, "database error: {m}"),
+    }
+  }
+}
+
+impl From<StoreError> for ApiError {
+  fn from(e: StoreError) -> ApiError {
+    match e {
+      StoreError::Unavailable(_) => ApiError::new(
+        503,
+        "ServiceUnavailable",
+        "the database is unavailable; try again",
+      ),
+      // Rules map the conflicts they expect; one they do not is a lost race worth retrying.
+      StoreError::Conflict => ApiError::new(409, "Conflict", "concurrent update; try again"),
+      StoreError::Internal(m) => {
+        eprintln!("realm-auth-server: {m}");
+        ApiError::new(500, "InternalServerError", "database error")
+      }
+    }
+  }
+}
+
+/// Result of a store operation.
+pub(crate) type R<T> = Result<T, StoreError>;
+
+/// Which pending email token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Pending {
+  /// Email confirmation.
+  Confirm,
+  /// Password reset.
+  Reset,
+}
+
+impl Pending {
+  /// Its name in SQL rows.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Pending::Confirm => "confirm",
+      Pending::Reset => "reset",
+    }
+  }
+}
+
+/// One transaction over one app's records. Reads take `&self` so that a rule may hold a
+/// borrowed record (memory mode lends, SQL backends own) while it reads another.
+pub(crate) trait Tx {
+  /// The app's access-token generation (`expire_access_tokens` bumps it).
+  fn access_generation(&self) -> R<u64>;
+  /// Makes every access token issued so far invalid.
+  fn bump_access_generation(&mut self) -> R<()>;
+  /// Forgets every user, key, session and pending token of the app (bumps the generation).
+  fn clear(&mut self) -> R<()>;
+
+  /// A user by id.
+  fn user(&self, id: &str) -> R<Option<Cow<'_, User>>>;
+  /// Locks a user's row until the transaction ends (serialises its key creations); false if
+  /// there is no such user.
+  fn lock_user(&mut self, id: &str) -> R<bool>;
+  /// Every user, oldest first.
+  fn users(&self) -> R<Vec<User>>;
+  /// Inserts a new user.
+  fn insert_user(&mut self, user: &User) -> R<()>;
+  /// Rewrites a user's identities, profile data and custom data.
+  fn update_user(&mut self, user: &User) -> R<()>;
+  /// Deletes a user with its identities, email accounts, pending tokens, keys and sessions.
+  fn delete_user(&mut self, id: &str) -> R<bool>;
+
+  /// The owner of an external (custom-token, custom-function) identity.
+  fn identity_owner(&self, provider: &str, id: &str) -> R<Option<String>>;
+  /// Records the owner of an external identity ([`StoreError::Conflict`] if it has one).
+  fn insert_identity_owner(&mut self, provider: &str, id: &str, user_id: &str) -> R<()>;
+
+  /// An email/password account.
+  fn email_account(&self, email: &str) -> R<Option<Cow<'_, EmailAccount>>>;
+  /// Locks an account's row until the transaction ends (first login creates its user once).
+  fn lock_email_account(&mut self, email: &str) -> R<()>;
+  /// Inserts an account ([`StoreError::Conflict`] if the email is taken).
+  fn insert_email_account(&mut self, account: &EmailAccount) -> R<()>;
+  /// Rewrites an account (password, confirmation, user).
+  fn update_email_account(&mut self, account: &EmailAccount) -> R<()>;
+
+  /// Replaces the pending token of an account: its id and the SHA-256 of its secret.
+  fn put_pending(&mut self, kind: Pending, email: &str, token_id: &str, hash: &str) -> R<()>;
+  /// The email and secret hash of a pending token, by token id.
+  fn pending_by_id(&self, kind: Pending, token_id: &str) -> R<Option<(String, String)>>;
+  /// The token id pending for an account.
+  fn pending_for(&self, kind: Pending, email: &str) -> R<Option<String>>;
+  /// Drops an account's pending token.
+  fn drop_pending(&mut self, kind: Pending, email: &str) -> R<()>;
+
+  /// A key by id (user or server key).
+  fn key(&self, id: &str) -> R<Option<Cow<'_, ApiKey>>>;
+  /// A key by the SHA-256 of its secret.
+  fn key_by_hash(&self, hash: &str) -> R<Option<Cow<'_, ApiKey>>>;
+  /// A user's keys in creation order.
+  fn keys_of(&self, owner: &str) -> R<Vec<Cow<'_, ApiKey>>>;
+  /// Whether a server key has this name.
+  fn server_key_named(&self, name: &str) -> R<bool>;
+  /// Inserts a key ([`StoreError::Conflict`] on a duplicate name per owner, server key name or
+  /// secret hash).
+  fn insert_key(&mut self, key: &ApiKey) -> R<()>;
+  /// Enables or disables a key.
+  fn set_key_disabled(&mut self, id: &str, disabled: bool) -> R<()>;
+  /// Deletes a key and the sessions opened with it.
+  fn delete_key(&mut self, id: &str) -> R<()>;
+
+  /// A session by id.
+  fn session(&self, id: &str) -> R<Option<Cow<'_, Session>>>;
+  /// Opens a session.
+  fn insert_session(&mut self, session: &Session, now: u64) -> R<()>;
+  /// Ends one session.
+  fn delete_session(&mut self, id: &str) -> R<()>;
+  /// Ends every session of a user.
+  fn delete_sessions_of(&mut self, user_id: &str) -> R<()>;
+}
+
+/// A backend: where transactions run.
+// One per server: boxing the memory state would only add an indirection to its hot path.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Store {
+  /// In-process state (the emulator), one per app id.
+  Memory(MemApps),
+  /// SQLite.
+  Sqlite(Arc<crate::sqlite::Sqlite>),
+  /// PostgreSQL.
+  Postgres(Arc<crate::postgres::Postgres>),
+}
+
+impl Store {
+  /// Runs `f` in one transaction of `app` (`write`: it may write). Memory mode runs it inline;
+  /// SQL backends on tokio's blocking pool, never on the async workers.
+  pub async fn run<T, F>(&self, app: &str, write: bool, f: F) -> Result<T, ApiError>
+  where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send + 'static,
+  {
+    match self {
+      Store::Memory(apps) => apps.get(app)?.run(f),
+      Store::Sqlite(db) => {
+        let (db, app) = (db.clone(), app.to_string());
+        join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
+      }
+      Store::Postgres(db) => {
+        let (db, app) = (db.clone(), app.to_string());
+        join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
+      }
+    }
+  }
+
+  /// [`Store::run`] for synchronous callers (the control API). SQL backends run on a fresh
+  /// thread: the PostgreSQL client blocks on its own runtime, which must not nest in the
+  /// caller's.
+  pub fn run_blocking<T, F>(&self, app: &str, write: bool, f: F) -> Result<T, ApiError>
+  where
+    T: Send,
+    F: FnOnce(&mut dyn Tx) -> Result<T, ApiError> + Send,
+  {
+    match self {
+      Store::Memory(apps) => apps.get(app)?.run(f),
+      Store::Sqlite(db) => std::thread::scope(|s| {
+        s.spawn(|| db.run(app, write, f))
+          .join()
+          .unwrap_or_else(|e| std::panic::resume_unwind(e))
+      }),
+      Store::Postgres(db) => std::thread::scope(|s| {
+        s.spawn(|| db.run(app, write, f))
+          .join()
+          .unwrap_or_else(|e| std::panic::resume_unwind(e))
+      }),
+    }
+  }
+
+  /// An app's memory store (memory mode only): the data file's source.
+  pub fn memory(&self, app: &str) -> Option<&MemStore> {
+    match self {
+      Store::Memory(apps) => apps.get(app).ok(),
+      _ => None,
+    }
+  }
+}
+
+/// The memory stores of a server's apps. The first app is a field of its own: a one-app
+/// server finds it with a string comparison, not a hash, on every request.
+pub(crate) struct MemApps {
+  first_id: String,
+  first: MemStore,
+  others: HashMap<String, MemStore>,
+}
+
+impl MemApps {
+  /// The first app's store and the others'.
+  pub fn new(first_id: String, first: MemStore, others: HashMap<String, MemStore>) -> MemApps {
+    MemApps {
+      first_id,
+      first,
+      others,
+    }
+  }
+
+  fn get(&self, app: &str) -> Result<&MemStore, ApiError> {
+    if app == self.first_id {
+      return Ok(&self.first);
+    }
+    // Routes check the app id first; a token names only apps this server minted it for.
+    self
+      .others
+      .get(app)
+      .ok_or_else(|| ApiError::new(404, "AppNotFound", format!("cannot find app '{app}'")))
+  }
+}
+
+fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
+  // A panic in a rule is a bug: it stays a panic, as it would in memory mode.
+  joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// The memory backend: the state under one mutex, and its version (bumped by every transaction
+/// that wrote) readable without the lock, so the data file's writer knows what is new.
+pub(crate) struct MemStore {
+  state: Mutex<State>,
+  version: AtomicU64,
+}
+
+impl MemStore {
+  /// A store around a fresh or loaded state.
+  pub fn new(state: State) -> MemStore {
+    MemStore {
+      version: AtomicU64::new(state.version),
+      state: Mutex::new(state),
+    }
+  }
+
+  /// The state. (A panic while holding the lock must not wedge the server.)
+  pub fn lock(&self) -> MutexGuard<'_, State> {
+    self.state.lock().unwrap_or_else(|e| e.into_inner())
+  }
+
+  /// The version of the state (see [`MemStore`]).
+  pub fn version(&self) -> u64 {
+    self.version.load(Ordering::Acquire)
+  }
+
+  fn run<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    let mut guard = self.lock();
+    let mut tx = MemTx::new(&mut guard);
+    let result = f(&mut tx);
+    if tx.wrote() {
+      guard.version += 1;
+      self.version.store(guard.version, Ordering::Release);
+    }
+    result
+  }
+}
