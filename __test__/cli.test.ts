@@ -532,30 +532,37 @@ describe("realm-auth-server emulator users", () => {
   });
 });
 
-describe("help texts and the README", () => {
+describe("help texts and the READMEs", () => {
   /** The long flags a text names. */
   const flags = (text: string) => new Set(text.match(/--[a-z][a-z-]*/g) ?? []);
+  /** The part of a README from `## <first>` to the next `## ` heading. */
+  const section = (file: string, first: string) => {
+    const readme = readFileSync(file, "utf8");
+    const start = readme.indexOf(`\n## ${first}`);
+    const end = readme.indexOf("\n## ", start + 1);
+    assert.ok(start > 0 && end > start, `${file} has a section ${first}`);
+    return readme.slice(start, end);
+  };
 
-  it("name the same flags", async () => {
+  it("the client's README names the flags of keys, and only flags a help text has", async () => {
     const keysHelp = (await cli(["keys", "--help"])).stdout;
+    const text = section(join(__dirname, "..", "README.md"), "Command line");
+    for (const flag of flags(keysHelp)) assert.ok(text.includes(flag), `README lacks ${flag}`);
+    for (const flag of flags(text)) assert.ok(flags(keysHelp).has(flag), `README names ${flag}, keys --help does not`);
+  });
+
+  it("the server's README names the flags of emulator users, and only flags a help text has", async () => {
     const usersHelp = (await cli(["emulator", "users", "--help"])).stdout;
     const emulatorHelp = (await cli(["emulator", "--help"])).stdout;
-    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
-    const start = readme.indexOf("\n## Command line");
-    const end = readme.indexOf("\n## ", readme.indexOf("\n## The emulator") + 1);
-    assert.ok(start > 0 && end > start);
-    const section = readme.slice(start, end);
-
-    // Every flag of `keys` and `emulator users` is in the README; every flag the README names
-    // is in a help text, except --threads, which the README gives to the binary alone.
-    for (const flag of [...flags(keysHelp), ...flags(usersHelp)]) assert.ok(section.includes(flag), `README lacks ${flag}`);
-    const known = new Set([...flags(keysHelp), ...flags(usersHelp), ...flags(emulatorHelp)]);
-    for (const flag of flags(section)) {
-      // --release is cargo's, in the line that builds the binary.
+    const text = section(join(__dirname, "..", "packages", "server", "README.md"), "Running the server");
+    for (const flag of flags(usersHelp)) assert.ok(text.includes(flag), `the server's README lacks ${flag}`);
+    const known = new Set([...flags(usersHelp), ...flags(emulatorHelp)]);
+    for (const flag of flags(text)) {
+      // --release is cargo's, in the line that builds the binary; --threads is the binary's alone.
       if (flag === "--threads" || flag === "--release") continue;
-      assert.ok(known.has(flag), `README names ${flag}, no help text does`);
+      assert.ok(known.has(flag), `the server's README names ${flag}, no help text does`);
     }
-    assert.match(section, /realm-auth-server.*--threads/s);
+    assert.match(text, /realm-auth-server.*--threads/s);
     assert.ok(!known.has("--threads") || /realm-auth-server binary also takes --threads/.test(emulatorHelp));
   });
 });
