@@ -47,8 +47,11 @@ export declare namespace BSON {
  */
 export declare class RealmAuthError extends Error {
   private constructor()
-  /** realm's numeric error code (`ErrorCode`); the emulator's methods use `EmulatorErrorCode`. */
-  readonly code: ErrorCode | EmulatorErrorCode
+  /**
+   * realm's numeric error code (`ErrorCode`); the errors of the emulator (the realm-auth-server
+   * package), branded like this SDK's, carry its `EmulatorErrorCode`s.
+   */
+  readonly code: ErrorCode | number
   /** The HTTP status, when a response arrived. */
   readonly statusCode?: number
   /** The server's `error_code` string. */
