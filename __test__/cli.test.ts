@@ -213,6 +213,9 @@ describe("realm-auth-server emulator", () => {
     assert.match(help.stdout, /--json/);
     assert.doesNotMatch(help.stdout, /^\s*--threads/m);
     assert.match(help.stdout, /docs\/EMULATOR\.md/);
+    // Names this package's command, not the client's, which had it before.
+    assert.match(help.stdout, /^Usage: realm-auth-server emulator \[options\]/);
+    assert.doesNotMatch(help.stdout, /realm-auth-native/);
   });
 
   it("exits 1 when the port is taken", async () => {
