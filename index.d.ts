@@ -47,8 +47,11 @@ export declare namespace BSON {
  */
 export declare class RealmAuthError extends Error {
   private constructor()
-  /** realm's numeric error code (`ErrorCode`); the emulator's methods use `EmulatorErrorCode`. */
-  readonly code: ErrorCode | EmulatorErrorCode
+  /**
+   * realm's numeric error code (`ErrorCode`); the errors of the emulator (the realm-auth-server
+   * package), branded like this SDK's, carry its `EmulatorErrorCode`s.
+   */
+  readonly code: ErrorCode | number
   /** The HTTP status, when a response arrived. */
   readonly statusCode?: number
   /** The server's `error_code` string. */
@@ -287,131 +290,6 @@ export interface CallOptions {
   timeout?: number
 }
 
-/** Options of `Emulator.start`; every field is optional. */
-export interface EmulatorOptions {
-  /** Interface to bind. Default `127.0.0.1`. */
-  host?: string
-  /** Port; 0 (the default) picks a free one. */
-  port?: number
-  /** The App id served. Default `emulator-app`. */
-  appId?: string
-  /** Access token lifetime in seconds. Default 1800. */
-  accessTokenTtlSecs?: number
-  /** Refresh token (session) lifetime in seconds. Default 60 days. */
-  refreshTokenTtlSecs?: number
-  /** New email/password users must confirm (read the token pair with `pendingConfirmation`). */
-  requireEmailConfirmation?: boolean
-  /** HS256 secret of the `custom-token` (JWT) provider; without it the provider is off. */
-  customTokenSecret?: string
-  /** Payload field holding the identity of `custom-function` logins. Default `id`. */
-  functionIdentityField?: string
-  /** User API keys per user. Default 20. */
-  maxApiKeysPerUser?: number
-  /** Keep state in this file across restarts (written atomically). */
-  dataFile?: string
-  /** Request log entries kept. Default 10000. */
-  logCapacity?: number
-  /** PBKDF2 iterations for passwords. Default 1000. */
-  passwordIterations?: number
-  /**
-   * The control API's token (16–256 visible ASCII characters), sent as `Authorization: Bearer
-   * <token>` to `/_emulator/`. Default: a random one, read it as `emulator.controlToken`.
-   */
-  controlToken?: string
-  /** More `Host` names the control API accepts: `name` (on the bound port) or `name:port`. */
-  allowedHosts?: string[]
-  /** Time allowed to read a request's headers, in ms. Default 10000; 0 turns it off. */
-  headerReadTimeoutMs?: number
-  /** Time a keep-alive connection may sit idle, in ms. Default 90000; 0 turns it off. */
-  idleTimeoutMs?: number
-  /** Open connections at most; more are answered 503 and closed. Default 4096; 0 turns it off. */
-  maxConnections?: number
-  /** Requests per connection, then `Connection: close`. Default 1000; 0 turns it off. */
-  maxRequestsPerConnection?: number
-}
-
-/** A user created through the emulator. */
-export interface EmulatorUser {
-  /** The user id. */
-  id: string
-  /** The email. */
-  email: string
-}
-
-/** A server API key created through the emulator. */
-export interface EmulatorServerApiKey {
-  /** The key id. */
-  id: string
-  /** The key name. */
-  name: string
-  /** The key value, for `Credentials.apiKey`. */
-  key: string
-}
-
-/** A confirmation or reset token pair, as the server would email it. */
-export interface EmulatorTokenPair {
-  /** The token. */
-  token: string
-  /** The token id. */
-  tokenId: string
-}
-
-/** What an injected fault does. Only `passThrough` lets the request reach its handler. */
-export type FaultAction =
-  | { type: 'passThrough' }
-  | { type: 'respond'; status: number; headers?: Record<string, string>; body?: string }
-  | { type: 'drop' }
-  | { type: 'reset' }
-  | { type: 'truncate'; status: number; headers?: Record<string, string>; body?: string; bytes: number }
-  | { type: 'slowBody'; status: number; headers?: Record<string, string>; body?: string; chunkBytes: number; chunkDelayMs: number }
-
-/** A fault rule for `Emulator.injectFault`. */
-export interface FaultSpec {
-  /** HTTP method to match; any when omitted. */
-  method?: string
-  /** Path pattern: `*` matches one segment (one or more as the last), a final `**` zero or more. */
-  path: string
-  /** Matching requests affected: 1 when omitted, 0 for all until cleared. */
-  times?: number
-  /** Milliseconds to wait before acting. */
-  delayMs?: number
-  /** What to do. */
-  action: FaultAction
-}
-
-/** A request that reached the emulator, whatever became of it. Never holds a token, password or key value. */
-export interface LoggedRequest {
-  /** Request id (the `co_id` in error links). */
-  id: string
-  /** HTTP method. */
-  method: string
-  /** Path without the query. */
-  path: string
-  /** Raw query string. */
-  query: string | null
-  /** How the request authenticated. */
-  tokenType: 'none' | 'access' | 'refresh' | 'invalid'
-  /** The user the token authenticated. */
-  userId: string | null
-  /** The JSON body, secrets replaced by `"<redacted>"`. */
-  body: unknown
-  /** Response status; 0 when no response was sent. */
-  status: number
-  /** What became of the request (a fault's effect, or the client leaving). */
-  outcome: 'served' | 'delayedThenServed' | 'cannedResponse' | 'slowBody' | 'truncated' | 'dropped' | 'reset' | 'abortedByClient' | 'stopped'
-  /** Id of the fault that affected the request. */
-  fault: string | null
-  /** The request's `Content-Type`. */
-  contentType: string | null
-  /** The request's `Accept`. */
-  accept: string | null
-  /** Whether an `Authorization` header was sent (never its value). */
-  hasAuthorization: boolean
-  /** Arrival time, milliseconds since the epoch. */
-  timestampMs: number
-}
-
-
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -594,107 +472,6 @@ export declare class EmailPasswordAuth {
 }
 
 /**
- * A running App Services emulator on 127.0.0.1 (in this process). Point an
- * App at it with `new App({ id: emulator.appId, baseUrl: emulator.baseUrl })`.
- */
-export declare class Emulator {
-  /**
-   * Starts an emulator (default: 127.0.0.1, a free port, app id
-   * `emulator-app`). Rejects with a TypeError (`EmulatorBadRequest`) for bad
-   * options, `EmulatorBindFailed` when the port is taken and
-   * `EmulatorDataFile` when the data file cannot be used. Bound to an address
-   * other machines may reach (`host: "0.0.0.0"`), it emits a process warning
-   * (a `SecurityWarning`, code `REALM_AUTH_EMULATOR_EXPOSED`).
-   */
-  static start(options?: EmulatorOptions): Promise<Emulator>
-  /**
-   * Parses command-line arguments (`--port 9191 --app-id my-app …`) into
-   * options for `start`; `null` when `--help` was given. Secrets not given
-   * as arguments are read from `REALM_AUTH_EMULATOR_CONTROL_TOKEN` and
-   * `REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET`. Throws a TypeError
-   * (`EmulatorErrorCode.EmulatorBadRequest`) naming the bad argument or the
-   * unreadable secret file.
-   */
-  static parseArgs(args: Array<string>): EmulatorOptions | null
-  /** The command line's help text. */
-  static usage(): string
-  /** The line the command line prints once the emulator listens. */
-  listeningLine(): string
-  /**
-   * The line the command line prints after the listening line: the control
-   * token and how to send it.
-   */
-  controlTokenLine(): string
-  /**
-   * The control token: HTTP requests to `/_emulator/` (all but `GET
-   * /_emulator/`) must send `Authorization: Bearer <controlToken>`. The
-   * `controlToken` option, or a random one. (The methods of this object
-   * need no token.)
-   */
-  get controlToken(): string
-  /** `http://127.0.0.1:<port>`: the base URL to give an App. */
-  get baseUrl(): string
-  /** The app id the emulator serves. */
-  get appId(): string
-  /** The port it listens on. */
-  get port(): number
-  /**
-   * Stops serving and closes every connection. Safe to call twice. Every
-   * other method then throws `EmulatorErrorCode.EmulatorStopped` (the
-   * `baseUrl`, `appId` and `port` getters keep answering).
-   */
-  stop(): Promise<void>
-  /**
-   * Creates a confirmed email/password user. The password is hashed on a
-   * worker thread, not the JS thread. Rejects with
-   * `EmulatorErrorCode.EmulatorUserExists` when the email is taken, a
-   * TypeError (`EmulatorBadRequest`) for an empty email or a password that is
-   * not 6 to 128 characters long, and `EmulatorStopped` after `stop()`.
-   */
-  createUser(email: string, password: string): Promise<EmulatorUser>
-  /**
-   * Creates a server API key; its `key` is shown only here. Throws
-   * `EmulatorErrorCode.EmulatorConflict` when the name is taken, and a
-   * TypeError (`EmulatorBadRequest`) for an invalid name.
-   */
-  createServerApiKey(name: string): EmulatorServerApiKey
-  /**
-   * Makes the next matching request(s) fail as described; returns the
-   * fault's id. Throws a TypeError (`EmulatorBadRequest`) for an invalid fault.
-   */
-  injectFault(fault: FaultSpec): string
-  /** Removes every fault. */
-  clearFaults(): void
-  /** Makes every access token issued so far invalid (401 `InvalidSession`). */
-  expireAccessTokens(): void
-  /**
-   * Ends every session of a user: its refresh and access tokens stop
-   * working. Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown id.
-   */
-  revokeSessions(userId: string): void
-  /**
-   * Sets a user's custom data (the `user_data` claim of its next access
-   * tokens). Throws `EmulatorErrorCode.EmulatorUserNotFound` for an unknown
-   * id, and a TypeError (`EmulatorBadRequest`) when `data` is not an object.
-   */
-  setCustomData(userId: string, data: Record<string, unknown>): void
-  /**
-   * The requests that reached the emulator (in the order they ended),
-   * secrets redacted, each with its `outcome`: faulted ones and ones the
-   * client gave up on included.
-   */
-  requests(): LoggedRequest[]
-  /** Forgets the request log. */
-  clearRequests(): void
-  /** The confirmation token pair "emailed" to an unconfirmed user, or `null`. */
-  pendingConfirmation(email: string): EmulatorTokenPair | null
-  /** The password reset token pair "emailed" to a user, or `null`. */
-  pendingReset(email: string): EmulatorTokenPair | null
-  /** Forgets all users, keys, sessions, faults and the request log. */
-  reset(): void
-}
-
-/**
  * A user of an App. Its tokens are readable through `accessToken` and
  * `refreshToken` only; `toJSON()` and `util.inspect` never show them.
  */
@@ -774,43 +551,6 @@ export interface ApiKey {
   name: string
   /** Whether the key is disabled (a disabled key cannot log in). */
   disabled: boolean
-}
-
-/**
- * The numeric `code` of the errors `Emulator` throws: this SDK's own range,
- * after `ErrorCode`'s. The emulator's HTTP control API (`/_emulator/`)
- * answers with the same numbers in its error bodies.
- */
-export declare enum EmulatorErrorCode {
-  /** The emulator was stopped: every method called after `stop()` throws this. */
-  EmulatorStopped = 4910,
-  /** `createUser` with an email that already has an account. */
-  EmulatorUserExists = 4911,
-  /** `revokeSessions` or `setCustomData` with an unknown user id. */
-  EmulatorUserNotFound = 4912,
-  /**
-   * Bad input, thrown as a `TypeError`: a password of the wrong length, an
-   * invalid fault, key name, option or command-line argument.
-   */
-  EmulatorBadRequest = 4913,
-  /** No such fault, pending confirmation or reset, or control route (HTTP only). */
-  EmulatorNotFound = 4914,
-  /** `createServerApiKey` with a name that is already taken. */
-  EmulatorConflict = 4915,
-  /** `Emulator.start` could not read or write its data file. */
-  EmulatorDataFile = 4916,
-  /** `Emulator.start` could not listen on its host and port. */
-  EmulatorBindFailed = 4917,
-  /**
-   * An HTTP control request without the control token (`Authorization:
-   * Bearer <emulator.controlToken>`) or with a wrong one (HTTP only).
-   */
-  EmulatorUnauthorized = 4918,
-  /**
-   * An HTTP control request naming a `Host` the emulator does not answer to,
-   * or sent by a web page of another origin (HTTP only).
-   */
-  EmulatorForbidden = 4919,
 }
 
 /**

@@ -1,5 +1,6 @@
-// The package's command line: `realm-auth-native emulator`, `emulator users` and `keys`, their
-// exit codes (0 done, 1 server or network, 2 bad input, 3 login refused) and `--json` failures.
+// The command lines: `realm-auth-native keys` and the server package's `realm-auth-server emulator`
+// and `emulator users`, their exit codes (0 done, 1 server or network, 2 bad input, 3 login or
+// control token refused) and `--json` failures.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -10,9 +11,11 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { App, Credentials, Emulator, ErrorCode, MetadataMode } from "realm-auth-native";
+import { App, Credentials, ErrorCode, MetadataMode } from "realm-auth-native";
+import { Emulator } from "realm-auth-server";
 
 const BIN = join(__dirname, "..", "bin", "realm-auth-native.js");
+const SERVER_BIN = join(__dirname, "..", "packages", "server", "bin", "realm-auth-server.js");
 
 interface Run {
   status: number | null;
@@ -20,9 +23,13 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI to its end (asynchronously: emulators in this process keep serving meanwhile). */
-async function cli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/**
+ * Runs a CLI to its end (asynchronously: emulators in this process keep serving meanwhile): the
+ * server package's for `emulator …`, the client's for the rest, unless `bin` says which.
+ */
+async function cli(args: string[], options: { env?: Record<string, string>; input?: string; bin?: string } = {}): Promise<Run> {
+  const bin = options.bin ?? (args[0] === "emulator" ? SERVER_BIN : BIN);
+  const child = spawn(process.execPath, [bin, ...args], {
     // No secrets or emulator address from the environment of whoever runs the tests.
     env: {
       ...process.env,
@@ -92,9 +99,9 @@ async function firstLines(child: ReturnType<typeof spawn>, count: number): Promi
   return lines;
 }
 
-describe("realm-auth-native emulator", () => {
+describe("realm-auth-server emulator", () => {
   it("prints the listening line and the control token, serves, and stops cleanly on SIGTERM", async () => {
-    const child = spawn(process.execPath, [BIN, "emulator", "--port", "0", "--app-id", "cli-app"], {
+    const child = spawn(process.execPath, [SERVER_BIN, "emulator", "--port", "0", "--app-id", "cli-app"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const [line, tokenLine] = await firstLines(child, 2);
@@ -120,7 +127,7 @@ describe("realm-auth-native emulator", () => {
   });
 
   it("prints the listening line as JSON with --json", async () => {
-    const child = spawn(process.execPath, [BIN, "emulator", "--json", "--app-id", "cli-json"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [SERVER_BIN, "emulator", "--json", "--app-id", "cli-json"], { stdio: ["ignore", "pipe", "pipe"] });
     const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
     const listening = JSON.parse(line) as { baseUrl: string; appId: string; controlToken: string };
     assert.deepEqual(Object.keys(listening), ["baseUrl", "appId", "controlToken"]);
@@ -137,7 +144,7 @@ describe("realm-auth-native emulator", () => {
     const bad = await cli(["emulator", "--bogus"]);
     assert.equal(bad.status, 2);
     assert.equal(bad.stdout, "");
-    assert.equal(bad.stderr, "realm-auth-native: unknown argument '--bogus'\n(realm-auth-native emulator --help)\n");
+    assert.equal(bad.stderr, "realm-auth-server: unknown argument '--bogus'\n(realm-auth-server emulator --help)\n");
     assertJsonFailure(await cli(["emulator", "--bogus", "--json"]), 2, { code: null, errorCode: null, message: /^unknown argument '--bogus'$/ });
     assertJsonFailure(await cli(["emulator", "--json", "--port", "x"]), 2, { message: /--port: 'x' is not a valid number/ });
     // Refused by the emulator when it starts: the code Emulator.start rejects with.
@@ -165,7 +172,7 @@ describe("realm-auth-native emulator", () => {
       assert.throws(() => Emulator.parseArgs(["--control-token-file", join(dir, "missing")]), /cannot read/);
 
       // Bound to every interface, given its token by the environment.
-      const child = spawn(process.execPath, [BIN, "emulator", "--json", "--host", "0.0.0.0"], {
+      const child = spawn(process.execPath, [SERVER_BIN, "emulator", "--json", "--host", "0.0.0.0"], {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, REALM_AUTH_EMULATOR_CONTROL_TOKEN: "token-from-the-environment" },
       });
@@ -182,7 +189,7 @@ describe("realm-auth-native emulator", () => {
       assert.match(warning.warning, /listens on 0\.0\.0\.0:\d+, which other machines may reach/);
 
       // Without --json, Node prints it as a SecurityWarning.
-      const text = spawn(process.execPath, [BIN, "emulator", "--host", "0.0.0.0"], { stdio: ["ignore", "pipe", "pipe"] });
+      const text = spawn(process.execPath, [SERVER_BIN, "emulator", "--host", "0.0.0.0"], { stdio: ["ignore", "pipe", "pipe"] });
       let textErr = "";
       text.stderr!.on("data", (d) => (textErr += d));
       await firstLines(text, 2);
@@ -206,6 +213,9 @@ describe("realm-auth-native emulator", () => {
     assert.match(help.stdout, /--json/);
     assert.doesNotMatch(help.stdout, /^\s*--threads/m);
     assert.match(help.stdout, /docs\/EMULATOR\.md/);
+    // Names this package's command, not the client's, which had it before.
+    assert.match(help.stdout, /^Usage: realm-auth-server emulator \[options\]/);
+    assert.doesNotMatch(help.stdout, /realm-auth-native/);
   });
 
   it("exits 1 when the port is taken", async () => {
@@ -217,7 +227,7 @@ describe("realm-auth-native emulator", () => {
       const text = await cli(["emulator", "--port", port]);
       assert.equal(text.status, 1);
       assert.equal(text.stdout, "");
-      assert.match(text.stderr, /^realm-auth-native: cannot bind the emulator's port: .+\n$/);
+      assert.match(text.stderr, /^realm-auth-server: cannot bind the emulator's port: .+\n$/);
       const refused = await startError({ port: Number(port) });
       assertJsonFailure(await cli(["emulator", "--port", port, "--json"]), 1, { code: refused.code, message: /cannot bind/ });
     } finally {
@@ -225,17 +235,30 @@ describe("realm-auth-native emulator", () => {
     }
   });
 
-  it("exits 2 for an unknown or missing command", async () => {
-    const unknown = await cli(["nope"]);
-    assert.equal(unknown.status, 2);
-    assert.match(unknown.stderr, /^realm-auth-native: unknown command 'nope'\n/);
-    assertJsonFailure(await cli(["nope", "--json"]), 2, { message: /unknown command 'nope'/ });
-    const none = await cli([]);
-    assert.equal(none.status, 2);
-    assert.match(none.stderr, /Commands:/);
-    const help = await cli(["--help"]);
-    assert.equal(help.status, 0);
-    assert.match(help.stdout, /emulator users <add\|list>/);
+  it("exits 2 for an unknown or missing command, from either command line", async () => {
+    for (const [bin, name, listed] of [
+      [SERVER_BIN, "realm-auth-server", /emulator users <add\|list>/],
+      [BIN, "realm-auth-native", /keys <action>/],
+    ] as const) {
+      const unknown = await cli(["nope"], { bin });
+      assert.equal(unknown.status, 2);
+      assert.match(unknown.stderr, new RegExp(`^${name}: unknown command 'nope'\n`));
+      assertJsonFailure(await cli(["nope", "--json"], { bin }), 2, { message: /unknown command 'nope'/ });
+      const none = await cli([], { bin });
+      assert.equal(none.status, 2);
+      assert.match(none.stderr, /Commands:/);
+      const help = await cli(["--help"], { bin });
+      assert.equal(help.status, 0);
+      assert.match(help.stdout, listed);
+    }
+  });
+
+  it("is no longer a command of realm-auth-native, which says where it went", async () => {
+    const moved = await cli(["emulator", "--port", "0"], { bin: BIN });
+    assert.equal(moved.status, 2);
+    assert.equal(moved.stdout, "");
+    assert.match(moved.stderr, /^realm-auth-native: the emulator moved to the realm-auth-server package: npx realm-auth-server emulator\n/);
+    assert.doesNotMatch((await cli(["--help"], { bin: BIN })).stdout, /emulator users/);
   });
 });
 
@@ -383,7 +406,7 @@ describe("realm-auth-native keys", () => {
   });
 });
 
-describe("realm-auth-native emulator users", () => {
+describe("realm-auth-server emulator users", () => {
   let emulator: Emulator;
   before(async () => {
     emulator = await Emulator.start();
@@ -446,7 +469,7 @@ describe("realm-auth-native emulator users", () => {
     }
     const text = await users(["list"], { baseUrl });
     assert.equal(text.status, 1);
-    assert.equal(text.stderr, `realm-auth-native: request to ${baseUrl}/_emulator/users failed, reason: connection refused\n`);
+    assert.equal(text.stderr, `realm-auth-server: request to ${baseUrl}/_emulator/users failed, reason: connection refused\n`);
   });
 
   it("sends the control token from a file, and exits 3 without the right one", async () => {
@@ -464,7 +487,7 @@ describe("realm-auth-native emulator users", () => {
     }
     const wrong = await users(["list"], { env: { REALM_AUTH_EMULATOR_CONTROL_TOKEN: "another-token-0123456789" } });
     assert.equal(wrong.status, 3);
-    assert.equal(wrong.stderr, "realm-auth-native: wrong control token\n");
+    assert.equal(wrong.stderr, "realm-auth-server: wrong control token\n");
   });
 
   it("exit 3: the control API refuses the request (401 or 403)", async () => {
@@ -483,7 +506,7 @@ describe("realm-auth-native emulator users", () => {
       assertJsonFailure(add, 3, { code: null, errorCode: "Unauthorized", message: /^control token required$/ });
       const list = await users(["list"], { baseUrl });
       assert.equal(list.status, 3);
-      assert.equal(list.stderr, "realm-auth-native: control token required\n");
+      assert.equal(list.stderr, "realm-auth-server: control token required\n");
     } finally {
       stub.closeAllConnections();
       stub.close();
@@ -508,34 +531,41 @@ describe("realm-auth-native emulator users", () => {
     assertJsonFailure(await users(["list", "--control-token-file", "/nonexistent/token", "--json"]), 2, { message: /cannot read '\/nonexistent\/token'/ });
     const text = await users(["add", "--email", "a@example.com"]);
     assert.equal(text.status, 2);
-    assert.equal(text.stderr, "realm-auth-native: no password: set REALM_AUTH_PASSWORD or pass --password-stdin\n(realm-auth-native emulator users --help)\n");
+    assert.equal(text.stderr, "realm-auth-server: no password: set REALM_AUTH_PASSWORD or pass --password-stdin\n(realm-auth-server emulator users --help)\n");
   });
 });
 
-describe("help texts and the README", () => {
+describe("help texts and the READMEs", () => {
   /** The long flags a text names. */
   const flags = (text: string) => new Set(text.match(/--[a-z][a-z-]*/g) ?? []);
+  /** The part of a README from `## <first>` to the next `## ` heading. */
+  const section = (file: string, first: string) => {
+    const readme = readFileSync(file, "utf8");
+    const start = readme.indexOf(`\n## ${first}`);
+    const end = readme.indexOf("\n## ", start + 1);
+    assert.ok(start > 0 && end > start, `${file} has a section ${first}`);
+    return readme.slice(start, end);
+  };
 
-  it("name the same flags", async () => {
+  it("the client's README names the flags of keys, and only flags a help text has", async () => {
     const keysHelp = (await cli(["keys", "--help"])).stdout;
+    const text = section(join(__dirname, "..", "README.md"), "Command line");
+    for (const flag of flags(keysHelp)) assert.ok(text.includes(flag), `README lacks ${flag}`);
+    for (const flag of flags(text)) assert.ok(flags(keysHelp).has(flag), `README names ${flag}, keys --help does not`);
+  });
+
+  it("the server's README names the flags of emulator users, and only flags a help text has", async () => {
     const usersHelp = (await cli(["emulator", "users", "--help"])).stdout;
     const emulatorHelp = (await cli(["emulator", "--help"])).stdout;
-    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
-    const start = readme.indexOf("\n## Command line");
-    const end = readme.indexOf("\n## ", readme.indexOf("\n## The emulator") + 1);
-    assert.ok(start > 0 && end > start);
-    const section = readme.slice(start, end);
-
-    // Every flag of `keys` and `emulator users` is in the README; every flag the README names
-    // is in a help text, except --threads, which the README gives to the binary alone.
-    for (const flag of [...flags(keysHelp), ...flags(usersHelp)]) assert.ok(section.includes(flag), `README lacks ${flag}`);
-    const known = new Set([...flags(keysHelp), ...flags(usersHelp), ...flags(emulatorHelp)]);
-    for (const flag of flags(section)) {
-      // --release is cargo's, in the line that builds the binary.
+    const text = section(join(__dirname, "..", "packages", "server", "README.md"), "Running the server");
+    for (const flag of flags(usersHelp)) assert.ok(text.includes(flag), `the server's README lacks ${flag}`);
+    const known = new Set([...flags(usersHelp), ...flags(emulatorHelp)]);
+    for (const flag of flags(text)) {
+      // --release is cargo's, in the line that builds the binary; --threads is the binary's alone.
       if (flag === "--threads" || flag === "--release") continue;
-      assert.ok(known.has(flag), `README names ${flag}, no help text does`);
+      assert.ok(known.has(flag), `the server's README names ${flag}, no help text does`);
     }
-    assert.match(section, /realm-auth-server.*--threads/s);
+    assert.match(text, /realm-auth-server.*--threads/s);
     assert.ok(!known.has("--threads") || /realm-auth-server binary also takes --threads/.test(emulatorHelp));
   });
 });

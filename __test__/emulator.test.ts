@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Emulator, EmulatorErrorCode, isRealmAuthError } from "realm-auth-native";
+import { isRealmAuthError } from "realm-auth-native";
+import { Emulator, EmulatorErrorCode } from "realm-auth-server";
 
 /** What a sync call throws (fails the test if it returns). */
 function thrown(call: () => unknown): Error & Record<string, any> {

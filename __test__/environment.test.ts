@@ -16,6 +16,7 @@ import { useEmulator } from "./helpers";
 
 const env = useEmulator();
 const INDEX = join(__dirname, "..", "index.js");
+const SERVER_INDEX = join(__dirname, "..", "packages", "server", "index.js");
 
 /** The environment without any proxy or emulator variable. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -254,7 +255,8 @@ describe("logger", () => {
   });
 
   it("logs warnings to the console by default, as realm v12 does", async () => {
-    const script = `const { App, Credentials, Emulator, MetadataMode } = require(${JSON.stringify(INDEX)});
+    const script = `const { App, Credentials, MetadataMode } = require(${JSON.stringify(INDEX)});
+const { Emulator } = require(${JSON.stringify(SERVER_INDEX)});
 (async () => {
   const emulator = await Emulator.start();
   emulator.injectFault({ path: "app/*/location", times: 1, action: { type: "respond", status: 503, body: "" } });

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, it } from "node:test";
-import { App, Credentials, ErrorCode, UserState, type FaultSpec, type User } from "realm-auth-native";
+import { App, Credentials, ErrorCode, UserState, type User } from "realm-auth-native";
+import { type FaultSpec } from "realm-auth-server";
 
 import { rejection, useEmulator } from "./helpers";
 

@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { App, Credentials, Emulator, MetadataMode, shutdown, type AppConfiguration, type User } from "realm-auth-native";
+import { App, Credentials, MetadataMode, shutdown, type AppConfiguration, type User } from "realm-auth-native";
+import { Emulator } from "realm-auth-server";
 
 export interface Env {
   emulator: Emulator;

@@ -117,6 +117,31 @@ describe("CI workflow (.github/workflows/CI.yml)", () => {
     assert.deepEqual(local, NODE_LINES);
   });
 
+  it("builds, tests and publishes the server package's binary next to the client's", () => {
+    const server = JSON.parse(readFileSync(join(root, "packages", "server", "package.json"), "utf8"));
+    assert.deepEqual(server.napi.targets, targets, "the same targets as the client");
+    assert.match(runs(jobs.build), /npm run build:server -- \$\{build#npm run build -- \}/, "built with the client's flags");
+    assert.equal(pkg.scripts["build:server"], "npm run build -w realm-auth-server --", "passes the flags on to napi build");
+    const upload = uses(jobs.build, "actions/upload-artifact").find((s) => String(s.with!.name).startsWith("server-"));
+    assert.ok(upload, "the build uploads the server's binary");
+    assert.equal(upload.with!.name, "server-bindings-${{ matrix.settings.target }}");
+    assert.equal(upload.with!.path, `packages/server/${server.napi.binaryName}.*.node`);
+    for (const [name, job] of testJobs) {
+      const download = uses(job, "actions/download-artifact").find((s) => String(s.with!.name).startsWith("server-"));
+      assert.ok(download, `${name} downloads the server's binary (the tests start emulators with it)`);
+      assert.match(String(download.with!.name), /^server-bindings-\$\{\{ matrix\.(settings\.)?target \}\}$/, name);
+      assert.equal(download.with!.path, "packages/server", name);
+    }
+    const published = uses(jobs.publish, "actions/download-artifact").find((s) => s.with!.pattern === "server-bindings-*");
+    assert.equal(published?.with!.path, "packages/server/artifacts", "napi artifacts -w realm-auth-server reads packages/server/artifacts");
+    const script = runs(jobs.publish);
+    assert.match(script, /npm run create-npm-dirs -w realm-auth-server/);
+    assert.match(script, /npm run artifacts -w realm-auth-server/);
+    assert.match(script, /npm publish -w realm-auth-server --provenance --access public/);
+    assert.equal(server.scripts.prepublishOnly, pkg.scripts.prepublishOnly);
+    assert.equal(server.publishConfig.provenance, true);
+  });
+
   it("runs musl binaries in Alpine and glibc binaries in Debian, on a runner of the target's architecture", () => {
     const job = jobs["test-linux"];
     assert.equal(job["runs-on"], "${{ contains(matrix.target, 'aarch64') && 'ubuntu-24.04-arm' || 'ubuntu-latest' }}");

@@ -1,23 +1,32 @@
-// The package as npm users get it: what `npm pack` ships, the platform
-// packages in npm/, the exports map, and the packed tarball installed into a
+// The packages as npm users get them: what `npm pack` ships (the client with
+// no server in it, the server package with its own files), the platform
+// packages in npm/, the exports map, and the packed tarballs installed into a
 // scratch project and used from ES modules, CommonJS and TypeScript
-// (moduleResolution nodenext, node16 and bundler), as realm v12 code would.
+// (moduleResolution nodenext, node16 and bundler), as realm v12 code would,
+// with the server package as the dev dependency that starts the emulator.
 //
-// The root package carries no binary (the platform packages do, as optional
-// dependencies written at publish time), so the scratch project installs the
+// Neither package carries a binary (the platform packages do, as optional
+// dependencies written at publish time), so the scratch project installs each
 // tarball next to this platform's npm/<platform> package holding the binary
-// built here: the same two packages npm installs from the registry.
+// built here: the same packages npm installs from the registry.
 import assert from "node:assert/strict";
-import { type SpawnSyncOptions, spawnSync } from "node:child_process";
+import { type SpawnSyncOptions, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 
 const root = join(__dirname, "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const binaryName: string = pkg.napi.binaryName;
+const serverRoot = join(root, "packages", "server");
+const serverPkg = JSON.parse(readFileSync(join(serverRoot, "package.json"), "utf8"));
+const serverBinaryName: string = serverPkg.napi.binaryName;
+// Text only the server has: the listening line, the control token's variable, the error enum.
+const SERVER_ONLY = ["App Services emulator listening on", "REALM_AUTH_EMULATOR_CONTROL_TOKEN", "EmulatorErrorCode"];
 const isWindows = process.platform === "win32";
 
 /** napi-rs's name for this machine's platform, e.g. `linux-x64-gnu`. */
@@ -58,25 +67,40 @@ function npm(args: string[], cwd: string): string {
 }
 
 describe("package manifest", () => {
-  it("npm/ holds one package per napi target, named and constrained as the loader expects", () => {
-    const expected = (pkg.napi.targets as string[]).map(abiOfTriple);
-    assert.deepEqual(readdirSync(join(root, "npm")).sort(), expected.map((t) => t.abi).sort());
-    const loader = readFileSync(join(root, "index.js"), "utf8");
-    for (const { abi, os, cpu, libc } of expected) {
-      const sub = JSON.parse(readFileSync(join(root, "npm", abi, "package.json"), "utf8"));
-      const file = `${binaryName}.${abi}.node`;
-      assert.equal(sub.name, `${pkg.name}-${abi}`);
-      assert.equal(sub.version, pkg.version, `${abi}: versions move together (npm version runs napi version)`);
-      assert.deepEqual(sub.os, [os]);
-      assert.deepEqual(sub.cpu, [cpu]);
-      assert.deepEqual(sub.libc, libc ? [libc] : undefined);
-      assert.equal(sub.main, file);
-      assert.deepEqual(sub.files, [file]);
-      assert.deepEqual(sub.engines, pkg.engines);
-      assert.equal(sub.license, pkg.license);
-      assert.ok(loader.includes(`require('${sub.name}')`), `index.js loads ${sub.name}`);
-      assert.ok(loader.includes(`'./${file}'`), `index.js loads ./${file}`);
-    }
+  for (const [dir, manifest] of [
+    [root, pkg],
+    [serverRoot, serverPkg],
+  ]) {
+    it(`${manifest.name}: npm/ holds one package per napi target, named and constrained as the loader expects`, () => {
+      const expected = (manifest.napi.targets as string[]).map(abiOfTriple);
+      assert.deepEqual(readdirSync(join(dir, "npm")).sort(), expected.map((t) => t.abi).sort());
+      const loader = readFileSync(join(dir, "index.js"), "utf8");
+      for (const { abi, os, cpu, libc } of expected) {
+        const sub = JSON.parse(readFileSync(join(dir, "npm", abi, "package.json"), "utf8"));
+        const file = `${manifest.napi.binaryName}.${abi}.node`;
+        assert.equal(sub.name, `${manifest.name}-${abi}`);
+        assert.equal(sub.version, manifest.version, `${abi}: versions move together (npm version runs napi version)`);
+        assert.deepEqual(sub.os, [os]);
+        assert.deepEqual(sub.cpu, [cpu]);
+        assert.deepEqual(sub.libc, libc ? [libc] : undefined);
+        assert.equal(sub.main, file);
+        assert.deepEqual(sub.files, [file]);
+        assert.deepEqual(sub.engines, manifest.engines);
+        assert.equal(sub.license, manifest.license);
+        assert.ok(loader.includes(`require('${sub.name}')`), `index.js loads ${sub.name}`);
+        assert.ok(loader.includes(`'./${file}'`), `index.js loads ./${file}`);
+      }
+    });
+  }
+
+  it("the server is a workspace, a dev dependency of the client, and never a dependency of it", () => {
+    assert.deepEqual(pkg.workspaces, ["packages/server"]);
+    assert.equal(serverPkg.name, "realm-auth-server");
+    assert.equal(pkg.devDependencies["realm-auth-server"], serverPkg.version);
+    assert.equal(pkg.dependencies["realm-auth-server"], undefined);
+    assert.equal(serverPkg.version, pkg.version, "the two packages are released together");
+    assert.deepEqual(serverPkg.bin, { "realm-auth-server": "bin/realm-auth-server.js" });
+    assert.equal(serverPkg.dependencies?.["realm-auth-native"], undefined, "the server does not need the client");
   });
 
   it("has an exports map with types first for import and require, pointing at shipped files", () => {
@@ -119,14 +143,14 @@ describe("package manifest", () => {
     assert.equal(new esm.BSON.ObjectId(id.toHexString()).toHexString(), id.toHexString());
   });
 
-  it("npm pack --dry-run lists the loader, types, README, LICENSE and the bin, and nothing else", () => {
+  it("npm pack --dry-run lists the loader, types, README, LICENSE and the bin, and nothing of the server", () => {
     const [report] = JSON.parse(npm(["pack", "--dry-run", "--json"], root));
+    assert.equal(report.name, "realm-auth-native");
     const files = report.files.map((f: { path: string }) => f.path).sort();
     assert.deepEqual(files, [
       "LICENSE",
       "README.md",
       "bin/realm-auth-native.js",
-      "docs/EMULATOR.md",
       "experimental/base-url.d.ts",
       "experimental/base-url.js",
       "index.d.mts",
@@ -136,37 +160,84 @@ describe("package manifest", () => {
       "main.js",
       "package.json",
     ]);
-    // No binary, sources, build output or tests in the root package.
-    assert.ok(!files.some((f: string) => /\.node$|^src\/|^crates\/|^target\/|^__test__\/|^npm\//.test(f)));
+    // No binary, sources, build output or tests in the root package; no server or its guide.
+    assert.ok(!files.some((f: string) => /\.node$|^src\/|^crates\/|^target\/|^__test__\/|^npm\/|^packages\/|server|emulator/i.test(f)));
+    for (const file of ["index.js", "index.d.ts", "bin/realm-auth-native.js"]) {
+      const text = readFileSync(join(root, file), "utf8");
+      assert.doesNotMatch(text, /\bEmulator\b|EmulatorOptions|realm-auth-server\.|_emulator\//, `${file} has no server API`);
+    }
+  });
+
+  it("the server package's npm pack --dry-run lists its loader, types, bin, guide, README and LICENSE", () => {
+    const [report] = JSON.parse(npm(["pack", "--dry-run", "--json"], serverRoot));
+    assert.equal(report.name, "realm-auth-server");
+    const files = report.files.map((f: { path: string }) => f.path).sort();
+    assert.deepEqual(files, [
+      "LICENSE",
+      "README.md",
+      "bin/realm-auth-server.js",
+      "docs/EMULATOR.md",
+      "index.d.ts",
+      "index.js",
+      "package.json",
+    ]);
   });
 });
 
-describe("the packed tarball in a scratch project", () => {
+describe("the built binaries", () => {
+  const abi = platformArchAbi();
+
+  it("the client's .node holds no server code; the server's does", () => {
+    const client = join(root, `${binaryName}.${abi}.node`);
+    const server = join(serverRoot, `${serverBinaryName}.${abi}.node`);
+    assert.ok(existsSync(client) && existsSync(server), "build both addons first (npm run build:debug && npm run build:server:debug)");
+    const clientBytes = readFileSync(client);
+    const serverBytes = readFileSync(server);
+    for (const text of SERVER_ONLY) {
+      // Checked in the server's binary first, so that a string this test looks for cannot go stale.
+      assert.ok(serverBytes.includes(text), `the server's .node has '${text}'`);
+      assert.ok(!clientBytes.includes(text), `the client's .node has '${text}': server code in the client`);
+    }
+    assert.equal(require(join(root, "index.js")).Emulator, undefined);
+  });
+});
+
+describe("the packed tarballs in a scratch project", () => {
   let dir = "";
   let project = "";
   const abi = platformArchAbi();
   const binary = join(root, `${binaryName}.${abi}.node`);
+  const serverBinary = join(serverRoot, `${serverBinaryName}.${abi}.node`);
   const typescript = join(root, "node_modules", "typescript", "bin", "tsc");
   // The loader checks that the platform package's version is the root's.
   const env = { ...process.env, NAPI_RS_ENFORCE_VERSION_CHECK: "1" };
 
-  before(() => {
-    assert.ok(existsSync(binary), `build the addon first (npx napi build --platform): ${binary} is missing`);
-    dir = mkdtempSync(join(tmpdir(), "realm-auth-native-package-"));
-    const [packed] = JSON.parse(npm(["pack", "--json", "--pack-destination", dir], root));
+  /** Packs the package in `from` and this platform's binary package next to it; their paths. */
+  function packWithBinary(from: string, name: string, file: string): string[] {
+    assert.ok(existsSync(file), `build the addons first (npm run build:debug && npm run build:server:debug): ${file} is missing`);
+    const [packed] = JSON.parse(npm(["pack", "--json", "--pack-destination", dir], from));
     // This platform's binary package, as CI assembles it with `napi artifacts`.
-    const platformDir = join(dir, abi);
+    const platformDir = join(dir, `${name}-${abi}`);
     mkdirSync(platformDir);
-    copyFileSync(join(root, "npm", abi, "package.json"), join(platformDir, "package.json"));
+    copyFileSync(join(from, "npm", abi, "package.json"), join(platformDir, "package.json"));
     try {
-      linkSync(binary, join(platformDir, `${binaryName}.${abi}.node`));
+      linkSync(file, join(platformDir, `${name}.${abi}.node`));
     } catch {
-      copyFileSync(binary, join(platformDir, `${binaryName}.${abi}.node`));
+      copyFileSync(file, join(platformDir, `${name}.${abi}.node`));
     }
+    return [join(dir, packed.filename), platformDir];
+  }
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "realm-auth-native-package-"));
+    const client = packWithBinary(root, binaryName, binary);
+    const server = packWithBinary(serverRoot, serverBinaryName, serverBinary);
     project = join(dir, "project");
     mkdirSync(project);
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "scratch", version: "1.0.0", private: true }));
-    npm(["install", "--prefer-offline", "--no-audit", "--no-fund", join(dir, packed.filename), platformDir], project);
+    npm(["install", "--prefer-offline", "--no-audit", "--no-fund", ...client], project);
+    // The server as a team installs it: a dev dependency.
+    npm(["install", "--save-dev", "--prefer-offline", "--no-audit", "--no-fund", ...server], project);
     writeFixtures(project, join(root, "node_modules", "@types"));
   });
 
@@ -174,9 +245,11 @@ describe("the packed tarball in a scratch project", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("installs the root package without a binary of its own", () => {
-    const installed = readdirSync(join(project, "node_modules", "realm-auth-native"));
-    assert.ok(!installed.some((f) => f.endsWith(".node")), installed.join(", "));
+  it("installs both packages without a binary of their own", () => {
+    for (const name of ["realm-auth-native", "realm-auth-server"]) {
+      const installed = readdirSync(join(project, "node_modules", name));
+      assert.ok(!installed.some((f) => f.endsWith(".node")), installed.join(", "));
+    }
   });
 
   it("imports from an ES module: default namespace and named exports, against the emulator", () => {
@@ -189,8 +262,22 @@ describe("the packed tarball in a scratch project", () => {
 
   it("installs the realm-auth-native command", () => {
     const bin = join(project, "node_modules", "realm-auth-native", "bin", "realm-auth-native.js");
-    assert.match(run(process.execPath, [bin, "emulator", "--help"], { cwd: project, env, shell: false }), /--app-id <id>/);
+    assert.match(run(process.execPath, [bin, "keys", "--help"], { cwd: project, env, shell: false }), /--app-id <id>/);
     assert.ok(existsSync(join(project, "node_modules", ".bin", isWindows ? "realm-auth-native.cmd" : "realm-auth-native")));
+  });
+
+  it("installs the realm-auth-server command, which serves from the installed package", async () => {
+    const bin = join(project, "node_modules", "realm-auth-server", "bin", "realm-auth-server.js");
+    assert.match(run(process.execPath, [bin, "emulator", "--help"], { cwd: project, env, shell: false }), /--app-id <id>/);
+    assert.ok(existsSync(join(project, "node_modules", ".bin", isWindows ? "realm-auth-server.cmd" : "realm-auth-server")));
+    const child = spawn(process.execPath, [bin, "emulator", "--json"], { cwd: project, env, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+      const { baseUrl } = JSON.parse(line) as { baseUrl: string };
+      assert.equal((await fetch(`${baseUrl}/api/client/v2.0/app/emulator-app/location`)).status, 200);
+    } finally {
+      child.kill();
+    }
   });
 
   it("type-checks and runs from TypeScript with moduleResolution nodenext (.mts and .cts)", () => {
@@ -214,7 +301,8 @@ function writeFixtures(project: string, typeRoot: string): void {
     "esm.mjs": `
       import assert from "node:assert/strict";
       import { createRequire } from "node:module";
-      import Realm, { ApiKeyAuth, App, Auth, Credentials, Emulator, ErrorCode, UserState } from "realm-auth-native";
+      import Realm, { ApiKeyAuth, App, Auth, Credentials, ErrorCode, UserState } from "realm-auth-native";
+      import { Emulator } from "realm-auth-server";
       import "realm-auth-native/experimental/base-url";
       import * as namespace from "realm-auth-native";
 

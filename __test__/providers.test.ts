@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { App, Credentials, Emulator, ErrorCode, MetadataMode } from "realm-auth-native";
+import { App, Credentials, ErrorCode, MetadataMode } from "realm-auth-native";
+import { Emulator } from "realm-auth-server";
 
 import { rejection } from "./helpers";
 

@@ -1,15 +1,13 @@
 #!/usr/bin/env node
 // The package's command line:
-//   realm-auth-native emulator [options]             run the App Services emulator until Ctrl-C or SIGTERM
-//   realm-auth-native emulator users <add|list> ...  add or list the users of a running emulator
 //   realm-auth-native keys <action> ...              manage a user's API keys on any compatible server
+// (The emulator's commands are in the realm-auth-server package: realm-auth-server emulator.)
 // Exit codes: 0 done, 1 the server or the network failed, 2 bad input, 3 login refused.
 // With --json, a failure is one JSON object on standard error and nothing else.
 "use strict";
 
-const { readFileSync } = require("node:fs");
 const { parseArgs } = require("node:util");
-const { App, Credentials, Emulator, ErrorCode, MetadataMode, isRealmAuthError, setLogger } = require("..");
+const { App, Credentials, ErrorCode, MetadataMode, isRealmAuthError, setLogger } = require("..");
 
 const EXIT_CODES = `Exit codes: 0 done, 1 the server or the network failed, 2 bad input (usage, an invalid
 key name or id), 3 login refused (wrong password, disabled key, session refused).`;
@@ -20,12 +18,10 @@ const JSON_NOTE = `With --json, output is JSON and a failure is one object on st
 const USAGE = `Usage: realm-auth-native <command> [options]
 
 Commands:
-  emulator [options]               run a local App Services emulator
-                                   (realm-auth-native emulator --help)
-  emulator users <add|list> ...    add or list the users of a running emulator
-                                   (realm-auth-native emulator users --help)
   keys <action> [options]          list, create, enable, disable or delete a user's API keys
                                    (realm-auth-native keys --help)
+
+The local App Services emulator is the realm-auth-server package's: npx realm-auth-server emulator
 
 ${EXIT_CODES}
 ${JSON_NOTE}
@@ -57,38 +53,7 @@ Secrets are never taken from the command line, where other users and shell histo
 ${EXIT_CODES}
 `;
 
-const USERS_USAGE = `Usage: realm-auth-native emulator users <add|list> [options]
-
-Adds or lists the users of a running emulator through its control API (/_emulator/).
-
-Actions:
-  add                  create a confirmed email/password user and print its id
-  list                 list the users
-
-Options:
-  --base-url <url>     the emulator (default: $REALM_AUTH_EMULATOR_HOST if set; required otherwise)
-  --control-token-file <file>
-                       read the emulator's control token from <file> (without it, the token is
-                       read from $REALM_AUTH_EMULATOR_CONTROL_TOKEN); the emulator prints its
-                       token when it starts
-  --email <email>      the new user's email (add; required)
-  --password-stdin     read the new user's password from standard input
-                       (add; without it, the password is read from $REALM_AUTH_PASSWORD)
-  --timeout <ms>       deadline of the request (default 60000)
-  --json               print JSON; a failure is one JSON object on standard error
-  -h, --help           print this help
-
-Secrets are never taken from the command line, where other users and shell histories can see them.
-
-${EXIT_CODES}
-`;
-
 const DEFAULT_TIMEOUT_MS = 60000;
-// The control token's variable: the emulator takes its token from it, `emulator users` sends it.
-const CONTROL_TOKEN_ENV = "REALM_AUTH_EMULATOR_CONTROL_TOKEN";
-// The code of the warning Emulator.start emits when other machines may reach the emulator.
-const EXPOSED_WARNING = "REALM_AUTH_EMULATOR_EXPOSED";
-
 /** A failure of the command line itself, or an SDK/server failure with its codes carried over. */
 class CliError extends Error {
   constructor(exitCode, message, { code = null, errorCode = null } = {}) {
@@ -119,7 +84,7 @@ const REFUSED = new Set([
 
 function exitCodeOf(err) {
   if (err instanceof CliError) return err.exitCode;
-  // The SDK throws a TypeError for every argument it refuses (the emulator's bad options too).
+  // The SDK throws a TypeError for every argument it refuses.
   if (BAD_INPUT.has(err?.code) || (err instanceof TypeError && isRealmAuthError(err))) return 2;
   // Any 401/403 too: a server may refuse with a code this list does not know.
   if (REFUSED.has(err?.code) || err?.statusCode === 401 || err?.statusCode === 403) return 3;
@@ -170,189 +135,6 @@ async function readStdin() {
 
 function printer(json) {
   return (value, text) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`);
-}
-
-// ---- emulator ------------------------------------------------------------------------------
-
-async function emulator(args) {
-  if (args[0] === "users") return emulatorUsers(args.slice(1));
-  let options;
-  try {
-    // The same parser as the realm-auth-server binary (crates/server/src/cli.rs); it
-    // accepts --json, which the top level below has already looked for.
-    options = Emulator.parseArgs(args);
-  } catch (err) {
-    throw usage(err.message);
-  }
-  if (options === null) {
-    process.stdout.write(Emulator.usage());
-    return 0;
-  }
-  if (json) {
-    // Standard error carries JSON only: the warning of an emulator other machines can reach
-    // (emitted by Emulator.start, printed by Node's own handler without --json) as an object.
-    process.on("warning", (warning) => {
-      if (warning.code === EXPOSED_WARNING) process.stderr.write(`${JSON.stringify({ warning: warning.message })}\n`);
-    });
-  }
-  // Refused options (a bad app id) are bad usage; a taken port or an unreadable data file is not.
-  const running = await Emulator.start(options);
-  // Listening for the signals before printing the line: a script that reads the line and
-  // signals at once must find them handled.
-  const signalled = new Promise((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  // The server runs on the addon's threads, which do not keep Node alive: a
-  // timer does, until a signal arrives.
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  // The same lines as the realm-auth-server binary (crates/server/src/cli.rs): with --json one
-  // object, keys in its order; else the listening line, then the control token's.
-  process.stdout.write(
-    json
-      ? `${JSON.stringify({ baseUrl: running.baseUrl, appId: running.appId, controlToken: running.controlToken })}\n`
-      : `${running.listeningLine()}\n${running.controlTokenLine()}\n`,
-  );
-  await signalled;
-  clearInterval(keepAlive);
-  await running.stop();
-  return 0;
-}
-
-/** The emulator's base URL: --base-url, else $REALM_AUTH_EMULATOR_HOST (a host:port or a URL). */
-function emulatorBaseUrl(flag) {
-  const given = flag ?? (process.env.REALM_AUTH_EMULATOR_HOST || undefined);
-  if (given === undefined) throw usage("--base-url is required (or set REALM_AUTH_EMULATOR_HOST)");
-  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`;
-  let url;
-  try {
-    url = new URL(text);
-  } catch {
-    throw usage(`'${given}' is not a URL`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw usage(`'${given}' is not an http:// or https:// URL`);
-  return url.href.replace(/\/+$/, "");
-}
-
-// Node's fetch reports why a request failed in its error's cause; these are the words the SDK
-// uses for the same failures (crates/client/src/transport.rs).
-const REASONS = {
-  ECONNREFUSED: "connection refused",
-  ECONNRESET: "connection reset",
-  ECONNABORTED: "connection aborted",
-  ETIMEDOUT: "timed out",
-  UND_ERR_CONNECT_TIMEOUT: "timed out",
-  EPIPE: "connection closed",
-  UND_ERR_SOCKET: "connection closed",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "host unreachable",
-  EADDRNOTAVAIL: "host unreachable",
-  ENOTFOUND: "could not resolve the host name",
-  EAI_AGAIN: "could not resolve the host name",
-};
-
-/** The emulator's control token: from --control-token-file, else $REALM_AUTH_EMULATOR_CONTROL_TOKEN. */
-function controlToken(file) {
-  if (file !== undefined) {
-    let text;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (err) {
-      throw usage(`--control-token-file: cannot read '${file}': ${err.message}`);
-    }
-    // Without the line break editors and echo leave at the end (as the emulator reads it).
-    const token = text.replace(/[\r\n]+$/, "");
-    if (!token) throw usage(`--control-token-file: '${file}' is empty`);
-    return token;
-  }
-  const token = process.env[CONTROL_TOKEN_ENV];
-  if (!token) {
-    throw usage(`no control token: set ${CONTROL_TOKEN_ENV} or pass --control-token-file (the emulator prints its token when it starts)`);
-  }
-  return token;
-}
-
-/** One request to the emulator's control API; its JSON answer, or a CliError. */
-async function control(baseUrl, token, method, path, body, timeout) {
-  const url = `${baseUrl}/_emulator/${path}`;
-  let response;
-  let text;
-  try {
-    response = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      redirect: "error",
-      signal: AbortSignal.timeout(timeout),
-    });
-    text = await response.text();
-  } catch (err) {
-    // The same codes and message as the SDK's network failures, so that scripts check one shape.
-    if (err?.name === "TimeoutError") {
-      throw new CliError(1, `request to ${url} failed, reason: timed out`, { code: ErrorCode.Timeout });
-    }
-    const cause = err?.cause;
-    const reason = REASONS[cause?.code] ?? cause?.message ?? err?.message ?? String(err);
-    throw new CliError(1, `request to ${url} failed, reason: ${reason}`, { code: ErrorCode.NetworkError });
-  }
-  let parsed;
-  try {
-    parsed = text === "" ? null : JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!response.ok) {
-    // Control errors are {"error": "...", "error_code": "InvalidArgument" | "NotFound" | ...},
-    // newer emulators add a numeric "code".
-    const message = typeof parsed?.error === "string" && parsed.error ? parsed.error : `${method} ${url} answered HTTP ${response.status}`;
-    const code = typeof parsed?.code === "number" ? parsed.code : null;
-    const errorCode = typeof parsed?.error_code === "string" ? parsed.error_code : null;
-    // 413 and 415 are bad input too (a body too big, or not JSON).
-    const exitCode = [400, 413, 415].includes(response.status) ? 2 : response.status === 401 || response.status === 403 ? 3 : 1;
-    throw new CliError(exitCode, message, { code, errorCode });
-  }
-  if (parsed === undefined) throw new CliError(1, `the answer to ${method} ${url} is not JSON`);
-  return parsed;
-}
-
-async function emulatorUsers(args) {
-  const { values, positionals } = parseOptions(args, {
-    "base-url": { type: "string" },
-    "control-token-file": { type: "string" },
-    email: { type: "string" },
-    "password-stdin": { type: "boolean" },
-    timeout: { type: "string" },
-  });
-  if (values.help) {
-    process.stdout.write(USERS_USAGE);
-    return 0;
-  }
-  const [action, ...extra] = positionals;
-  if (action !== "add" && action !== "list") throw usage(action ? `unknown action '${action}'` : "no action given (add or list)");
-  if (extra.length > 0) throw usage(`${action} takes no argument`);
-  if (action === "list" && (values.email !== undefined || values["password-stdin"])) {
-    throw usage("list takes no --email or --password-stdin");
-  }
-  if (action === "add" && !values.email) throw usage("--email is required");
-  const baseUrl = emulatorBaseUrl(values["base-url"]);
-  const token = controlToken(values["control-token-file"]);
-  const timeout = parseTimeout(values.timeout);
-  const print = printer(values.json);
-  if (action === "add") {
-    const password = values["password-stdin"] ? await readStdin() : process.env.REALM_AUTH_PASSWORD;
-    if (!password) throw usage("no password: set REALM_AUTH_PASSWORD or pass --password-stdin");
-    const user = await control(baseUrl, token, "POST", "users", { email: values.email, password }, timeout);
-    print(user, `created ${user.id} (${user.email})`);
-  } else {
-    const users = await control(baseUrl, token, "GET", "users", undefined, timeout);
-    if (!Array.isArray(users)) throw new CliError(1, "the emulator's user list is not a JSON array");
-    const text = users.map((u) => `${u.id}  ${u.email ?? `(${u.type ?? "no email"})`}`).join("\n");
-    print(users, users.length ? text : "(no users)");
-  }
-  return 0;
 }
 
 // ---- keys ----------------------------------------------------------------------------------
@@ -430,25 +212,20 @@ async function keys(args) {
 
 // ---- main ----------------------------------------------------------------------------------
 
-/** The help a usage failure of `argv` points at. */
-function helpFor(argv) {
-  if (argv[0] === "keys") return "realm-auth-native keys --help";
-  return argv[1] === "users" ? "realm-auth-native emulator users --help" : "realm-auth-native emulator --help";
-}
-
 async function main(argv) {
   const [command, ...args] = argv;
   switch (command) {
-    case "emulator":
-      return emulator(args);
     case "keys":
       return keys(args);
+    // Moved with the server (0.1 had it here): say where rather than "unknown command".
+    case "emulator":
+      throw usage("the emulator moved to the realm-auth-server package: npx realm-auth-server emulator");
     case "-h":
     case "--help":
       process.stdout.write(USAGE);
       return 0;
     case undefined:
-      throw usage("no command given (emulator or keys)");
+      throw usage("no command given (keys)");
     default:
       throw usage(`unknown command '${command}'`);
   }
@@ -474,8 +251,8 @@ main(argv).then(
     } else {
       // The message only, no stack: the SDK's messages already say what failed, in words.
       // A bad or missing command gets the list of commands; a bad option, a pointer to its help.
-      const topLevel = argv[0] !== "keys" && argv[0] !== "emulator";
-      const hint = exitCode !== 2 ? "" : topLevel ? `\n${USAGE}` : `(${helpFor(argv)})\n`;
+      const topLevel = argv[0] !== "keys";
+      const hint = exitCode !== 2 ? "" : topLevel ? `\n${USAGE}` : "(realm-auth-native keys --help)\n";
       process.stderr.write(`realm-auth-native: ${message}\n${hint}`);
     }
     process.exitCode = exitCode;

@@ -1,9 +1,11 @@
 // The quickstart: the vendor's "Create & Manage User API Keys" page, run
-// against the embedded App Services emulator. Each of the page's code blocks
+// against the App Services emulator of the realm-auth-server package (a dev
+// dependency). Each of the page's code blocks
 // stands below in its own block scope, unchanged but for the literal key id
 // in the `fetch` example; lines marked `// quickstart:` are ours (setup and
 // printing). Run it with `npm run demo`.
 import Realm from "realm-auth-native";
+import { Emulator } from "realm-auth-server"; // quickstart
 
 const email = "ada@example.com";
 const password = "correct horse battery staple";
@@ -19,7 +21,7 @@ function step(title: string, result?: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const emulator = await Realm.Emulator.start(); // quickstart: a local server, no cloud
+  const emulator = await Emulator.start(); // quickstart: a local server, no cloud
   try {
     step(`emulator listening on ${emulator.baseUrl} (app id ${emulator.appId})`);
     const app = new Realm.App({ id: emulator.appId, baseUrl: emulator.baseUrl });

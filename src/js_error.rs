@@ -71,16 +71,6 @@ pub fn throw<T>(env: &Env, result: client::Result<T>) -> Result<T> {
   result.map_err(|e| to_js_error(env, e))
 }
 
-/// The JS error for a failure of the embedded emulator (not an SDK call): a
-/// `TypeError` for bad input, else a plain `Error` with the message.
-pub fn emulator_error(env: &Env, message: &str, bad_input: bool) -> Error {
-  if bad_input {
-    to_js_error(env, client::Error::invalid_argument(message))
-  } else {
-    Error::new(Status::GenericFailure, message.to_owned())
-  }
-}
-
 /// A plain `Error` with `message` and no `code`, for misuse that realm v12
 /// reports that way (a listener added twice).
 pub fn plain_error(env: &Env, message: &str) -> Error {
@@ -133,24 +123,4 @@ fn mark(env: &Env, obj: &Object) {
       napi::sys::napi_call_function(raw, undefined, function, 1, args.as_ptr(), &mut result);
     }
   }
-}
-
-/// [`emulator_error`] with one of the emulator's numeric codes
-/// (`EmulatorErrorCode`, src/emulator.rs) in `code` instead of napi's status
-/// string or `ErrorCode.InvalidArgument`, and branded (`RealmAuthError`) like
-/// the SDK's other errors. Must run on the JS thread.
-pub fn emulator_error_with_code(env: &Env, code: u32, message: &str, bad_input: bool) -> Error {
-  let build = || -> Result<Error> {
-    let error = emulator_error(env, message, bad_input);
-    // Safety: on the JS thread; the value is the error object itself (or a
-    // fresh one made from its status and message).
-    let raw = unsafe { Error::to_napi_value(env.raw(), error)? };
-    let mut obj = Object::from_raw(env.raw(), raw);
-    // Bad input arrives branded already; branding again is harmless.
-    mark(env, &obj);
-    obj.set_named_property("code", code)?;
-    Ok(Error::from(obj.to_unknown()))
-  };
-  // Building the object failed (the env is going away): a plain error still reports it.
-  build().unwrap_or_else(|e| e)
 }

@@ -7,7 +7,6 @@ mod app;
 mod call;
 mod credentials;
 mod email_password_auth;
-mod emulator;
 mod fetch;
 mod js_error;
 mod listeners;
@@ -105,7 +104,7 @@ pub fn module_exports(mut exports: Object) -> Result<()> {
   // (never a token) instead of `User {}`.
   let readable: Function<Unknown, ()> = env.run_script(
     "(function (exports) { const custom = Symbol.for('nodejs.util.inspect.custom'); \
-     for (const name of ['App', 'User', 'ApiKeyAuth', 'EmailPasswordAuth', 'Emulator']) { \
+     for (const name of ['App', 'User', 'ApiKeyAuth', 'EmailPasswordAuth']) { \
        const C = exports[name]; const fields = C.prototype.inspectFields; delete C.prototype.inspectFields; \
        Object.defineProperty(C.prototype, custom, { configurable: true, writable: true, \
          value: function (depth, options, inspect) { return `${name} ${inspect(Object.fromEntries(fields.call(this)), options)}`; } }); } })",

@@ -47,8 +47,11 @@ export declare namespace BSON {
  */
 export declare class RealmAuthError extends Error {
   private constructor()
-  /** realm's numeric error code (`ErrorCode`); the emulator's methods use `EmulatorErrorCode`. */
-  readonly code: ErrorCode | EmulatorErrorCode
+  /**
+   * realm's numeric error code (`ErrorCode`); the errors of the emulator (the realm-auth-server
+   * package), branded like this SDK's, carry its `EmulatorErrorCode`s.
+   */
+  readonly code: ErrorCode | number
   /** The HTTP status, when a response arrived. */
   readonly statusCode?: number
   /** The server's `error_code` string. */
@@ -286,128 +289,3 @@ export interface CallOptions {
   /** Deadline of this call in milliseconds, all its requests and retries included. Default: the App's `timeout`. */
   timeout?: number
 }
-
-/** Options of `Emulator.start`; every field is optional. */
-export interface EmulatorOptions {
-  /** Interface to bind. Default `127.0.0.1`. */
-  host?: string
-  /** Port; 0 (the default) picks a free one. */
-  port?: number
-  /** The App id served. Default `emulator-app`. */
-  appId?: string
-  /** Access token lifetime in seconds. Default 1800. */
-  accessTokenTtlSecs?: number
-  /** Refresh token (session) lifetime in seconds. Default 60 days. */
-  refreshTokenTtlSecs?: number
-  /** New email/password users must confirm (read the token pair with `pendingConfirmation`). */
-  requireEmailConfirmation?: boolean
-  /** HS256 secret of the `custom-token` (JWT) provider; without it the provider is off. */
-  customTokenSecret?: string
-  /** Payload field holding the identity of `custom-function` logins. Default `id`. */
-  functionIdentityField?: string
-  /** User API keys per user. Default 20. */
-  maxApiKeysPerUser?: number
-  /** Keep state in this file across restarts (written atomically). */
-  dataFile?: string
-  /** Request log entries kept. Default 10000. */
-  logCapacity?: number
-  /** PBKDF2 iterations for passwords. Default 1000. */
-  passwordIterations?: number
-  /**
-   * The control API's token (16–256 visible ASCII characters), sent as `Authorization: Bearer
-   * <token>` to `/_emulator/`. Default: a random one, read it as `emulator.controlToken`.
-   */
-  controlToken?: string
-  /** More `Host` names the control API accepts: `name` (on the bound port) or `name:port`. */
-  allowedHosts?: string[]
-  /** Time allowed to read a request's headers, in ms. Default 10000; 0 turns it off. */
-  headerReadTimeoutMs?: number
-  /** Time a keep-alive connection may sit idle, in ms. Default 90000; 0 turns it off. */
-  idleTimeoutMs?: number
-  /** Open connections at most; more are answered 503 and closed. Default 4096; 0 turns it off. */
-  maxConnections?: number
-  /** Requests per connection, then `Connection: close`. Default 1000; 0 turns it off. */
-  maxRequestsPerConnection?: number
-}
-
-/** A user created through the emulator. */
-export interface EmulatorUser {
-  /** The user id. */
-  id: string
-  /** The email. */
-  email: string
-}
-
-/** A server API key created through the emulator. */
-export interface EmulatorServerApiKey {
-  /** The key id. */
-  id: string
-  /** The key name. */
-  name: string
-  /** The key value, for `Credentials.apiKey`. */
-  key: string
-}
-
-/** A confirmation or reset token pair, as the server would email it. */
-export interface EmulatorTokenPair {
-  /** The token. */
-  token: string
-  /** The token id. */
-  tokenId: string
-}
-
-/** What an injected fault does. Only `passThrough` lets the request reach its handler. */
-export type FaultAction =
-  | { type: 'passThrough' }
-  | { type: 'respond'; status: number; headers?: Record<string, string>; body?: string }
-  | { type: 'drop' }
-  | { type: 'reset' }
-  | { type: 'truncate'; status: number; headers?: Record<string, string>; body?: string; bytes: number }
-  | { type: 'slowBody'; status: number; headers?: Record<string, string>; body?: string; chunkBytes: number; chunkDelayMs: number }
-
-/** A fault rule for `Emulator.injectFault`. */
-export interface FaultSpec {
-  /** HTTP method to match; any when omitted. */
-  method?: string
-  /** Path pattern: `*` matches one segment (one or more as the last), a final `**` zero or more. */
-  path: string
-  /** Matching requests affected: 1 when omitted, 0 for all until cleared. */
-  times?: number
-  /** Milliseconds to wait before acting. */
-  delayMs?: number
-  /** What to do. */
-  action: FaultAction
-}
-
-/** A request that reached the emulator, whatever became of it. Never holds a token, password or key value. */
-export interface LoggedRequest {
-  /** Request id (the `co_id` in error links). */
-  id: string
-  /** HTTP method. */
-  method: string
-  /** Path without the query. */
-  path: string
-  /** Raw query string. */
-  query: string | null
-  /** How the request authenticated. */
-  tokenType: 'none' | 'access' | 'refresh' | 'invalid'
-  /** The user the token authenticated. */
-  userId: string | null
-  /** The JSON body, secrets replaced by `"<redacted>"`. */
-  body: unknown
-  /** Response status; 0 when no response was sent. */
-  status: number
-  /** What became of the request (a fault's effect, or the client leaving). */
-  outcome: 'served' | 'delayedThenServed' | 'cannedResponse' | 'slowBody' | 'truncated' | 'dropped' | 'reset' | 'abortedByClient' | 'stopped'
-  /** Id of the fault that affected the request. */
-  fault: string | null
-  /** The request's `Content-Type`. */
-  contentType: string | null
-  /** The request's `Accept`. */
-  accept: string | null
-  /** Whether an `Authorization` header was sent (never its value). */
-  hasAuthorization: boolean
-  /** Arrival time, milliseconds since the epoch. */
-  timestampMs: number
-}
-

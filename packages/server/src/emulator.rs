@@ -5,11 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use realm_auth_client as client;
 use realm_auth_server as emu;
 use serde_json::Value;
 
-use crate::js_error::{emulator_error_with_code, to_js_error};
+use crate::js_error::{INTERNAL, emulator_error};
 
 /// The `code` of the process warning `Emulator.start` emits when it listens
 /// on an address other machines may reach.
@@ -27,12 +26,12 @@ fn warn_exposed(env: &Env, message: &str) {
     Ok(())
   };
   if emit().is_err() {
-    eprintln!("realm-auth-native: {message}");
+    eprintln!("realm-auth-server: {message}");
   }
 }
 
-/// The numeric `code` of the errors `Emulator` throws: this SDK's own range,
-/// after `ErrorCode`'s. The emulator's HTTP control API (`/_emulator/`)
+/// The numeric `code` of the errors `Emulator` throws: after the range of
+/// `realm-auth-native`'s own `ErrorCode`s. The emulator's HTTP control API (`/_emulator/`)
 /// answers with the same numbers in its error bodies.
 #[napi]
 // The members are the codes' names, prefixed as the HTTP listing spells them,
@@ -94,7 +93,7 @@ pub struct Emulator {
 
 /// The JS error with `code`'s number: a `TypeError` for bad input.
 fn error(env: &Env, code: emu::EmulatorErrorCode, message: &str) -> Error {
-  emulator_error_with_code(
+  emulator_error(
     env,
     code.value(),
     message,
@@ -114,12 +113,7 @@ fn control_result<T>(env: &Env, result: std::result::Result<T, emu::ControlError
 /// (u64 timestamps) become JS numbers rather than BigInts. (Plain data always
 /// serializes: a failure is a bug.)
 fn to_js<T: serde::Serialize>(env: &Env, value: &T) -> Result<Value> {
-  serde_json::to_value(value).map_err(|e| {
-    to_js_error(
-      env,
-      client::Error::new(client::ErrorCode::Internal, e.to_string()),
-    )
-  })
+  serde_json::to_value(value).map_err(|e| emulator_error(env, INTERNAL, &e.to_string(), false))
 }
 
 #[napi]
@@ -191,10 +185,14 @@ impl Emulator {
     }
   }
 
-  /// The command line's help text.
+  /// The help text of `realm-auth-server emulator`.
   #[napi(catch_unwind)]
-  pub fn usage() -> &'static str {
+  pub fn usage() -> String {
+    // The server crate's text still names the command and package this class
+    // lived in before it moved here (crates/server/src/cli.rs).
     emu::cli::USAGE
+      .replace("realm-auth-native emulator", "realm-auth-server emulator")
+      .replace("realm-auth-native package", "realm-auth-server package")
   }
 
   /// The line the command line prints once the emulator listens.
