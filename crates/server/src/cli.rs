@@ -1,17 +1,16 @@
 //! Command-line parsing, shared by the `realm-auth-server` binary and the
-//! Node package's `realm-auth-native emulator` command.
+//! Node package's `realm-auth-server emulator` command.
 
 use crate::Config;
 
-/// The options both commands take, as help lines. A macro rather than a
-/// `const` because `concat!` only joins literals, and the two help texts must
+/// The options every server command takes, as help lines. A macro rather than a
+/// `const` because `concat!` only joins literals, and the help texts must
 /// not drift apart.
-macro_rules! shared_options {
+macro_rules! server_options {
   () => {
     "  --port <p>                    port to listen on (default 0: pick a free one)
   --host <h>                    interface to bind (default 127.0.0.1)
   --app-id <id>                 the app id to serve (default emulator-app)
-  --data <file>                 load state from <file> and save every change to it
   --sqlite <file>               keep users, keys and sessions in the SQLite database <file>
                                 (created if missing; several servers may share it)
   --postgres <url>              keep them in PostgreSQL (postgres://user@host:port/db; or set
@@ -25,11 +24,6 @@ macro_rules! shared_options {
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
   --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
-  --control-token-file <f>      the control API's token, read from <f> (or set
-                                REALM_AUTH_EMULATOR_CONTROL_TOKEN; default: a random one, printed)
-  --control-token <t>           the same from the command line, where `ps` shows it to every user
-  --allow-host <name[:port]>    another Host name the control API answers to (repeatable; for a
-                                container's name or a mapped port)
   --header-read-timeout-ms <ms> time a client has to send a request's headers (default 10000)
   --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
   --max-connections <n>         open connections at most; more get 503 (default 4096)
@@ -40,54 +34,113 @@ macro_rules! shared_options {
   };
 }
 
-macro_rules! help_tail {
+/// The emulator's own options: its data file and its control API.
+macro_rules! emulator_options {
   () => {
-    "  -h, --help                    print this help
-
-Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 could not start (port taken, data file
-unreadable), 2 bad usage.
-
-Control API: http://<host>:<port>/_emulator/ (GET it for the list of routes); every other
-route needs the control token, printed after the listening line, as Authorization: Bearer
-<token>. Guide (control API, faults, the data file, security): docs/EMULATOR.md, shipped in the
-realm-auth-native package.
+    "  --data <file>                 load state from <file> and save every change to it
+  --control-token-file <f>      the control API's token, read from <f> (or set
+                                REALM_AUTH_EMULATOR_CONTROL_TOKEN; default: a random one, printed)
+  --control-token <t>           the same from the command line, where `ps` shows it to every user
+  --allow-host <name[:port]>    another Host name the control API answers to (repeatable; for a
+                                container's name or a mapped port)
 "
   };
 }
 
-/// The help text of `realm-auth-native emulator` (the Node package's command).
+macro_rules! exit_codes {
+  () => {
+    "  -h, --help                    print this help
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 could not start (port taken, data file or database
+unusable), 2 bad usage.
+"
+  };
+}
+
+macro_rules! control_api_note {
+  () => {
+    "
+Control API: http://<host>:<port>/_emulator/ (GET it for the list of routes); every other
+route needs the control token, printed after the listening line, as Authorization: Bearer
+<token>. Guide (control API, faults, the data file, security): docs/EMULATOR.md, shipped in the
+realm-auth-server package.
+"
+  };
+}
+
+/// The help text of `realm-auth-server emulator` run by the Node package.
 pub const USAGE: &str = concat!(
   "\
-Usage: realm-auth-native emulator [options]
-       realm-auth-native emulator users <add|list> ...   (realm-auth-native emulator users --help)
+Usage: realm-auth-server emulator [options]
+       realm-auth-server emulator users <add|list> ...   (realm-auth-server emulator users --help)
 
-A local App Services-compatible auth server (users, sessions, user and server API keys),
-run in this Node process.
+A local App Services-compatible auth server for tests (users, sessions, user and server API
+keys), run in this Node process, with a control API.
 
 Options:
 ",
-  shared_options!(),
-  help_tail!(),
+  server_options!(),
+  emulator_options!(),
+  exit_codes!(),
+  control_api_note!(),
   "
 The realm-auth-server binary also takes --threads; this command refuses it (the emulator
 runs on the addon's threads).
 "
 );
 
-/// The help text of the `realm-auth-server` binary: the same options plus `--threads`.
+/// The help text of the `realm-auth-server` binary's emulator (with or without the `emulator`
+/// command word): the same options plus `--threads`.
 pub const BINARY_USAGE: &str = concat!(
   "\
-Usage: realm-auth-server [options]
+Usage: realm-auth-server [emulator] [options]
+       realm-auth-server serve [--config <file.json>] [options]   (realm-auth-server serve --help)
+       realm-auth-server <apps|users|server-keys|sessions> ...    (admin; realm-auth-server users --help)
 
-A local App Services-compatible auth server (users, sessions, user and server API keys).
+A local App Services-compatible auth server for tests (users, sessions, user and server API
+keys), with a control API.
 
 Options:
 ",
-  shared_options!(),
+  server_options!(),
+  emulator_options!(),
   "  --threads <n>                 tokio worker threads (default 1)
 ",
-  help_tail!()
+  exit_codes!(),
+  control_api_note!()
 );
+
+/// The help text of `realm-auth-server serve`.
+pub const SERVE_USAGE: &str = concat!(
+  "\
+Usage: realm-auth-server serve [--config <file.json>] [options]
+
+Serves the App Services client API (users, sessions, user and server API keys) from SQLite or
+PostgreSQL, for production: there is no control API and no request log. Manage apps, users,
+server API keys and sessions with the admin commands (realm-auth-server users --help).
+
+Options:
+  --config <file.json>          settings as JSON, camelCase (see docs/SERVER.md): e.g.
+                                {\"port\": 8080, \"appId\": \"my-app\", \"appIds\": [\"other\"],
+                                 \"store\": {\"kind\": \"sqlite\", \"path\": \"auth.db\"}}
+                                options given on the command line win over the file
+",
+  server_options!(),
+  "  --threads <n>                 tokio worker threads (default 1)
+",
+  exit_codes!()
+);
+
+/// Which command's arguments are parsed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+  /// `realm-auth-server emulator` in Node: no `--threads` (it runs on the addon's threads).
+  NodeEmulator,
+  /// The binary's emulator.
+  BinaryEmulator,
+  /// The binary's `serve`: a SQL store, no control API, a config file.
+  Serve,
+}
 
 /// Parsed arguments.
 pub struct Cli {
@@ -100,24 +153,70 @@ pub struct Cli {
 }
 
 /// The environment variable that holds the control token (the emulator's, and the one the
-/// `realm-auth-native emulator users` commands send).
+/// `realm-auth-server emulator users` commands send).
 pub const CONTROL_TOKEN_ENV: &str = "REALM_AUTH_EMULATOR_CONTROL_TOKEN";
 /// The environment variable that holds the `custom-token` provider's secret.
 pub const CUSTOM_TOKEN_SECRET_ENV: &str = "REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET";
 /// The environment variable that holds the PostgreSQL URL (a URL may carry a password).
 pub const POSTGRES_URL_ENV: &str = "REALM_AUTH_SERVER_POSTGRES_URL";
 
-/// Parses the arguments of `realm-auth-native emulator` (after the command name); `Ok(None)`
-/// means help was asked for. `--threads` is refused: an in-process emulator cannot honour it.
-/// Secrets not given as flags are read from [`CONTROL_TOKEN_ENV`] and
+/// Parses the arguments of `realm-auth-server emulator` in Node (after the command name);
+/// `Ok(None)` means help was asked for. `--threads` is refused: an in-process emulator cannot
+/// honour it. Secrets not given as flags are read from [`CONTROL_TOKEN_ENV`] and
 /// [`CUSTOM_TOKEN_SECRET_ENV`].
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
-  parse(args, false, &env_var)
+  parse(args, Mode::NodeEmulator, &env_var)
 }
 
-/// Parses the arguments of the `realm-auth-server` binary: [`parse_args`] plus `--threads`.
+/// Parses the arguments of the `realm-auth-server` binary's emulator: [`parse_args`] plus
+/// `--threads`.
 pub fn parse_binary_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
-  parse(args, true, &env_var)
+  parse(args, Mode::BinaryEmulator, &env_var)
+}
+
+/// Parses the arguments of `realm-auth-server serve` (after the command name): a config file,
+/// the server options and `--threads`; the emulator's options are refused. The result has the
+/// control API off and a SQL store (a memory store would lose every answered write at exit).
+pub fn parse_serve_args(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
+  parse(args, Mode::Serve, &env_var)
+}
+
+/// Reads a `serve` config file: [`Config`] as JSON, camelCase, every field optional. A key
+/// that is not a setting is refused (a misspelt one would otherwise be ignored in silence), and
+/// so are the emulator's settings.
+pub fn read_config_file(path: &str) -> Result<Config, String> {
+  let text =
+    std::fs::read_to_string(path).map_err(|e| format!("--config: cannot read '{path}': {e}"))?;
+  parse_config(&text).map_err(|e| format!("--config '{path}': {e}"))
+}
+
+/// The settings a config file may not hold: the emulator's, meaningless without a control API.
+const EMULATOR_ONLY: &[&str] = &[
+  "controlApi",
+  "controlToken",
+  "allowedHosts",
+  "dataFile",
+  "logCapacity",
+];
+
+fn parse_config(text: &str) -> Result<Config, String> {
+  let value: serde_json::Value =
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+  let serde_json::Value::Object(map) = &value else {
+    return Err("must be a JSON object".into());
+  };
+  let known = serde_json::to_value(Config::default()).expect("Config serializes");
+  for key in map.keys() {
+    if EMULATOR_ONLY.contains(&key.as_str()) {
+      return Err(format!(
+        "'{key}' is an emulator setting; serve has no control API"
+      ));
+    }
+    if known.get(key).is_none() {
+      return Err(format!("unknown setting '{key}'"));
+    }
+  }
+  serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 /// A set, non-empty environment variable.
@@ -168,10 +267,17 @@ impl Secret {
 
 fn parse(
   args: impl IntoIterator<Item = String>,
-  binary: bool,
+  mode: Mode,
   env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Cli>, String> {
-  let mut config = Config::default();
+  let args: Vec<String> = args.into_iter().collect();
+  let serve = mode == Mode::Serve;
+  // The file first, whatever its place among the flags: flags win over it.
+  let mut config = match config_path(&args)? {
+    Some(path) if serve => read_config_file(&path)?,
+    Some(_) => return Err("--config is taken only by `serve`".into()),
+    None => Config::default(),
+  };
   let mut threads = 1usize;
   let mut json = false;
   let mut control_token = Secret::new("--control-token", CONTROL_TOKEN_ENV);
@@ -180,6 +286,17 @@ fn parse(
   let mut sqlite = None;
   let mut args = args.into_iter();
   while let Some(arg) = args.next() {
+    if serve
+      && let Some(flag) = ["--data", "--control-token", "--allow-host"]
+        .iter()
+        .find(|f| {
+          arg == **f || arg.starts_with(&format!("{f}=")) || arg.starts_with(&format!("{f}-file"))
+        })
+    {
+      return Err(format!(
+        "{flag} is an emulator option; serve has no control API"
+      ));
+    }
     // Accept both `--flag value` and `--flag=value`.
     let (flag, inline) = match arg.split_once('=') {
       Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -197,6 +314,8 @@ fn parse(
     }
     match flag.as_str() {
       "-h" | "--help" => return Ok(None),
+      // Read before the loop.
+      "--config" => drop(value("--config")?),
       "--port" => config.port = number("--port", value("--port")?)?,
       "--host" => config.host = value("--host")?,
       "--app-id" => config.app_id = value("--app-id")?,
@@ -253,7 +372,7 @@ fn parse(
           number("--password-iterations", value("--password-iterations")?)?
       }
       "--json" if inline.is_none() => json = true,
-      "--threads" if binary => {
+      "--threads" if mode != Mode::NodeEmulator => {
         threads = number("--threads", value("--threads")?)?;
         if threads == 0 {
           return Err("--threads must be at least 1".into());
@@ -269,19 +388,72 @@ fn parse(
       other => return Err(format!("unknown argument '{other}'")),
     }
   }
-  config.control_token = control_token.resolve(env);
-  config.custom_token_secret = custom_secret.resolve(env);
-  config.store = match (sqlite, postgres_url.resolve(env)) {
+  config.control_token = control_token.resolve(env).or(config.control_token);
+  config.custom_token_secret = custom_secret.resolve(env).or(config.custom_token_secret);
+  match (sqlite, postgres_url.resolve(env)) {
     (Some(_), Some(_)) => return Err("--sqlite and --postgres exclude each other".into()),
-    (Some(path), None) => crate::StoreConfig::Sqlite { path: path.into() },
-    (None, Some(url)) => crate::StoreConfig::Postgres { url, schema: None },
-    (None, None) => crate::StoreConfig::Memory,
-  };
+    (Some(path), None) => config.store = crate::StoreConfig::Sqlite { path: path.into() },
+    // The schema may come from the file; the URL (it may hold a password) from anywhere.
+    (None, Some(url)) => {
+      let schema = match config.store {
+        crate::StoreConfig::Postgres { schema, .. } => schema,
+        _ => None,
+      };
+      config.store = crate::StoreConfig::Postgres { url, schema }
+    }
+    (None, None) => {}
+  }
+  if serve {
+    if config.store == crate::StoreConfig::Memory {
+      return Err(
+        "serve keeps its data in SQLite or PostgreSQL: give --sqlite <file>, --postgres <url> \
+         (or REALM_AUTH_SERVER_POSTGRES_URL) or a config file with a \"store\""
+          .into(),
+      );
+    }
+    config.control_api = false;
+  }
   Ok(Some(Cli {
     config,
     threads,
     json,
   }))
+}
+
+/// The value of `--config`, if given (as `--config <f>` or `--config=<f>`).
+fn config_path(args: &[String]) -> Result<Option<String>, String> {
+  let mut found = None;
+  let mut iter = args.iter();
+  while let Some(arg) = iter.next() {
+    let path = if arg == "--config" {
+      iter.next().cloned().ok_or("--config needs a value")?
+    } else if let Some(path) = arg.strip_prefix("--config=") {
+      path.to_string()
+    } else {
+      continue;
+    };
+    if found.replace(path).is_some() {
+      return Err("--config given twice".into());
+    }
+  }
+  Ok(found)
+}
+
+/// The line `serve` prints once it listens.
+pub fn serving_line(base_url: &str, app_ids: &[&str]) -> String {
+  format!(
+    "realm-auth-server listening on {base_url} (app ids {})",
+    app_ids.join(", ")
+  )
+}
+
+/// [`serving_line`] with `--json`.
+pub fn serving_json(base_url: &str, app_ids: &[&str]) -> String {
+  format!(
+    "{{\"baseUrl\":{},\"appIds\":{}}}",
+    json_string(base_url),
+    serde_json::Value::from(app_ids.to_vec())
+  )
 }
 
 /// The line printed once the emulator listens.
@@ -306,7 +478,7 @@ pub fn listening_json(base_url: &str, app_id: &str, control_token: &str) -> Stri
   )
 }
 
-/// A failure with `--json`: the object every `realm-auth-native` command prints on standard
+/// A failure with `--json`: the object every `realm-auth-server` command prints on standard
 /// error. `code` is the numeric error code (an [`crate::EmulatorErrorCode`] here; `null` for bad
 /// usage); `errorCode`, a server's `error_code` string, the emulator's own failures never have.
 pub fn error_json(code: Option<u32>, message: &str) -> String {
@@ -351,7 +523,8 @@ mod tests {
   #[test]
   fn store_flags() {
     let no_env = |_: &str| None;
-    let store = |a: &str| parse(args(a), true, &no_env).map(|c| c.unwrap().config.store);
+    let store =
+      |a: &str| parse(args(a), Mode::BinaryEmulator, &no_env).map(|c| c.unwrap().config.store);
     assert_eq!(store("").unwrap(), crate::StoreConfig::Memory);
     assert_eq!(
       store("--sqlite /tmp/s.db").unwrap(),
@@ -368,7 +541,11 @@ mod tests {
     );
     assert!(store("--sqlite a --postgres b").is_err());
     let env = |k: &str| (k == POSTGRES_URL_ENV).then(|| "postgres://e@h/db".to_string());
-    let from_env = parse(args(""), true, &env).unwrap().unwrap().config.store;
+    let from_env = parse(args(""), Mode::BinaryEmulator, &env)
+      .unwrap()
+      .unwrap()
+      .config
+      .store;
     assert!(
       matches!(from_env, crate::StoreConfig::Postgres { url, .. } if url == "postgres://e@h/db")
     );
@@ -479,7 +656,7 @@ mod tests {
       _ => None,
     };
     let parsed = |a: Vec<String>, env: &dyn Fn(&str) -> Option<String>| {
-      parse(a, false, env).map(|c| c.unwrap().config)
+      parse(a, Mode::NodeEmulator, env).map(|c| c.unwrap().config)
     };
     let config = parsed(args(""), &no_env).unwrap();
     assert_eq!(

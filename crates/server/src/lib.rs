@@ -94,6 +94,10 @@ pub struct Config {
   pub log_capacity: usize,
   /// PBKDF2 iterations for new passwords (default 1000: emulator-grade, cheap logins).
   pub password_iterations: u32,
+  /// Mount the control API under `/_emulator/` and keep the request log (default true: the
+  /// emulator). `serve` turns it off: production has no control API, its paths are 404 like
+  /// any unknown path, error bodies carry no `link` to it, and nothing is logged in memory.
+  pub control_api: bool,
   /// The secret every `/_emulator/` request but the route index must send as
   /// `Authorization: Bearer <token>`; `None` (the default) draws a random one at start
   /// ([`Emulator::control_token`]). A given token must be 16 to 256 visible ASCII characters.
@@ -136,6 +140,7 @@ impl Default for Config {
       store: StoreConfig::Memory,
       log_capacity: 10_000,
       password_iterations: 1000,
+      control_api: true,
       control_token: None,
       allowed_hosts: Vec::new(),
       header_read_timeout_ms: 10_000,
@@ -173,6 +178,7 @@ impl fmt::Debug for Config {
       .field("store", &self.store)
       .field("log_capacity", &self.log_capacity)
       .field("password_iterations", &self.password_iterations)
+      .field("control_api", &self.control_api)
       .field(
         "control_token",
         &self.control_token.as_ref().map(|_| "<redacted>"),

@@ -1,10 +1,12 @@
-//! `realm-auth-server`: run the emulator from the command line.
+//! `realm-auth-server`: the emulator (the default command), `serve` (production) and the
+//! admin commands.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use realm_auth_server::cli::{
-  BINARY_USAGE, control_token_line, error_json, listening_json, listening_line, parse_binary_args,
+  BINARY_USAGE, SERVE_USAGE, control_token_line, error_json, listening_json, listening_line,
+  parse_binary_args, parse_serve_args, serving_json, serving_line,
 };
 use realm_auth_server::{Emulator, EmulatorError};
 
@@ -32,28 +34,53 @@ async fn shutdown_signal() {
 }
 
 /// Prints a failure on standard error: one JSON object with `--json`, else a line of text.
-fn fail(json: bool, code: Option<u32>, message: &str, usage: bool) {
+/// With `help`, the message points at the command's help (bad usage).
+fn fail(json: bool, code: Option<u32>, message: &str, help: Option<&str>) {
   if json {
     eprintln!("{}", error_json(code, message));
-  } else if usage {
-    eprintln!("realm-auth-server: {message}\n\n{BINARY_USAGE}");
+  } else if let Some(help) = help {
+    eprintln!("realm-auth-server: {message}\n(see `{help} --help`)");
   } else {
     eprintln!("realm-auth-server: {message}");
   }
 }
 
+/// The two server commands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Command {
+  /// Test mode: a control API, a memory store by default.
+  Emulator,
+  /// Production: a SQL store, no control API.
+  Serve,
+}
+
 fn main() -> ExitCode {
-  let args: Vec<String> = std::env::args().skip(1).collect();
+  let mut args: Vec<String> = std::env::args().skip(1).collect();
+  // Without a command word the binary is the emulator, as it always was.
+  let command = match args.first().map(String::as_str) {
+    Some("serve") => Command::Serve,
+    Some("emulator") => Command::Emulator,
+    _ => return run(Command::Emulator, args),
+  };
+  args.remove(0);
+  run(command, args)
+}
+
+fn run(command: Command, args: Vec<String>) -> ExitCode {
+  let (usage, name, parse): (&str, &str, fn(Vec<String>) -> _) = match command {
+    Command::Emulator => (BINARY_USAGE, "realm-auth-server", parse_binary_args),
+    Command::Serve => (SERVE_USAGE, "realm-auth-server serve", parse_serve_args),
+  };
   // Looked for before parsing, so that a bad argument is reported as JSON too.
   let json = args.iter().any(|a| a == "--json");
-  let cli = match parse_binary_args(args) {
+  let cli = match parse(args) {
     Ok(Some(cli)) => cli,
     Ok(None) => {
-      print!("{BINARY_USAGE}");
+      print!("{usage}");
       return ExitCode::SUCCESS;
     }
     Err(message) => {
-      fail(json, None, &message, true);
+      fail(json, None, &message, Some(name));
       return ExitCode::from(2);
     }
   };
@@ -71,47 +98,59 @@ fn main() -> ExitCode {
   let runtime = match runtime {
     Ok(rt) => rt,
     Err(e) => {
-      fail(json, None, &format!("cannot start the runtime: {e}"), false);
+      fail(json, None, &format!("cannot start the runtime: {e}"), None);
       return ExitCode::FAILURE;
     }
   };
   runtime.block_on(async move {
-    let emulator = match Emulator::start(cli.config).await {
-      Ok(emulator) => emulator,
+    let app_ids: Vec<String> = std::iter::once(&cli.config.app_id)
+      .chain(&cli.config.app_ids)
+      .cloned()
+      .collect();
+    let server = match Emulator::start(cli.config).await {
+      Ok(server) => server,
       Err(e) => {
-        // The same code as `realm-auth-native emulator` reports for this failure.
-        fail(json, Some(e.code().value()), &e.to_string(), false);
-        // A configuration no emulator can serve is bad usage; a taken port or an unreadable
-        // data file is not.
+        // The same code as `realm-auth-server emulator` (Node) reports for this failure.
+        fail(json, Some(e.code().value()), &e.to_string(), None);
+        // A configuration no server can serve is bad usage; a taken port or an unusable
+        // database is not.
         return match e {
           EmulatorError::Config(_) => ExitCode::from(2),
           _ => ExitCode::FAILURE,
         };
       }
     };
-    if let Some(warning) = emulator.exposure_warning() {
-      if json {
-        eprintln!("{}", serde_json::json!({ "warning": warning }));
-      } else {
-        eprintln!("realm-auth-server: WARNING: {warning}");
-      }
-    }
-    let (base_url, app_id, token) = (
-      emulator.base_url(),
-      emulator.app_id(),
-      emulator.control_token(),
-    );
+    let base_url = server.base_url();
     let mut stdout = std::io::stdout().lock();
-    if json {
-      let _ = writeln!(stdout, "{}", listening_json(&base_url, app_id, token));
+    if command == Command::Serve {
+      let apps: Vec<&str> = app_ids.iter().map(String::as_str).collect();
+      let line = if json {
+        serving_json(&base_url, &apps)
+      } else {
+        serving_line(&base_url, &apps)
+      };
+      let _ = writeln!(stdout, "{line}");
     } else {
-      let _ = writeln!(stdout, "{}", listening_line(&base_url, app_id));
-      let _ = writeln!(stdout, "{}", control_token_line(token));
+      // Production servers listen on public interfaces by design; an emulator should not.
+      if let Some(warning) = server.exposure_warning() {
+        if json {
+          eprintln!("{}", serde_json::json!({ "warning": warning }));
+        } else {
+          eprintln!("realm-auth-server: WARNING: {warning}");
+        }
+      }
+      let (app_id, token) = (server.app_id(), server.control_token());
+      if json {
+        let _ = writeln!(stdout, "{}", listening_json(&base_url, app_id, token));
+      } else {
+        let _ = writeln!(stdout, "{}", listening_line(&base_url, app_id));
+        let _ = writeln!(stdout, "{}", control_token_line(token));
+      }
     }
     let _ = stdout.flush();
     drop(stdout);
     shutdown_signal().await;
-    emulator.stop().await;
+    server.stop().await;
     ExitCode::SUCCESS
   })
 }

@@ -158,11 +158,16 @@ fn error_response(shared: &Shared, parts: &Parts, request_id: &str, e: ApiError)
   if e.bare {
     return empty_response(e.status);
   }
-  let link = format!(
-    "{}/_emulator/logs?co_id={request_id}",
-    public_base(shared, &parts.headers)
-  );
-  let body = json!({ "error": e.message, "error_code": e.code, "link": link });
+  // The real server links its log page; only the emulator has one to link.
+  let body = if shared.config.control_api {
+    let link = format!(
+      "{}/_emulator/logs?co_id={request_id}",
+      public_base(shared, &parts.headers)
+    );
+    json!({ "error": e.message, "error_code": e.code, "link": link })
+  } else {
+    json!({ "error": e.message, "error_code": e.code })
+  };
   let mut resp = json_response(e.status, body.to_string().into_bytes());
   if e.status == 405
     && let Some((_, methods)) = e.message.rsplit_once("allowed: ")

@@ -75,7 +75,12 @@ impl Shared {
     access: Access,
   ) -> Shared {
     let tokens = Tokens::new(jwt_secret);
-    let log = RequestLog::new(config.log_capacity);
+    // Without the control API nobody could read the log: keep none.
+    let log = RequestLog::new(if config.control_api {
+      config.log_capacity
+    } else {
+      0
+    });
     Shared {
       base_url,
       store,
@@ -132,6 +137,9 @@ impl Shared {
 
   /// Keeps a pending token this process issued for an account of `app`, for the control API.
   pub fn remember_pending(&self, app: &str, kind: Pending, email: &str, pair: TokenPair) {
+    if !self.config.control_api {
+      return;
+    }
     self
       .plain_pending
       .lock()
@@ -819,7 +827,7 @@ async fn handle(
   req: Request<Incoming>,
 ) -> Result<Resp, Infallible> {
   let path = req.uri().path();
-  if path == "/_emulator" || path.starts_with("/_emulator/") {
+  if shared.config.control_api && (path == "/_emulator" || path.starts_with("/_emulator/")) {
     return Ok(crate::control::handle_http(&shared, req).await);
   }
   let (parts, body) = req.into_parts();
