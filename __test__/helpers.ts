@@ -2,10 +2,12 @@
 // it, and users registered through the SDK itself.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import { App, Credentials, MetadataMode, shutdown, type AppConfiguration, type User } from "realm-auth-native";
-import { Emulator } from "realm-auth-server";
+import { Emulator, type EmulatorOptions } from "realm-auth-server";
 
 export interface Env {
   emulator: Emulator;
@@ -20,12 +22,43 @@ export interface Env {
 }
 
 let counter = 0;
+let stores = 0;
+
+/**
+ * The store of the emulators the client tests run against, by `REALM_AUTH_TEST_STORE`: memory
+ * (unset), `sqlite` (a fresh file) or `postgres` (a fresh schema of the database at
+ * `REALM_AUTH_TEST_PG_URL`), so that the suite checks the SDK against the server as `serve`
+ * runs it, on each backend. The second value removes what the store left behind.
+ */
+export function testStore(): [EmulatorOptions, () => void] {
+  const kind = process.env.REALM_AUTH_TEST_STORE ?? "memory";
+  const name = `t${process.pid}_${++stores}`;
+  switch (kind) {
+    case "memory":
+      return [{}, () => {}];
+    case "sqlite": {
+      const dir = mkdtempSync(join(tmpdir(), "realm-auth-js-"));
+      return [{ store: { kind: "sqlite", path: join(dir, "auth.db") } }, () => rmSync(dir, { recursive: true, force: true })];
+    }
+    case "postgres": {
+      const url = process.env.REALM_AUTH_TEST_PG_URL;
+      if (!url) throw new Error("REALM_AUTH_TEST_STORE=postgres needs REALM_AUTH_TEST_PG_URL");
+      // The cluster is a throwaway one (scripts/pg-test-cluster.sh): its schemas go with it.
+      return [{ store: { kind: "postgres", url, schema: name } }, () => {}];
+    }
+    default:
+      throw new Error(`REALM_AUTH_TEST_STORE=${kind}: want memory, sqlite or postgres`);
+  }
+}
 
 /** Starts one emulator for the test file and stops it after the last test. */
 export function useEmulator(): Env {
   const env = {} as Env;
+  let cleanup = () => {};
   before(async () => {
-    env.emulator = await Emulator.start();
+    const [store, remove] = testStore();
+    cleanup = remove;
+    env.emulator = await Emulator.start(store);
     env.newApp = (options = {}) => {
       shutdown();
       return new App({
@@ -45,6 +78,7 @@ export function useEmulator(): Env {
   });
   after(async () => {
     await env.emulator.stop();
+    cleanup();
   });
   return env;
 }

@@ -6,17 +6,22 @@ import { after, before, describe, it } from "node:test";
 import { App, Credentials, ErrorCode, MetadataMode } from "realm-auth-native";
 import { Emulator } from "realm-auth-server";
 
-import { rejection } from "./helpers";
+import { rejection, testStore } from "./helpers";
 
 const SECRET = "test-signing-secret";
 let emulator: Emulator;
 let app: App;
 
+const [store, removeStore] = testStore();
+
 before(async () => {
-  emulator = await Emulator.start({ requireEmailConfirmation: true, customTokenSecret: SECRET });
+  emulator = await Emulator.start({ ...store, requireEmailConfirmation: true, customTokenSecret: SECRET });
   app = new App({ id: emulator.appId, baseUrl: emulator.baseUrl, metadata: { mode: MetadataMode.InMemory } });
 });
-after(() => emulator.stop());
+after(async () => {
+  await emulator.stop();
+  removeStore();
+});
 
 /** An HS256 JWT, as a custom JWT provider would receive it. */
 function jwt(claims: Record<string, unknown>, secret = SECRET): string {

@@ -42,7 +42,29 @@ export interface EmulatorOptions {
   maxConnections?: number
   /** Requests per connection, then `Connection: close`. Default 1000; 0 turns it off. */
   maxRequestsPerConnection?: number
+  /**
+   * More app ids served besides `appId`, each with its own users, keys and sessions (the
+   * control methods work on `appId`'s). Not with `dataFile`.
+   */
+  appIds?: string[]
+  /**
+   * JWT claims the `custom-token` provider copies into the user's profile data on every login,
+   * as the real server's `metadata_fields`: `{ name: "user.license", field_name: "license" }`.
+   */
+  customTokenMetadataFields?: Array<{ name: string; field_name?: string; required?: boolean }>
+  /** Where users, keys and sessions live. Default: this process's memory. */
+  store?: EmulatorStore
 }
+
+/**
+ * An emulator's store: memory (the default; `dataFile` saves it), a SQLite file (created with
+ * its schema when missing) or a PostgreSQL database (`postgres://user@host:port/db`), which
+ * other emulators and `realm-auth-server serve` processes may share.
+ */
+export type EmulatorStore =
+  | { kind: 'memory' }
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; schema?: string }
 
 /** A user created through the emulator. */
 export interface EmulatorUser {
@@ -159,6 +181,21 @@ export declare class Emulator {
   static parseArgs(args: Array<string>): EmulatorOptions | null
   /** The help text of `realm-auth-server emulator`. */
   static usage(): string
+  /**
+   * Parses the arguments of `realm-auth-server serve` into options for
+   * `start`: a production server on SQLite or PostgreSQL, without the control
+   * API (its `/_emulator/` paths answer 404); `null` when `--help` was given.
+   * Throws a TypeError (`EmulatorBadRequest`) naming the bad argument or
+   * config file, or when no SQL store is given.
+   */
+  static parseServeArgs(args: Array<string>): EmulatorOptions | null
+  /** The help text of `realm-auth-server serve`. */
+  static serveUsage(): string
+  /**
+   * The line `realm-auth-server serve` prints once it listens (`json`: as
+   * one JSON object).
+   */
+  servingLine(json: boolean): string
   /** The line the command line prints once the emulator listens. */
   listeningLine(): string
   /**

@@ -425,6 +425,15 @@ impl Emulator {
     &self.shared.config.app_id
   }
 
+  /// Every app id served: [`Config::app_id`], then [`Config::app_ids`].
+  pub fn app_ids(&self) -> Vec<&str> {
+    let config = &self.shared.config;
+    std::iter::once(&config.app_id)
+      .chain(&config.app_ids)
+      .map(String::as_str)
+      .collect()
+  }
+
   /// The bound port.
   pub fn port(&self) -> u16 {
     self.addr.port()
@@ -438,8 +447,9 @@ impl Emulator {
 
   /// A warning to show when the emulator listens on an address other machines can reach
   /// (`0.0.0.0`, a LAN address); `None` on loopback.
+  /// (`serve`, without a control API, is meant to be reachable: `None`.)
   pub fn exposure_warning(&self) -> Option<String> {
-    (!self.addr.ip().is_loopback()).then(|| {
+    (self.shared.config.control_api && !self.addr.ip().is_loopback()).then(|| {
       format!(
         "the emulator listens on {}, which other machines may reach: anyone who can connect can \
          register and log in users, and the control token travels in clear text (plain HTTP). \

@@ -103,10 +103,6 @@ fn run(command: Command, args: Vec<String>) -> ExitCode {
     }
   };
   runtime.block_on(async move {
-    let app_ids: Vec<String> = std::iter::once(&cli.config.app_id)
-      .chain(&cli.config.app_ids)
-      .cloned()
-      .collect();
     let server = match Emulator::start(cli.config).await {
       Ok(server) => server,
       Err(e) => {
@@ -123,7 +119,7 @@ fn run(command: Command, args: Vec<String>) -> ExitCode {
     let base_url = server.base_url();
     let mut stdout = std::io::stdout().lock();
     if command == Command::Serve {
-      let apps: Vec<&str> = app_ids.iter().map(String::as_str).collect();
+      let apps = server.app_ids();
       let line = if json {
         serving_json(&base_url, &apps)
       } else {

@@ -41,9 +41,19 @@ pub(crate) struct Postgres {
   idle: Mutex<Vec<(Client, Instant)>>,
 }
 
+/// Text PostgreSQL cannot hold (a NUL character): no row has it, so a lookup by it finds
+/// nothing without asking (asking would fail, and abort the transaction around it).
+fn unstorable(text: &str) -> bool {
+  text.contains('\0')
+}
+
 fn err(e: postgres::Error) -> StoreError {
   match e.code() {
     Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict,
+    // A NUL character in a value to write: bad input, not a failing database.
+    Some(c) if *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE => {
+      StoreError::Invalid("text with a NUL character cannot be stored".into())
+    }
     // Lost races that a retry would win, and a database shutting down or starting up.
     Some(c)
       if *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -369,6 +379,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn user(&self, id: &str) -> R<Option<Cow<'_, User>>> {
+    if unstorable(id) {
+      return Ok(None);
+    }
     self
       .one(
         &format!("SELECT {USER_COLS} FROM users WHERE app_id = $1 AND id = $2"),
@@ -454,6 +467,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn identity_owner(&self, provider: &str, id: &str) -> R<Option<String>> {
+    if unstorable(id) {
+      return Ok(None);
+    }
     Ok(
       self
         .one(
@@ -473,6 +489,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn email_account(&self, email: &str) -> R<Option<Cow<'_, EmailAccount>>> {
+    if unstorable(email) {
+      return Ok(None);
+    }
     Ok(
       self
         .one(
@@ -484,6 +503,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn lock_email_account(&mut self, email: &str) -> R<()> {
+    if unstorable(email) {
+      return Ok(());
+    }
     self.one(
       "SELECT 1 FROM email_accounts WHERE app_id = $1 AND email = $2 FOR UPDATE",
       &[&self.app, &email],
@@ -537,6 +559,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn pending_by_id(&self, kind: Pending, token_id: &str) -> R<Option<(String, String)>> {
+    if unstorable(token_id) {
+      return Ok(None);
+    }
     Ok(
       self
         .one(
@@ -549,6 +574,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn pending_for(&self, kind: Pending, email: &str) -> R<Option<String>> {
+    if unstorable(email) {
+      return Ok(None);
+    }
     Ok(
       self
         .one(
@@ -568,6 +596,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn key(&self, id: &str) -> R<Option<Cow<'_, ApiKey>>> {
+    if unstorable(id) {
+      return Ok(None);
+    }
     Ok(
       self
         .one(
@@ -652,6 +683,9 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn session(&self, id: &str) -> R<Option<Cow<'_, Session>>> {
+    if unstorable(id) {
+      return Ok(None);
+    }
     Ok(
       self
         .one(

@@ -679,6 +679,12 @@ async fn userpass(
       if email.trim().is_empty() {
         return Err(ApiError::bad_request("email must not be empty"));
       }
+      // No address has one, and PostgreSQL could not store it: refused on every store alike.
+      if email.contains('\0') {
+        return Err(ApiError::bad_request(
+          "email must not contain a NUL character",
+        ));
+      }
       validate_password(&password)?;
       // Refuse a taken email before paying for the hash (the insert checks again).
       let lookup = email.clone();

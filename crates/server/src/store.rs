@@ -59,6 +59,8 @@ pub(crate) enum StoreError {
   Unavailable(String),
   /// A uniqueness constraint refused a write (a concurrent writer won the race).
   Conflict,
+  /// The backend cannot store a value the client sent (400).
+  Invalid(String),
   /// Anything else (500).
   Internal(String),
 }
@@ -68,6 +70,7 @@ impl fmt::Display for StoreError {
     match self {
       StoreError::Unavailable(m) => write!(f, "the database is unavailable: {m}"),
       StoreError::Conflict => f.write_str("a uniqueness constraint refused the write"),
+      StoreError::Invalid(m) => f.write_str(m),
       StoreError::Internal(m) => write!(f, "database error: {m}"),
     }
   }
@@ -83,6 +86,7 @@ impl From<StoreError> for ApiError {
       ),
       // Rules map the conflicts they expect; one they do not is a lost race worth retrying.
       StoreError::Conflict => ApiError::new(409, "Conflict", "concurrent update; try again"),
+      StoreError::Invalid(m) => ApiError::bad_request(m),
       StoreError::Internal(m) => {
         eprintln!("realm-auth-server: {m}");
         ApiError::new(500, "InternalServerError", "database error")

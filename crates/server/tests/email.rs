@@ -48,6 +48,19 @@ async fn register_rules() {
     .register("", "password1")
     .await
     .assert_error(400, "BadRequest", "email");
+  // A NUL character: refused by every store alike (PostgreSQL could not store it), and a login
+  // with one finds no account rather than failing.
+  emu
+    .register("nul\u{0}@example.com", "password1")
+    .await
+    .assert_error(400, "BadRequest", "NUL");
+  emu
+    .login_raw(
+      "local-userpass",
+      &json!({"username": "nul\u{0}@example.com", "password": "password1"}),
+    )
+    .await
+    .assert_error(401, "InvalidPassword", "");
   post(&emu, "register", json!({"email": "a@b.c"}))
     .await
     .assert_error(400, "BadRequest", "password");

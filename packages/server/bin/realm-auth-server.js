@@ -2,7 +2,8 @@
 // The realm-auth-server command line:
 //   realm-auth-server emulator [options]             run the App Services emulator until Ctrl-C or SIGTERM
 //   realm-auth-server emulator users <add|list> ...  add or list the users of a running emulator
-// Each command is one entry of COMMANDS below (later: `serve` and the admin commands).
+//   realm-auth-server serve [--config <file>] ...    serve from SQLite or PostgreSQL, for production
+// Each command is one entry of COMMANDS below.
 // Exit codes: 0 done, 1 the server or the network failed, 2 bad input.
 // With --json, a failure is one JSON object on standard error and nothing else.
 "use strict";
@@ -24,6 +25,8 @@ Commands:
                                    (realm-auth-server emulator --help)
   emulator users <add|list> ...    add or list the users of a running emulator
                                    (realm-auth-server emulator users --help)
+  serve [--config <file>] ...      serve the client API from SQLite or PostgreSQL, for production
+                                   (realm-auth-server serve --help)
 
 ${EXIT_CODES}
 ${JSON_NOTE}
@@ -156,6 +159,18 @@ async function emulator(args) {
   }
   // Refused options (a bad app id) are bad usage; a taken port or an unreadable data file is not.
   const running = await Emulator.start(options);
+  // The same lines as the realm-auth-server Rust binary (crates/server/src/cli.rs): with --json
+  // one object, keys in its order; else the listening line, then the control token's.
+  return serveUntilSignalled(
+    running,
+    json
+      ? JSON.stringify({ baseUrl: running.baseUrl, appId: running.appId, controlToken: running.controlToken })
+      : `${running.listeningLine()}\n${running.controlTokenLine()}`,
+  );
+}
+
+/** Prints `line` once `running` listens, then serves until SIGINT or SIGTERM. */
+async function serveUntilSignalled(running, line) {
   // Listening for the signals before printing the line: a script that reads the line and
   // signals at once must find them handled.
   const signalled = new Promise((resolve) => {
@@ -165,17 +180,31 @@ async function emulator(args) {
   // The server runs on the addon's threads, which do not keep Node alive: a
   // timer does, until a signal arrives.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  // The same lines as the realm-auth-server Rust binary (crates/server/src/cli.rs): with --json
-  // one object, keys in its order; else the listening line, then the control token's.
-  process.stdout.write(
-    json
-      ? `${JSON.stringify({ baseUrl: running.baseUrl, appId: running.appId, controlToken: running.controlToken })}\n`
-      : `${running.listeningLine()}\n${running.controlTokenLine()}\n`,
-  );
+  process.stdout.write(`${line}\n`);
   await signalled;
   clearInterval(keepAlive);
   await running.stop();
   return 0;
+}
+
+// ---- serve ---------------------------------------------------------------------------------
+
+async function serve(args) {
+  let options;
+  try {
+    // The Rust binary's parser (crates/server/src/cli.rs): a config file, the server options,
+    // a SQL store required, no control API.
+    options = Emulator.parseServeArgs(args);
+  } catch (err) {
+    throw usage(err.message);
+  }
+  if (options === null) {
+    process.stdout.write(Emulator.serveUsage());
+    return 0;
+  }
+  // A database that cannot be opened or migrated fails here, with exit code 1.
+  const running = await Emulator.start(options);
+  return serveUntilSignalled(running, running.servingLine(json));
 }
 
 /** The emulator's base URL: --base-url, else $REALM_AUTH_EMULATOR_HOST (a host:port or a URL). */
@@ -316,10 +345,10 @@ async function emulatorUsers(args) {
 
 // ---- main ----------------------------------------------------------------------------------
 
-// One entry per command, with the help a usage failure of it points at. `serve` and the admin
-// commands go here.
+// One entry per command, with the help a usage failure of it points at.
 const COMMANDS = {
   emulator: { run: emulator, help: (args) => (args[0] === "users" ? "realm-auth-server emulator users --help" : "realm-auth-server emulator --help") },
+  serve: { run: serve, help: () => "realm-auth-server serve --help" },
 };
 
 async function main(argv) {

@@ -188,11 +188,47 @@ impl Emulator {
   /// The help text of `realm-auth-server emulator`.
   #[napi(catch_unwind)]
   pub fn usage() -> String {
-    // The server crate's text still names the command and package this class
-    // lived in before it moved here (crates/server/src/cli.rs).
-    emu::cli::USAGE
-      .replace("realm-auth-native emulator", "realm-auth-server emulator")
-      .replace("realm-auth-native package", "realm-auth-server package")
+    emu::cli::USAGE.to_owned()
+  }
+
+  /// Parses the arguments of `realm-auth-server serve` into options for
+  /// `start`: a production server on SQLite or PostgreSQL, without the control
+  /// API (its `/_emulator/` paths answer 404); `null` when `--help` was given.
+  /// Throws a TypeError (`EmulatorBadRequest`) naming the bad argument or
+  /// config file, or when no SQL store is given.
+  #[napi(catch_unwind, ts_return_type = "EmulatorOptions | null")]
+  pub fn parse_serve_args(env: Env, args: Vec<String>) -> Result<Value> {
+    match emu::cli::parse_serve_args(args) {
+      Ok(Some(cli)) if cli.threads != 1 => Err(bad_request(
+        &env,
+        "--threads is taken only by the realm-auth-server binary (this server runs on the addon's threads)",
+      )),
+      Ok(Some(cli)) => to_js(&env, &cli.config),
+      Ok(None) => Ok(Value::Null),
+      Err(message) => Err(bad_request(&env, &message)),
+    }
+  }
+
+  /// The help text of `realm-auth-server serve`.
+  #[napi(catch_unwind)]
+  pub fn serve_usage() -> String {
+    emu::cli::SERVE_USAGE.replace(
+      "  --threads <n>                 tokio worker threads (default 1)\n",
+      "",
+    )
+  }
+
+  /// The line `realm-auth-server serve` prints once it listens (`json`: as
+  /// one JSON object).
+  #[napi(catch_unwind)]
+  pub fn serving_line(&self, env: Env, json: bool) -> Result<String> {
+    self.check_running(&env)?;
+    let (base_url, apps) = (self.inner.base_url(), self.inner.app_ids());
+    Ok(if json {
+      emu::cli::serving_json(&base_url, &apps)
+    } else {
+      emu::cli::serving_line(&base_url, &apps)
+    })
   }
 
   /// The line the command line prints once the emulator listens.

@@ -42,7 +42,29 @@ export interface EmulatorOptions {
   maxConnections?: number
   /** Requests per connection, then `Connection: close`. Default 1000; 0 turns it off. */
   maxRequestsPerConnection?: number
+  /**
+   * More app ids served besides `appId`, each with its own users, keys and sessions (the
+   * control methods work on `appId`'s). Not with `dataFile`.
+   */
+  appIds?: string[]
+  /**
+   * JWT claims the `custom-token` provider copies into the user's profile data on every login,
+   * as the real server's `metadata_fields`: `{ name: "user.license", field_name: "license" }`.
+   */
+  customTokenMetadataFields?: Array<{ name: string; field_name?: string; required?: boolean }>
+  /** Where users, keys and sessions live. Default: this process's memory. */
+  store?: EmulatorStore
 }
+
+/**
+ * An emulator's store: memory (the default; `dataFile` saves it), a SQLite file (created with
+ * its schema when missing) or a PostgreSQL database (`postgres://user@host:port/db`), which
+ * other emulators and `realm-auth-server serve` processes may share.
+ */
+export type EmulatorStore =
+  | { kind: 'memory' }
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; schema?: string }
 
 /** A user created through the emulator. */
 export interface EmulatorUser {
