@@ -1,29 +1,47 @@
 #!/usr/bin/env node
-// The server's rule tests on its SQL stores: `cargo test -p realm-auth-server`
-// again with REALM_AUTH_TEST_STORE=sqlite, then =postgres against a throwaway
-// PostgreSQL cluster (scripts/pg-test-cluster.sh) that is stopped and removed
-// afterwards, also when a test fails. (The memory store runs in `cargo test
-// --workspace`.) Part of `npm test`; PostgreSQL comes from Debian's packages
-// (`apt-get install postgresql`; .ci/run installs it when missing).
+// The tests that run once per SQL store: the server's rule tests (`cargo test -p
+// realm-auth-server`, the default) or, with --js, the client's JS suite (the
+// test files that start their server through `useEmulator()` or `testStore()`
+// in __test__/helpers.ts, and `serve` as a process). Each runs with
+// REALM_AUTH_TEST_STORE=sqlite, then =postgres against a throwaway PostgreSQL
+// cluster (scripts/pg-test-cluster.sh) that is stopped and removed afterwards,
+// also when a test fails. (The memory store runs in `cargo test --workspace` and
+// `npm run test:js`.) Part of `npm test`; PostgreSQL comes from Debian's
+// packages (`apt-get install postgresql`; .ci/run installs it when missing).
 //
-//   node scripts/test-stores.mjs              # both
-//   node scripts/test-stores.mjs sqlite       # one
+//   node scripts/test-stores.mjs                  # the server's tests, both stores
+//   node scripts/test-stores.mjs --js postgres    # the client's, one store
 import { execFileSync, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const cluster = join(root, "scripts", "pg-test-cluster.sh");
-const stores = process.argv.slice(2).length ? process.argv.slice(2) : ["sqlite", "postgres"];
+const args = process.argv.slice(2);
+const js = args.includes("--js");
+const named = args.filter((a) => a !== "--js");
+const stores = named.length ? named : ["sqlite", "postgres"];
 
-function cargoTest(store, extraEnv = {}) {
-  console.error(`[test-stores] cargo test -p realm-auth-server with REALM_AUTH_TEST_STORE=${store}`);
-  const run = spawnSync("cargo", ["test", "-p", "realm-auth-server"], {
+/** The client's test files whose server follows REALM_AUTH_TEST_STORE. */
+function clientTestFiles() {
+  const dir = join(root, "__test__");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".test.ts") && /\b(useEmulator|testStore)\(/.test(readFileSync(join(dir, f), "utf8")))
+    .map((f) => join("__test__", f));
+}
+
+function run(store, extraEnv) {
+  const [command, commandArgs, what] = js
+    ? [process.execPath, ["--import", "tsx", "--test", ...clientTestFiles()], "the client's JS suite"]
+    : ["cargo", ["test", "-p", "realm-auth-server"], "the server's tests"];
+  console.error(`[test-stores] ${what} with REALM_AUTH_TEST_STORE=${store}`);
+  const result = spawnSync(command, commandArgs, {
     cwd: root,
     stdio: "inherit",
     env: { ...process.env, REALM_AUTH_TEST_STORE: store, ...extraEnv },
   });
-  if (run.status !== 0) throw new Error(`the server's tests failed on ${store} (${run.status ?? run.signal})`);
+  if (result.status !== 0) throw new Error(`${what} failed on ${store} (${result.status ?? result.signal})`);
 }
 
 let failed = false;
@@ -34,12 +52,12 @@ for (const store of stores) {
       const exports = execFileSync(cluster, ["start"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
       const vars = Object.fromEntries([...exports.matchAll(/(\w+)='([^']*)'/g)].map((m) => [m[1], m[2]]));
       try {
-        cargoTest(store, vars);
+        run(store, vars);
       } finally {
         spawnSync(cluster, ["stop", vars.PG_TEST_DIR], { cwd: root, stdio: "inherit" });
       }
     } else {
-      cargoTest(store);
+      run(store, {});
     }
   } catch (err) {
     console.error(`[test-stores] ${err.message}`);

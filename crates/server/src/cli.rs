@@ -720,6 +720,70 @@ mod tests {
   }
 
   #[test]
+  fn serve_reads_a_config_file_and_refuses_the_emulators_options() {
+    let no_env = |_: &str| None;
+    let serve = |a: Vec<String>| parse(a, Mode::Serve, &no_env).map(|c| c.unwrap().config);
+    let file = TempFile::new(
+      "serve.json",
+      r#"{"port": 8080, "appId": "a", "appIds": ["b"], "passwordIterations": 7,
+          "store": {"kind": "postgres", "url": "postgres://f@h/db", "schema": "s"}}"#,
+    );
+    let config = serve(vec!["--config".into(), file.arg()]).unwrap();
+    assert!(!config.control_api);
+    assert_eq!((config.port, config.app_id.as_str()), (8080, "a"));
+    assert_eq!(
+      (config.app_ids.clone(), config.password_iterations),
+      (vec!["b".to_string()], 7)
+    );
+    // Flags win over the file; a URL from the command line keeps the file's schema.
+    let config = serve(vec![
+      format!("--config={}", file.arg()),
+      "--port".into(),
+      "9".into(),
+      "--postgres".into(),
+      "postgres://flag@h/db".into(),
+    ])
+    .unwrap();
+    assert_eq!(config.port, 9);
+    assert_eq!(
+      config.store,
+      crate::StoreConfig::Postgres {
+        url: "postgres://flag@h/db".into(),
+        schema: Some("s".into())
+      }
+    );
+    let err = |a: &str| serve(args(a)).unwrap_err();
+    assert!(err("").contains("SQLite or PostgreSQL"));
+    assert!(err("--sqlite a.db --data x.json").contains("--data is an emulator option"));
+    assert!(err("--sqlite a.db --control-token-file t").contains("--control-token"));
+    assert!(err("--sqlite a.db --allow-host=h").contains("--allow-host"));
+    assert!(err("--config /nonexistent.json").contains("cannot read"));
+    let twice = vec!["--config".into(), file.arg(), "--config".into(), file.arg()];
+    assert!(serve(twice).unwrap_err().contains("twice"));
+    assert!(
+      parse(args("--config x.json"), Mode::BinaryEmulator, &no_env)
+        .err()
+        .unwrap()
+        .contains("only by `serve`")
+    );
+    for (text, why) in [
+      ("[]", "JSON object"),
+      ("{oops", "not valid JSON"),
+      (r#"{"prot": 1}"#, "unknown setting 'prot'"),
+      (
+        r#"{"controlToken": "0123456789abcdef"}"#,
+        "emulator setting",
+      ),
+      (r#"{"port": "x"}"#, "invalid type"),
+    ] {
+      let e = parse_config(text).unwrap_err();
+      assert!(e.contains(why), "{text}: {e}");
+    }
+    // The emulator keeps its control API.
+    assert!(parse_args(args("")).unwrap().unwrap().config.control_api);
+  }
+
+  #[test]
   fn limits_and_hosts() {
     let config = parse_args(args(
       "--allow-host emu --allow-host=localhost:8000 --header-read-timeout-ms 5 --idle-timeout-ms 0 --max-connections 3 --max-requests-per-connection 7",
