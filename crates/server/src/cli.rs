@@ -11,6 +11,9 @@ macro_rules! server_options {
     "  --port <p>                    port to listen on (default 0: pick a free one)
   --host <h>                    interface to bind (default 127.0.0.1)
   --app-id <id>                 the app id to serve (default emulator-app)
+  --public-url <url>            the URL clients reach this server at, which the location route
+                                answers with (https://auth.example.com behind a TLS proxy;
+                                default http:// and the request's Host)
   --sqlite <file>               keep users, keys and sessions in the SQLite database <file>
                                 (created if missing; several servers may share it)
   --postgres <url>              keep them in PostgreSQL (postgres://user@host:port/db; or set
@@ -320,6 +323,7 @@ fn parse(
       "--host" => config.host = value("--host")?,
       "--app-id" => config.app_id = value("--app-id")?,
       "--data" => config.data_file = Some(value("--data")?.into()),
+      "--public-url" => config.public_url = Some(value("--public-url")?),
       "--sqlite" => sqlite = Some(value("--sqlite")?),
       "--postgres" => postgres_url.set(value("--postgres")?)?,
       "--access-token-ttl" => {

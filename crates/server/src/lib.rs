@@ -94,6 +94,10 @@ pub struct Config {
   pub log_capacity: usize,
   /// PBKDF2 iterations for new passwords (default 1000: emulator-grade, cheap logins).
   pub password_iterations: u32,
+  /// The URL clients reach this server at, which the location route answers with (they send
+  /// every later request there): `https://auth.example.com` behind a TLS proxy. Default: `http://`
+  /// and the request's `Host`.
+  pub public_url: Option<String>,
   /// Mount the control API under `/_emulator/` and keep the request log (default true: the
   /// emulator). `serve` turns it off: production has no control API, its paths are 404 like
   /// any unknown path, error bodies carry no `link` to it, and nothing is logged in memory.
@@ -140,6 +144,7 @@ impl Default for Config {
       store: StoreConfig::Memory,
       log_capacity: 10_000,
       password_iterations: 1000,
+      public_url: None,
       control_api: true,
       control_token: None,
       allowed_hosts: Vec::new(),
@@ -178,6 +183,7 @@ impl fmt::Debug for Config {
       .field("store", &self.store)
       .field("log_capacity", &self.log_capacity)
       .field("password_iterations", &self.password_iterations)
+      .field("public_url", &self.public_url)
       .field("control_api", &self.control_api)
       .field(
         "control_token",
@@ -314,6 +320,19 @@ impl Emulator {
       return Err(EmulatorError::Config(
         "a data file holds one app: serve several app ids from a SQL store".into(),
       ));
+    }
+    if let Some(url) = &config.public_url {
+      let ok = ["http://", "https://"].iter().any(|scheme| {
+        url
+          .strip_prefix(scheme)
+          .is_some_and(|rest| !rest.is_empty())
+      }) && !url.ends_with('/')
+        && !url.contains(|c: char| c.is_whitespace() || c.is_control());
+      if !ok {
+        return Err(EmulatorError::Config(format!(
+          "public URL '{url}' must be http:// or https:// and a host, without a trailing '/'"
+        )));
+      }
     }
     if config.function_identity_field.is_empty() {
       return Err(EmulatorError::Config(

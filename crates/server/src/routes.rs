@@ -442,7 +442,10 @@ async fn write_session<T: Send + 'static>(
 
 fn location(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   let base = public_base(ctx.shared, &ctx.parts.headers);
-  let ws = base.replacen("http://", "ws://", 1);
+  let ws = match base.strip_prefix("https://") {
+    Some(rest) => format!("wss://{rest}"),
+    None => base.replacen("http://", "ws://", 1),
+  };
   let body = json!({
     "deployment_model": "GLOBAL",
     "location": "US-VA",

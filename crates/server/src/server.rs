@@ -384,6 +384,9 @@ fn hex_val(b: u8) -> Option<u8> {
 /// The base URL clients reached us by: the `Host` header when it looks like a host, else ours.
 /// (Behind `--host 0.0.0.0` in a container, `127.0.0.1` would send clients to themselves.)
 pub(crate) fn public_base(shared: &Shared, headers: &HeaderMap) -> String {
+  if let Some(url) = &shared.config.public_url {
+    return url.clone();
+  }
   match header_str(headers, &header::HOST) {
     Some(host)
       if !host.is_empty()

@@ -35,6 +35,34 @@ async fn location() {
 }
 
 #[tokio::test]
+async fn location_behind_a_tls_proxy_answers_the_public_url() {
+  let emu = start_with(Config {
+    public_url: Some("https://auth.example.com".into()),
+    ..Config::default()
+  })
+  .await;
+  let v = emu.app_api("GET", "/location", None, None).await.json();
+  assert_eq!(v["hostname"], "https://auth.example.com");
+  assert_eq!(v["ws_hostname"], "wss://auth.example.com");
+  for bad in [
+    "auth.example.com",
+    "ftp://x",
+    "https://",
+    "https://x/",
+    "https://a b",
+  ] {
+    let config = Config {
+      public_url: Some(bad.into()),
+      ..Config::default()
+    };
+    let err = realm_auth_server::Emulator::start(config)
+      .await
+      .unwrap_err();
+    assert!(err.to_string().contains("public URL"), "{bad}: {err}");
+  }
+}
+
+#[tokio::test]
 async fn unknown_app_is_404() {
   let emu = start().await;
   let base = format!("{BASE}/app/no-such-app");
