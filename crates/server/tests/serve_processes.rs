@@ -670,14 +670,16 @@ async fn answered_creates_survive_sigkill(kind: &str) {
   let next = Arc::new(AtomicUsize::new(0));
   let answered_count = Arc::new(AtomicUsize::new(0));
   let answered = Arc::new(Mutex::new(Vec::<Answered>::new()));
-  let failed = Arc::new(AtomicUsize::new(0));
+  // Requests cut by the kill (sent, no answer), and connections refused after it.
+  let cut = Arc::new(AtomicUsize::new(0));
+  let refused = Arc::new(AtomicUsize::new(0));
   let port = server.port;
   let storm = Instant::now();
   let workers: Vec<_> = (0..CONNECTIONS)
     .map(|_| {
       let (jobs, next, users) = (jobs.clone(), next.clone(), users.clone());
-      let (answered_count, answered, failed) =
-        (answered_count.clone(), answered.clone(), failed.clone());
+      let (answered_count, answered) = (answered_count.clone(), answered.clone());
+      let (cut, refused) = (cut.clone(), refused.clone());
       tokio::spawn(async move {
         let mut conn = None;
         loop {
@@ -691,7 +693,7 @@ async fn answered_creates_survive_sigkill(kind: &str) {
               Ok(c) => conn = Some(c),
               // The server is gone: the rest of this worker's creates are never sent.
               Err(_) => {
-                failed.fetch_add(1, Ordering::Relaxed);
+                refused.fetch_add(1, Ordering::Relaxed);
                 break;
               }
             }
@@ -725,7 +727,7 @@ async fn answered_creates_survive_sigkill(kind: &str) {
             }
             // In flight at the kill (or refused after it): not answered.
             Err(_) => {
-              failed.fetch_add(1, Ordering::Relaxed);
+              cut.fetch_add(1, Ordering::Relaxed);
               conn = None;
             }
           }
@@ -748,13 +750,11 @@ async fn answered_creates_survive_sigkill(kind: &str) {
     w.await.unwrap();
   }
   let answered = std::mem::take(&mut *answered.lock().unwrap());
-  let sent = next.load(Ordering::Relaxed).min(jobs.len());
-  assert!(
-    answered.len() < jobs.len(),
-    "every create was answered before the kill: it hit nothing in flight"
-  );
+  let cut = cut.load(Ordering::Relaxed);
+  assert!(cut > 0, "the kill cut no request in flight");
 
-  // The store as the crash left it.
+  // The store as the crash left it. (On PostgreSQL a COMMIT the dead process sent may still be
+  // finishing, so the exact count is checked at the end, with every writer gone.)
   let keys_after_crash = check_store_async(&target.store).await;
 
   // Restart on the same store: every answered create is there.
@@ -796,7 +796,17 @@ async fn answered_creates_survive_sigkill(kind: &str) {
     }
     existing += listed.len();
   }
-  assert_eq!(existing as i64, keys_after_crash);
+  if kind == "sqlite" {
+    assert_eq!(
+      existing as i64, keys_after_crash,
+      "the file changed after the kill"
+    );
+  } else {
+    assert!(
+      existing as i64 >= keys_after_crash,
+      "keys vanished after the kill"
+    );
+  }
   // Their secrets still log in (the hashes were written with the rows).
   for a in answered.iter().step_by(answered.len() / 10 + 1) {
     let r = key_login(server.port, &a.secret).await;
@@ -805,9 +815,14 @@ async fn answered_creates_survive_sigkill(kind: &str) {
   }
   // The limit still holds after the crash: fill user 0 up, then one more is refused.
   let s = &users[0];
+  let mut filled = 0;
   for i in 0..LIMIT {
     let r = create_key(server.port, &s.refresh, &format!("k{i}")).await;
-    assert!(r.status == 201 || r.status == 409, "{}", r.text());
+    match r.status {
+      201 => filled += 1,
+      409 => assert_error(&r, 409, "APIKeyAlreadyExists"),
+      _ => panic!("{}", r.text()),
+    }
   }
   assert_error(
     &create_key(server.port, &s.refresh, "one-too-many").await,
@@ -815,15 +830,19 @@ async fn answered_creates_survive_sigkill(kind: &str) {
     "LimitExceeded",
   );
   server.stop();
-  check_store_async(&target.store).await;
+  assert_eq!(
+    check_store_async(&target.store).await,
+    (existing + filled) as i64,
+    "the store holds other keys than the ones listed"
+  );
   eprintln!(
-    "{kind}: {USERS} users set up in {setup:.1?}; {} creates over {CONNECTIONS} connections; \
-     SIGKILL at {kill_time:.1?} after {seen_at_kill} answers seen; {} answered 2xx in all, \
-     {sent} attempted, {} failed (cut or refused); after restart {existing} keys exist \
-     ({} answered + {} committed but never answered); total {:.1?}",
+    "{kind}: {USERS} users set up in {setup:.1?}; {} creates over {CONNECTIONS} keep-alive \
+     connections; SIGKILL at {kill_time:.1?} after {seen_at_kill} answers seen; {} answered 201, \
+     {cut} cut in flight, {} connections refused after the kill; after restart {existing} keys \
+     exist ({} answered + {} committed but never answered); total {:.1?}",
     jobs.len(),
     answered.len(),
-    failed.load(Ordering::Relaxed),
+    refused.load(Ordering::Relaxed),
     answered.len(),
     existing - answered.len(),
     started.elapsed()
