@@ -654,117 +654,151 @@ async fn check_store_async(store: &StoreConfig) -> i64 {
     .unwrap()
 }
 
-async fn answered_creates_survive_sigkill(kind: &str) {
-  let started = Instant::now();
-  let target = Target::new(kind);
-  let mut server = Serve::start(&target).await;
-  let users = Arc::new(many_users(server.port, USERS).await);
-  let setup = started.elapsed();
+/// Key creates sent by `connections` keep-alive connections to one server, each taking the next
+/// job from a shared list until the list ends or the server is gone.
+struct Storm {
+  answered: Arc<Mutex<Vec<Answered>>>,
+  answered_count: Arc<AtomicUsize>,
+  /// Requests cut by the kill (sent, no answer).
+  cut: Arc<AtomicUsize>,
+  /// Connections refused after the kill.
+  refused: Arc<AtomicUsize>,
+  workers: Vec<tokio::task::JoinHandle<()>>,
+}
 
-  // 2,000 creates, user-major order interleaved so every user is mid-way at the kill.
-  let jobs: Arc<Vec<(usize, String)>> = Arc::new(
-    (0..USERS * LIMIT)
-      .map(|i| (i % USERS, format!("k{}", i / USERS)))
-      .collect(),
-  );
-  let next = Arc::new(AtomicUsize::new(0));
-  let answered_count = Arc::new(AtomicUsize::new(0));
-  let answered = Arc::new(Mutex::new(Vec::<Answered>::new()));
-  // Requests cut by the kill (sent, no answer), and connections refused after it.
-  let cut = Arc::new(AtomicUsize::new(0));
-  let refused = Arc::new(AtomicUsize::new(0));
-  let port = server.port;
-  let storm = Instant::now();
-  let workers: Vec<_> = (0..CONNECTIONS)
-    .map(|_| {
-      let (jobs, next, users) = (jobs.clone(), next.clone(), users.clone());
-      let (answered_count, answered) = (answered_count.clone(), answered.clone());
-      let (cut, refused) = (cut.clone(), refused.clone());
-      tokio::spawn(async move {
-        let mut conn = None;
-        loop {
-          let i = next.fetch_add(1, Ordering::Relaxed);
-          if i >= jobs.len() {
-            break;
-          }
-          let (user, name) = &jobs[i];
-          if conn.is_none() {
-            match Conn::open(port).await {
-              Ok(c) => conn = Some(c),
-              // The server is gone: the rest of this worker's creates are never sent.
-              Err(_) => {
-                refused.fetch_add(1, Ordering::Relaxed);
-                break;
+/// What a storm saw.
+struct Outcome {
+  answered: Vec<Answered>,
+  cut: usize,
+  refused: usize,
+}
+
+impl Storm {
+  fn start(
+    port: u16,
+    users: &Arc<Vec<Session>>,
+    jobs: Vec<(usize, String)>,
+    connections: usize,
+  ) -> Storm {
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let storm = Storm {
+      answered: Arc::default(),
+      answered_count: Arc::default(),
+      cut: Arc::default(),
+      refused: Arc::default(),
+      workers: Vec::new(),
+    };
+    let workers = (0..connections)
+      .map(|_| {
+        let (jobs, next, users) = (jobs.clone(), next.clone(), users.clone());
+        let (answered_count, answered) = (storm.answered_count.clone(), storm.answered.clone());
+        let (cut, refused) = (storm.cut.clone(), storm.refused.clone());
+        tokio::spawn(async move {
+          let mut conn = None;
+          loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= jobs.len() {
+              break;
+            }
+            let (user, name) = &jobs[i];
+            if conn.is_none() {
+              match Conn::open(port).await {
+                Ok(c) => conn = Some(c),
+                // The server is gone: the rest of this worker's creates are never sent.
+                Err(_) => {
+                  refused.fetch_add(1, Ordering::Relaxed);
+                  break;
+                }
               }
             }
-          }
-          let body = json!({ "name": name }).to_string();
-          let path = format!("{BASE}/auth/api_keys");
-          let refresh = &users[*user].refresh;
-          match conn
-            .as_mut()
-            .unwrap()
-            .request("POST", &path, refresh, &body)
-            .await
-          {
-            Ok(r) => {
-              assert_eq!(r.status, 201, "create {name} for user {user}: {}", r.text());
-              let v = r.json();
-              assert_eq!(v["name"], name.as_str());
-              answered.lock().unwrap().push(Answered {
-                user: *user,
-                id: v["_id"].as_str().unwrap().to_string(),
-                name: name.clone(),
-                secret: v["key"].as_str().unwrap().to_string(),
-              });
-              answered_count.fetch_add(1, Ordering::Relaxed);
-              if r
-                .header("connection")
-                .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-              {
+            let body = json!({ "name": name }).to_string();
+            let path = format!("{BASE}/auth/api_keys");
+            let refresh = &users[*user].refresh;
+            match conn
+              .as_mut()
+              .unwrap()
+              .request("POST", &path, refresh, &body)
+              .await
+            {
+              Ok(r) => {
+                assert_eq!(r.status, 201, "create {name} for user {user}: {}", r.text());
+                let v = r.json();
+                assert_eq!(v["name"], name.as_str());
+                answered.lock().unwrap().push(Answered {
+                  user: *user,
+                  id: v["_id"].as_str().unwrap().to_string(),
+                  name: name.clone(),
+                  secret: v["key"].as_str().unwrap().to_string(),
+                });
+                answered_count.fetch_add(1, Ordering::Relaxed);
+                if r
+                  .header("connection")
+                  .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+                {
+                  conn = None;
+                }
+              }
+              // In flight at the kill: not answered.
+              Err(_) => {
+                cut.fetch_add(1, Ordering::Relaxed);
                 conn = None;
               }
             }
-            // In flight at the kill (or refused after it): not answered.
-            Err(_) => {
-              cut.fetch_add(1, Ordering::Relaxed);
-              conn = None;
-            }
           }
-        }
+        })
       })
-    })
-    .collect();
-  while answered_count.load(Ordering::Relaxed) < KILL_AFTER {
-    assert!(
-      storm.elapsed() < Duration::from_secs(60),
-      "only {} creates answered in 60 s",
-      answered_count.load(Ordering::Relaxed)
-    );
-    tokio::time::sleep(Duration::from_millis(1)).await;
+      .collect();
+    Storm { workers, ..storm }
   }
-  let seen_at_kill = answered_count.load(Ordering::Relaxed);
-  server.sigkill();
-  let kill_time = storm.elapsed();
-  for w in workers {
-    w.await.unwrap();
+
+  fn answered(&self) -> usize {
+    self.answered_count.load(Ordering::Relaxed)
   }
-  let answered = std::mem::take(&mut *answered.lock().unwrap());
-  let cut = cut.load(Ordering::Relaxed);
-  assert!(cut > 0, "the kill cut no request in flight");
 
-  // The store as the crash left it. (On PostgreSQL a COMMIT the dead process sent may still be
-  // finishing, so the exact count is checked at the end, with every writer gone.)
-  let keys_after_crash = check_store_async(&target.store).await;
+  /// Waits until `n` creates were answered (at most 60 s).
+  async fn wait_for(&self, n: usize) {
+    let start = Instant::now();
+    while self.answered() < n {
+      assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "only {} creates answered in 60 s",
+        self.answered()
+      );
+      tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+  }
 
-  // Restart on the same store: every answered create is there.
-  let mut server = Serve::start(&target).await;
-  let mut by_user: Vec<Vec<&Answered>> = vec![Vec::new(); USERS];
-  for a in &answered {
+  async fn finish(self) -> Outcome {
+    for w in self.workers {
+      w.await.unwrap();
+    }
+    Outcome {
+      answered: std::mem::take(&mut *self.answered.lock().unwrap()),
+      cut: self.cut.load(Ordering::Relaxed),
+      refused: self.refused.load(Ordering::Relaxed),
+    }
+  }
+}
+
+/// `n` creates, `k0`, `k1`, … per user, user-minor order so that every user is mid-way at a
+/// kill.
+fn jobs(names: std::ops::Range<usize>) -> Vec<(usize, String)> {
+  names
+    .flat_map(|k| (0..USERS).map(move |u| (u, format!("k{k}"))))
+    .collect()
+}
+
+/// Lists every user's keys on `port` and checks them against the answered creates: each is
+/// there with its id, no user over the limit, no duplicate name or id, no name nobody asked
+/// for. Returns the number of keys listed.
+async fn verify_listed(port: u16, users: &[Session], answered: &[Answered]) -> usize {
+  let mut by_user: Vec<Vec<&Answered>> = vec![Vec::new(); users.len()];
+  for a in answered {
     by_user[a.user].push(a);
   }
   let mut existing = 0;
-  let mut conn = Conn::open(server.port).await.unwrap();
+  let mut conn = Conn::open(port).await.unwrap();
   for (u, s) in users.iter().enumerate() {
     let r = conn
       .request("GET", &format!("{BASE}/auth/api_keys"), &s.refresh, "")
@@ -796,6 +830,43 @@ async fn answered_creates_survive_sigkill(kind: &str) {
     }
     existing += listed.len();
   }
+  // A sample of the secrets still logs in (the hashes were written with the rows).
+  for a in answered.iter().step_by(answered.len() / 10 + 1) {
+    let r = key_login(port, &a.secret).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["user_id"], users[a.user].user_id);
+  }
+  existing
+}
+
+async fn answered_creates_survive_sigkill(kind: &str) {
+  let started = Instant::now();
+  let target = Target::new(kind);
+  let mut server = Serve::start(&target).await;
+  let users = Arc::new(many_users(server.port, USERS).await);
+  let setup = started.elapsed();
+
+  // 2,000 creates; SIGKILL once KILL_AFTER were answered.
+  let storm_start = Instant::now();
+  let storm = Storm::start(server.port, &users, jobs(0..LIMIT), CONNECTIONS);
+  storm.wait_for(KILL_AFTER).await;
+  let seen_at_kill = storm.answered();
+  server.sigkill();
+  let kill_time = storm_start.elapsed();
+  let Outcome {
+    answered,
+    cut,
+    refused,
+  } = storm.finish().await;
+  assert!(cut > 0, "the kill cut no request in flight");
+
+  // The store as the crash left it. (On PostgreSQL a COMMIT the dead process sent may still be
+  // finishing, so the exact count is checked at the end, with every writer gone.)
+  let keys_after_crash = check_store_async(&target.store).await;
+
+  // Restart on the same store: every answered create is there.
+  let mut server = Serve::start(&target).await;
+  let existing = verify_listed(server.port, &users, &answered).await;
   if kind == "sqlite" {
     assert_eq!(
       existing as i64, keys_after_crash,
@@ -806,12 +877,6 @@ async fn answered_creates_survive_sigkill(kind: &str) {
       existing as i64 >= keys_after_crash,
       "keys vanished after the kill"
     );
-  }
-  // Their secrets still log in (the hashes were written with the rows).
-  for a in answered.iter().step_by(answered.len() / 10 + 1) {
-    let r = key_login(server.port, &a.secret).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["user_id"], users[a.user].user_id);
   }
   // The limit still holds after the crash: fill user 0 up, then one more is refused.
   let s = &users[0];
@@ -838,13 +903,57 @@ async fn answered_creates_survive_sigkill(kind: &str) {
   eprintln!(
     "{kind}: {USERS} users set up in {setup:.1?}; {} creates over {CONNECTIONS} keep-alive \
      connections; SIGKILL at {kill_time:.1?} after {seen_at_kill} answers seen; {} answered 201, \
-     {cut} cut in flight, {} connections refused after the kill; after restart {existing} keys \
-     exist ({} answered + {} committed but never answered); total {:.1?}",
-    jobs.len(),
+     {cut} cut in flight, {refused} connections refused after the kill; after restart \
+     {existing} keys exist ({} answered + {} committed but never answered); total {:.1?}",
+    USERS * LIMIT,
     answered.len(),
-    refused.load(Ordering::Relaxed),
     answered.len(),
     existing - answered.len(),
+    started.elapsed()
+  );
+}
+
+/// Two processes share the store and the storm (k0..k9 through A, k10..k19 through B); A is
+/// killed mid-way. B answers every one of its creates (the dead process's locks do not hold it
+/// up), and after A's restart both list every answered key.
+async fn survivor_keeps_serving_when_the_other_is_killed(kind: &str) {
+  let started = Instant::now();
+  let target = Target::new(kind);
+  let mut a = Serve::start(&target).await;
+  let mut b = Serve::start(&target).await;
+  let users = Arc::new(many_users(b.port, USERS).await);
+  let half = LIMIT / 2;
+  let storm_a = Storm::start(a.port, &users, jobs(0..half), CONNECTIONS / 2);
+  let storm_b = Storm::start(b.port, &users, jobs(half..LIMIT), CONNECTIONS / 2);
+  storm_a.wait_for(KILL_AFTER / 2).await;
+  let seen_at_kill = storm_a.answered() + storm_b.answered();
+  a.sigkill();
+  let after_a = storm_a.finish().await;
+  assert!(after_a.cut > 0, "the kill cut no request in flight");
+  let after_b = storm_b.finish().await;
+  assert_eq!(
+    (after_b.answered.len(), after_b.cut, after_b.refused),
+    (USERS * half, 0, 0),
+    "the surviving process failed creates"
+  );
+  let mut answered = after_a.answered.clone();
+  answered.extend(after_b.answered.iter().cloned());
+  let existing_b = verify_listed(b.port, &users, &answered).await;
+  let mut a = Serve::start(&target).await;
+  let existing_a = verify_listed(a.port, &users, &answered).await;
+  assert_eq!(existing_a, existing_b);
+  a.stop();
+  b.stop();
+  assert_eq!(check_store_async(&target.store).await, existing_a as i64);
+  eprintln!(
+    "{kind}, two processes: A killed after {seen_at_kill} answers seen; A answered {} of {} \
+     ({} cut in flight), B answered all {}; {existing_a} keys exist ({} committed by A but never \
+     answered); total {:.1?}",
+    after_a.answered.len(),
+    USERS * half,
+    after_a.cut,
+    after_b.answered.len(),
+    existing_a - answered.len(),
     started.elapsed()
   );
 }
@@ -858,5 +967,17 @@ async fn sqlite_answered_creates_survive_sigkill() {
 async fn postgres_answered_creates_survive_sigkill() {
   if postgres_available() {
     answered_creates_survive_sigkill("postgres").await;
+  }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_survivor_keeps_serving_when_the_other_is_killed() {
+  survivor_keeps_serving_when_the_other_is_killed("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_survivor_keeps_serving_when_the_other_is_killed() {
+  if postgres_available() {
+    survivor_keeps_serving_when_the_other_is_killed("postgres").await;
   }
 }
