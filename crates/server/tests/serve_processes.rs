@@ -3,8 +3,9 @@
 //! the middle of 2,000 concurrent key creates loses none of the creates it answered, leaves the
 //! limit and the unique names intact, and its store passes an integrity check; and when one of
 //! two processes sharing a store and a storm is killed, the other answers all of its creates.
-//! SQLite always; PostgreSQL when `REALM_AUTH_TEST_PG_URL` is set (`eval "$(scripts/pg-test-cluster.sh
-//! start)"`), and then required when `REALM_AUTH_TEST_STORE=postgres`.
+//! SQLite always; PostgreSQL when `REALM_AUTH_TEST_PG_URL` is set
+//! (`eval "$(scripts/pg-test-cluster.sh start)"`), and then required when
+//! `REALM_AUTH_TEST_STORE=postgres`.
 //!
 //! Run with `-- --nocapture` to see the crash tests' figures.
 
