@@ -168,7 +168,7 @@ describe("package manifest", () => {
     }
   });
 
-  it("the server package's npm pack --dry-run lists its loader, types, bin, guide, README and LICENSE", () => {
+  it("the server package's npm pack --dry-run lists its loader, types, bin, guides, README and LICENSE", () => {
     const [report] = JSON.parse(npm(["pack", "--dry-run", "--json"], serverRoot));
     assert.equal(report.name, "realm-auth-server");
     const files = report.files.map((f: { path: string }) => f.path).sort();
@@ -177,6 +177,7 @@ describe("package manifest", () => {
       "README.md",
       "bin/realm-auth-server.js",
       "docs/EMULATOR.md",
+      "docs/SERVER.md",
       "index.d.ts",
       "index.js",
       "package.json",
