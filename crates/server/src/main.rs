@@ -44,6 +44,16 @@ fn fail(json: bool, code: Option<u32>, message: &str, usage: bool) {
 
 fn main() -> ExitCode {
   let args: Vec<String> = std::env::args().skip(1).collect();
+  // Admin commands work on the database directly; no server starts.
+  if let Some("apps" | "users" | "server-keys" | "sessions") = args.first().map(String::as_str) {
+    let code = realm_auth_server::admin::run(
+      args,
+      &mut std::io::stdin().lock(),
+      &mut std::io::stdout().lock(),
+      &mut std::io::stderr().lock(),
+    );
+    return ExitCode::from(code);
+  }
   // Looked for before parsing, so that a bad argument is reported as JSON too.
   let json = args.iter().any(|a| a == "--json");
   let cli = match parse_binary_args(args) {

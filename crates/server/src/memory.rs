@@ -157,6 +157,16 @@ impl Tx for MemTx<'_> {
     Ok(())
   }
 
+  fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
+    if !self.st.users.contains_key(id) {
+      return Ok(false);
+    }
+    if let Some(u) = self.w().users.get_mut(id) {
+      u.user.disabled = disabled;
+    }
+    Ok(true)
+  }
+
   fn delete_user(&mut self, id: &str) -> R<bool> {
     let st = self.w();
     let Some(user) = st.users.remove(id) else {
@@ -282,6 +292,18 @@ impl Tx for MemTx<'_> {
         .collect(),
       None => Vec::new(),
     })
+  }
+
+  fn server_keys(&self) -> R<Vec<ApiKey>> {
+    let mut keys: Vec<ApiKey> = self
+      .st
+      .keys
+      .values()
+      .filter(|k| k.server)
+      .cloned()
+      .collect();
+    keys.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    Ok(keys)
   }
 
   fn server_key_named(&self, name: &str) -> R<bool> {
