@@ -177,13 +177,13 @@ pub fn usage() -> String {
   out
 }
 
-fn group_usage(group: &str) -> String {
-  let mut out = format!("Usage: realm-auth-server {group} <command> [options]\n\n");
-  for c in COMMANDS.iter().filter(|c| c.group == group) {
-    out.push_str(&format!("  {}\n      {}\n", c.synopsis, wrap(c.about)));
+/// What a usage error shows: the synopses and where the full help is.
+fn short_usage(commands: &mut dyn Iterator<Item = &Command>, help: &str) -> String {
+  let mut out = String::from("Usage:\n");
+  for c in commands {
+    out.push_str(&format!("  realm-auth-server {} [store]\n", c.synopsis));
   }
-  out.push('\n');
-  out.push_str(COMMON_HELP);
+  out.push_str(&format!("Run `realm-auth-server {help}` for details.\n"));
   out
 }
 
@@ -293,7 +293,7 @@ pub fn run(
       let _ = if json {
         writeln!(stderr, "{}", error_json(None, &f.message))
       } else if let Some(usage) = f.usage {
-        writeln!(stderr, "realm-auth-server: {}\n\n{usage}", f.message)
+        write!(stderr, "realm-auth-server: {}\n{usage}", f.message)
       } else {
         writeln!(stderr, "realm-auth-server: {}", f.message)
       };
@@ -321,26 +321,40 @@ fn execute(
   env: &dyn Fn(&str) -> Option<String>,
   stdin: &mut dyn Read,
 ) -> Result<Outcome, Failure> {
-  let mut args = args.into_iter();
+  let mut args = args.into_iter().peekable();
   let group = args.next().unwrap_or_default();
   if !COMMANDS.iter().any(|c| c.group == group) {
     return Err(Failure::usage(
       format!("unknown command '{group}'"),
-      usage(),
+      short_usage(&mut COMMANDS.iter(), "users --help"),
     ));
   }
   let name = match args.next() {
-    Some(h) if h == "-h" || h == "--help" => return Ok(Outcome::Help(group_usage(&group))),
-    Some(name) => name,
-    None => return Err(Failure::usage("missing command", group_usage(&group))),
+    // Every group shows the whole list: it is short, and one help page shows them all.
+    Some(h) if h == "-h" || h == "--help" => return Ok(Outcome::Help(usage())),
+    Some(name) if !name.starts_with('-') => name,
+    _ => {
+      return Err(Failure::usage(
+        "missing command",
+        short_usage(
+          &mut COMMANDS.iter().filter(|c| c.group == group),
+          &format!("{group} --help"),
+        ),
+      ));
+    }
   };
   let Some(cmd) = COMMANDS.iter().find(|c| c.group == group && c.name == name) else {
     return Err(Failure::usage(
       format!("unknown command '{group} {name}'"),
-      group_usage(&group),
+      short_usage(
+        &mut COMMANDS.iter().filter(|c| c.group == group),
+        &format!("{group} --help"),
+      ),
     ));
   };
-  let bad = |message: String| Failure::usage(message, command_usage(cmd));
+  let help = format!("{group} {name} --help");
+  let bad =
+    |message: String| Failure::usage(message, short_usage(&mut std::iter::once(cmd), &help));
   let mut p = Parsed::default();
   while let Some(arg) = args.next() {
     // Accept both `--flag value` and `--flag=value`.
@@ -349,10 +363,12 @@ fn execute(
       _ => (arg.clone(), None),
     };
     let own = |option: &str| cmd.options.contains(&option);
+    // A following option is not a value: `--app --sqlite f` lacks the app, it does not name
+    // an app "--sqlite".
     let mut value = || {
       inline
         .clone()
-        .or_else(|| args.next())
+        .or_else(|| args.next_if(|a| !a.starts_with("--")))
         .ok_or_else(|| bad(format!("{flag} needs a value")))
     };
     let slot = match flag.as_str() {
@@ -567,7 +583,7 @@ fn apps_add(store: &Store, app: &str) -> Result<Outcome, Failure> {
   if app.is_empty() || app.contains('/') {
     return Err(Failure::usage(
       "app id must be non-empty and contain no '/'",
-      command_usage(&COMMANDS[0]),
+      short_usage(&mut COMMANDS.iter().take(1), "apps add --help"),
     ));
   }
   let existed = store
