@@ -152,7 +152,10 @@ impl Tx for MemTx<'_> {
 
   fn update_user(&mut self, user: &User) -> R<()> {
     if let Some(u) = self.w().users.get_mut(&user.id) {
+      // `disabled` has its own writer (`set_user_disabled`), as in the SQL backends.
+      let disabled = u.user.disabled;
       u.user = user.clone();
+      u.user.disabled = disabled;
     }
     Ok(())
   }

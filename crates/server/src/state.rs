@@ -1003,6 +1003,44 @@ mod tests {
   }
 
   #[test]
+  fn disabled_users_cannot_log_in_or_authenticate() {
+    let mut st = crate::memory::State::new();
+    let mut tx = crate::memory::MemTx::new(&mut st);
+    let tx: &mut dyn Tx = &mut tx;
+    let (salt, hash) = new_password_hash("secret1", 1);
+    register(tx, "a@x", salt, hash, 1, true).unwrap();
+    let login = |tx: &mut dyn Tx| resolve(tx, "app", Ident::Email("a@x"), None, Map::new(), 0);
+    let id = login(tx).unwrap();
+    let sid = new_session(tx, &id, "dev", None, 100, 0).unwrap();
+    let claims = |typ| Claims {
+      typ,
+      exp: 50,
+      generation: 0,
+      sid: sid.clone(),
+      sub: id.clone(),
+      app: None,
+    };
+    assert!(authenticate(tx, &claims(Kind::Access), Kind::Access, 1).is_ok());
+    let before = tx.user(&id).unwrap().unwrap().into_owned();
+    assert!(set_user_disabled(tx, &id, true).unwrap());
+    assert!(
+      tx.session(&sid).unwrap().is_none(),
+      "disabling ends the sessions"
+    );
+    assert_eq!(login(tx).unwrap_err().code, "UserDisabled");
+    for kind in [Kind::Access, Kind::Refresh] {
+      let e = authenticate(tx, &claims(kind), kind, 1).unwrap_err();
+      assert_eq!((e.status, e.code), (401, "UserDisabled"));
+    }
+    // An update from a copy read before the disable (a racing login's) keeps the flag.
+    tx.update_user(&before).unwrap();
+    assert!(tx.user(&id).unwrap().unwrap().disabled);
+    assert!(set_user_disabled(tx, &id, false).unwrap());
+    assert_eq!(login(tx).unwrap(), id);
+    assert!(!set_user_disabled(tx, "nobody", true).unwrap());
+  }
+
+  #[test]
   fn linking_rules() {
     let mut st = crate::memory::State::new();
     let mut tx = crate::memory::MemTx::new(&mut st);
