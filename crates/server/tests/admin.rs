@@ -371,7 +371,6 @@ fn bad_usage_exits_2() {
       "--app given twice",
     ),
     (&["users", "disable", "--app", "app"], "missing <user-id>"),
-    (&["users", "list"], "--app <id> is required"),
     (&["apps", "add"], "missing <app-id>"),
     (&["apps", "list", "--app", "app"], "unknown option '--app'"),
     (
@@ -402,6 +401,8 @@ fn bad_usage_exits_2() {
   for (args, message) in cases {
     db.run(args, "short").fails(2, message);
   }
+  // No --app and no config to take it from.
+  run(&["users", "list", "--sqlite", "a.db"], "").fails(2, "--app <id> is required");
   // No store at all, two stores, a memory store.
   run(&["apps", "list"], "").fails(2, "admin commands need --sqlite or --postgres");
   run(
