@@ -666,6 +666,44 @@ mod tests {
   use super::*;
 
   #[test]
+  fn users_of_a_0001_database_start_enabled() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-sqlite-upgrade-{}",
+      hex(&random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.db");
+    // A database as the previous release left it: migration 1 only, one user.
+    let conn = Connection::open(&path).unwrap();
+    conn
+      .execute_batch(&format!(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL);
+         {}
+         INSERT INTO schema_migrations VALUES (1, 0);
+         INSERT INTO users VALUES ('a', 'u1', 'normal', '[]', '{{}}', '{{}}', 0);",
+        MIGRATIONS[0].1
+      ))
+      .unwrap();
+    drop(conn);
+    let db = Sqlite::open(&path).unwrap();
+    db.ensure_app("a").unwrap();
+    let disabled = |db: &Sqlite| {
+      db.run("a", false, |tx| Ok(tx.user("u1")?.unwrap().disabled))
+        .unwrap()
+    };
+    assert!(!disabled(&db));
+    assert!(
+      db.run("a", true, |tx| crate::state::set_user_disabled(
+        tx, "u1", true
+      ))
+      .unwrap()
+    );
+    assert!(disabled(&db));
+    drop(db);
+    std::fs::remove_dir_all(dir).unwrap();
+  }
+
+  #[test]
   fn durable_settings_and_migrations_once() {
     let dir = std::env::temp_dir().join(format!(
       "realm-auth-sqlite-unit-{}",
