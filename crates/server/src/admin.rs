@@ -96,7 +96,7 @@ const COMMANDS: &[Command] = &[
     app: true,
     options: &[],
     synopsis: "users enable --app <id> <user-id>",
-    about: "allow a disabled user's logins again",
+    about: "allow a disabled user's logins again (its ended sessions stay ended)",
   },
   Command {
     group: "users",

@@ -412,7 +412,7 @@ pub(crate) fn revoke_user_sessions(tx: &mut dyn Tx, user_id: &str) -> Result<boo
 }
 
 /// Disables or enables a user; false if there is no such user. Disabling ends every session
-/// of the user in the same transaction; enabling restores logins (not the ended sessions).
+/// of the user in the same transaction; enabling restores logins, not the ended sessions.
 pub(crate) fn set_user_disabled(
   tx: &mut dyn Tx,
   user_id: &str,
@@ -421,9 +421,10 @@ pub(crate) fn set_user_disabled(
   if !tx.set_user_disabled(user_id, disabled)? {
     return Ok(false);
   }
-  if disabled {
-    tx.delete_sessions_of(user_id)?;
-  }
+  // On enable too: a login that read the user just before the disable committed may have
+  // opened a session after it (PostgreSQL, READ COMMITTED). `authenticate` refuses it while
+  // the user is disabled; this keeps enabling from bringing it back.
+  tx.delete_sessions_of(user_id)?;
   Ok(true)
 }
 
