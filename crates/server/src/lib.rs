@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod access;
+pub mod admin;
 pub mod cli;
 mod control;
 mod faults;

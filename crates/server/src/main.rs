@@ -56,10 +56,20 @@ enum Command {
 
 fn main() -> ExitCode {
   let mut args: Vec<String> = std::env::args().skip(1).collect();
-  // Without a command word the binary is the emulator, as it always was.
   let command = match args.first().map(String::as_str) {
     Some("serve") => Command::Serve,
     Some("emulator") => Command::Emulator,
+    // Admin commands work on the database directly; no server starts.
+    Some("apps" | "users" | "server-keys" | "sessions") => {
+      let code = realm_auth_server::admin::run(
+        args,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+      );
+      return ExitCode::from(code);
+    }
+    // Without a command word the binary is the emulator, as it always was.
     _ => return run(Command::Emulator, args),
   };
   args.remove(0);

@@ -152,9 +152,22 @@ impl Tx for MemTx<'_> {
 
   fn update_user(&mut self, user: &User) -> R<()> {
     if let Some(u) = self.w().users.get_mut(&user.id) {
+      // `disabled` has its own writer (`set_user_disabled`), as in the SQL backends.
+      let disabled = u.user.disabled;
       u.user = user.clone();
+      u.user.disabled = disabled;
     }
     Ok(())
+  }
+
+  fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
+    if !self.st.users.contains_key(id) {
+      return Ok(false);
+    }
+    if let Some(u) = self.w().users.get_mut(id) {
+      u.user.disabled = disabled;
+    }
+    Ok(true)
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
@@ -282,6 +295,18 @@ impl Tx for MemTx<'_> {
         .collect(),
       None => Vec::new(),
     })
+  }
+
+  fn server_keys(&self) -> R<Vec<ApiKey>> {
+    let mut keys: Vec<ApiKey> = self
+      .st
+      .keys
+      .values()
+      .filter(|k| k.server)
+      .cloned()
+      .collect();
+    keys.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    Ok(keys)
   }
 
   fn server_key_named(&self, name: &str) -> R<bool> {

@@ -16,10 +16,16 @@ use postgres::{Client, NoTls, Row, Transaction};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{Pending, R, StoreError, Tx};
+use crate::store::{AppInfo, Pending, R, StoreError, Tx};
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+  (1, include_str!("../migrations/postgres/0001_init.sql")),
+  (
+    2,
+    include_str!("../migrations/postgres/0002_user_disabled.sql"),
+  ),
+];
 
 /// The advisory lock that serialises migrations when several servers start at once.
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
@@ -166,6 +172,28 @@ impl Postgres {
       .map_err(|e| e.to_string())
   }
 
+  /// Every app, by id, with its user count.
+  pub fn apps(&self) -> Result<Vec<AppInfo>, String> {
+    let mut client = self.take().map_err(|e| e.to_string())?;
+    let result = client.query(
+      "SELECT a.app_id, a.created, (SELECT count(*) FROM users u WHERE u.app_id = a.app_id) \
+       FROM apps a ORDER BY a.app_id",
+      &[],
+    );
+    self.give_back(client);
+    Ok(
+      result
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| AppInfo {
+          id: r.get(0),
+          created: r.get::<_, i64>(1) as u64,
+          users: r.get::<_, i64>(2) as u64,
+        })
+        .collect(),
+    )
+  }
+
   /// A pooled connection or a new one. One idle for a while is pinged first: the database may
   /// have restarted since, and a request should not fail for the pool's stale connection.
   fn take(&self) -> R<Client> {
@@ -282,7 +310,7 @@ fn to_json(v: &impl serde::Serialize) -> String {
   serde_json::to_string(v).expect("records serialize")
 }
 
-const USER_COLS: &str = "id, kind, identities, data, custom_data, created";
+const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
 
 fn user_row(row: &Row) -> R<User> {
   Ok(User {
@@ -296,6 +324,7 @@ fn user_row(row: &Row) -> R<User> {
     data: json_col(row, 3)?,
     custom_data: json_col(row, 4)?,
     created: row.get::<_, i64>(5) as u64,
+    disabled: row.get(6),
   })
 }
 
@@ -415,8 +444,8 @@ impl Tx for PgTx<'_, '_> {
 
   fn insert_user(&mut self, user: &User) -> R<()> {
     self.exec(
-      "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created) \
-       VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
       &[
         &self.app,
         &user.id,
@@ -425,6 +454,7 @@ impl Tx for PgTx<'_, '_> {
         &to_json(&user.data),
         &to_json(&user.custom_data),
         &(user.created as i64),
+        &user.disabled,
       ],
     )?;
     Ok(())
@@ -442,6 +472,14 @@ impl Tx for PgTx<'_, '_> {
       ],
     )?;
     Ok(())
+  }
+
+  fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
+    let n = self.exec(
+      "UPDATE users SET disabled = $3 WHERE app_id = $1 AND id = $2",
+      &[&self.app, &id, &disabled],
+    )?;
+    Ok(n > 0)
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
@@ -629,6 +667,19 @@ impl Tx for PgTx<'_, '_> {
         )?
         .iter()
         .map(|r| Cow::Owned(key_row(r)))
+        .collect(),
+    )
+  }
+
+  fn server_keys(&self) -> R<Vec<ApiKey>> {
+    Ok(
+      self
+        .all(
+          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = $1 AND server ORDER BY seq"),
+          &[&self.app],
+        )?
+        .iter()
+        .map(key_row)
         .collect(),
     )
   }

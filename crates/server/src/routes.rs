@@ -849,7 +849,13 @@ async fn logout(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
   write_session(ctx, Kind::Refresh, |tx, session| {
     Ok(tx.delete_session(&session.id)?)
   })
-  .await?;
+  .await
+  .map_err(|e| match e.code {
+    // Disabling ended the session already: answer as for any ended session, which realm-web's
+    // logOut ignores, rather than fail a logout whose goal is reached.
+    "UserDisabled" => ApiError::invalid_session("failed to find refresh token"),
+    _ => e,
+  })?;
   Ok(Reply::Empty(204))
 }
 

@@ -11,10 +11,16 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{Pending, R, StoreError, Tx};
+use crate::store::{AppInfo, Pending, R, StoreError, Tx};
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+  (1, include_str!("../migrations/sqlite/0001_init.sql")),
+  (
+    2,
+    include_str!("../migrations/sqlite/0002_user_disabled.sql"),
+  ),
+];
 
 /// Connections kept for reuse (more are opened under load and closed after).
 const POOL: usize = 8;
@@ -80,6 +86,27 @@ impl Sqlite {
     result
       .map(String::into_bytes)
       .map_err(|e| format!("{}: {e}", self.path.display()))
+  }
+
+  /// Every app, by id, with its user count.
+  pub fn apps(&self) -> Result<Vec<AppInfo>, String> {
+    let conn = self.take().map_err(|e| e.to_string())?;
+    let result = (|| {
+      let mut stmt = conn.prepare(
+        "SELECT a.app_id, a.created, (SELECT count(*) FROM users u WHERE u.app_id = a.app_id) \
+         FROM apps a ORDER BY a.app_id",
+      )?;
+      let rows = stmt.query_map([], |r| {
+        Ok(AppInfo {
+          id: r.get(0)?,
+          created: r.get::<_, i64>(1)? as u64,
+          users: r.get::<_, i64>(2)? as u64,
+        })
+      })?;
+      rows.collect::<rusqlite::Result<Vec<_>>>()
+    })();
+    self.give_back(conn);
+    result.map_err(|e| format!("{}: {e}", self.path.display()))
   }
 
   fn take(&self) -> R<Connection> {
@@ -162,7 +189,7 @@ fn to_json(v: &impl serde::Serialize) -> String {
   serde_json::to_string(v).expect("records serialize")
 }
 
-const USER_COLS: &str = "id, kind, identities, data, custom_data, created";
+const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
   let kind: String = row.get(1)?;
@@ -177,6 +204,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
     data: json_col(row, 3)?,
     custom_data: json_col(row, 4)?,
     created: row.get::<_, i64>(5)? as u64,
+    disabled: row.get(6)?,
   })
 }
 
@@ -315,8 +343,8 @@ impl Tx for SqliteTx<'_> {
 
   fn insert_user(&mut self, user: &User) -> R<()> {
     self.exec(
-      "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created) \
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
       params![
         self.app,
         user.id,
@@ -324,7 +352,8 @@ impl Tx for SqliteTx<'_> {
         to_json(&user.identities),
         to_json(&user.data),
         to_json(&user.custom_data),
-        user.created as i64
+        user.created as i64,
+        user.disabled
       ],
     )?;
     Ok(())
@@ -342,6 +371,14 @@ impl Tx for SqliteTx<'_> {
       ],
     )?;
     Ok(())
+  }
+
+  fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
+    let n = self.exec(
+      "UPDATE users SET disabled = ?3 WHERE app_id = ?1 AND id = ?2",
+      params![self.app, id, disabled],
+    )?;
+    Ok(n > 0)
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
@@ -515,6 +552,14 @@ impl Tx for SqliteTx<'_> {
     )
   }
 
+  fn server_keys(&self) -> R<Vec<ApiKey>> {
+    self.all(
+      &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = ?1 AND server = 1 ORDER BY seq"),
+      params![self.app],
+      key_row,
+    )
+  }
+
   fn server_key_named(&self, name: &str) -> R<bool> {
     Ok(
       self
@@ -619,6 +664,44 @@ impl Tx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn users_of_a_0001_database_start_enabled() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-sqlite-upgrade-{}",
+      hex(&random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.db");
+    // A database as the previous release left it: migration 1 only, one user.
+    let conn = Connection::open(&path).unwrap();
+    conn
+      .execute_batch(&format!(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL);
+         {}
+         INSERT INTO schema_migrations VALUES (1, 0);
+         INSERT INTO users VALUES ('a', 'u1', 'normal', '[]', '{{}}', '{{}}', 0);",
+        MIGRATIONS[0].1
+      ))
+      .unwrap();
+    drop(conn);
+    let db = Sqlite::open(&path).unwrap();
+    db.ensure_app("a").unwrap();
+    let disabled = |db: &Sqlite| {
+      db.run("a", false, |tx| Ok(tx.user("u1")?.unwrap().disabled))
+        .unwrap()
+    };
+    assert!(!disabled(&db));
+    assert!(
+      db.run("a", true, |tx| crate::state::set_user_disabled(
+        tx, "u1", true
+      ))
+      .unwrap()
+    );
+    assert!(disabled(&db));
+    drop(db);
+    std::fs::remove_dir_all(dir).unwrap();
+  }
 
   #[test]
   fn durable_settings_and_migrations_once() {

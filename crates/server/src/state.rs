@@ -94,6 +94,11 @@ impl ApiError {
   pub fn user_not_found() -> ApiError {
     ApiError::new(404, "UserNotFound", "user not found")
   }
+  /// 401 UserDisabled: a disabled user's login, refresh or access token (realm-core's
+  /// `UserDisabled`, 4345).
+  pub fn user_disabled() -> ApiError {
+    ApiError::new(401, "UserDisabled", "user disabled")
+  }
 }
 
 /// One identity of a user, as the profile shows it.
@@ -123,6 +128,10 @@ pub(crate) struct User {
   /// The `user_data` claim of new access tokens.
   pub custom_data: Value,
   pub created: u64,
+  /// Refused at login, refresh and every authenticated route (set by the admin commands).
+  /// Absent from data files written before it existed.
+  #[serde(default)]
+  pub disabled: bool,
 }
 
 impl User {
@@ -300,6 +309,7 @@ fn new_user(kind: UserKind, identity: Identity, data: Map<String, Value>, now: u
     data,
     custom_data: json!({}),
     created: now,
+    disabled: false,
   }
 }
 
@@ -316,6 +326,15 @@ fn attach(user: &mut User, identity: Identity) {
 
 fn user_owned(tx: &dyn Tx, id: &str) -> Result<Option<User>, ApiError> {
   Ok(tx.user(id)?.map(Cow::into_owned))
+}
+
+/// 401 UserDisabled if the user exists and is disabled. Rules call it before they write: in
+/// memory mode a refused request must change nothing.
+fn check_enabled(tx: &dyn Tx, id: &str) -> Result<(), ApiError> {
+  match tx.user(id)? {
+    Some(u) if u.disabled => Err(ApiError::user_disabled()),
+    _ => Ok(()),
+  }
 }
 
 // ---- sessions ---------------------------------------------------------------------------
@@ -339,19 +358,25 @@ pub(crate) fn authenticate<'t>(
   if want == Kind::Access && claims.generation != tx.access_generation()? {
     return Err(ApiError::invalid_session("token expired"));
   }
-  let session = tx.session(&claims.sid)?.ok_or_else(|| {
-    ApiError::invalid_session(match want {
+  let Some(session) = tx.session(&claims.sid)? else {
+    // Disabling a user ends its sessions: say why this one ended. (Looked up only on this
+    // failing path, so a live session costs no extra read.)
+    check_enabled(tx, &claims.sub)?;
+    return Err(ApiError::invalid_session(match want {
       Kind::Refresh => "failed to find refresh token",
       Kind::Access => "session ended",
-    })
-  })?;
+    }));
+  };
   if session.user_id != claims.sub || session.expires <= now {
     return Err(ApiError::invalid_session("session ended"));
   }
-  if tx.user(&session.user_id)?.is_none() {
-    return Err(ApiError::invalid_session("user not found"));
+  // Read on every request, never cached: a user disabled on another server is refused here
+  // at once, even through a session a racing login opened just before the disable committed.
+  match tx.user(&session.user_id)? {
+    None => Err(ApiError::invalid_session("user not found")),
+    Some(u) if u.disabled => Err(ApiError::user_disabled()),
+    Some(_) => Ok(session),
   }
-  Ok(session)
 }
 
 /// Opens a session; returns its id.
@@ -386,6 +411,23 @@ pub(crate) fn revoke_user_sessions(tx: &mut dyn Tx, user_id: &str) -> Result<boo
   Ok(true)
 }
 
+/// Disables or enables a user; false if there is no such user. Disabling ends every session
+/// of the user in the same transaction; enabling restores logins, not the ended sessions.
+pub(crate) fn set_user_disabled(
+  tx: &mut dyn Tx,
+  user_id: &str,
+  disabled: bool,
+) -> Result<bool, ApiError> {
+  if !tx.set_user_disabled(user_id, disabled)? {
+    return Ok(false);
+  }
+  // On enable too: a login that read the user just before the disable committed may have
+  // opened a session after it (PostgreSQL, READ COMMITTED). `authenticate` refuses it while
+  // the user is disabled; this keeps enabling from bringing it back.
+  tx.delete_sessions_of(user_id)?;
+  Ok(true)
+}
+
 // ---- users and identities -----------------------------------------------------------------
 
 /// Resolves a verified credential to a user: the owner of the identity, or a new user when it
@@ -410,6 +452,9 @@ pub(crate) fn resolve(
   let linking = match link_to {
     Some(id) => {
       let user = user_owned(tx, id)?.ok_or_else(|| ApiError::invalid_session("user not found"))?;
+      if user.disabled {
+        return Err(ApiError::user_disabled());
+      }
       if user.kind == UserKind::Server {
         return Err(ApiError::new(
           400,
@@ -448,7 +493,10 @@ pub(crate) fn resolve(
         .into_owned();
       let identity = identity(app_id, USERPASS, &account.identity_id);
       match (account.user_id.clone(), linking) {
-        (Some(owner), None) => Ok(owner),
+        (Some(owner), None) => {
+          check_enabled(tx, &owner)?;
+          Ok(owner)
+        }
         (Some(owner), Some(l)) if owner == l.id => Ok(owner),
         (Some(_), Some(_)) => Err(taken()),
         (None, None) => {
@@ -477,6 +525,7 @@ pub(crate) fn resolve(
       if linking.as_ref().is_some_and(|l| l.id != owner) {
         return Err(taken());
       }
+      check_enabled(tx, &owner)?;
       if let Some(mut user) = user_owned(tx, &owner)? {
         let before = user.identities.len();
         attach(&mut user, identity(app_id, API_KEY, &key_id));
@@ -490,6 +539,7 @@ pub(crate) fn resolve(
       let identity = identity(app_id, provider, id);
       match (tx.identity_owner(provider, id)?, linking) {
         (Some(owner), None) => {
+          check_enabled(tx, &owner)?;
           refresh_profile(tx, &owner, profile)?;
           Ok(owner)
         }
@@ -845,6 +895,21 @@ pub(crate) fn create_server_key(
   Ok(key_id)
 }
 
+/// Deletes a server API key with its server user and that user's sessions; false if no server
+/// key has this id (malformed ids included).
+pub(crate) fn delete_server_key(tx: &mut dyn Tx, raw_id: &str) -> Result<bool, ApiError> {
+  let Some(id) = crate::ids::parse_object_id(raw_id) else {
+    return Ok(false);
+  };
+  let owner = match tx.key(&id)? {
+    Some(k) if k.server => k.owner.clone(),
+    _ => return Ok(false),
+  };
+  // The server user exists only for its key: deleting it deletes the key and its sessions.
+  tx.delete_user(&owner)?;
+  Ok(true)
+}
+
 /// The keys of a user, in creation order, as the list route's JSON.
 pub(crate) fn list_keys_json(tx: &dyn Tx, owner: &str) -> Result<Vec<u8>, ApiError> {
   /// Serialises the keys' views straight from the store's records (no second list).
@@ -936,6 +1001,44 @@ mod tests {
     let (salt, h) = new_password_hash("password", 10);
     assert_eq!(hash_password("password", &salt, 10), h);
     assert_ne!(hash_password("passwore", &salt, 10), h);
+  }
+
+  #[test]
+  fn disabled_users_cannot_log_in_or_authenticate() {
+    let mut st = crate::memory::State::new();
+    let mut tx = crate::memory::MemTx::new(&mut st);
+    let tx: &mut dyn Tx = &mut tx;
+    let (salt, hash) = new_password_hash("secret1", 1);
+    register(tx, "a@x", salt, hash, 1, true).unwrap();
+    let login = |tx: &mut dyn Tx| resolve(tx, "app", Ident::Email("a@x"), None, Map::new(), 0);
+    let id = login(tx).unwrap();
+    let sid = new_session(tx, &id, "dev", None, 100, 0).unwrap();
+    let claims = |typ| Claims {
+      typ,
+      exp: 50,
+      generation: 0,
+      sid: sid.clone(),
+      sub: id.clone(),
+      app: None,
+    };
+    assert!(authenticate(tx, &claims(Kind::Access), Kind::Access, 1).is_ok());
+    let before = tx.user(&id).unwrap().unwrap().into_owned();
+    assert!(set_user_disabled(tx, &id, true).unwrap());
+    assert!(
+      tx.session(&sid).unwrap().is_none(),
+      "disabling ends the sessions"
+    );
+    assert_eq!(login(tx).unwrap_err().code, "UserDisabled");
+    for kind in [Kind::Access, Kind::Refresh] {
+      let e = authenticate(tx, &claims(kind), kind, 1).unwrap_err();
+      assert_eq!((e.status, e.code), (401, "UserDisabled"));
+    }
+    // An update from a copy read before the disable (a racing login's) keeps the flag.
+    tx.update_user(&before).unwrap();
+    assert!(tx.user(&id).unwrap().unwrap().disabled);
+    assert!(set_user_disabled(tx, &id, false).unwrap());
+    assert_eq!(login(tx).unwrap(), id);
+    assert!(!set_user_disabled(tx, "nobody", true).unwrap());
   }
 
   #[test]

@@ -137,8 +137,11 @@ pub(crate) trait Tx {
   fn users(&self) -> R<Vec<User>>;
   /// Inserts a new user.
   fn insert_user(&mut self, user: &User) -> R<()>;
-  /// Rewrites a user's identities, profile data and custom data.
+  /// Rewrites a user's identities, profile data and custom data. Not `disabled`: a login that
+  /// read the user before a concurrent disable must not write the old flag back.
   fn update_user(&mut self, user: &User) -> R<()>;
+  /// Sets a user's `disabled` flag; false if there is no such user.
+  fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool>;
   /// Deletes a user with its identities, email accounts, pending tokens, keys and sessions.
   fn delete_user(&mut self, id: &str) -> R<bool>;
 
@@ -171,6 +174,8 @@ pub(crate) trait Tx {
   fn key_by_hash(&self, hash: &str) -> R<Option<Cow<'_, ApiKey>>>;
   /// A user's keys in creation order.
   fn keys_of(&self, owner: &str) -> R<Vec<Cow<'_, ApiKey>>>;
+  /// Every server key, oldest first.
+  fn server_keys(&self) -> R<Vec<ApiKey>>;
   /// Whether a server key has this name.
   fn server_key_named(&self, name: &str) -> R<bool>;
   /// Inserts a key ([`StoreError::Conflict`] on a duplicate name per owner, server key name or
@@ -247,6 +252,25 @@ impl Store {
     }
   }
 
+  /// Creates an app's row and token signing secret unless it exists, as a server's start does
+  /// (SQL stores only: a memory store holds the apps it was started with).
+  pub fn ensure_app(&self, app: &str) -> Result<(), String> {
+    match self {
+      Store::Memory(_) => Err("a memory store cannot add apps".into()),
+      Store::Sqlite(db) => off_runtime(|| db.ensure_app(app)).map(drop),
+      Store::Postgres(db) => off_runtime(|| db.ensure_app(app)).map(drop),
+    }
+  }
+
+  /// The apps of a SQL store, by id (empty for a memory store).
+  pub fn apps(&self) -> Result<Vec<AppInfo>, String> {
+    match self {
+      Store::Memory(_) => Ok(Vec::new()),
+      Store::Sqlite(db) => off_runtime(|| db.apps()),
+      Store::Postgres(db) => off_runtime(|| db.apps()),
+    }
+  }
+
   /// An app's memory store (memory mode only): the data file's source.
   pub fn memory(&self, app: &str) -> Option<&MemStore> {
     match self {
@@ -254,6 +278,27 @@ impl Store {
       _ => None,
     }
   }
+}
+
+/// An app of a SQL store, as `apps list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AppInfo {
+  /// The app id.
+  pub id: String,
+  /// When its row was created (Unix seconds).
+  pub created: u64,
+  /// How many users it has.
+  pub users: u64,
+}
+
+/// Runs `f` on a thread of its own: the PostgreSQL client blocks on its own runtime, which must
+/// not nest in a caller's.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+  std::thread::scope(|s| {
+    s.spawn(f)
+      .join()
+      .unwrap_or_else(|e| std::panic::resume_unwind(e))
+  })
 }
 
 /// The memory stores of a server's apps. The first app is a field of its own: a one-app

@@ -279,7 +279,7 @@ async fn postgres_servers_starting_together_migrate_once() {
   })
   .await
   .unwrap();
-  assert_eq!(migrations, 1);
+  assert_eq!(migrations, 2, "0001_init and 0002_user_disabled");
   assert_eq!(apps, 1);
   for server in servers {
     server.stop().await;
