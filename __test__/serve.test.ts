@@ -65,6 +65,18 @@ async function stop(running: Running): Promise<number | null> {
   return code;
 }
 
+/** Runs an admin command of the package's command line to its end. */
+async function command(args: string[], input = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [SERVER_BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(input);
+  const [code] = (await once(child, "exit")) as [number | null];
+  return { code, stdout, stderr };
+}
+
 function appFor(baseUrl: string): App {
   shutdown();
   return new App({ id: APP_ID, baseUrl, metadata: { mode: MetadataMode.InMemory } });
@@ -118,6 +130,36 @@ describe(`realm-auth-server serve on ${store.kind}`, () => {
     // The session opened before the restart is still valid.
     assert.equal((await user.apiKeys.fetch(kept._id)).name, "kept");
     assert.equal(await stop(second), 0, second.stderr());
+  });
+
+  it("is managed by the admin commands on its database, and sees their changes at once", async () => {
+    const store = ["--config", config, "--app", APP_ID];
+    assert.equal((await command(["apps", "add", APP_ID, "--config", config])).code, 0);
+    const added = await command(["users", "add", ...store, "--email", `admin-${process.pid}@example.com`, "--password-stdin", "--json"], "pw-123456\n");
+    assert.equal(added.code, 0, added.stderr);
+    const { id } = JSON.parse(added.stdout) as { id: string };
+    const created = await command(["server-keys", "create", ...store, "--name", `backend-${process.pid}`, "--json"]);
+    assert.equal(created.code, 0, created.stderr);
+    const { key } = JSON.parse(created.stdout) as { key: string };
+
+    const running = await serve();
+    const user = await appFor(running.baseUrl).logIn(Credentials.emailPassword(`admin-${process.pid}@example.com`, "pw-123456"));
+    assert.equal(user.id, id);
+    assert.equal((await appFor(running.baseUrl).logIn(Credentials.apiKey(key))).providerType, "api-key");
+
+    // Revoked: the SDK's next call that needs the session fails.
+    assert.equal((await command(["sessions", "revoke", ...store, id])).code, 0);
+    assert.equal((await rejection(user.apiKeys.fetchAll())).code, ErrorCode.InvalidSession);
+    // Disabled: no login at all.
+    assert.equal((await command(["users", "disable", ...store, id])).code, 0);
+    const refused = await rejection(appFor(running.baseUrl).logIn(Credentials.emailPassword(`admin-${process.pid}@example.com`, "pw-123456")));
+    assert.equal(refused.code, ErrorCode.UserDisabled);
+    assert.equal((await command(["users", "enable", ...store, id])).code, 0);
+    assert.equal((await appFor(running.baseUrl).logIn(Credentials.emailPassword(`admin-${process.pid}@example.com`, "pw-123456"))).id, id);
+    // Not found: exit code 3, nothing created.
+    const missing = await command(["users", "disable", ...store, "0123456789abcdef01234567"]);
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.equal(await stop(running), 0, running.stderr());
   });
 
   it("refuses to start without a SQL store or with the emulator's options, with exit code 2", async () => {

@@ -272,6 +272,16 @@ export declare class Emulator {
   reset(): void
 }
 
+/** What an admin command printed, and its exit code. */
+export interface AdminResult {
+  /** 0 ok, 1 failure, 2 bad usage, 3 not found. */
+  exitCode: number
+  /** Its standard output. */
+  stdout: string
+  /** Its standard error. */
+  stderr: string
+}
+
 /**
  * The numeric `code` of the errors `Emulator` throws: after the range of
  * `realm-auth-native`'s own `ErrorCode`s. The emulator's HTTP control API (`/_emulator/`)
@@ -308,3 +318,11 @@ export declare enum EmulatorErrorCode {
    */
   EmulatorForbidden = 4919,
 }
+
+/**
+ * Runs an admin command on the store it names (`--sqlite`, `--postgres`, `--config`):
+ * `args` from the command word on (`["users", "list", "--sqlite", "auth.db"]`), `stdin` what
+ * `--password-stdin` reads. The database work runs off the JS thread; the promise resolves
+ * with the output and exit code, and rejects only if the command panicked.
+ */
+export declare function runAdmin(args: Array<string>, stdin?: Buffer | undefined | null): Promise<AdminResult>

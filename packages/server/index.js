@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Emulator = nativeBinding.Emulator
 module.exports.EmulatorErrorCode = nativeBinding.EmulatorErrorCode
+module.exports.runAdmin = nativeBinding.runAdmin

@@ -3,6 +3,7 @@
 //   realm-auth-server emulator [options]             run the App Services emulator until Ctrl-C or SIGTERM
 //   realm-auth-server emulator users <add|list> ...  add or list the users of a running emulator
 //   realm-auth-server serve [--config <file>] ...    serve from SQLite or PostgreSQL, for production
+//   realm-auth-server <apps|users|server-keys|sessions> ...  admin commands on serve's database
 // Each command is one entry of COMMANDS below.
 // Exit codes: 0 done, 1 the server or the network failed, 2 bad input.
 // With --json, a failure is one JSON object on standard error and nothing else.
@@ -10,10 +11,11 @@
 
 const { readFileSync } = require("node:fs");
 const { parseArgs } = require("node:util");
-const { Emulator } = require("..");
+const { Emulator, runAdmin } = require("..");
 
-const EXIT_CODES = `Exit codes: 0 done, 1 the server or the network failed, 2 bad input (usage, an invalid
-option), 3 the control token was refused.`;
+const EXIT_CODES = `Exit codes: 0 done, 1 the server, the database or the network failed, 2 bad input (usage,
+an invalid option), 3 the control token was refused (emulator users) or no such app, user or key
+(admin commands).`;
 
 const JSON_NOTE = `With --json, output is JSON and a failure is one object on standard error:
 {"code": <the numeric error code or null>, "errorCode": <the server's or null>, "message": "..."}`;
@@ -27,6 +29,8 @@ Commands:
                                    (realm-auth-server emulator users --help)
   serve [--config <file>] ...      serve the client API from SQLite or PostgreSQL, for production
                                    (realm-auth-server serve --help)
+  apps|users|server-keys|sessions  admin commands on serve's database
+                                   (realm-auth-server users --help)
 
 ${EXIT_CODES}
 ${JSON_NOTE}
@@ -343,12 +347,30 @@ async function emulatorUsers(args) {
   return 0;
 }
 
+// ---- admin commands --------------------------------------------------------------------------
+
+/** `apps`, `users`, `server-keys`, `sessions`: the server crate parses, runs and prints them. */
+function admin(command) {
+  return async (args) => {
+    const stdin = args.includes("--password-stdin") ? Buffer.from(await readStdin(), "utf8") : null;
+    const { exitCode, stdout, stderr } = await runAdmin([command, ...args], stdin);
+    process.stdout.write(stdout);
+    process.stderr.write(stderr);
+    return exitCode;
+  };
+}
+
 // ---- main ----------------------------------------------------------------------------------
 
 // One entry per command, with the help a usage failure of it points at.
 const COMMANDS = {
   emulator: { run: emulator, help: (args) => (args[0] === "users" ? "realm-auth-server emulator users --help" : "realm-auth-server emulator --help") },
   serve: { run: serve, help: () => "realm-auth-server serve --help" },
+  // They print their own failures (and their help), with or without --json.
+  apps: { run: admin("apps"), help: () => "realm-auth-server apps --help" },
+  users: { run: admin("users"), help: () => "realm-auth-server users --help" },
+  "server-keys": { run: admin("server-keys"), help: () => "realm-auth-server server-keys --help" },
+  sessions: { run: admin("sessions"), help: () => "realm-auth-server sessions --help" },
 };
 
 async function main(argv) {

@@ -1,9 +1,11 @@
 //! realm-auth-server-node: the napi-rs binding of the `realm-auth-server` npm
-//! package, the App Services emulator in the test's own process. One file per
-//! JS class (`emulator`); no HTTP here (the server crate serves); JS errors are
-//! built in `js_error`.
+//! package: the App Services server in the Node process (the `Emulator` class,
+//! which also runs `serve`) and the admin commands. One file per JS class
+//! (`emulator`) or function (`admin`); no HTTP here (the server crate serves);
+//! JS errors are built in `js_error`.
 #![deny(clippy::all)]
 
+mod admin;
 mod emulator;
 mod js_error;
 
