@@ -151,9 +151,11 @@ impl Access {
       )));
     }
     if needs_token {
+      // The scheme is case-insensitive (RFC 9110 §11.1), as the client API's is.
       let given = header_str(headers, &header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
       match given {
         None => {
           return Err(ControlError::Unauthorized(
@@ -234,6 +236,9 @@ mod tests {
     assert!(!ok(&[host]));
     assert!(!ok(&[host, ("authorization", "Bearer wrong")]));
     assert!(!ok(&[host, ("authorization", "t0123456789abcdef")]));
+    assert!(!ok(&[host, ("authorization", "Basic t0123456789abcdef")]));
+    assert!(ok(&[host, ("authorization", "bearer t0123456789abcdef")]));
+    assert!(ok(&[host, ("authorization", "BEARER t0123456789abcdef")]));
     assert!(ok(&[host, auth, ("origin", "http://localhost:9191")]));
     assert!(!ok(&[host, auth, ("origin", "http://localhost:3000")]));
     assert!(!ok(&[host, auth, ("origin", "http://127.0.0.1:9191")]));
