@@ -34,7 +34,7 @@ export interface EmulatorOptions {
   controlToken?: string
   /** More `Host` names the control API accepts: `name` (on the bound port) or `name:port`. */
   allowedHosts?: string[]
-  /** Time allowed to read a request's headers, in ms. Default 10000; 0 turns it off. */
+  /** Time allowed to read a request's headers, and then its body, in ms. Default 10000; 0 turns it off. */
   headerReadTimeoutMs?: number
   /** Time a keep-alive connection may sit idle, in ms. Default 90000; 0 turns it off. */
   idleTimeoutMs?: number

@@ -27,7 +27,8 @@ macro_rules! server_options {
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
   --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
-  --header-read-timeout-ms <ms> time a client has to send a request's headers (default 10000)
+  --header-read-timeout-ms <ms> time a client has to send a request's headers, and then its
+                                body (default 10000)
   --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
   --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)

@@ -708,7 +708,7 @@ pub(crate) async fn handle_http(shared: &Arc<Shared>, req: Request<Incoming>) ->
     discard_body(body, &parts.headers, CONTROL_BODY_LIMIT).await;
     return err_json(e);
   }
-  let body = match read_body(body, &parts.headers, CONTROL_BODY_LIMIT).await {
+  let body = match read_body(shared, body, &parts.headers, CONTROL_BODY_LIMIT).await {
     Ok(b) => b,
     Err(BodyError::TooLarge) => {
       return err_json(ControlError::PayloadTooLarge(format!(
@@ -718,6 +718,14 @@ pub(crate) async fn handle_http(shared: &Arc<Shared>, req: Request<Incoming>) ->
     }
     Err(BodyError::Broken) => {
       return err_json(ControlError::InvalidArgument("unreadable body".into()));
+    }
+    Err(BodyError::TimedOut) => {
+      let mut resp = empty_response(408);
+      resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+      );
+      return resp;
     }
   };
   // A form or text/plain body is what a web page can send without a CORS preflight.

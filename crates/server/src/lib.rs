@@ -112,7 +112,8 @@ pub struct Config {
   /// container's is). Other `Host` values get 403.
   pub allowed_hosts: Vec<String>,
   /// How long a client may take to send a request's headers, from its first byte (from the
-  /// connection's opening for the first request); 0 disables (default 10 000 ms).
+  /// connection's opening for the first request), and then again its body (else 408 and the
+  /// connection closes); 0 disables (default 10 000 ms).
   pub header_read_timeout_ms: u64,
   /// How long a keep-alive connection may sit between requests; 0 disables (default 90 000 ms,
   /// longer than clients' own pool timeouts, so that a client never reuses a connection this

@@ -130,6 +130,11 @@ pub(crate) async fn dispatch(
       ),
     )),
     Err(BodyError::Broken) => Err(ApiError::bad_request("could not read the request body")),
+    Err(BodyError::TimedOut) => Err(ApiError::new(
+      408,
+      "RequestTimeout",
+      "the request body did not arrive in time",
+    )),
     Ok(body) => route_request(&mut ctx, &body).await,
   };
   if ctx.entry.has_authorization && ctx.entry.token_type == TokenType::None {

@@ -61,7 +61,7 @@ pub(crate) struct Shared {
   /// Who may use the control API.
   pub access: Access,
   /// Connection limits.
-  limits: Limits,
+  pub(crate) limits: Limits,
 }
 
 impl Shared {
@@ -292,6 +292,9 @@ pub(crate) fn empty_response(status: u16) -> Resp {
 pub(crate) enum BodyError {
   TooLarge,
   Broken,
+  /// The body did not arrive within the header-read timeout (a slow-body attack holds a
+  /// connection as a slow-header one does).
+  TimedOut,
 }
 
 /// Bodies over the limit but under this are read to the end and dropped
@@ -302,6 +305,20 @@ const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Reads a request body of at most `limit` bytes.
 pub(crate) async fn read_body(
+  shared: &Shared,
+  body: Incoming,
+  headers: &HeaderMap,
+  limit: usize,
+) -> Result<Bytes, BodyError> {
+  match shared.limits.header_read {
+    Some(bound) => tokio::time::timeout(bound, read_body_within(body, headers, limit))
+      .await
+      .unwrap_or(Err(BodyError::TimedOut)),
+    None => read_body_within(body, headers, limit).await,
+  }
+}
+
+async fn read_body_within(
   body: Incoming,
   headers: &HeaderMap,
   limit: usize,
@@ -507,7 +524,7 @@ impl ConnCtl {
 
 /// The connection limits of [`Config`], `None` where disabled.
 pub(crate) struct Limits {
-  header_read: Option<Duration>,
+  pub(crate) header_read: Option<Duration>,
   idle: Option<Duration>,
   max_connections: Option<usize>,
   max_requests: Option<u64>,
@@ -863,7 +880,8 @@ async fn handle(
   {
     tokio::time::sleep(Duration::from_millis(hit.delay_ms)).await;
   }
-  let body = read_body(body, &parts.headers, BODY_LIMIT).await;
+  let body = read_body(&shared, body, &parts.headers, BODY_LIMIT).await;
+  let timed_out = matches!(body, Err(BodyError::TimedOut));
   pending.get().body = body.as_ref().ok().and_then(|b| loggable_body(b));
   let action = hit.map(|h| h.action);
   let (resp, outcome) = match action {
@@ -922,6 +940,13 @@ async fn handle(
     }
   };
   pending.finish(resp.status().as_u16(), outcome);
+  let mut resp = resp;
+  if timed_out {
+    // The rest of the body may still come: this connection cannot carry another request.
+    resp
+      .headers_mut()
+      .insert(header::CONNECTION, HeaderValue::from_static("close"));
+  }
   Ok(resp)
 }
 

@@ -155,6 +155,39 @@ async fn an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not() {
 }
 
 #[tokio::test]
+async fn a_body_that_never_finishes_gets_408_at_the_header_timeout_and_the_connection_closes() {
+  let emu = start_with(Config {
+    header_read_timeout_ms: 500,
+    idle_timeout_ms: 60_000,
+    ..Config::default()
+  })
+  .await;
+  let mut slow = TcpStream::connect(("127.0.0.1", emu.port)).await.unwrap();
+  // The head is complete; the body promises 100 bytes and sends 10.
+  let head = format!(
+    "POST {BASE}/app/{}/auth/providers/local-userpass/register HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+     Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":",
+    emu.app
+  );
+  let start = Instant::now();
+  slow.write_all(head.as_bytes()).await.unwrap();
+  let resp = read_response(&mut slow).await.expect("a 408");
+  let took = start.elapsed();
+  resp.assert_error(408, "RequestTimeout", "did not arrive in time");
+  assert_eq!(resp.header("connection"), Some("close"));
+  assert!(
+    took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+    "answered after {took:?}"
+  );
+  let mut conn = Conn {
+    stream: slow,
+    port: emu.port,
+  };
+  assert!(conn.closed_within(Duration::from_secs(5)).await.is_some());
+  emu.emulator.stop().await;
+}
+
+#[tokio::test]
 async fn a_slow_handler_is_not_cut_by_the_timers() {
   let emu = start_with(Config {
     header_read_timeout_ms: 300,
