@@ -135,6 +135,10 @@ Options:
   exit_codes!()
 );
 
+/// The login providers `serve` accepts unless its config lists them (`providers`): not
+/// `custom-function`, which logs in whoever names an id. (`custom-token` still needs a secret.)
+const SERVE_PROVIDERS: &[&str] = &["anon-user", "local-userpass", "api-key", "custom-token"];
+
 /// Which command's arguments are parsed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -417,6 +421,9 @@ fn parse(
       );
     }
     config.control_api = false;
+    if config.providers.is_none() {
+      config.providers = Some(SERVE_PROVIDERS.iter().map(|p| p.to_string()).collect());
+    }
   }
   Ok(Some(Cli {
     config,
@@ -784,8 +791,19 @@ mod tests {
       let e = parse_config(text).unwrap_err();
       assert!(e.contains(why), "{text}: {e}");
     }
-    // The emulator keeps its control API.
-    assert!(parse_args(args("")).unwrap().unwrap().config.control_api);
+    // The emulator keeps its control API and every provider; serve turns custom-function off
+    // unless its config lists it.
+    let emulator = parse_args(args("")).unwrap().unwrap().config;
+    assert!(emulator.control_api && emulator.providers.is_none());
+    let providers = serve(args("--sqlite a.db")).unwrap().providers.unwrap();
+    assert!(providers.contains(&"api-key".to_string()));
+    assert!(!providers.contains(&"custom-function".to_string()));
+    let listed = TempFile::new(
+      "providers.json",
+      r#"{"providers": ["custom-function"], "store": {"kind": "sqlite", "path": "a.db"}}"#,
+    );
+    let config = serve(vec!["--config".into(), listed.arg()]).unwrap();
+    assert_eq!(config.providers.unwrap(), ["custom-function"]);
   }
 
   #[test]

@@ -99,6 +99,11 @@ pub struct Config {
   /// every later request there): `https://auth.example.com` behind a TLS proxy. Default: `http://`
   /// and the request's `Host`.
   pub public_url: Option<String>,
+  /// The login providers accepted (`anon-user`, `local-userpass`, `api-key`, `custom-token`,
+  /// `custom-function`); others get 401 `AuthProviderNotFound`. `None` (the emulator's default):
+  /// all of them. `serve` defaults to every one but `custom-function`, which logs in whoever
+  /// names an id and must be listed to be on.
+  pub providers: Option<Vec<String>>,
   /// Mount the control API under `/_emulator/` and keep the request log (default true: the
   /// emulator). `serve` turns it off: production has no control API, its paths are 404 like
   /// any unknown path, error bodies carry no `link` to it, and nothing is logged in memory.
@@ -147,6 +152,7 @@ impl Default for Config {
       log_capacity: 10_000,
       password_iterations: 1000,
       public_url: None,
+      providers: None,
       control_api: true,
       control_token: None,
       allowed_hosts: Vec::new(),
@@ -186,6 +192,7 @@ impl fmt::Debug for Config {
       .field("log_capacity", &self.log_capacity)
       .field("password_iterations", &self.password_iterations)
       .field("public_url", &self.public_url)
+      .field("providers", &self.providers)
       .field("control_api", &self.control_api)
       .field(
         "control_token",
@@ -335,6 +342,21 @@ impl Emulator {
           "public URL '{url}' must be http:// or https:// and a host, without a trailing '/'"
         )));
       }
+    }
+    if let Some(unknown) = config.providers.iter().flatten().find(|p| {
+      ![
+        state::ANON,
+        state::USERPASS,
+        state::API_KEY,
+        state::CUSTOM_TOKEN,
+        state::CUSTOM_FUNCTION,
+      ]
+      .contains(&p.as_str())
+    }) {
+      return Err(EmulatorError::Config(format!(
+        "unknown login provider '{unknown}' (anon-user, local-userpass, api-key, custom-token, \
+         custom-function)"
+      )));
     }
     if config.function_identity_field.is_empty() {
       return Err(EmulatorError::Config(

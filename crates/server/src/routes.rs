@@ -500,6 +500,9 @@ async fn login(
   } else {
     None
   };
+  if !shared.provider_enabled(provider) {
+    return Err(unsupported_provider(provider));
+  }
   let payload = parse_object(body, true)?;
   let now = now_secs();
 
@@ -785,7 +788,13 @@ async fn userpass(
       Ok(Reply::Empty(204))
     }
     Userpass::ResetCall => {
-      // The server's "reset function" approves every request: the password changes now.
+      // The emulator's "reset function" approves every request: the password changes now.
+      // In production that would let anyone set anyone's password: `serve` has no function.
+      if !shared.config.control_api {
+        return Err(ApiError::bad_request(
+          "password reset through a function is not available on this server: use reset/send",
+        ));
+      }
       let email = owned("email")?;
       let password = owned("password")?;
       check_arguments(&payload)?;

@@ -106,6 +106,15 @@ impl Shared {
     self.store.run(app, write, f).await
   }
 
+  /// Whether logins through `provider` are accepted ([`Config::providers`]).
+  pub fn provider_enabled(&self, provider: &str) -> bool {
+    self
+      .config
+      .providers
+      .as_ref()
+      .is_none_or(|list| list.iter().any(|p| p == provider))
+  }
+
   /// Whether this server serves `app`.
   pub fn serves(&self, app: &str) -> bool {
     app == self.config.app_id || self.config.app_ids.iter().any(|a| a == app)

@@ -865,3 +865,54 @@ async fn error_content_type_is_exactly_application_json() {
   let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
   assert_eq!(keys, ["error", "error_code", "link"]);
 }
+
+/// `serve`'s production defaults: the providers a config lists, and no reset function.
+#[tokio::test]
+async fn only_the_listed_providers_log_in_and_production_has_no_reset_function() {
+  let emu = start_with(Config {
+    providers: Some(vec!["local-userpass".into(), "api-key".into()]),
+    control_api: false,
+    ..Config::default()
+  })
+  .await;
+  for (provider, body) in [
+    ("anon-user", json!({})),
+    ("custom-function", json!({"id": "anyone"})),
+  ] {
+    let r = emu.login_raw(provider, &body).await;
+    assert_eq!(r.status, 401, "{provider}: {}", r.text());
+    assert_eq!(r.json()["error_code"], "AuthProviderNotFound");
+  }
+  emu
+    .register("listed@example.com", "password1")
+    .await
+    .assert_empty(201);
+  emu.login_email("listed@example.com", "password1").await;
+  // The emulator's reset function approves every request: in production, nobody's password
+  // may be set that way.
+  let r = emu
+    .app_api(
+      "POST",
+      "/auth/providers/local-userpass/reset/call",
+      None,
+      Some(
+        &json!({"email": "listed@example.com", "password": "hijacked1", "arguments": []})
+          .to_string(),
+      ),
+    )
+    .await;
+  assert_eq!(r.status, 400, "{}", r.text());
+  assert!(r.text().contains("not available on this server"));
+  emu.login_email("listed@example.com", "password1").await;
+  let config = Config {
+    providers: Some(vec!["local-userpass".into(), "google".into()]),
+    ..Config::default()
+  };
+  let err = realm_auth_server::Emulator::start(config)
+    .await
+    .unwrap_err();
+  assert!(
+    err.to_string().contains("unknown login provider 'google'"),
+    "{err}"
+  );
+}
