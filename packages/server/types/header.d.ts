@@ -54,6 +54,13 @@ export interface EmulatorOptions {
   customTokenMetadataFields?: Array<{ name: string; field_name?: string; required?: boolean }>
   /** Where users, keys and sessions live. Default: this process's memory. */
   store?: EmulatorStore
+  /**
+   * The URL clients reach the server at, which the location route answers with (behind a TLS
+   * proxy: `https://…`). Default: `http://` and the request's `Host`.
+   */
+  publicUrl?: string
+  /** The login providers accepted (`anon-user`, `local-userpass`, …). Default: all of them. */
+  providers?: Array<'anon-user' | 'local-userpass' | 'api-key' | 'custom-token' | 'custom-function'>
 }
 
 /**
