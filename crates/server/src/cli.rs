@@ -24,6 +24,8 @@ macro_rules! server_options {
   --custom-token-secret-file <f> enable the custom-token provider with the HS256 secret in <f>
                                 (or set REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET)
   --custom-token-secret <s>     the same from the command line, where `ps` shows it to every user
+  --custom-token-jwks-file <f>  enable the custom-token provider for RS256 tokens, verified with
+                                the RSA keys of the JWKS file <f>
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
   --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
@@ -32,6 +34,8 @@ macro_rules! server_options {
   --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
                                 (0 turns any of these four limits off)
+  --signing-keys-file <f>       sign tokens with the last HS256 key of <f>, verify with any of
+                                them: {\"keys\": [{\"kid\": ..., \"secret\": ...}]} (rotation)
   --json                        print the listening line and any failure as one JSON object
 "
   };
@@ -388,6 +392,12 @@ fn parse(
           "--threads is taken only by the realm-auth-server binary (this emulator runs on the addon's threads)"
             .into(),
         );
+      }
+      "--signing-keys-file" => {
+        config.signing_keys_file = Some(value("--signing-keys-file")?.into())
+      }
+      "--custom-token-jwks-file" => {
+        config.custom_token_jwks_file = Some(value("--custom-token-jwks-file")?.into())
       }
       other => return Err(format!("unknown argument '{other}'")),
     }
