@@ -734,6 +734,36 @@ mod tests {
   }
 
   #[test]
+  fn key_file_flags_and_settings() {
+    let no_env = |_: &str| None;
+    let cli = |a: &str, mode| parse(args(a), mode, &no_env).unwrap().unwrap().config;
+    let config = cli(
+      "--signing-keys-file keys.json --custom-token-jwks-file=jwks.json",
+      Mode::BinaryEmulator,
+    );
+    assert_eq!(
+      (config.signing_keys_file, config.custom_token_jwks_file),
+      (Some("keys.json".into()), Some("jwks.json".into()))
+    );
+    let file = TempFile::new(
+      "keys-serve.json",
+      r#"{"store": {"kind": "sqlite", "path": "a.db"}, "signingKeysFile": "/etc/k.json",
+          "customTokenJwksFile": "/etc/jwks.json"}"#,
+    );
+    let config = parse(vec!["--config".into(), file.arg()], Mode::Serve, &no_env)
+      .unwrap()
+      .unwrap()
+      .config;
+    assert_eq!(
+      (config.signing_keys_file, config.custom_token_jwks_file),
+      (Some("/etc/k.json".into()), Some("/etc/jwks.json".into()))
+    );
+    assert!(
+      SERVE_USAGE.contains("--signing-keys-file") && USAGE.contains("--custom-token-jwks-file")
+    );
+  }
+
+  #[test]
   fn serve_reads_a_config_file_and_refuses_the_emulators_options() {
     let no_env = |_: &str| None;
     let serve = |a: Vec<String>| parse(a, Mode::Serve, &no_env).map(|c| c.unwrap().config);
