@@ -214,8 +214,8 @@ impl SigningKeys {
 pub(crate) struct Tokens {
   /// The base64url header of every token minted: [`HEADER`], or one naming the signing `kid`.
   header: String,
-  // Keyed once: cloning a keyed HMAC is cheaper than re-deriving the pads per request.
-  /// Signs new tokens: the store's secret, or the keys file's last key.
+  /// Signs new tokens: the store's secret, or the keys file's last key. (Every key is an HMAC
+  /// keyed once: cloning one is cheaper than re-deriving the pads per request.)
   signer: HmacSha256,
   /// The keys file's keys as `(kid, header, key)`; empty without a keys file, and then tokens
   /// are verified with `signer` alone, header unread, exactly as before keys files existed.

@@ -54,6 +54,13 @@ export interface EmulatorOptions {
   customTokenMetadataFields?: Array<{ name: string; field_name?: string; required?: boolean }>
   /** Where users, keys and sessions live. Default: this process's memory. */
   store?: EmulatorStore
+  /**
+   * A JSON file of HS256 token signing keys, `{"keys": [{"kid", "secret"}]}`: the last signs,
+   * all verify (rotation; see docs/SERVER.md). Default: the store's own secret, no `kid`.
+   */
+  signingKeysFile?: string
+  /** A JWKS file whose RSA keys verify RS256 `custom-token` JWTs (enables the provider). */
+  customTokenJwksFile?: string
 }
 
 /**
