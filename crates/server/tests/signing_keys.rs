@@ -368,3 +368,88 @@ async fn rs256_custom_tokens_from_a_jwks_file() {
     .assert_error(401, "AuthError", "signature is invalid");
   emu.emulator.stop().await;
 }
+
+/// `realm-auth-server serve` with these arguments, in `dir`.
+fn serve_command(dir: &Dir, args: &[&str]) -> std::process::Command {
+  let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_realm-auth-server"));
+  command
+    .current_dir(&dir.0)
+    .arg("serve")
+    .args(["--sqlite", "store.db", "--port", "0", "--json"])
+    .args(args)
+    .stdin(std::process::Stdio::null());
+  command
+}
+
+#[tokio::test]
+async fn serve_takes_the_key_files_from_its_config_file() {
+  let dir = Dir::new("serve");
+  let (public, signer) = test_key();
+  dir.write("keys.json", &keys_file(&[("k-serve", SECRET_A)]));
+  dir.write("jwks.json", &json!({"keys": [public]}));
+  dir.write(
+    "server.json",
+    &json!({"signingKeysFile": "keys.json", "customTokenJwksFile": "jwks.json"}),
+  );
+  let mut child = serve_command(&dir, &["--config", "server.json"])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::inherit())
+    .spawn()
+    .expect("serve starts");
+  let stdout = child.stdout.take().unwrap();
+  let line = tokio::task::spawn_blocking(move || {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+      .read_line(&mut line)
+      .unwrap();
+    line
+  })
+  .await
+  .unwrap();
+  let listening: Value = serde_json::from_str(line.trim()).expect("listening line");
+  let port: u16 = listening["baseUrl"]
+    .as_str()
+    .and_then(|u| u.rsplit(':').next())
+    .and_then(|p| p.parse().ok())
+    .expect("port");
+  let token = sign_rs256(
+    &signer,
+    json!({"alg": "RS256", "kid": "test-rsa-1"}),
+    &json!({"sub": "serve-user", "exp": now() + 60}),
+  );
+  let body = json!({"token": token}).to_string();
+  let path = format!(
+    "{}/app/emulator-app/auth/providers/custom-token/login",
+    common::BASE
+  );
+  let host = format!("127.0.0.1:{port}");
+  let request = common::build_request(
+    "POST",
+    &path,
+    &[("Host", &host), ("Content-Type", "application/json")],
+    Some(body.as_bytes()),
+  );
+  let response = common::parse_response(&common::raw_exchange(port, &request).await.unwrap());
+  let _ = child.kill();
+  let _ = child.wait();
+  assert_eq!(response.status, 200, "{}", response.text());
+  assert_eq!(
+    header(response.json()["refresh_token"].as_str().unwrap())["kid"],
+    "k-serve"
+  );
+
+  // A bad keys file stops the start: exit code 2 (a configuration error), the file named, its
+  // secret not.
+  dir.write("keys.json", &keys_file(&[("k", "a-secret-far-too-short")]));
+  let out = serve_command(&dir, &["--signing-keys-file", "keys.json"])
+    .output()
+    .unwrap();
+  let stderr = String::from_utf8_lossy(&out.stderr);
+  assert_eq!(out.status.code(), Some(2), "{stderr}");
+  assert!(
+    stderr.contains("keys.json") && stderr.contains("32 bytes"),
+    "{stderr}"
+  );
+  assert!(!stderr.contains("far-too-short"), "{stderr}");
+}
