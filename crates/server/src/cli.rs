@@ -24,6 +24,8 @@ macro_rules! server_options {
   --custom-token-secret-file <f> enable the custom-token provider with the HS256 secret in <f>
                                 (or set REALM_AUTH_EMULATOR_CUSTOM_TOKEN_SECRET)
   --custom-token-secret <s>     the same from the command line, where `ps` shows it to every user
+  --custom-token-jwks-file <f>  enable the custom-token provider for RS256 tokens, verified with
+                                the RSA keys of the JWKS file <f>
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
   --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
@@ -33,6 +35,8 @@ macro_rules! server_options {
   --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
                                 (0 turns any of these four limits off)
+  --signing-keys-file <f>       sign tokens with the last HS256 key of <f>, verify with any of
+                                them: {\"keys\": [{\"kid\": ..., \"secret\": ...}]} (rotation)
   --json                        print the listening line and any failure as one JSON object
 "
   };
@@ -394,6 +398,12 @@ fn parse(
             .into(),
         );
       }
+      "--signing-keys-file" => {
+        config.signing_keys_file = Some(value("--signing-keys-file")?.into())
+      }
+      "--custom-token-jwks-file" => {
+        config.custom_token_jwks_file = Some(value("--custom-token-jwks-file")?.into())
+      }
       other => return Err(format!("unknown argument '{other}'")),
     }
   }
@@ -728,6 +738,36 @@ mod tests {
       err
         .unwrap_err()
         .contains("cannot read '/nonexistent/token'")
+    );
+  }
+
+  #[test]
+  fn key_file_flags_and_settings() {
+    let no_env = |_: &str| None;
+    let cli = |a: &str, mode| parse(args(a), mode, &no_env).unwrap().unwrap().config;
+    let config = cli(
+      "--signing-keys-file keys.json --custom-token-jwks-file=jwks.json",
+      Mode::BinaryEmulator,
+    );
+    assert_eq!(
+      (config.signing_keys_file, config.custom_token_jwks_file),
+      (Some("keys.json".into()), Some("jwks.json".into()))
+    );
+    let file = TempFile::new(
+      "keys-serve.json",
+      r#"{"store": {"kind": "sqlite", "path": "a.db"}, "signingKeysFile": "/etc/k.json",
+          "customTokenJwksFile": "/etc/jwks.json"}"#,
+    );
+    let config = parse(vec!["--config".into(), file.arg()], Mode::Serve, &no_env)
+      .unwrap()
+      .unwrap()
+      .config;
+    assert_eq!(
+      (config.signing_keys_file, config.custom_token_jwks_file),
+      (Some("/etc/k.json".into()), Some("/etc/jwks.json".into()))
+    );
+    assert!(
+      SERVE_USAGE.contains("--signing-keys-file") && USAGE.contains("--custom-token-jwks-file")
     );
   }
 

@@ -23,6 +23,7 @@ mod access;
 pub mod admin;
 pub mod cli;
 mod control;
+mod custom_token;
 mod faults;
 mod ids;
 mod log;
@@ -78,7 +79,8 @@ pub struct Config {
   pub refresh_token_ttl_secs: u64,
   /// New email/password accounts start unconfirmed (default false: auto-confirmed).
   pub require_email_confirmation: bool,
-  /// HS256 secret of the `custom-token` provider; `None` disables the provider.
+  /// HS256 secret of the `custom-token` provider; `None` (and no
+  /// [`Config::custom_token_jwks_file`]) disables the provider.
   pub custom_token_secret: Option<String>,
   /// JWT claims the `custom-token` provider copies into the user's profile `data` (the
   /// provider's `metadata_fields`), on every login.
@@ -131,6 +133,18 @@ pub struct Config {
   /// Requests served on one connection; the last response says `Connection: close`; 0 disables
   /// (default 1000).
   pub max_requests_per_connection: u64,
+  /// A JSON file of HS256 keys that sign this server's tokens instead of the store's secret:
+  /// `{"keys": [{"kid": "2026-12", "secret": "<32 bytes or more>"}, ...]}`. The LAST key signs
+  /// (its `kid` goes in every new token's header); every listed key verifies, so a key is
+  /// rotated by appending a new one and removing the old one after the refresh-token lifetime.
+  /// Tokens without `kid` (minted with the store's secret before the file was set) are still
+  /// accepted unless the file says `"acceptLegacyTokens": false`. Read once, at start.
+  pub signing_keys_file: Option<PathBuf>,
+  /// A JWKS file (`{"keys": [{"kty": "RSA", "kid", "n", "e", "alg": "RS256"}, ...]}`) whose
+  /// RSA keys verify RS256 `custom-token` credentials (by `kid`, or the only key when a token
+  /// has none). Enables the provider, alone or with [`Config::custom_token_secret`] (which keeps
+  /// verifying HS256 tokens). Read once, at start.
+  pub custom_token_jwks_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -160,6 +174,8 @@ impl Default for Config {
       idle_timeout_ms: 90_000,
       max_connections: 4096,
       max_requests_per_connection: 1000,
+      signing_keys_file: None,
+      custom_token_jwks_file: None,
     }
   }
 }
@@ -206,6 +222,8 @@ impl fmt::Debug for Config {
         "max_requests_per_connection",
         &self.max_requests_per_connection,
       )
+      .field("signing_keys_file", &self.signing_keys_file)
+      .field("custom_token_jwks_file", &self.custom_token_jwks_file)
       .finish()
   }
 }
@@ -372,6 +390,21 @@ impl Emulator {
     };
     let extra_hosts =
       access::parse_allowed_hosts(&config.allowed_hosts).map_err(EmulatorError::Config)?;
+    // Key files before the store: a bad file fails the start without touching the database.
+    let signing_keys = match &config.signing_keys_file {
+      Some(path) => Some(
+        tokens::SigningKeys::load(path)
+          .await
+          .map_err(EmulatorError::Config)?,
+      ),
+      None => None,
+    };
+    let custom_keys = custom_token::CustomKeys::load(
+      config.custom_token_secret.as_deref(),
+      config.custom_token_jwks_file.as_deref(),
+    )
+    .await
+    .map_err(EmulatorError::Config)?;
     if config.data_file.is_some() && config.store != StoreConfig::Memory {
       return Err(EmulatorError::Config(
         "a data file is for the memory store only; a SQL store is its own file".into(),
@@ -444,7 +477,7 @@ impl Emulator {
       config,
       base_url_for(addr),
       store,
-      &jwt_secret,
+      tokens::Tokens::with_keys(&jwt_secret, signing_keys, custom_keys),
       persister,
       access,
     ));

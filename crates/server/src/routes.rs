@@ -19,7 +19,7 @@ use crate::state::{
   key_hash, new_key_secret, new_password_hash, validate_password,
 };
 use crate::store::{Pending, Tx};
-use crate::tokens::{Claims, Kind, Reject, verify_custom_token};
+use crate::tokens::{Claims, Kind};
 
 /// Where the client API lives.
 pub(crate) const BASE: &str = "/api/client/v2.0";
@@ -293,12 +293,11 @@ fn bearer_claims(ctx: &mut Ctx<'_>) -> Result<Claims, ApiError> {
     .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
     .map(|(_, t)| t.trim())
     .ok_or_else(|| ApiError::invalid_session("malformed Authorization header"))?;
-  ctx.shared.tokens.verify(token).map_err(|e| {
-    ApiError::invalid_session(match e {
-      Reject::Malformed => "malformed token",
-      Reject::BadSignature => "token signature is invalid",
-    })
-  })
+  ctx
+    .shared
+    .tokens
+    .verify(token)
+    .map_err(|e| ApiError::invalid_session(e.reason()))
 }
 
 /// Marks the log entry as authenticated.
@@ -530,11 +529,12 @@ async fn login(
     }
     API_KEY => Cred::KeyHash(key_hash(str_field(&payload, "key")?)),
     CUSTOM_TOKEN => {
-      let Some(secret) = &shared.config.custom_token_secret else {
+      let keys = &shared.tokens.custom;
+      if !keys.enabled() {
         return Err(unsupported_provider(provider));
-      };
+      }
       let token = str_field(&payload, "token")?;
-      let verified = verify_custom_token(secret.as_bytes(), token, now).map_err(|why| {
+      let verified = keys.verify(token, now).map_err(|why| {
         ApiError::new(
           401,
           "AuthError",

@@ -65,16 +65,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-  /// Builds the shared context around a store and its app's token signing secret.
+  /// Builds the shared context around a store and the keys of its tokens.
   pub fn new(
     config: Config,
     base_url: String,
     store: Store,
-    jwt_secret: &[u8],
+    tokens: Tokens,
     persister: Option<Persister>,
     access: Access,
   ) -> Shared {
-    let tokens = Tokens::new(jwt_secret);
     // Without the control API nobody could read the log: keep none.
     let log = RequestLog::new(if config.control_api {
       config.log_capacity

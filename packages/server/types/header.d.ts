@@ -61,6 +61,13 @@ export interface EmulatorOptions {
   publicUrl?: string
   /** The login providers accepted (`anon-user`, `local-userpass`, …). Default: all of them. */
   providers?: Array<'anon-user' | 'local-userpass' | 'api-key' | 'custom-token' | 'custom-function'>
+  /**
+   * A JSON file of HS256 token signing keys, `{"keys": [{"kid", "secret"}]}`: the last signs,
+   * all verify (rotation; see docs/SERVER.md). Default: the store's own secret, no `kid`.
+   */
+  signingKeysFile?: string
+  /** A JWKS file whose RSA keys verify RS256 `custom-token` JWTs (enables the provider). */
+  customTokenJwksFile?: string
 }
 
 /**
