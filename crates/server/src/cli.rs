@@ -32,6 +32,11 @@ macro_rules! server_options {
   --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
                                 (0 turns any of these four limits off)
+  --access-log                  print one JSON line per request on stdout (time, method, route
+                                template, status, ms, request id; never paths, tokens or bodies)
+  --shutdown-grace-ms <ms>      time requests in flight get to finish on SIGTERM (default 10000
+                                for serve, 500 for the emulator)
+  --no-metrics                  do not serve /metrics (/healthz and /readyz always are)
   --json                        print the listening line and any failure as one JSON object
 "
   };
@@ -389,6 +394,14 @@ fn parse(
             .into(),
         );
       }
+      "--access-log" if inline.is_none() => config.access_log = true,
+      "--shutdown-grace-ms" => {
+        config.shutdown_grace_ms = Some(number(
+          "--shutdown-grace-ms",
+          value("--shutdown-grace-ms")?,
+        )?)
+      }
+      "--no-metrics" if inline.is_none() => config.metrics = false,
       other => return Err(format!("unknown argument '{other}'")),
     }
   }
