@@ -147,12 +147,15 @@ fn parse_prometheus(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
   (samples, types)
 }
 
+/// A series' labels, sorted, without `le`.
+type Labels = Vec<(String, String)>;
+
 /// Checks every histogram: buckets in increasing `le` order with cumulative counts, ending with
 /// `+Inf` equal to `_count`. Returns how many series it checked.
 fn check_histograms(samples: &[Sample], types: &HashMap<String, String>) -> usize {
   let mut checked = 0;
   for (family, _) in types.iter().filter(|(_, t)| *t == "histogram") {
-    let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
     let mut counts = HashMap::new();
     for s in samples {
       let mut key: Vec<_> = s.labels.clone().into_iter().collect();
