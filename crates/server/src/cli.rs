@@ -37,6 +37,8 @@ macro_rules! server_options {
   --shutdown-grace-ms <ms>      time requests in flight get to finish on SIGTERM (default 10000
                                 for serve, 500 for the emulator)
   --no-metrics                  do not serve /metrics (/healthz and /readyz always are)
+  --tls-cert <pem> --tls-key <pem>  serve HTTPS with this certificate chain and key (the
+                                binary rereads both on SIGHUP)
   --json                        print the listening line and any failure as one JSON object
 "
   };
@@ -402,6 +404,8 @@ fn parse(
         )?)
       }
       "--no-metrics" if inline.is_none() => config.metrics = false,
+      "--tls-cert" => config.tls_cert_file = Some(value("--tls-cert")?.into()),
+      "--tls-key" => config.tls_key_file = Some(value("--tls-key")?.into()),
       other => return Err(format!("unknown argument '{other}'")),
     }
   }

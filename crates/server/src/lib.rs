@@ -34,6 +34,7 @@ mod server;
 mod sqlite;
 mod state;
 mod store;
+mod tls;
 mod tokens;
 
 use std::fmt;
@@ -135,6 +136,11 @@ pub struct Config {
   /// connections are cut (default `None`: 10 000 ms for `serve`, 500 ms for the emulator, whose
   /// tests stop it with requests stalled by faults).
   pub shutdown_grace_ms: Option<u64>,
+  /// Serve HTTPS with the certificate chain (PEM, leaf first) in this file; needs
+  /// `tls_key_file`. Both are reread by [`Emulator::reload_tls`] (SIGHUP for the binary).
+  pub tls_cert_file: Option<PathBuf>,
+  /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+  pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -166,6 +172,8 @@ impl Default for Config {
       metrics: true,
       access_log: false,
       shutdown_grace_ms: None,
+      tls_cert_file: None,
+      tls_key_file: None,
     }
   }
 }
@@ -214,6 +222,8 @@ impl fmt::Debug for Config {
       .field("metrics", &self.metrics)
       .field("access_log", &self.access_log)
       .field("shutdown_grace_ms", &self.shutdown_grace_ms)
+      .field("tls_cert_file", &self.tls_cert_file)
+      .field("tls_key_file", &self.tls_key_file)
       .finish()
   }
 }
@@ -428,19 +438,27 @@ impl Emulator {
         (store::Store::Postgres(Arc::new(db)), secret, None)
       }
     };
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+      (None, None) => None,
+      (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key).map_err(EmulatorError::Config)?),
+      _ => {
+        return Err(EmulatorError::Config(
+          "TLS needs both a certificate file and a key file".into(),
+        ));
+      }
+    };
     let listener = TcpListener::bind((config.host.as_str(), config.port))
       .await
       .map_err(EmulatorError::Bind)?;
     let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
     let access = access::Access::new(token, &config.host, extra_hosts, addr.port());
-    let shared = Arc::new(server::Shared::new(
-      config,
-      base_url_for(addr),
-      store,
-      &jwt_secret,
-      persister,
-      access,
-    ));
+    let mut base_url = base_url_for(addr);
+    if tls.is_some() {
+      base_url = base_url.replacen("http://", "https://", 1);
+    }
+    let mut shared = server::Shared::new(config, base_url, store, &jwt_secret, persister, access);
+    shared.tls = tls;
+    let shared = Arc::new(shared);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
     Ok(Emulator {
@@ -516,6 +534,20 @@ impl Emulator {
     if let Err(e) = self.shared.persist().await {
       eprintln!("realm-auth-server: could not write the data file: {e}");
     }
+  }
+
+  /// Rereads [`Config::tls_cert_file`] and [`Config::tls_key_file`]: connections from here on
+  /// use them, open ones keep theirs. `Ok(false)` without TLS; on error the files in use stay.
+  pub fn reload_tls(&self) -> Result<bool, EmulatorError> {
+    match &self.shared.tls {
+      None => Ok(false),
+      Some(tls) => tls.reload().map(|()| true).map_err(EmulatorError::Config),
+    }
+  }
+
+  /// Whether this server serves HTTPS.
+  pub fn tls(&self) -> bool {
+    self.shared.tls.is_some()
   }
 
   /// Requests cut off from here on are logged as `stopped`, not as client aborts.

@@ -41,6 +41,9 @@ pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 /// aborts them.
 const CUT_MARGIN: Duration = Duration::from_millis(500);
 
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything the handlers share.
 pub(crate) struct Shared {
   pub config: Config,
@@ -65,6 +68,8 @@ pub(crate) struct Shared {
   limits: Limits,
   /// Metrics and the access log.
   pub ops: crate::ops::Ops,
+  /// TLS, when configured.
+  pub tls: Option<crate::tls::Tls>,
 }
 
 impl Shared {
@@ -97,6 +102,7 @@ impl Shared {
       access,
       limits: Limits::new(&config),
       ops: crate::ops::Ops::new(config.access_log, config.metrics),
+      tls: None,
       config,
     }
   }
@@ -404,7 +410,8 @@ pub(crate) fn public_base(shared: &Shared, headers: &HeaderMap) -> String {
           .bytes()
           .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
     {
-      format!("http://{host}")
+      let scheme = if shared.tls.is_some() { "https" } else { "http" };
+      format!("{scheme}://{host}")
     }
     _ => shared.base_url.clone(),
   }
@@ -538,7 +545,7 @@ impl Limits {
 
 /// The socket as hyper sees it: every read that brings bytes is reported to the clock.
 struct Watched {
-  stream: TcpStream,
+  stream: crate::tls::Io,
   ctl: Arc<ConnCtl>,
 }
 
@@ -640,6 +647,15 @@ async fn serve_connection(
 ) {
   let _ = stream.set_nodelay(true);
   let _open = shared.ops.connection_opened();
+  let stream = match &shared.tls {
+    None => crate::tls::Io::Plain(stream),
+    Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await
+    {
+      Ok(Ok(tls_stream)) => crate::tls::Io::Tls(Box::new(tls_stream)),
+      // A failed or stalled handshake: nothing to answer in HTTP.
+      _ => return,
+    },
+  };
   let ctl = Arc::new(ConnCtl::new());
   let max_requests = shared.limits.max_requests;
   let service = {
