@@ -410,7 +410,11 @@ pub(crate) fn public_base(shared: &Shared, headers: &HeaderMap) -> String {
           .bytes()
           .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
     {
-      let scheme = if shared.tls.is_some() { "https" } else { "http" };
+      let scheme = if shared.tls.is_some() {
+        "https"
+      } else {
+        "http"
+      };
       format!("{scheme}://{host}")
     }
     _ => shared.base_url.clone(),
