@@ -841,7 +841,8 @@ pub(crate) async fn accept_loop(
           while refusals.try_join_next().is_some() {}
           match shared.limits.max_connections {
             Some(max) if connections.len() >= max => {
-              if refusals.len() < MAX_REFUSALS {
+              // A plain-text 503 means nothing to a TLS client: it just gets the close.
+              if refusals.len() < MAX_REFUSALS && shared.tls.is_none() {
                 refusals.spawn(refuse(stream, max));
               }
             }
