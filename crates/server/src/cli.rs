@@ -824,4 +824,33 @@ mod tests {
     );
     assert!(parse_args(args("--max-connections -1")).is_err());
   }
+
+  #[test]
+  fn serve_takes_the_operations_options_by_flag_and_by_file() {
+    let no_env = |_: &str| None;
+    let serve = |a: &str| parse(args(a), Mode::Serve, &no_env).map(|c| c.unwrap().config);
+    let config = serve("--sqlite a.db").unwrap();
+    assert!(config.metrics && !config.access_log);
+    assert_eq!(config.shutdown_grace_ms, None);
+    assert_eq!((config.tls_cert_file, config.tls_key_file), (None, None));
+    let config = serve(
+      "--sqlite a.db --access-log --no-metrics --shutdown-grace-ms=2500 --tls-cert c.pem \
+       --tls-key k.pem",
+    )
+    .unwrap();
+    assert!(config.access_log && !config.metrics);
+    assert_eq!(config.shutdown_grace_ms, Some(2500));
+    assert_eq!(config.tls_cert_file, Some("c.pem".into()));
+    assert_eq!(config.tls_key_file, Some("k.pem".into()));
+    assert!(serve("--sqlite a.db --access-log=yes").is_err());
+    assert!(serve("--sqlite a.db --shutdown-grace-ms soon").is_err());
+    let config = parse_config(
+      r#"{"accessLog": true, "metrics": false, "shutdownGraceMs": 30000,
+          "tlsCertFile": "/c.pem", "tlsKeyFile": "/k.pem"}"#,
+    )
+    .unwrap();
+    assert!(config.access_log && !config.metrics);
+    assert_eq!(config.shutdown_grace_ms, Some(30_000));
+    assert_eq!(config.tls_key_file, Some("/k.pem".into()));
+  }
 }

@@ -82,6 +82,15 @@ async fn database_outage_answers_503_and_recovers_by_itself() {
     json!({"status": "unavailable", "reason": "store unavailable"})
   );
   assert_eq!(emu.send("GET", "/healthz", None, None).await.status, 200);
+  // Both 503s are counted as store errors (this test binary runs no other server).
+  let metrics = emu.send("GET", "/metrics", None, None).await.text();
+  let unavailable: f64 = metrics
+    .lines()
+    .find_map(|l| l.strip_prefix("realm_auth_store_errors_total{kind=\"unavailable\"} "))
+    .expect("the store errors counter")
+    .parse()
+    .unwrap();
+  assert!(unavailable >= 2.0, "{metrics}");
 
   let options = format!("-c listen_addresses=127.0.0.1 -p {port} -k {dir} -c max_connections=200");
   let log = format!("{dir}/server.log");
