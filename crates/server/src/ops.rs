@@ -210,7 +210,7 @@ impl Ops {
   pub fn render(&self) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str(
-      "# HELP realm_auth_requests_total Requests answered, by route template, method and status.\n\
+      "# HELP realm_auth_requests_total Requests by route template, method and status (none: cut before a response).\n\
        # TYPE realm_auth_requests_total counter\n",
     );
     for (r, route) in ROUTES.iter().enumerate() {
