@@ -68,6 +68,16 @@ export interface EmulatorOptions {
   signingKeysFile?: string
   /** A JWKS file whose RSA keys verify RS256 `custom-token` JWTs (enables the provider). */
   customTokenJwksFile?: string
+  /** Serve `GET /metrics` (Prometheus text). Default true; `/healthz` and `/readyz` always are. */
+  metrics?: boolean
+  /** One JSON line per request on stdout (no path, token or body). Default false. */
+  accessLog?: boolean
+  /** On `stop()`, time requests in flight get to finish before being cut, in ms. Default 500. */
+  shutdownGraceMs?: number
+  /** Serve HTTPS with this PEM certificate chain (leaf first); needs `tlsKeyFile`. */
+  tlsCertFile?: string
+  /** The PEM private key of `tlsCertFile`. */
+  tlsKeyFile?: string
 }
 
 /**

@@ -37,6 +37,13 @@ macro_rules! server_options {
                                 (0 turns any of these four limits off)
   --signing-keys-file <f>       sign tokens with the last HS256 key of <f>, verify with any of
                                 them: {\"keys\": [{\"kid\": ..., \"secret\": ...}]} (rotation)
+  --access-log                  print one JSON line per request on stdout (time, method, route
+                                template, status, ms, request id; never paths, tokens or bodies)
+  --shutdown-grace-ms <ms>      time requests in flight get to finish on SIGTERM (default 10000
+                                for serve, 500 for the emulator)
+  --no-metrics                  do not serve /metrics (/healthz and /readyz always are)
+  --tls-cert <pem> --tls-key <pem>  serve HTTPS with this certificate chain and key (the
+                                binary rereads both on SIGHUP)
   --json                        print the listening line and any failure as one JSON object
 "
   };
@@ -404,6 +411,16 @@ fn parse(
       "--custom-token-jwks-file" => {
         config.custom_token_jwks_file = Some(value("--custom-token-jwks-file")?.into())
       }
+      "--access-log" if inline.is_none() => config.access_log = true,
+      "--shutdown-grace-ms" => {
+        config.shutdown_grace_ms = Some(number(
+          "--shutdown-grace-ms",
+          value("--shutdown-grace-ms")?,
+        )?)
+      }
+      "--no-metrics" if inline.is_none() => config.metrics = false,
+      "--tls-cert" => config.tls_cert_file = Some(value("--tls-cert")?.into()),
+      "--tls-key" => config.tls_key_file = Some(value("--tls-key")?.into()),
       other => return Err(format!("unknown argument '{other}'")),
     }
   }
@@ -865,5 +882,34 @@ mod tests {
       (5, 0, 3, 7)
     );
     assert!(parse_args(args("--max-connections -1")).is_err());
+  }
+
+  #[test]
+  fn serve_takes_the_operations_options_by_flag_and_by_file() {
+    let no_env = |_: &str| None;
+    let serve = |a: &str| parse(args(a), Mode::Serve, &no_env).map(|c| c.unwrap().config);
+    let config = serve("--sqlite a.db").unwrap();
+    assert!(config.metrics && !config.access_log);
+    assert_eq!(config.shutdown_grace_ms, None);
+    assert_eq!((config.tls_cert_file, config.tls_key_file), (None, None));
+    let config = serve(
+      "--sqlite a.db --access-log --no-metrics --shutdown-grace-ms=2500 --tls-cert c.pem \
+       --tls-key k.pem",
+    )
+    .unwrap();
+    assert!(config.access_log && !config.metrics);
+    assert_eq!(config.shutdown_grace_ms, Some(2500));
+    assert_eq!(config.tls_cert_file, Some("c.pem".into()));
+    assert_eq!(config.tls_key_file, Some("k.pem".into()));
+    assert!(serve("--sqlite a.db --access-log=yes").is_err());
+    assert!(serve("--sqlite a.db --shutdown-grace-ms soon").is_err());
+    let config = parse_config(
+      r#"{"accessLog": true, "metrics": false, "shutdownGraceMs": 30000,
+          "tlsCertFile": "/c.pem", "tlsKeyFile": "/k.pem"}"#,
+    )
+    .unwrap();
+    assert!(config.access_log && !config.metrics);
+    assert_eq!(config.shutdown_grace_ms, Some(30_000));
+    assert_eq!(config.tls_key_file, Some("/k.pem".into()));
   }
 }

@@ -28,6 +28,7 @@ mod faults;
 mod ids;
 mod log;
 mod memory;
+mod ops;
 mod persist;
 mod postgres;
 mod routes;
@@ -35,6 +36,7 @@ mod server;
 mod sqlite;
 mod state;
 mod store;
+mod tls;
 mod tokens;
 
 use std::fmt;
@@ -145,6 +147,21 @@ pub struct Config {
   /// has none). Enables the provider, alone or with [`Config::custom_token_secret`] (which keeps
   /// verifying HS256 tokens). Read once, at start.
   pub custom_token_jwks_file: Option<PathBuf>,
+  /// Serve the Prometheus text page at `/metrics` (default true; `/healthz` and `/readyz` are
+  /// always served).
+  pub metrics: bool,
+  /// Print one JSON line per request on standard output: time, method, route template, status,
+  /// milliseconds and request id; never a path, query, header or body (default false).
+  pub access_log: bool,
+  /// How long stopping (SIGTERM for the binary) lets requests in flight finish before their
+  /// connections are cut (default `None`: 10 000 ms for `serve`, 500 ms for the emulator, whose
+  /// tests stop it with requests stalled by faults).
+  pub shutdown_grace_ms: Option<u64>,
+  /// Serve HTTPS with the certificate chain (PEM, leaf first) in this file; needs
+  /// `tls_key_file`. Both are reread by [`Emulator::reload_tls`] (SIGHUP for the binary).
+  pub tls_cert_file: Option<PathBuf>,
+  /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+  pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -176,6 +193,11 @@ impl Default for Config {
       max_requests_per_connection: 1000,
       signing_keys_file: None,
       custom_token_jwks_file: None,
+      metrics: true,
+      access_log: false,
+      shutdown_grace_ms: None,
+      tls_cert_file: None,
+      tls_key_file: None,
     }
   }
 }
@@ -224,6 +246,11 @@ impl fmt::Debug for Config {
       )
       .field("signing_keys_file", &self.signing_keys_file)
       .field("custom_token_jwks_file", &self.custom_token_jwks_file)
+      .field("metrics", &self.metrics)
+      .field("access_log", &self.access_log)
+      .field("shutdown_grace_ms", &self.shutdown_grace_ms)
+      .field("tls_cert_file", &self.tls_cert_file)
+      .field("tls_key_file", &self.tls_key_file)
       .finish()
   }
 }
@@ -468,19 +495,34 @@ impl Emulator {
         (store::Store::Postgres(Arc::new(db)), secret, None)
       }
     };
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+      (None, None) => None,
+      (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key).map_err(EmulatorError::Config)?),
+      _ => {
+        return Err(EmulatorError::Config(
+          "TLS needs both a certificate file and a key file".into(),
+        ));
+      }
+    };
     let listener = TcpListener::bind((config.host.as_str(), config.port))
       .await
       .map_err(EmulatorError::Bind)?;
     let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
     let access = access::Access::new(token, &config.host, extra_hosts, addr.port());
-    let shared = Arc::new(server::Shared::new(
+    let mut base_url = base_url_for(addr);
+    if tls.is_some() {
+      base_url = base_url.replacen("http://", "https://", 1);
+    }
+    let mut shared = server::Shared::new(
       config,
-      base_url_for(addr),
+      base_url,
       store,
       tokens::Tokens::with_keys(&jwt_secret, signing_keys, custom_keys),
       persister,
       access,
-    ));
+    );
+    shared.tls = tls;
+    let shared = Arc::new(shared);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
     Ok(Emulator {
@@ -542,8 +584,10 @@ impl Emulator {
     }
   }
 
-  /// Stops accepting, closes every connection (idle keep-alive ones at once, busy ones after a
-  /// short grace period), waits for the connection tasks and writes the data file. Idempotent.
+  /// Stops accepting (new connections are refused from here on), closes idle keep-alive
+  /// connections at once, lets requests in flight finish for up to
+  /// [`Config::shutdown_grace_ms`] and then cuts their connections, waits for the connection
+  /// tasks and writes the data file. Idempotent.
   pub async fn stop(&self) {
     self.mark_stopping();
     let _ = self.shutdown.send(true);
@@ -554,6 +598,20 @@ impl Emulator {
     if let Err(e) = self.shared.persist().await {
       eprintln!("realm-auth-server: could not write the data file: {e}");
     }
+  }
+
+  /// Rereads [`Config::tls_cert_file`] and [`Config::tls_key_file`]: connections from here on
+  /// use them, open ones keep theirs. `Ok(false)` without TLS; on error the files in use stay.
+  pub fn reload_tls(&self) -> Result<bool, EmulatorError> {
+    match &self.shared.tls {
+      None => Ok(false),
+      Some(tls) => tls.reload().map(|()| true).map_err(EmulatorError::Config),
+    }
+  }
+
+  /// Whether this server serves HTTPS.
+  pub fn tls(&self) -> bool {
+    self.shared.tls.is_some()
   }
 
   /// Requests cut off from here on are logged as `stopped`, not as client aborts.

@@ -33,6 +33,32 @@ async fn shutdown_signal() {
   }
 }
 
+/// Waits for Ctrl-C or SIGTERM; with TLS, rereads the certificate files on every SIGHUP
+/// meanwhile (only then: without TLS, SIGHUP keeps its default, ending the process, as a
+/// closed terminal expects).
+async fn serve_until_shutdown(server: &Emulator, json: bool) {
+  let shutdown = shutdown_signal();
+  tokio::pin!(shutdown);
+  #[cfg(unix)]
+  if server.tls() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut hangup) = signal(SignalKind::hangup()) {
+      loop {
+        tokio::select! {
+          _ = &mut shutdown => return,
+          _ = hangup.recv() => match server.reload_tls() {
+            Ok(_) if json => eprintln!("{}", serde_json::json!({ "tlsReloaded": true })),
+            Ok(_) => eprintln!("realm-auth-server: TLS certificate reloaded"),
+            // The files in use stay: a botched renewal must not take the server down.
+            Err(e) => fail(json, None, &e.to_string(), None),
+          },
+        }
+      }
+    }
+  }
+  shutdown.await;
+}
+
 /// Prints a failure on standard error: one JSON object with `--json`, else a line of text.
 /// With `help`, the message points at the command's help (bad usage).
 fn fail(json: bool, code: Option<u32>, message: &str, help: Option<&str>) {
@@ -155,7 +181,7 @@ fn run(command: Command, args: Vec<String>) -> ExitCode {
     }
     let _ = stdout.flush();
     drop(stdout);
-    shutdown_signal().await;
+    serve_until_shutdown(&server, json).await;
     server.stop().await;
     ExitCode::SUCCESS
   })

@@ -224,6 +224,15 @@ impl Postgres {
     }
   }
 
+  /// `SELECT 1` on a pooled or new connection (blocking; connecting is bounded by the connect
+  /// timeout), for `/readyz`.
+  pub fn ping(&self) -> R<()> {
+    let mut client = self.take()?;
+    let result = client.simple_query("SELECT 1");
+    self.give_back(client);
+    result.map(drop).map_err(err)
+  }
+
   /// Runs `f` in one transaction (blocking: call from a blocking thread). `f`'s error rolls
   /// back. `write` needs nothing extra here: rules lock the rows they must.
   pub fn run<T>(

@@ -92,6 +92,24 @@ fn route<'a>(segs: &[&'a str]) -> Option<(Route<'a>, &'static [Method])> {
   })
 }
 
+/// The route template of a client-API path, for metrics and the access log: a bounded name,
+/// never the path (which holds app and key ids). `None` when no route matches.
+pub(crate) fn template(path: &str) -> Option<&'static str> {
+  let rest = path.strip_prefix(BASE)?.strip_prefix('/')?;
+  let segs: Vec<&str> = rest.split('/').collect();
+  Some(match route(&segs)?.0 {
+    Route::Location { .. } => "location",
+    Route::Login { .. } => "login",
+    Route::Userpass { .. } => "userpass",
+    Route::Profile => "profile",
+    Route::Session => "session",
+    Route::DeleteUser => "delete_user",
+    Route::Keys => "api_keys",
+    Route::Key { .. } => "api_key",
+    Route::KeyEnable { .. } | Route::KeyDisable { .. } => "api_key_state",
+  })
+}
+
 /// A successful result.
 enum Reply {
   Json(u16, Vec<u8>),

@@ -37,8 +37,12 @@ use crate::tokens::Tokens;
 
 /// Largest client-API request body; bigger ones get 413.
 pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
-/// How long `stop` lets in-flight requests finish before connections are cut.
-const GRACE: Duration = Duration::from_millis(500);
+/// How long the accept loop waits past the grace period for connection tasks to end before it
+/// aborts them.
+const CUT_MARGIN: Duration = Duration::from_millis(500);
+
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything the handlers share.
 pub(crate) struct Shared {
@@ -62,6 +66,10 @@ pub(crate) struct Shared {
   pub access: Access,
   /// Connection limits.
   pub(crate) limits: Limits,
+  /// Metrics and the access log.
+  pub ops: crate::ops::Ops,
+  /// TLS, when configured.
+  pub tls: Option<crate::tls::Tls>,
 }
 
 impl Shared {
@@ -92,6 +100,8 @@ impl Shared {
       stopping: AtomicBool::new(false),
       access,
       limits: Limits::new(&config),
+      ops: crate::ops::Ops::new(config.access_log, config.metrics),
+      tls: None,
       config,
     }
   }
@@ -112,6 +122,12 @@ impl Shared {
       .providers
       .as_ref()
       .is_none_or(|list| list.iter().any(|p| p == provider))
+  }
+
+  /// How long `stop` lets requests in flight finish (see [`Config::shutdown_grace_ms`]).
+  pub fn grace(&self) -> Duration {
+    let default = if self.config.control_api { 500 } else { 10_000 };
+    Duration::from_millis(self.config.shutdown_grace_ms.unwrap_or(default))
   }
 
   /// Whether this server serves `app`.
@@ -419,7 +435,12 @@ pub(crate) fn public_base(shared: &Shared, headers: &HeaderMap) -> String {
           .bytes()
           .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
     {
-      format!("http://{host}")
+      let scheme = if shared.tls.is_some() {
+        "https"
+      } else {
+        "http"
+      };
+      format!("{scheme}://{host}")
     }
     _ => shared.base_url.clone(),
   }
@@ -553,7 +574,7 @@ impl Limits {
 
 /// The socket as hyper sees it: every read that brings bytes is reported to the clock.
 struct Watched {
-  stream: TcpStream,
+  stream: crate::tls::Io,
   ctl: Arc<ConnCtl>,
 }
 
@@ -654,17 +675,32 @@ async fn serve_connection(
   mut shutdown: watch::Receiver<bool>,
 ) {
   let _ = stream.set_nodelay(true);
+  let _open = shared.ops.connection_opened();
+  let stream = match &shared.tls {
+    None => crate::tls::Io::Plain(stream),
+    Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await
+    {
+      Ok(Ok(tls_stream)) => crate::tls::Io::Tls(Box::new(tls_stream)),
+      // A failed or stalled handshake: nothing to answer in HTTP.
+      _ => return,
+    },
+  };
   let ctl = Arc::new(ConnCtl::new());
   let max_requests = shared.limits.max_requests;
   let service = {
     let ctl = ctl.clone();
     let shared = shared.clone();
-    service_fn(move |req| {
+    service_fn(move |mut req: Request<Incoming>| {
       let begun = ctl.request_started();
       let in_flight = InFlight(ctl.clone());
+      let mut measured = Measured::new(shared.clone(), &req);
+      req
+        .extensions_mut()
+        .insert(RequestId(measured.request_id.clone()));
       let handled = handle(shared.clone(), ctl.clone(), req);
       async move {
         let mut resp = handled.await?;
+        measured.finish(resp.status().as_u16());
         if max_requests.is_some_and(|max| begun >= max) {
           // Hyper closes the connection after a response that says so.
           resp
@@ -714,9 +750,10 @@ async fn serve_connection(
         return;
       }
       _ = shutdown.changed() => {
-        // Idle keep-alive connections close at once; a busy one gets GRACE to finish.
+        // Idle keep-alive connections close at once; a busy one gets the grace period to
+        // finish its request (hyper closes it after that response).
         Pin::new(&mut conn).graceful_shutdown();
-        let _ = tokio::time::timeout(GRACE, &mut conn).await;
+        let _ = tokio::time::timeout(shared.grace(), &mut conn).await;
         return;
       }
       _ = ctl.clock_changed.notified() => {}
@@ -728,6 +765,51 @@ async fn serve_connection(
         }
       }
     }
+  }
+}
+
+/// A request's id, generated when its head is read: the request log's entry id and the access
+/// log's `request_id`.
+#[derive(Clone)]
+pub(crate) struct RequestId(pub String);
+
+/// A request being counted: [`Measured::finish`] records it with its status; dropped before
+/// (the client went away, `stop` cut it, a fault took the connection over) it records status 0.
+struct Measured {
+  shared: Arc<Shared>,
+  measure: crate::ops::Measure,
+  method: hyper::Method,
+  request_id: String,
+  done: bool,
+}
+
+impl Measured {
+  fn new(shared: Arc<Shared>, req: &Request<Incoming>) -> Measured {
+    let measure = shared
+      .ops
+      .begin(req.method(), req.uri().path(), shared.config.control_api);
+    Measured {
+      measure,
+      method: req.method().clone(),
+      request_id: object_id(),
+      shared,
+      done: false,
+    }
+  }
+
+  fn finish(&mut self, status: u16) {
+    if !std::mem::replace(&mut self.done, true) {
+      self
+        .shared
+        .ops
+        .finish(&self.measure, &self.method, status, &self.request_id);
+    }
+  }
+}
+
+impl Drop for Measured {
+  fn drop(&mut self) {
+    self.finish(0);
   }
 }
 
@@ -784,7 +866,8 @@ pub(crate) async fn accept_loop(
           while refusals.try_join_next().is_some() {}
           match shared.limits.max_connections {
             Some(max) if connections.len() >= max => {
-              if refusals.len() < MAX_REFUSALS {
+              // A plain-text 503 means nothing to a TLS client: it just gets the close.
+              if refusals.len() < MAX_REFUSALS && shared.tls.is_none() {
                 refusals.spawn(refuse(stream, max));
               }
             }
@@ -800,7 +883,7 @@ pub(crate) async fn accept_loop(
   }
   drop(listener);
   refusals.abort_all();
-  let drained = tokio::time::timeout(GRACE * 2, async {
+  let drained = tokio::time::timeout(shared.grace() + CUT_MARGIN, async {
     while connections.join_next().await.is_some() {}
   })
   .await;
@@ -855,6 +938,9 @@ async fn handle(
   req: Request<Incoming>,
 ) -> Result<Resp, Infallible> {
   let path = req.uri().path();
+  if let Some(resp) = crate::ops::handle(&shared, path).await {
+    return Ok(resp);
+  }
   if shared.config.control_api && (path == "/_emulator" || path.starts_with("/_emulator/")) {
     return Ok(crate::control::handle_http(&shared, req).await);
   }
@@ -866,7 +952,10 @@ async fn handle(
     log: &shared.log,
     stopping: &shared.stopping,
     entry: Some(LoggedRequest {
-      id: object_id(),
+      id: parts
+        .extensions
+        .get::<RequestId>()
+        .map_or_else(object_id, |id| id.0.clone()),
       method: parts.method.as_str().to_string(),
       path: parts.uri.path().to_string(),
       query: parts.uri.query().map(str::to_string),

@@ -124,6 +124,14 @@ impl Sqlite {
     }
   }
 
+  /// `SELECT 1` on a pooled connection (blocking), for `/readyz`.
+  pub fn ping(&self) -> R<()> {
+    let conn = self.take()?;
+    let result = conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0));
+    self.give_back(conn);
+    result.map(drop).map_err(err)
+  }
+
   /// Runs `f` in one transaction (blocking: call from a blocking thread). `f`'s error rolls
   /// back.
   pub fn run<T>(

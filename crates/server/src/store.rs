@@ -78,6 +78,7 @@ impl fmt::Display for StoreError {
 
 impl From<StoreError> for ApiError {
   fn from(e: StoreError) -> ApiError {
+    crate::ops::count_store_error(&e);
     match e {
       StoreError::Unavailable(_) => ApiError::new(
         503,
@@ -269,6 +270,23 @@ impl Store {
       Store::Sqlite(db) => off_runtime(|| db.apps()),
       Store::Postgres(db) => off_runtime(|| db.apps()),
     }
+  }
+
+  /// A trivial query, for `/readyz`: whether the store answers. Memory always does; SQL stores
+  /// run `SELECT 1` on a pooled (or new) connection, on the blocking pool.
+  pub async fn ping(&self) -> R<()> {
+    let joined = match self {
+      Store::Memory(_) => return Ok(()),
+      Store::Sqlite(db) => {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || db.ping()).await
+      }
+      Store::Postgres(db) => {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || db.ping()).await
+      }
+    };
+    joined.unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
   }
 
   /// An app's memory store (memory mode only): the data file's source.

@@ -74,6 +74,23 @@ async fn database_outage_answers_503_and_recovers_by_itself() {
     )
     .await
     .assert_error(503, "ServiceUnavailable", "database is unavailable");
+  // The readiness probe says so too, without the database's URL or error text.
+  let ready = emu.send("GET", "/readyz", None, None).await;
+  assert_eq!(ready.status, 503, "{}", ready.text());
+  assert_eq!(
+    ready.json(),
+    json!({"status": "unavailable", "reason": "store unavailable"})
+  );
+  assert_eq!(emu.send("GET", "/healthz", None, None).await.status, 200);
+  // Both 503s are counted as store errors (this test binary runs no other server).
+  let metrics = emu.send("GET", "/metrics", None, None).await.text();
+  let unavailable: f64 = metrics
+    .lines()
+    .find_map(|l| l.strip_prefix("realm_auth_store_errors_total{kind=\"unavailable\"} "))
+    .expect("the store errors counter")
+    .parse()
+    .unwrap();
+  assert!(unavailable >= 2.0, "{metrics}");
 
   let options = format!("-c listen_addresses=127.0.0.1 -p {port} -k {dir} -c max_connections=200");
   let log = format!("{dir}/server.log");
@@ -96,6 +113,7 @@ async fn database_outage_answers_503_and_recovers_by_itself() {
     assert!(Instant::now() < deadline, "not recovered: {}", r.text());
     tokio::time::sleep(Duration::from_millis(200)).await;
   }
+  assert_eq!(emu.send("GET", "/readyz", None, None).await.status, 200);
   assert_eq!(emu.create_key(&s.refresh, "after").await.status, 201);
   emu.login_email("outage@example.com", "password1").await;
 }

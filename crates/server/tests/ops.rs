@@ -1,0 +1,628 @@
+//! Operations: `/healthz` and `/readyz`, the Prometheus `/metrics` page (parsed here by a small
+//! parser of the text format), graceful shutdown with 200 requests in flight, and the access
+//! log of `serve`, which must never carry a secret. (The readiness probe's 503 during a
+//! database outage is checked in `pg_outage.rs`, which owns the outage.)
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use realm_auth_server::{Config, FaultAction, FaultSpec};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn health_and_readiness_answer_in_every_mode() {
+  for control_api in [true, false] {
+    let emu = start_with(Config {
+      control_api,
+      ..Config::default()
+    })
+    .await;
+    for path in ["/healthz", "/readyz"] {
+      let r = emu.send("GET", path, None, None).await;
+      assert_eq!(r.status, 200, "{path}: {}", r.text());
+      assert_eq!(r.header("content-type"), Some("application/json"));
+      assert_eq!(r.json(), json!({"status": "ok"}), "{path}");
+    }
+    let r = emu.send("GET", "/metrics", None, None).await;
+    assert_eq!(r.status, 200);
+    emu.emulator.stop().await;
+  }
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+  let emu = start_with(Config {
+    control_api: false,
+    metrics: false,
+    ..Config::default()
+  })
+  .await;
+  assert_eq!(emu.send("GET", "/metrics", None, None).await.status, 404);
+  assert_eq!(emu.send("GET", "/healthz", None, None).await.status, 200);
+}
+
+/// One sample of the text format.
+#[derive(Debug)]
+struct Sample {
+  name: String,
+  labels: BTreeMap<String, String>,
+  value: f64,
+}
+
+/// Parses Prometheus text format 0.0.4 strictly enough to catch what a scraper would reject:
+/// every sample is `name{labels} value` of a family announced by `# HELP` and `# TYPE` before
+/// it. Returns the samples and each family's type.
+fn parse_prometheus(text: &str) -> (Vec<Sample>, HashMap<String, String>) {
+  let mut types = HashMap::new();
+  let mut helps = HashMap::new();
+  let mut samples = Vec::new();
+  let valid_name = |n: &str| {
+    !n.is_empty()
+      && !n.starts_with(|c: char| c.is_ascii_digit())
+      && n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+  };
+  assert!(text.ends_with('\n'), "the page ends with a line feed");
+  for line in text.lines() {
+    assert!(!line.is_empty(), "no empty lines");
+    if let Some(rest) = line.strip_prefix("# ") {
+      let (kind, rest) = rest.split_once(' ').expect("# KIND name ...");
+      let (name, what) = rest.split_once(' ').expect("# KIND name text");
+      assert!(valid_name(name), "{line}");
+      match kind {
+        "HELP" => assert!(helps.insert(name.to_string(), what.to_string()).is_none()),
+        "TYPE" => {
+          assert!(
+            ["counter", "gauge", "histogram", "summary", "untyped"].contains(&what),
+            "{line}"
+          );
+          assert!(types.insert(name.to_string(), what.to_string()).is_none());
+        }
+        other => panic!("unknown comment kind {other}: {line}"),
+      }
+      continue;
+    }
+    let (series, value) = line.rsplit_once(' ').expect("name value");
+    let value: f64 = match value {
+      "+Inf" => f64::INFINITY,
+      "-Inf" => f64::NEG_INFINITY,
+      v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+    };
+    let (name, labels) = match series.split_once('{') {
+      None => (series, BTreeMap::new()),
+      Some((name, rest)) => {
+        let body = rest.strip_suffix('}').expect("labels end with }");
+        let mut labels = BTreeMap::new();
+        let mut chars = body.chars().peekable();
+        while chars.peek().is_some() {
+          let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+          assert!(valid_name(&key), "label name {key:?} in {line}");
+          assert_eq!(chars.next(), Some('"'), "quoted label value in {line}");
+          let mut value = String::new();
+          loop {
+            match chars.next().expect("closed label value") {
+              '\\' => value.push(chars.next().expect("escaped char")),
+              '"' => break,
+              c => value.push(c),
+            }
+          }
+          assert!(
+            labels.insert(key, value).is_none(),
+            "duplicate label: {line}"
+          );
+          match chars.next() {
+            None => break,
+            Some(',') => {}
+            Some(c) => panic!("unexpected {c:?} in {line}"),
+          }
+        }
+        (name, labels)
+      }
+    };
+    assert!(valid_name(name), "{line}");
+    let family = ["_bucket", "_sum", "_count"]
+      .iter()
+      .find_map(|s| {
+        name
+          .strip_suffix(s)
+          .filter(|f| types.get(*f).map(String::as_str) == Some("histogram"))
+      })
+      .unwrap_or(name);
+    assert!(types.contains_key(family), "no # TYPE before {line}");
+    assert!(helps.contains_key(family), "no # HELP before {line}");
+    samples.push(Sample {
+      name: name.to_string(),
+      labels,
+      value,
+    });
+  }
+  (samples, types)
+}
+
+/// A series' labels, sorted, without `le`.
+type Labels = Vec<(String, String)>;
+
+/// Checks every histogram: buckets in increasing `le` order with cumulative counts, ending with
+/// `+Inf` equal to `_count`. Returns how many series it checked.
+fn check_histograms(samples: &[Sample], types: &HashMap<String, String>) -> usize {
+  let mut checked = 0;
+  for (family, _) in types.iter().filter(|(_, t)| *t == "histogram") {
+    let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut counts = HashMap::new();
+    for s in samples {
+      let mut key: Vec<_> = s.labels.clone().into_iter().collect();
+      if s.name == format!("{family}_bucket") {
+        let le = s.labels["le"].as_str();
+        let le = if le == "+Inf" {
+          f64::INFINITY
+        } else {
+          le.parse().unwrap()
+        };
+        key.retain(|(k, _)| k != "le");
+        series.entry(key).or_default().push((le, s.value));
+      } else if s.name == format!("{family}_count") {
+        counts.insert(key, s.value);
+      }
+    }
+    for (key, buckets) in &series {
+      assert!(
+        buckets.windows(2).all(|w| w[0].0 < w[1].0),
+        "{key:?} le order"
+      );
+      assert!(
+        buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "{key:?} cumulative"
+      );
+      let last = buckets.last().unwrap();
+      assert_eq!(last.0, f64::INFINITY, "{key:?} ends with +Inf");
+      assert_eq!(Some(&last.1), counts.get(key), "{key:?}: +Inf == _count");
+      checked += 1;
+    }
+  }
+  checked
+}
+
+fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+  samples
+    .iter()
+    .find(|s| {
+      s.name == name
+        && s.labels.len() == labels.len()
+        && labels
+          .iter()
+          .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(v))
+    })
+    .map(|s| s.value)
+}
+
+async fn scrape(emu: &Emu) -> (Vec<Sample>, HashMap<String, String>, String) {
+  let r = emu.send("GET", "/metrics", None, None).await;
+  assert_eq!(r.status, 200);
+  assert_eq!(
+    r.header("content-type"),
+    Some("text/plain; version=0.0.4; charset=utf-8")
+  );
+  let text = r.text();
+  let (samples, types) = parse_prometheus(&text);
+  (samples, types, text)
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_after_traffic() {
+  let emu = start().await;
+  let s = emu.new_user("metrics@example.com").await;
+  let key = emu.create_key(&s.refresh, "k").await.json();
+  let key_id = key["_id"].as_str().unwrap().to_string();
+  let fetched = emu
+    .api(
+      "GET",
+      &format!("/auth/api_keys/{key_id}"),
+      Some(&s.refresh),
+      None,
+    )
+    .await;
+  assert_eq!(fetched.status, 200);
+  assert_eq!(
+    emu.api("GET", "/auth/profile", None, None).await.status,
+    401
+  );
+  assert_eq!(
+    emu.send("GET", "/nowhere/at/all", None, None).await.status,
+    404
+  );
+
+  let (samples, types, text) = scrape(&emu).await;
+  assert_eq!(types["realm_auth_requests_total"], "counter");
+  assert_eq!(types["realm_auth_request_duration_seconds"], "histogram");
+  assert_eq!(types["realm_auth_store_errors_total"], "counter");
+  assert_eq!(types["realm_auth_open_connections"], "gauge");
+  let requests = |route, method, status| {
+    value_of(
+      &samples,
+      "realm_auth_requests_total",
+      &[("route", route), ("method", method), ("status", status)],
+    )
+  };
+  assert_eq!(requests("userpass", "POST", "201"), Some(1.0));
+  assert_eq!(requests("login", "POST", "200"), Some(1.0));
+  assert_eq!(requests("api_keys", "POST", "201"), Some(1.0));
+  assert_eq!(requests("api_key", "GET", "200"), Some(1.0));
+  assert_eq!(requests("profile", "GET", "401"), Some(1.0));
+  assert_eq!(requests("other", "GET", "404"), Some(1.0));
+  assert!(check_histograms(&samples, &types) >= 5);
+  for kind in ["unavailable", "internal", "conflict"] {
+    assert!(value_of(&samples, "realm_auth_store_errors_total", &[("kind", kind)]).is_some());
+  }
+  // The scrape's own connection is open.
+  assert!(value_of(&samples, "realm_auth_open_connections", &[]).unwrap() >= 1.0);
+  // Labels are templates: no id, no path.
+  assert!(!text.contains(&key_id) && !text.contains("/api/"), "{text}");
+
+  // Counters only grow, and the scrape itself is counted.
+  let (again, _, _) = scrape(&emu).await;
+  assert!(
+    value_of(
+      &again,
+      "realm_auth_requests_total",
+      &[("route", "metrics"), ("method", "GET"), ("status", "200")]
+    )
+    .unwrap()
+      >= 1.0
+  );
+}
+
+/// Reads `/metrics` and returns the in-flight gauge, less the scrape itself.
+async fn in_flight(emu: &Emu) -> f64 {
+  let (samples, _, _) = scrape(emu).await;
+  value_of(&samples, "realm_auth_requests_in_flight", &[]).unwrap() - 1.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_answers_200_requests_in_flight_and_refuses_new_connections() {
+  const N: usize = 200;
+  let emu = start_with(Config {
+    shutdown_grace_ms: Some(10_000),
+    ..Config::default()
+  })
+  .await;
+  // Slow requests without a slow database: every location request stalls 1.5 s first.
+  emu
+    .emulator
+    .control()
+    .inject_fault(FaultSpec {
+      method: Some("GET".into()),
+      path: "app/*/location".into(),
+      times: Some(0),
+      delay_ms: 1500,
+      action: FaultAction::PassThrough,
+    })
+    .unwrap();
+  let request = build_request(
+    "GET",
+    &format!("{BASE}/app/{}/location", emu.app),
+    &[],
+    None,
+  );
+  let mut clients = tokio::task::JoinSet::new();
+  for _ in 0..N {
+    let (port, request) = (emu.port, request.clone());
+    clients.spawn(async move {
+      let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+      stream.write_all(&request).await?;
+      let mut out = Vec::new();
+      stream.read_to_end(&mut out).await?;
+      Ok::<_, std::io::Error>(out)
+    });
+  }
+  // Stop only once the server has read every request (a connection whose request is still
+  // unread counts as idle, and idle ones close at once).
+  let deadline = Instant::now() + Duration::from_secs(20);
+  while in_flight(&emu).await < N as f64 {
+    assert!(Instant::now() < deadline, "requests never all in flight");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
+  let begun = Instant::now();
+  let emu = std::sync::Arc::new(emu);
+  let port = emu.port;
+  let stopping = tokio::spawn({
+    let emu = emu.clone();
+    async move {
+      emu.emulator.stop().await;
+      begun.elapsed()
+    }
+  });
+  // The listener goes at once: a new connection is refused while the old ones still finish.
+  let refused_by = Instant::now() + Duration::from_millis(1000);
+  loop {
+    // While the listener closes, a connection may still complete into its backlog (and be
+    // reset with it); once it is closed, connecting is refused.
+    match TcpStream::connect(("127.0.0.1", port)).await {
+      Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+      other => {
+        assert!(Instant::now() < refused_by, "still listening: {other:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+      }
+    }
+  }
+  assert!(
+    !stopping.is_finished(),
+    "stop waits for the requests in flight"
+  );
+  let mut answered = 0;
+  while let Some(joined) = clients.join_next().await {
+    let raw = joined
+      .unwrap()
+      .expect("no reset: every request is answered");
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered += 1;
+  }
+  assert_eq!(answered, N);
+  let took = stopping.await.unwrap();
+  assert!(took < Duration::from_secs(9), "stop took {took:?}");
+}
+
+#[tokio::test]
+async fn stop_cuts_requests_still_running_after_the_grace_period() {
+  let emu = start_with(Config {
+    shutdown_grace_ms: Some(200),
+    ..Config::default()
+  })
+  .await;
+  emu
+    .emulator
+    .control()
+    .inject_fault(FaultSpec {
+      method: None,
+      path: "app/*/location".into(),
+      times: Some(0),
+      delay_ms: 30_000,
+      action: FaultAction::PassThrough,
+    })
+    .unwrap();
+  let request = build_request(
+    "GET",
+    &format!("{BASE}/app/{}/location", emu.app),
+    &[],
+    None,
+  );
+  let port = emu.port;
+  let client = tokio::spawn(async move { raw_exchange(port, &request).await });
+  let deadline = Instant::now() + Duration::from_secs(10);
+  while in_flight(&emu).await < 1.0 {
+    assert!(Instant::now() < deadline);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+  }
+  let begun = Instant::now();
+  emu.emulator.stop().await;
+  assert!(
+    begun.elapsed() < Duration::from_secs(5),
+    "{:?}",
+    begun.elapsed()
+  );
+  // Cut: no response.
+  let raw = client.await.unwrap().unwrap_or_default();
+  assert!(raw.is_empty(), "{:?}", String::from_utf8_lossy(&raw));
+}
+
+/// Sends one request to `port` and parses the answer (a blocking test's helper).
+fn exchange(
+  rt: &tokio::runtime::Runtime,
+  port: u16,
+  method: &str,
+  path: &str,
+  auth: Option<&str>,
+  body: Option<&Value>,
+) -> Resp {
+  let bearer = auth.map(|t| format!("Bearer {t}"));
+  let mut headers = vec![("Content-Type", "application/json")];
+  if let Some(b) = &bearer {
+    headers.push(("Authorization", b.as_str()));
+  }
+  let body = body.map(|b| b.to_string());
+  let req = build_request(method, path, &headers, body.as_ref().map(|b| b.as_bytes()));
+  parse_response(&rt.block_on(raw_exchange(port, &req)).unwrap())
+}
+
+#[test]
+fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
+  let dir = std::env::temp_dir().join(format!("realm-auth-ops-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let db = dir.join("auth.db");
+  let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
+    .args([
+      "serve",
+      "--port",
+      "0",
+      "--app-id",
+      "log-app",
+      "--access-log",
+    ])
+    .arg("--sqlite")
+    .arg(&db)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+  let mut stdout = BufReader::new(child.stdout.take().unwrap());
+  let mut line = String::new();
+  stdout.read_line(&mut line).unwrap();
+  let prefix = "realm-auth-server listening on http://127.0.0.1:";
+  assert!(line.starts_with(prefix), "{line:?}");
+  let port: u16 = line[prefix.len()..]
+    .split(' ')
+    .next()
+    .unwrap()
+    .parse()
+    .unwrap();
+
+  let rt = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .build()
+    .unwrap();
+  let app = format!("{BASE}/app/log-app");
+  let (email, password) = ("secret-owner@example.com", "Passw0rd-never-logged");
+  let r = exchange(
+    &rt,
+    port,
+    "POST",
+    &format!("{app}/auth/providers/local-userpass/register"),
+    None,
+    Some(&json!({"email": email, "password": password})),
+  );
+  assert_eq!(r.status, 201, "{}", r.text());
+  let r = exchange(
+    &rt,
+    port,
+    "POST",
+    &format!("{app}/auth/providers/local-userpass/login"),
+    None,
+    Some(&json!({"username": email, "password": password})),
+  );
+  assert_eq!(r.status, 200, "{}", r.text());
+  let session = r.json();
+  let (access, refresh) = (
+    session["access_token"].as_str().unwrap().to_string(),
+    session["refresh_token"].as_str().unwrap().to_string(),
+  );
+  let r = exchange(
+    &rt,
+    port,
+    "POST",
+    &format!("{BASE}/auth/api_keys"),
+    Some(&refresh),
+    Some(&json!({"name": "logged-key-name"})),
+  );
+  assert_eq!(r.status, 201, "{}", r.text());
+  let key = r.json();
+  let (key_id, key_secret) = (
+    key["_id"].as_str().unwrap().to_string(),
+    key["key"].as_str().unwrap().to_string(),
+  );
+  let r = exchange(
+    &rt,
+    port,
+    "GET",
+    &format!("{BASE}/auth/api_keys/{key_id}"),
+    Some(&refresh),
+    None,
+  );
+  assert_eq!(r.status, 200);
+  let r = exchange(
+    &rt,
+    port,
+    "POST",
+    &format!("{app}/auth/providers/api-key/login"),
+    None,
+    Some(&json!({"key": key_secret})),
+  );
+  assert_eq!(r.status, 200, "{}", r.text());
+  let r = exchange(
+    &rt,
+    port,
+    "GET",
+    &format!("{BASE}/auth/profile"),
+    Some(&access),
+    None,
+  );
+  assert_eq!(r.status, 200);
+  let query_secret = "query-secret-token-value";
+  let r = exchange(
+    &rt,
+    port,
+    "GET",
+    &format!("{app}/location?token={query_secret}"),
+    None,
+    None,
+  );
+  assert_eq!(r.status, 200);
+  let r = exchange(&rt, port, "GET", "/healthz", None, None);
+  assert_eq!(r.status, 200);
+
+  let status = Command::new("kill")
+    .args(["-TERM", &child.id().to_string()])
+    .status()
+    .unwrap();
+  assert!(status.success());
+  let deadline = Instant::now() + Duration::from_secs(20);
+  let exit = loop {
+    if let Some(exit) = child.try_wait().unwrap() {
+      break exit;
+    }
+    assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+    std::thread::sleep(Duration::from_millis(20));
+  };
+  assert_eq!(exit.code(), Some(0));
+  let mut rest = String::new();
+  stdout.read_to_string(&mut rest).unwrap();
+  let _ = std::fs::remove_dir_all(&dir);
+
+  for secret in [
+    password,
+    email,
+    &access,
+    &refresh,
+    &key_id,
+    &key_secret,
+    query_secret,
+    "logged-key-name",
+    "/api/client",
+    "log-app",
+  ] {
+    assert!(
+      !rest.contains(secret),
+      "the access log holds {secret:?}:\n{rest}"
+    );
+  }
+  let lines: Vec<Value> = rest
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+    .collect();
+  let routes: Vec<(&str, &str, u64)> = lines
+    .iter()
+    .map(|l| {
+      let o = l.as_object().unwrap();
+      let keys: Vec<&str> = o.keys().map(String::as_str).collect();
+      let mut sorted = keys.clone();
+      sorted.sort();
+      assert_eq!(
+        sorted,
+        ["method", "ms", "request_id", "route", "status", "ts"],
+        "{l}"
+      );
+      assert!(o["ms"].as_f64().unwrap() >= 0.0);
+      let ts = o["ts"].as_str().unwrap();
+      assert!(
+        ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+        "{ts}"
+      );
+      assert_eq!(o["request_id"].as_str().unwrap().len(), 24);
+      (
+        o["route"].as_str().unwrap(),
+        o["method"].as_str().unwrap(),
+        o["status"].as_u64().unwrap(),
+      )
+    })
+    .collect();
+  assert_eq!(
+    routes,
+    [
+      ("userpass", "POST", 201),
+      ("login", "POST", 200),
+      ("api_keys", "POST", 201),
+      ("api_key", "GET", 200),
+      ("login", "POST", 200),
+      ("profile", "GET", 200),
+      ("location", "GET", 200),
+      ("healthz", "GET", 200),
+    ]
+  );
+}
