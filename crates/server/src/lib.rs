@@ -26,6 +26,7 @@ mod faults;
 mod ids;
 mod log;
 mod memory;
+mod passwords;
 mod persist;
 mod postgres;
 mod routes;
@@ -33,6 +34,7 @@ mod server;
 mod sqlite;
 mod state;
 mod store;
+mod throttle;
 mod tokens;
 
 use std::fmt;
@@ -51,7 +53,9 @@ pub use control::{
 };
 pub use faults::{ActiveFault, FaultAction, FaultSpec};
 pub use log::{LoggedRequest, RequestOutcome, TokenType};
+pub use passwords::PasswordHashConfig;
 pub use store::StoreConfig;
+pub use throttle::LoginThrottleConfig;
 pub use tokens::sign_hs256;
 
 /// The path prefix of the client API.
@@ -124,6 +128,13 @@ pub struct Config {
   /// Requests served on one connection; the last response says `Connection: close`; 0 disables
   /// (default 1000).
   pub max_requests_per_connection: u64,
+  /// How new passwords are hashed; a login whose password was stored under other settings
+  /// stores it anew. Default: PBKDF2 with `password_iterations` for the emulator, argon2id
+  /// with OWASP's minimum (19 MiB, 2 passes, 1 lane) when `control_api` is off (`serve`).
+  pub password_hash: Option<PasswordHashConfig>,
+  /// Failed-login throttling (429 with `Retry-After`), counted in the store. Default: off for
+  /// the emulator, [`LoginThrottleConfig::default`] when `control_api` is off (`serve`).
+  pub login_throttle: Option<LoginThrottleConfig>,
 }
 
 impl Default for Config {
@@ -152,6 +163,8 @@ impl Default for Config {
       idle_timeout_ms: 90_000,
       max_connections: 4096,
       max_requests_per_connection: 1000,
+      password_hash: None,
+      login_throttle: None,
     }
   }
 }
@@ -197,6 +210,8 @@ impl fmt::Debug for Config {
         "max_requests_per_connection",
         &self.max_requests_per_connection,
       )
+      .field("password_hash", &self.password_hash)
+      .field("login_throttle", &self.login_throttle)
       .finish()
   }
 }
@@ -334,6 +349,7 @@ impl Emulator {
         )));
       }
     }
+    passwords::validate(&config).map_err(EmulatorError::Config)?;
     if config.function_identity_field.is_empty() {
       return Err(EmulatorError::Config(
         "function identity field must not be empty".into(),

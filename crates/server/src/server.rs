@@ -629,12 +629,17 @@ async fn serve_connection(
   mut shutdown: watch::Receiver<bool>,
 ) {
   let _ = stream.set_nodelay(true);
+  // For login throttling by client address (`throttle::client_address`).
+  let peer = stream.peer_addr().ok().map(|a| a.ip());
   let ctl = Arc::new(ConnCtl::new());
   let max_requests = shared.limits.max_requests;
   let service = {
     let ctl = ctl.clone();
     let shared = shared.clone();
-    service_fn(move |req| {
+    service_fn(move |mut req: Request<Incoming>| {
+      if let Some(ip) = peer {
+        req.extensions_mut().insert(crate::throttle::PeerAddr(ip));
+      }
       let begun = ctl.request_started();
       let in_flight = InFlight(ctl.clone());
       let handled = handle(shared.clone(), ctl.clone(), req);
