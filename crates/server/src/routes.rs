@@ -945,59 +945,6 @@ async fn set_key_disabled(ctx: &mut Ctx<'_>, id: &str, disabled: bool) -> Result
   Ok(Reply::Empty(204))
 }
 
-#[cfg(test)]
-mod tests {
-  use super::*;
-
-  #[test]
-  fn route_table() {
-    fn r(p: &'static str) -> Option<Route<'static>> {
-      route(&p.split('/').collect::<Vec<_>>()).map(|(r, _)| r)
-    }
-    assert_eq!(r("app/a/location"), Some(Route::Location { app: "a" }));
-    assert_eq!(
-      r("app/a/auth/providers/local-userpass/login"),
-      Some(Route::Login {
-        app: "a",
-        provider: "local-userpass"
-      })
-    );
-    assert_eq!(
-      r("app/a/auth/providers/local-userpass/reset/call"),
-      Some(Route::Userpass {
-        app: "a",
-        action: Userpass::ResetCall
-      })
-    );
-    assert_eq!(
-      r("auth/api_keys/x/enable"),
-      Some(Route::KeyEnable { id: "x" })
-    );
-    assert_eq!(r("auth/api_keys/x/other"), None);
-    assert_eq!(r("auth/nothing"), None);
-  }
-
-  #[test]
-  fn device_id_from_options() {
-    let p = |v: Value| v.as_object().unwrap().clone();
-    let oid = "0123456789abcdef01234567";
-    assert_eq!(
-      requested_device_id(&p(
-        json!({"options": {"device": {"deviceId": {"$oid": oid}}}})
-      ))
-      .as_deref(),
-      Some(oid)
-    );
-    assert_eq!(
-      requested_device_id(&p(
-        json!({"options": {"device": {"deviceId": {"$oid": "000000000000000000000000"}}}})
-      )),
-      None
-    );
-    assert_eq!(requested_device_id(&p(json!({}))), None);
-  }
-}
-
 // ---- login throttling and password upgrades ------------------------------------------------
 
 /// What a verified email/password login writes in its session transaction.
@@ -1108,4 +1055,57 @@ async fn verify_userpass(
       .find(|s| s.scope == throttle::Scope::Account),
     rehash,
   })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn route_table() {
+    fn r(p: &'static str) -> Option<Route<'static>> {
+      route(&p.split('/').collect::<Vec<_>>()).map(|(r, _)| r)
+    }
+    assert_eq!(r("app/a/location"), Some(Route::Location { app: "a" }));
+    assert_eq!(
+      r("app/a/auth/providers/local-userpass/login"),
+      Some(Route::Login {
+        app: "a",
+        provider: "local-userpass"
+      })
+    );
+    assert_eq!(
+      r("app/a/auth/providers/local-userpass/reset/call"),
+      Some(Route::Userpass {
+        app: "a",
+        action: Userpass::ResetCall
+      })
+    );
+    assert_eq!(
+      r("auth/api_keys/x/enable"),
+      Some(Route::KeyEnable { id: "x" })
+    );
+    assert_eq!(r("auth/api_keys/x/other"), None);
+    assert_eq!(r("auth/nothing"), None);
+  }
+
+  #[test]
+  fn device_id_from_options() {
+    let p = |v: Value| v.as_object().unwrap().clone();
+    let oid = "0123456789abcdef01234567";
+    assert_eq!(
+      requested_device_id(&p(
+        json!({"options": {"device": {"deviceId": {"$oid": oid}}}})
+      ))
+      .as_deref(),
+      Some(oid)
+    );
+    assert_eq!(
+      requested_device_id(&p(
+        json!({"options": {"device": {"deviceId": {"$oid": "000000000000000000000000"}}}})
+      )),
+      None
+    );
+    assert_eq!(requested_device_id(&p(json!({}))), None);
+  }
 }
