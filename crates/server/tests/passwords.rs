@@ -302,5 +302,32 @@ fn config_file_keys() {
     (3, 900, 900)
   );
   assert!(!cli.config.control_api);
+  // `passwordIterations` (file) or `--password-iterations` (flag) without `passwordHash`:
+  // PBKDF2, as before argon2id existed.
+  std::fs::write(
+    &file,
+    r#"{"store":{"kind":"sqlite","path":"x.db"},"passwordIterations":100000}"#,
+  )
+  .unwrap();
+  let path = file.display().to_string();
+  let cli = realm_auth_server::cli::parse_serve_args(["--config".to_string(), path.clone()])
+    .unwrap()
+    .unwrap();
+  let pbkdf2 = Some(PasswordHashConfig::Pbkdf2 { iterations: None });
+  assert_eq!(cli.config.password_hash, pbkdf2);
+  assert_eq!(cli.config.password_iterations, 100000);
+  let cli = realm_auth_server::cli::parse_serve_args(
+    ["--sqlite", "x.db", "--password-iterations", "1"].map(String::from),
+  )
+  .unwrap()
+  .unwrap();
+  assert_eq!(cli.config.password_hash, pbkdf2);
+  let cli = realm_auth_server::cli::parse_serve_args(["--sqlite", "x.db"].map(String::from))
+    .unwrap()
+    .unwrap();
+  assert_eq!(
+    cli.config.password_hash, None,
+    "serve resolves None to argon2id"
+  );
   std::fs::remove_dir_all(dir).unwrap();
 }
