@@ -241,6 +241,25 @@ mod tests {
   }
 
   #[test]
+  fn client_addresses() {
+    let of = |ip: &str| {
+      let (parts, ()) = hyper::Request::builder()
+        .extension(PeerAddr(ip.parse().unwrap()))
+        .body(())
+        .unwrap()
+        .into_parts();
+      client_address(&parts).unwrap()
+    };
+    assert_eq!(of("203.0.113.7"), "203.0.113.7");
+    assert_eq!(of("::ffff:203.0.113.7"), "203.0.113.7");
+    // One /64, whichever host in it.
+    assert_eq!(of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+    assert_eq!(of("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+    let (parts, ()) = hyper::Request::new(()).into_parts();
+    assert_eq!(client_address(&parts), None);
+  }
+
+  #[test]
   fn defaults_per_mode() {
     assert_eq!(effective(&Config::default()), None);
     let serve = Config {
