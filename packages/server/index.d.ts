@@ -28,6 +28,25 @@ export interface EmulatorOptions {
   /** PBKDF2 iterations for passwords. Default 1000. */
   passwordIterations?: number
   /**
+   * How new passwords are hashed; a login rehashes a password stored under other settings.
+   * Default: PBKDF2 with `passwordIterations` (argon2id with OWASP's minimum under `serve`).
+   */
+  passwordHash?:
+    | { algorithm: 'argon2id'; memoryKib?: number; iterations?: number; parallelism?: number }
+    | { algorithm: 'pbkdf2'; iterations?: number }
+  /**
+   * Failed-login throttling: 429 with `Retry-After` after `maxFailures` wrong passwords of one
+   * account (default 5) or `addressMaxFailures` failures from one address (default 50), each
+   * within `windowSecs` (900) of the last; locks double from 1 s up to `maxLockSecs` (900).
+   * `0` in any of the first three turns it off. Default: off (on under `serve`).
+   */
+  loginThrottle?: {
+    maxFailures?: number
+    windowSecs?: number
+    maxLockSecs?: number
+    addressMaxFailures?: number
+  }
+  /**
    * The control API's token (16–256 visible ASCII characters), sent as `Authorization: Bearer
    * <token>` to `/_emulator/`. Default: a random one, read it as `emulator.controlToken`.
    */

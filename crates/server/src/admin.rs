@@ -12,7 +12,7 @@ use crate::cli::{POSTGRES_URL_ENV, error_json};
 use crate::ids::now_secs;
 use crate::state::{self, ApiError, Ident, UserKind};
 use crate::store::{Store, StoreConfig};
-use crate::{Config, postgres, sqlite};
+use crate::{Config, PasswordHashConfig, passwords, postgres, sqlite};
 
 /// Where `users add` reads the password when `--password-stdin` is not given.
 pub const PASSWORD_ENV: &str = "REALM_AUTH_PASSWORD";
@@ -67,8 +67,8 @@ const COMMANDS: &[Command] = &[
     synopsis: "users add --app <id> --email <e> [--password-stdin] [--password-iterations <n>]",
     about: "create a confirmed email/password user; the password is read from standard input \
             with --password-stdin, else from REALM_AUTH_PASSWORD (never from the command line, \
-            where `ps` shows it); PBKDF2 iterations default to the config's \
-            passwordIterations (1000)",
+            where `ps` shows it); hashed as `serve` would for the config (its passwordHash; \
+            argon2id by default), or with PBKDF2 and --password-iterations <n>",
   },
   Command {
     group: "users",
@@ -430,20 +430,25 @@ fn execute(
     if email.trim().is_empty() {
       return Err(bad("--email <e> is required".into()));
     }
-    let iterations = match &p.iterations {
-      Some(n) => n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-        bad(format!(
-          "--password-iterations: '{n}' is not a positive number"
-        ))
-      })?,
-      None => config.as_ref().map_or_else(
-        || Config::default().password_iterations,
-        |c| c.password_iterations,
-      ),
+    // The hash `serve` would store for this config: its `passwordHash` (argon2id by default),
+    // or PBKDF2 when iterations are given.
+    let settings = match &p.iterations {
+      Some(n) => PasswordHashConfig::Pbkdf2 {
+        iterations: Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+          bad(format!(
+            "--password-iterations: '{n}' is not a positive number"
+          ))
+        })?),
+      },
+      None => {
+        let mut serve = config.clone().unwrap_or_default();
+        serve.control_api = false;
+        passwords::effective(&serve)
+      }
     };
     let password = read_password(p.password_stdin, env, stdin).map_err(bad)?;
     state::validate_password(&password).map_err(|e| bad(e.message))?;
-    new_user = Some((email, password, iterations));
+    new_user = Some((email, password, settings));
   }
   if cmd.group == "server-keys" && cmd.name == "create" {
     let name = p.name.as_deref().unwrap_or_default();
@@ -464,8 +469,8 @@ fn execute(
     ("apps", "add") => apps_add(&store, arg),
     ("apps", "list") => apps_list(&store),
     ("users", "add") => {
-      let (email, password, iterations) = new_user.expect("validated above");
-      users_add(&store, app, &email, &password, iterations)
+      let (email, password, settings) = new_user.expect("validated above");
+      users_add(&store, app, &email, &password, &settings)
     }
     ("users", "list") => users_list(&store, app),
     ("users", "disable") => users_set_disabled(&store, app, arg, true),
@@ -623,13 +628,13 @@ fn users_add(
   app: &str,
   email: &str,
   password: &str,
-  iterations: u32,
+  settings: &PasswordHashConfig,
 ) -> Result<Outcome, Failure> {
-  let (salt, hash) = state::new_password_hash(password, iterations);
+  let stored = passwords::hash_new(password, settings);
   // As the control API's `create_user`: register confirmed, then resolve to create the user.
   let id = store
     .run_blocking(app, true, |tx| {
-      state::register(tx, email, salt, hash, iterations, true)?;
+      state::register(tx, email, stored.salt, stored.hash, stored.iterations, true)?;
       state::resolve(tx, app, Ident::Email(email), None, Map::new(), now_secs())
     })
     .map_err(|e| match e.status {

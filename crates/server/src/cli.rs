@@ -28,7 +28,8 @@ macro_rules! server_options {
                                 the RSA keys of the JWKS file <f>
   --function-identity-field <f> custom-function payload field holding the id (default id)
   --max-api-keys <n>            user API keys per user (default 20)
-  --password-iterations <n>     PBKDF2 iterations for passwords (default 1000)
+  --password-iterations <n>     hash passwords with PBKDF2, n iterations (default 1000;
+                                serve otherwise uses argon2id, see passwordHash)
   --header-read-timeout-ms <ms> time a client has to send a request's headers, and then its
                                 body (default 10000)
   --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
@@ -235,7 +236,13 @@ fn parse_config(text: &str) -> Result<Config, String> {
       return Err(format!("unknown setting '{key}'"));
     }
   }
-  serde_json::from_value(value).map_err(|e| e.to_string())
+  let pbkdf2_count = map.contains_key("passwordIterations") && !map.contains_key("passwordHash");
+  let mut config: Config = serde_json::from_value(value).map_err(|e| e.to_string())?;
+  // A file written before argon2id existed keeps the PBKDF2 it asked for.
+  if pbkdf2_count {
+    config.password_hash = Some(crate::PasswordHashConfig::Pbkdf2 { iterations: None });
+  }
+  Ok(config)
 }
 
 /// A set, non-empty environment variable.
@@ -389,7 +396,9 @@ fn parse(
       }
       "--password-iterations" => {
         config.password_iterations =
-          number("--password-iterations", value("--password-iterations")?)?
+          number("--password-iterations", value("--password-iterations")?)?;
+        // As before argon2id existed: a PBKDF2 count given means PBKDF2.
+        config.password_hash = Some(crate::PasswordHashConfig::Pbkdf2 { iterations: None });
       }
       "--json" if inline.is_none() => json = true,
       "--threads" if mode != Mode::NodeEmulator => {

@@ -17,7 +17,7 @@ use crate::server::{
   BodyError, Resp, Shared, discard_body, empty_response, header_str, json_response, query_param,
   read_body,
 };
-use crate::state::{self, ApiError, Ident, new_key_secret, new_password_hash, validate_password};
+use crate::state::{self, ApiError, Ident, new_key_secret, validate_password};
 use crate::store::Pending;
 
 /// Largest control request body. (Bigger fault bodies can be installed from Rust or Node.)
@@ -331,13 +331,15 @@ impl Control {
       ));
     }
     validate_password(password)?;
-    let iterations = self.shared.config.password_iterations;
-    let (salt, hash) = new_password_hash(password, iterations);
+    let new =
+      crate::passwords::hash_new(password, &crate::passwords::effective(&self.shared.config));
     let app_id = self.shared.config.app_id.as_str();
     let id = self.shared.tx_blocking(true, |tx| {
       // The only conflict of `register`; its wire message ("name already in use") is the
       // client API's, not one that names the email.
-      state::register(tx, email, salt, hash, iterations, true).map_err(|e| match e.status {
+      state::register(tx, email, new.salt, new.hash, new.iterations, true).map_err(|e| match e
+        .status
+      {
         409 => ApiError::new(409, "UserExists", ""),
         _ => e,
       })?;

@@ -29,6 +29,7 @@ mod ids;
 mod log;
 mod memory;
 mod ops;
+mod passwords;
 mod persist;
 mod postgres;
 mod routes;
@@ -36,6 +37,7 @@ mod server;
 mod sqlite;
 mod state;
 mod store;
+mod throttle;
 mod tls;
 mod tokens;
 
@@ -55,7 +57,9 @@ pub use control::{
 };
 pub use faults::{ActiveFault, FaultAction, FaultSpec};
 pub use log::{LoggedRequest, RequestOutcome, TokenType};
+pub use passwords::PasswordHashConfig;
 pub use store::StoreConfig;
+pub use throttle::LoginThrottleConfig;
 pub use tokens::sign_hs256;
 
 /// The path prefix of the client API.
@@ -162,6 +166,13 @@ pub struct Config {
   pub tls_cert_file: Option<PathBuf>,
   /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
   pub tls_key_file: Option<PathBuf>,
+  /// How new passwords are hashed; a login whose password was stored under other settings
+  /// stores it anew. Default: PBKDF2 with `password_iterations` for the emulator, argon2id
+  /// with OWASP's minimum (19 MiB, 2 passes, 1 lane) when `control_api` is off (`serve`).
+  pub password_hash: Option<PasswordHashConfig>,
+  /// Failed-login throttling (429 with `Retry-After`), counted in the store. Default: off for
+  /// the emulator, [`LoginThrottleConfig::default`] when `control_api` is off (`serve`).
+  pub login_throttle: Option<LoginThrottleConfig>,
 }
 
 impl Default for Config {
@@ -198,6 +209,8 @@ impl Default for Config {
       shutdown_grace_ms: None,
       tls_cert_file: None,
       tls_key_file: None,
+      password_hash: None,
+      login_throttle: None,
     }
   }
 }
@@ -251,6 +264,8 @@ impl fmt::Debug for Config {
       .field("shutdown_grace_ms", &self.shutdown_grace_ms)
       .field("tls_cert_file", &self.tls_cert_file)
       .field("tls_key_file", &self.tls_key_file)
+      .field("password_hash", &self.password_hash)
+      .field("login_throttle", &self.login_throttle)
       .finish()
   }
 }
@@ -403,6 +418,7 @@ impl Emulator {
          custom-function)"
       )));
     }
+    passwords::validate(&config).map_err(EmulatorError::Config)?;
     if config.function_identity_field.is_empty() {
       return Err(EmulatorError::Config(
         "function identity field must not be empty".into(),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{hex, random_bytes};
 use crate::state::{ApiKey, EmailAccount, Session, User};
 use crate::store::{Pending, R, StoreError, Tx};
+use crate::throttle::Failures;
 
 /// A user and the ids of its keys in creation order (the list route reads them without a scan).
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -40,6 +41,10 @@ pub(crate) struct State {
   /// Pending tokens (id and secret hash) live in memory only, as they always did here.
   #[serde(skip)]
   pending: HashMap<(Pending, String), (String, String)>,
+  /// Failed-login counts by (scope, subject): in memory only, like pending tokens (a memory
+  /// store has one server, and a restart forgiving a lock harms nobody).
+  #[serde(skip)]
+  login_failures: HashMap<(String, String), Failures>,
   /// Bumped by every transaction that wrote: tells the persister what is new.
   #[serde(skip)]
   pub version: u64,
@@ -59,6 +64,7 @@ impl State {
       sessions: HashMap::new(),
       key_by_hash: HashMap::new(),
       pending: HashMap::new(),
+      login_failures: HashMap::new(),
       version: 0,
     }
   }
@@ -120,6 +126,7 @@ impl Tx for MemTx<'_> {
     st.sessions.clear();
     st.key_by_hash.clear();
     st.pending.clear();
+    st.login_failures.clear();
     st.access_generation += 1;
     Ok(())
   }
@@ -366,6 +373,76 @@ impl Tx for MemTx<'_> {
 
   fn delete_sessions_of(&mut self, user_id: &str) -> R<()> {
     self.w().sessions.retain(|_, s| s.user_id != user_id);
+    Ok(())
+  }
+
+  // Throttle counts go through `self.st`, not `w()`: they are not persisted, so they must not
+  // bump the version that makes the data file be rewritten.
+  fn login_failures(&self, scope: &str, subject: &str) -> R<Option<Failures>> {
+    Ok(
+      self
+        .st
+        .login_failures
+        .get(&(scope.to_string(), subject.to_string()))
+        .copied(),
+    )
+  }
+
+  fn add_login_failure(
+    &mut self,
+    scope: &str,
+    subject: &str,
+    now_ms: u64,
+    window_ms: u64,
+  ) -> R<Failures> {
+    let f = self
+      .st
+      .login_failures
+      .entry((scope.to_string(), subject.to_string()))
+      .or_default();
+    if f.failures > 0 && f.last_failure_ms.saturating_add(window_ms) > now_ms {
+      f.failures = f.failures.saturating_add(1);
+    } else {
+      *f = Failures::default();
+      f.failures = 1;
+    }
+    f.last_failure_ms = now_ms;
+    Ok(*f)
+  }
+
+  fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()> {
+    if let Some(f) = self
+      .st
+      .login_failures
+      .get_mut(&(scope.to_string(), subject.to_string()))
+    {
+      f.locked_until_ms = until_ms;
+    }
+    Ok(())
+  }
+
+  fn clear_login_failures(&mut self, scope: &str, subject: &str) -> R<()> {
+    self
+      .st
+      .login_failures
+      .remove(&(scope.to_string(), subject.to_string()));
+    Ok(())
+  }
+
+  fn sweep_login_failures(&mut self, now_ms: u64, window_ms: u64, limit: u32) -> R<()> {
+    let stale: Vec<(String, String)> = self
+      .st
+      .login_failures
+      .iter()
+      .filter(|(_, f)| {
+        f.last_failure_ms.saturating_add(window_ms) <= now_ms && f.locked_until_ms <= now_ms
+      })
+      .take(limit as usize)
+      .map(|(k, _)| k.clone())
+      .collect();
+    for k in stale {
+      self.st.login_failures.remove(&k);
+    }
     Ok(())
   }
 }

@@ -17,6 +17,7 @@ use postgres::{Client, NoTls, Row, Transaction};
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
 use crate::store::{AppInfo, Pending, R, StoreError, Tx};
+use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -24,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
   (
     2,
     include_str!("../migrations/postgres/0002_user_disabled.sql"),
+  ),
+  (
+    3,
+    include_str!("../migrations/postgres/0003_login_throttle.sql"),
   ),
 ];
 
@@ -407,6 +412,7 @@ impl Tx for PgTx<'_, '_> {
       "pending_tokens",
       "api_keys",
       "sessions",
+      "login_failures",
     ] {
       self.exec(
         &format!("DELETE FROM {table} WHERE app_id = $1"),
@@ -792,5 +798,106 @@ impl Tx for PgTx<'_, '_> {
       &[&self.app, &user_id],
     )?;
     Ok(())
+  }
+
+  fn login_failures(&self, scope: &str, subject: &str) -> R<Option<Failures>> {
+    if unstorable(subject) {
+      return Ok(None);
+    }
+    Ok(
+      self
+        .one(
+          "SELECT failures, last_failure, locked_until FROM login_failures \
+           WHERE app_id = $1 AND scope = $2 AND subject = $3",
+          &[&self.app, &scope, &subject],
+        )?
+        .map(|r| failures_row(&r)),
+    )
+  }
+
+  fn add_login_failure(
+    &mut self,
+    scope: &str,
+    subject: &str,
+    now_ms: u64,
+    window_ms: u64,
+  ) -> R<Failures> {
+    if unstorable(subject) {
+      // No account has such an email; the address still counts the attempt.
+      return Ok(Failures {
+        failures: 1,
+        last_failure_ms: now_ms,
+        locked_until_ms: 0,
+      });
+    }
+    // ON CONFLICT DO UPDATE is atomic under READ COMMITTED: a concurrent upsert of the same row
+    // waits for this one's commit and then adds to its count, so no failure is lost.
+    let row = self.one(
+      "INSERT INTO login_failures (app_id, scope, subject, failures, last_failure, locked_until) \
+       VALUES ($1, $2, $3, 1, $4, 0) ON CONFLICT (app_id, scope, subject) DO UPDATE SET \
+       failures = CASE WHEN login_failures.last_failure + $5 > $4 \
+         THEN login_failures.failures + 1 ELSE 1 END, \
+       locked_until = CASE WHEN login_failures.last_failure + $5 > $4 \
+         THEN login_failures.locked_until ELSE 0 END, \
+       last_failure = $4 \
+       RETURNING failures, last_failure, locked_until",
+      &[
+        &self.app,
+        &scope,
+        &subject,
+        &(now_ms as i64),
+        &(window_ms as i64),
+      ],
+    )?;
+    row
+      .map(|r| failures_row(&r))
+      .ok_or_else(|| StoreError::Internal("upsert returned no row".into()))
+  }
+
+  fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()> {
+    if unstorable(subject) {
+      return Ok(());
+    }
+    self.exec(
+      "UPDATE login_failures SET locked_until = $4 WHERE app_id = $1 AND scope = $2 AND subject = $3",
+      &[&self.app, &scope, &subject, &(until_ms as i64)],
+    )?;
+    Ok(())
+  }
+
+  fn clear_login_failures(&mut self, scope: &str, subject: &str) -> R<()> {
+    if unstorable(subject) {
+      return Ok(());
+    }
+    self.exec(
+      "DELETE FROM login_failures WHERE app_id = $1 AND scope = $2 AND subject = $3",
+      &[&self.app, &scope, &subject],
+    )?;
+    Ok(())
+  }
+
+  fn sweep_login_failures(&mut self, now_ms: u64, window_ms: u64, limit: u32) -> R<()> {
+    // SKIP LOCKED: rows another transaction holds are that one's business; waiting for them
+    // could deadlock two sweeps that picked each other's rows.
+    self.exec(
+      "DELETE FROM login_failures WHERE ctid IN (SELECT ctid FROM login_failures \
+       WHERE app_id = $1 AND last_failure <= $2 AND locked_until <= $3 \
+       ORDER BY last_failure LIMIT $4 FOR UPDATE SKIP LOCKED)",
+      &[
+        &self.app,
+        &(now_ms.saturating_sub(window_ms) as i64),
+        &(now_ms as i64),
+        &i64::from(limit),
+      ],
+    )?;
+    Ok(())
+  }
+}
+
+fn failures_row(row: &Row) -> Failures {
+  Failures {
+    failures: row.get::<_, i32>(0).max(0) as u32,
+    last_failure_ms: row.get::<_, i64>(1).max(0) as u64,
+    locked_until_ms: row.get::<_, i64>(2).max(0) as u64,
   }
 }

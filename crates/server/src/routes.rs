@@ -9,17 +9,18 @@ use hyper::http::request::Parts;
 use serde_json::{Map, Value, json};
 
 use crate::MetadataField;
-use crate::ids::{now_secs, object_id, parse_object_id};
+use crate::ids::{now_millis, now_secs, object_id, parse_object_id};
 use crate::log::{LoggedRequest, TokenType};
 use crate::server::{
   BodyError, Resp, Shared, empty_response, header_str, json_response, public_base, query_param,
 };
 use crate::state::{
   self, ANON, API_KEY, ApiError, CUSTOM_FUNCTION, CUSTOM_TOKEN, Ident, KeyView, Session, USERPASS,
-  key_hash, new_key_secret, new_password_hash, validate_password,
+  key_hash, new_key_secret, validate_password,
 };
 use crate::store::{Pending, Tx};
 use crate::tokens::{Claims, Kind};
+use crate::{passwords, throttle};
 
 /// Where the client API lives.
 pub(crate) const BASE: &str = "/api/client/v2.0";
@@ -192,6 +193,11 @@ fn error_response(shared: &Shared, parts: &Parts, request_id: &str, e: ApiError)
     json!({ "error": e.message, "error_code": e.code })
   };
   let mut resp = json_response(e.status, body.to_string().into_bytes());
+  if let Some(secs) = e.retry_after {
+    resp
+      .headers_mut()
+      .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+  }
   if e.status == 405
     && let Some((_, methods)) = e.message.rsplit_once("allowed: ")
     && let Ok(allow) = HeaderValue::from_str(methods)
@@ -347,6 +353,12 @@ async fn hash_off_thread<T: Send + 'static>(
   if iterations <= INLINE_HASH_ITERATIONS {
     f()
   } else {
+    // Bounded: a burst of argon2id hashes would otherwise hold 19 MiB each on hundreds of
+    // blocking threads at once.
+    let _slot = passwords::hash_slots()
+      .acquire()
+      .await
+      .expect("the hashing semaphore is never closed");
     tokio::task::spawn_blocking(f)
       .await
       .expect("password hashing panicked")
@@ -522,6 +534,10 @@ async fn login(
   }
   let payload = parse_object(body, true)?;
   let now = now_secs();
+  // What a verified email/password login also writes: the account's throttle reset, a rehash.
+  let mut after_email: Option<AfterEmail> = None;
+  // API-key logins are throttled by client address only (see `key_throttle`).
+  let key_subjects = key_throttle(ctx, provider);
 
   // Verify the credential (password hashing happens outside any transaction).
   let cred = match provider {
@@ -529,20 +545,7 @@ async fn login(
     USERPASS => {
       let email = str_field(&payload, "username")?.to_string();
       let password = str_field(&payload, "password")?.to_string();
-      let lookup = email.clone();
-      let record = shared
-        .tx(app, false, move |tx| state::password_record(tx, &lookup))
-        .await?;
-      let Some((salt, hash, iterations)) = record else {
-        return Err(ApiError::bad_credentials());
-      };
-      let computed = hash_off_thread(iterations, move || {
-        state::hash_password(&password, &salt, iterations)
-      })
-      .await;
-      if !state::ct_eq(&computed, &hash) {
-        return Err(ApiError::bad_credentials());
-      }
+      after_email = Some(verify_userpass(ctx, app, &email, password).await?);
       Cred::Email(email)
     }
     API_KEY => Cred::KeyHash(key_hash(str_field(&payload, "key")?)),
@@ -588,8 +591,12 @@ async fn login(
   let app_id = app.to_string();
   let ttl = shared.config.refresh_token_ttl_secs;
   let requested_device = requested_device_id(&payload);
+  let key_checked = key_subjects.clone();
   let minted = shared
     .tx(app, true, move |tx| {
+      if let Some((_, subjects)) = &key_checked {
+        throttle::check(tx, subjects, now_millis())?;
+      }
       let linking = match &linking_claims {
         Some(claims) => {
           let s = state::authenticate(tx, claims, Kind::Access, now)?;
@@ -603,6 +610,9 @@ async fn login(
         Cred::Anonymous => Ident::Anonymous,
         Cred::Email(email) => {
           state::check_confirmed(tx, email)?;
+          if let Some(after) = after_email {
+            after.apply(tx, email)?;
+          }
           Ident::Email(email)
         }
         Cred::KeyHash(hash) => {
@@ -634,7 +644,19 @@ async fn login(
         device_id,
       })
     })
-    .await?;
+    .await;
+  let minted = match (minted, key_subjects) {
+    (Err(e), Some((settings, subjects))) if e == ApiError::invalid_api_key() => {
+      // Counted in a transaction of its own: the refused login's rolled back.
+      shared
+        .tx(app, true, move |tx| {
+          throttle::record_failure(tx, &settings, &subjects, now_millis())
+        })
+        .await?;
+      return Err(e);
+    }
+    (minted, _) => minted?,
+  };
   let body = session_tokens(shared, app, &minted, now);
   Ok(Reply::Json(200, body.to_string().into_bytes()))
 }
@@ -699,7 +721,8 @@ async fn userpass(
 ) -> Result<Reply, ApiError> {
   let shared = ctx.shared;
   let payload = parse_object(body, false)?;
-  let iterations = shared.config.password_iterations;
+  let settings = passwords::effective(&shared.config);
+  let cost = passwords::cost_of(&settings);
   let owned = |name: &str| str_field(&payload, name).map(str::to_string);
   match action {
     Userpass::Register => {
@@ -727,13 +750,12 @@ async fn userpass(
           "name already in use",
         ));
       }
-      let (salt, hash) =
-        hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
+      let new = hash_off_thread(cost, move || passwords::hash_new(&password, &settings)).await;
       let confirmed = !shared.config.require_email_confirmation;
       let target = email.clone();
       let pair = shared
         .tx(app, true, move |tx| {
-          state::register(tx, &target, salt, hash, iterations, confirmed)
+          state::register(tx, &target, new.salt, new.hash, new.iterations, confirmed)
         })
         .await?;
       if let Some(pair) = pair {
@@ -792,15 +814,14 @@ async fn userpass(
       let email = shared
         .tx(app, false, move |tx| state::reset_email(tx, &t, &id))
         .await?;
-      let (salt, hash) =
-        hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
+      let new = hash_off_thread(cost, move || passwords::hash_new(&password, &settings)).await;
       shared
         .tx(app, true, move |tx| {
           // Re-check under the account's lock: the token may have been used while we were
           // hashing, or be in use by another server right now; it works once.
           tx.lock_email_account(&email)?;
           state::reset_email(tx, &token, &token_id)?;
-          state::set_password(tx, &email, salt, hash, iterations)
+          state::set_password(tx, &email, new.salt, new.hash, new.iterations)
         })
         .await?;
       Ok(Reply::Empty(204))
@@ -824,11 +845,10 @@ async fn userpass(
       {
         return Err(ApiError::user_not_found());
       }
-      let (salt, hash) =
-        hash_off_thread(iterations, move || new_password_hash(&password, iterations)).await;
+      let new = hash_off_thread(cost, move || passwords::hash_new(&password, &settings)).await;
       shared
         .tx(app, true, move |tx| {
-          state::set_password(tx, &email, salt, hash, iterations)
+          state::set_password(tx, &email, new.salt, new.hash, new.iterations)
         })
         .await?;
       Ok(Reply::Empty(204))
@@ -961,6 +981,118 @@ async fn set_key_disabled(ctx: &mut Ctx<'_>, id: &str, disabled: bool) -> Result
   })
   .await?;
   Ok(Reply::Empty(204))
+}
+
+// ---- login throttling and password upgrades ------------------------------------------------
+
+/// What a verified email/password login writes in its session transaction.
+struct AfterEmail {
+  /// The account's throttle subject, reset by the success (`None`: throttling is off).
+  reset: Option<throttle::Subject>,
+  /// The hash the login read and its replacement under the current settings, when they differ.
+  rehash: Option<(String, passwords::Stored)>,
+}
+
+impl AfterEmail {
+  fn apply(&self, tx: &mut dyn Tx, email: &str) -> Result<(), ApiError> {
+    if let Some(subject) = &self.reset {
+      throttle::reset(tx, subject)?;
+    }
+    if let Some((read, new)) = &self.rehash {
+      // A no-op when the hash changed since it was read: a reset's new password stays.
+      state::rehash_password(
+        tx,
+        email,
+        read,
+        new.salt.clone(),
+        new.hash.clone(),
+        new.iterations,
+      )?;
+    }
+    Ok(())
+  }
+}
+
+/// The throttle settings and subjects of an API-key login (its client address), if throttled.
+fn key_throttle(
+  ctx: &Ctx<'_>,
+  provider: &str,
+) -> Option<(throttle::LoginThrottleConfig, Vec<throttle::Subject>)> {
+  if provider != API_KEY {
+    return None;
+  }
+  // A wrong key names no key (the secret is what finds it), so only the address can be counted;
+  // 384 random bits need no per-key limit.
+  let settings = throttle::effective(&ctx.shared.config)?;
+  let subjects = throttle::subjects(&settings, None, throttle::client_address(ctx.parts));
+  (!subjects.is_empty()).then_some((settings, subjects))
+}
+
+/// Verifies an email/password login: refuses it with 429 while the account or the client
+/// address is locked (even with the right password), counts a failure against both, and says
+/// what the session transaction must write on success (throttle reset, rehash). Every hash runs
+/// off the async threads and outside any transaction.
+async fn verify_userpass(
+  ctx: &Ctx<'_>,
+  app: &str,
+  email: &str,
+  password: String,
+) -> Result<AfterEmail, ApiError> {
+  let shared = ctx.shared;
+  let settings = throttle::effective(&shared.config);
+  let subjects = settings.as_ref().map_or_else(Vec::new, |s| {
+    throttle::subjects(s, Some(email), throttle::client_address(ctx.parts))
+  });
+  let lookup = email.to_string();
+  let checked = subjects.clone();
+  let record = shared
+    .tx(app, false, move |tx| {
+      throttle::check(tx, &checked, now_millis())?;
+      state::password_record(tx, &lookup)
+    })
+    .await?;
+  let verified = match record {
+    Some((salt, hash, iterations)) => {
+      let stored = passwords::Stored {
+        salt,
+        hash,
+        iterations,
+      };
+      let cost = passwords::stored_cost(&stored);
+      // The password comes back out for a possible rehash.
+      let (ok, stored, password) = hash_off_thread(cost, move || {
+        let ok = passwords::verify(&password, &stored);
+        (ok, stored, password)
+      })
+      .await;
+      ok.then_some((stored, password))
+    }
+    None => None,
+  };
+  let Some((stored, password)) = verified else {
+    if let Some(settings) = settings {
+      shared
+        .tx(app, true, move |tx| {
+          throttle::record_failure(tx, &settings, &subjects, now_millis())
+        })
+        .await?;
+    }
+    return Err(ApiError::bad_credentials());
+  };
+  let current = passwords::effective(&shared.config);
+  let rehash = if passwords::needs_rehash(&stored, &current) {
+    let cost = passwords::cost_of(&current);
+    let new = hash_off_thread(cost, move || passwords::hash_new(&password, &current)).await;
+    Some((stored.hash, new))
+  } else {
+    None
+  };
+  Ok(AfterEmail {
+    reset: subjects
+      .into_iter()
+      .find(|s| s.scope == throttle::Scope::Account),
+    rehash,
+  })
 }
 
 #[cfg(test)]

@@ -675,6 +675,8 @@ async fn serve_connection(
   mut shutdown: watch::Receiver<bool>,
 ) {
   let _ = stream.set_nodelay(true);
+  // For login throttling by client address (`throttle::client_address`).
+  let peer = stream.peer_addr().ok().map(|a| a.ip());
   let _open = shared.ops.connection_opened();
   let stream = match &shared.tls {
     None => crate::tls::Io::Plain(stream),
@@ -691,6 +693,9 @@ async fn serve_connection(
     let ctl = ctl.clone();
     let shared = shared.clone();
     service_fn(move |mut req: Request<Incoming>| {
+      if let Some(ip) = peer {
+        req.extensions_mut().insert(crate::throttle::PeerAddr(ip));
+      }
       let begun = ctl.request_started();
       let in_flight = InFlight(ctl.clone());
       let mut measured = Measured::new(shared.clone(), &req);

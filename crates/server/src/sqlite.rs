@@ -12,6 +12,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
 use crate::store::{AppInfo, Pending, R, StoreError, Tx};
+use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -19,6 +20,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
   (
     2,
     include_str!("../migrations/sqlite/0002_user_disabled.sql"),
+  ),
+  (
+    3,
+    include_str!("../migrations/sqlite/0003_login_throttle.sql"),
   ),
 ];
 
@@ -315,6 +320,7 @@ impl Tx for SqliteTx<'_> {
       "pending_tokens",
       "api_keys",
       "sessions",
+      "login_failures",
     ] {
       self.exec(
         &format!("DELETE FROM {table} WHERE app_id = ?1"),
@@ -667,6 +673,77 @@ impl Tx for SqliteTx<'_> {
     )?;
     Ok(())
   }
+
+  fn login_failures(&self, scope: &str, subject: &str) -> R<Option<Failures>> {
+    self.one(
+      "SELECT failures, last_failure, locked_until FROM login_failures \
+       WHERE app_id = ?1 AND scope = ?2 AND subject = ?3",
+      params![self.app, scope, subject],
+      failures_row,
+    )
+  }
+
+  fn add_login_failure(
+    &mut self,
+    scope: &str,
+    subject: &str,
+    now_ms: u64,
+    window_ms: u64,
+  ) -> R<Failures> {
+    // One statement: the count is read and bumped under the write lock BEGIN IMMEDIATE holds.
+    let row = self.one(
+      "INSERT INTO login_failures (app_id, scope, subject, failures, last_failure, locked_until) \
+       VALUES (?1, ?2, ?3, 1, ?4, 0) ON CONFLICT (app_id, scope, subject) DO UPDATE SET \
+       failures = CASE WHEN login_failures.last_failure + ?5 > ?4 \
+         THEN login_failures.failures + 1 ELSE 1 END, \
+       locked_until = CASE WHEN login_failures.last_failure + ?5 > ?4 \
+         THEN login_failures.locked_until ELSE 0 END, \
+       last_failure = ?4 \
+       RETURNING failures, last_failure, locked_until",
+      params![self.app, scope, subject, now_ms as i64, window_ms as i64],
+      failures_row,
+    )?;
+    row.ok_or_else(|| StoreError::Internal("upsert returned no row".into()))
+  }
+
+  fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()> {
+    self.exec(
+      "UPDATE login_failures SET locked_until = ?4 WHERE app_id = ?1 AND scope = ?2 AND subject = ?3",
+      params![self.app, scope, subject, until_ms as i64],
+    )?;
+    Ok(())
+  }
+
+  fn clear_login_failures(&mut self, scope: &str, subject: &str) -> R<()> {
+    self.exec(
+      "DELETE FROM login_failures WHERE app_id = ?1 AND scope = ?2 AND subject = ?3",
+      params![self.app, scope, subject],
+    )?;
+    Ok(())
+  }
+
+  fn sweep_login_failures(&mut self, now_ms: u64, window_ms: u64, limit: u32) -> R<()> {
+    self.exec(
+      "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures \
+       WHERE app_id = ?1 AND last_failure <= ?2 AND locked_until <= ?3 \
+       ORDER BY last_failure LIMIT ?4)",
+      params![
+        self.app,
+        now_ms.saturating_sub(window_ms) as i64,
+        now_ms as i64,
+        limit
+      ],
+    )?;
+    Ok(())
+  }
+}
+
+fn failures_row(row: &Row<'_>) -> rusqlite::Result<Failures> {
+  Ok(Failures {
+    failures: row.get::<_, i64>(0)?.clamp(0, u32::MAX as i64) as u32,
+    last_failure_ms: row.get::<_, i64>(1)?.max(0) as u64,
+    locked_until_ms: row.get::<_, i64>(2)?.max(0) as u64,
+  })
 }
 
 #[cfg(test)]

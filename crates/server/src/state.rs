@@ -44,6 +44,8 @@ pub(crate) struct ApiError {
   pub message: String,
   /// Send no body at all.
   pub bare: bool,
+  /// A `Retry-After` header, in seconds (429 from login throttling).
+  pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -54,6 +56,7 @@ impl ApiError {
       code,
       message: message.into(),
       bare: false,
+      retry_after: None,
     }
   }
   /// 403 with no body (anonymous or server-key users managing keys; deleting the calling
@@ -64,6 +67,7 @@ impl ApiError {
       code: "",
       message: String::new(),
       bare: true,
+      retry_after: None,
     }
   }
   /// 400 BadRequest.
@@ -682,6 +686,33 @@ pub(crate) fn password_record(
     tx.email_account(email)?
       .map(|a| (a.salt.clone(), a.hash.clone(), a.iterations)),
   )
+}
+
+/// Replaces an account's password hash after a login verified it under older settings, unless
+/// the hash changed since the login read it (a reset or another rehash won: that one stays).
+/// The account's row is locked first, so the comparison and the write cannot be split by a
+/// concurrent writer on any backend.
+pub(crate) fn rehash_password(
+  tx: &mut dyn Tx,
+  email: &str,
+  read_hash: &str,
+  salt: String,
+  hash: String,
+  iterations: u32,
+) -> Result<bool, ApiError> {
+  tx.lock_email_account(email)?;
+  let Some(account) = tx.email_account(email)? else {
+    return Ok(false);
+  };
+  if !ct_eq(&account.hash, read_hash) {
+    return Ok(false);
+  }
+  let mut account = account.into_owned();
+  account.salt = salt;
+  account.hash = hash;
+  account.iterations = iterations;
+  tx.update_email_account(&account)?;
+  Ok(true)
 }
 
 /// Whether the account may log in (password already verified).

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::memory::{MemTx, State};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User};
+use crate::throttle::Failures;
 
 /// Where the server keeps its data. JSON: `{"kind":"memory"}`, `{"kind":"sqlite","path":…}`,
 /// `{"kind":"postgres","url":…}`.
@@ -195,6 +196,25 @@ pub(crate) trait Tx {
   fn delete_session(&mut self, id: &str) -> R<()>;
   /// Ends every session of a user.
   fn delete_sessions_of(&mut self, user_id: &str) -> R<()>;
+
+  /// A throttled subject's failed-login row (`throttle.rs`), if it has one.
+  fn login_failures(&self, scope: &str, subject: &str) -> R<Option<Failures>>;
+  /// Counts one failed login in one atomic upsert: `failures + 1` when the previous failure is
+  /// less than `window_ms` old, else 1 (and no lock); returns the row as written. The row stays
+  /// locked until the transaction ends.
+  fn add_login_failure(
+    &mut self,
+    scope: &str,
+    subject: &str,
+    now_ms: u64,
+    window_ms: u64,
+  ) -> R<Failures>;
+  /// Sets a subject's lock end.
+  fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()>;
+  /// Deletes a subject's row.
+  fn clear_login_failures(&mut self, scope: &str, subject: &str) -> R<()>;
+  /// Deletes up to `limit` rows of the app whose window and lock have both passed.
+  fn sweep_login_failures(&mut self, now_ms: u64, window_ms: u64, limit: u32) -> R<()>;
 }
 
 /// A backend: where transactions run.

@@ -1,0 +1,280 @@
+//! Login throttling: after `maxFailures` consecutive failed logins of one account (or
+//! `addressMaxFailures` from one client address), each less than `windowSecs` after the one
+//! before, further attempts get 429 with `Retry-After` until a lock ends. The lock doubles with
+//! every failure past the limit (1 s, 2 s, 4 s …, at most `maxLockSecs`); a successful login
+//! clears the account's count.
+//!
+//! The counts live in the store (`login_failures`), bumped by one atomic upsert per failure, so
+//! that every server on one database sees the same count and concurrent failures are all
+//! counted. A row whose window and lock have passed is stale: the subject's next failure starts
+//! it over, its next success deletes it, and every recorded failure also deletes up to
+//! [`SWEEP`] stale rows of other subjects, so stale rows shrink while failures come in and stay
+//! put (one short row per subject that failed and never came back) while none do.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use hyper::http::request::Parts;
+use serde::{Deserialize, Serialize};
+
+use crate::Config;
+use crate::state::ApiError;
+use crate::store::Tx;
+
+/// Stale rows one recorded failure deletes besides its own.
+pub(crate) const SWEEP: u32 = 2;
+
+/// The first lock, in milliseconds; each further failure doubles it.
+const FIRST_LOCK_MS: u64 = 1000;
+
+/// Login throttling settings. JSON: `{"maxFailures":5,"windowSecs":900,"maxLockSecs":900,
+/// "addressMaxFailures":50}`; a field left out takes that default.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoginThrottleConfig {
+  /// Consecutive failed logins of one account before it is locked (default 5; 0 turns all
+  /// throttling off).
+  pub max_failures: u32,
+  /// Failures further apart than this do not add up: the count starts over (default 900 s;
+  /// 0 turns throttling off).
+  pub window_secs: u64,
+  /// The longest lock (default 900 s; 0 turns throttling off).
+  pub max_lock_secs: u64,
+  /// Consecutive failed logins (email/password or API key, any account) from one client
+  /// address before it is locked (default 50; 0 turns the per-address limit off). Higher than
+  /// the account's: many users may share one address behind a NAT.
+  pub address_max_failures: u32,
+}
+
+impl Default for LoginThrottleConfig {
+  fn default() -> LoginThrottleConfig {
+    LoginThrottleConfig {
+      max_failures: 5,
+      window_secs: 900,
+      max_lock_secs: 900,
+      address_max_failures: 50,
+    }
+  }
+}
+
+/// The settings in force, `None` when throttling is off: `Config::login_throttle`, else off for
+/// the emulator (`control_api`) and [`LoginThrottleConfig::default`] for `serve`.
+pub(crate) fn effective(config: &Config) -> Option<LoginThrottleConfig> {
+  let settings = match &config.login_throttle {
+    Some(s) => s.clone(),
+    None if config.control_api => return None,
+    None => LoginThrottleConfig::default(),
+  };
+  (settings.max_failures > 0 && settings.window_secs > 0 && settings.max_lock_secs > 0)
+    .then_some(settings)
+}
+
+/// What a count is kept for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+  /// An email/password account, by email.
+  Account,
+  /// A client address (see [`client_address`]).
+  Address,
+}
+
+impl Scope {
+  /// Its name in the `scope` column.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Scope::Account => "account",
+      Scope::Address => "address",
+    }
+  }
+}
+
+/// One throttled subject of a login attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Subject {
+  /// Account or address.
+  pub scope: Scope,
+  /// The email, or the address as [`client_address`] writes it.
+  pub id: String,
+  /// Failures before a lock.
+  pub limit: u32,
+}
+
+/// A subject's row in `login_failures`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Failures {
+  /// Consecutive failures counted.
+  pub failures: u32,
+  /// When the latest one was counted (ms since the epoch).
+  pub last_failure_ms: u64,
+  /// No login before this (ms since the epoch; 0: none).
+  pub locked_until_ms: u64,
+}
+
+/// The connection's peer address, put in each request's extensions by the connection loop.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerAddr(pub IpAddr);
+
+/// The client address a request is throttled under: the TCP peer's. IPv6 peers count by /64
+/// (one host usually holds a whole /64, so single addresses would be free to rotate); an
+/// IPv4-mapped IPv6 peer counts as its IPv4 address.
+///
+/// Hook: behind a reverse proxy every request comes from the proxy's address. A trusted-proxy
+/// setting would take the client from `X-Forwarded-For` here, only when the peer is one of the
+/// trusted proxies; until then, run the per-address limit off (`addressMaxFailures: 0`) or high
+/// behind a proxy.
+pub(crate) fn client_address(parts: &Parts) -> Option<String> {
+  let PeerAddr(ip) = *parts.extensions.get::<PeerAddr>()?;
+  Some(match ip {
+    IpAddr::V4(v4) => v4.to_string(),
+    IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+      Some(v4) => v4.to_string(),
+      None => {
+        let s = v6.segments();
+        format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+      }
+    },
+  })
+}
+
+/// The subjects of a login attempt under `settings`: the account (if any) and the address.
+pub(crate) fn subjects(
+  settings: &LoginThrottleConfig,
+  account: Option<&str>,
+  address: Option<String>,
+) -> Vec<Subject> {
+  let mut out = Vec::with_capacity(2);
+  if let Some(email) = account {
+    out.push(Subject {
+      scope: Scope::Account,
+      id: email.to_string(),
+      limit: settings.max_failures,
+    });
+  }
+  if let Some(address) = address
+    && settings.address_max_failures > 0
+  {
+    out.push(Subject {
+      scope: Scope::Address,
+      id: address,
+      limit: settings.address_max_failures,
+    });
+  }
+  out
+}
+
+/// 429 TooManyRequests with `Retry-After` (whole seconds, rounded up).
+pub(crate) fn too_many(wait_ms: u64) -> ApiError {
+  let mut e = ApiError::new(
+    429,
+    "TooManyRequests",
+    "too many failed login attempts; retry later",
+  );
+  e.retry_after = Some(wait_ms.div_ceil(1000).max(1));
+  e
+}
+
+/// Refuses the attempt (429) while any of its subjects is locked.
+pub(crate) fn check(tx: &dyn Tx, subjects: &[Subject], now_ms: u64) -> Result<(), ApiError> {
+  let mut until = 0;
+  for s in subjects {
+    if let Some(f) = tx.login_failures(s.scope.as_str(), &s.id)? {
+      until = until.max(f.locked_until_ms);
+    }
+  }
+  if until > now_ms {
+    return Err(too_many(until - now_ms));
+  }
+  Ok(())
+}
+
+/// The lock after `failures` consecutive failures against `limit`: none below it, then
+/// 1 s, 2 s, 4 s … capped at `max_lock_secs`.
+pub(crate) fn lock_ms(failures: u32, limit: u32, max_lock_secs: u64) -> Option<u64> {
+  let past = failures.checked_sub(limit)?;
+  let ms = FIRST_LOCK_MS.saturating_mul(1u64 << past.min(40));
+  Some(ms.min(max_lock_secs.saturating_mul(1000)))
+}
+
+/// Counts one failed attempt against each subject (one atomic upsert each, so concurrent
+/// failures on any server all count), locks those at their limit, and sweeps a few stale rows.
+/// Runs in its own write transaction: the attempt's own error must not roll it back.
+pub(crate) fn record_failure(
+  tx: &mut dyn Tx,
+  settings: &LoginThrottleConfig,
+  subjects: &[Subject],
+  now_ms: u64,
+) -> Result<(), ApiError> {
+  let window_ms = settings.window_secs.saturating_mul(1000);
+  for s in subjects {
+    let f = tx.add_login_failure(s.scope.as_str(), &s.id, now_ms, window_ms)?;
+    if let Some(lock) = lock_ms(f.failures, s.limit, settings.max_lock_secs) {
+      // The upsert above holds the row (PostgreSQL row lock, SQLite write lock, memory mutex)
+      // until commit: no other failure can slip in between the count and this lock.
+      let until = now_ms.saturating_add(lock).max(f.locked_until_ms);
+      tx.set_login_lock(s.scope.as_str(), &s.id, until)?;
+    }
+  }
+  tx.sweep_login_failures(now_ms, window_ms, SWEEP)?;
+  Ok(())
+}
+
+/// Forgets a subject's failures (a successful login of the account).
+pub(crate) fn reset(tx: &mut dyn Tx, subject: &Subject) -> Result<(), ApiError> {
+  tx.clear_login_failures(subject.scope.as_str(), &subject.id)?;
+  Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn locks_double_up_to_the_cap() {
+    assert_eq!(lock_ms(4, 5, 900), None);
+    assert_eq!(lock_ms(5, 5, 900), Some(1000));
+    assert_eq!(lock_ms(6, 5, 900), Some(2000));
+    assert_eq!(lock_ms(8, 5, 900), Some(8000));
+    assert_eq!(lock_ms(30, 5, 900), Some(900_000));
+    assert_eq!(lock_ms(u32::MAX, 5, 900), Some(900_000));
+    assert_eq!(lock_ms(5, 5, 1), Some(1000));
+    assert_eq!(too_many(1).retry_after, Some(1));
+    assert_eq!(too_many(1001).retry_after, Some(2));
+  }
+
+  #[test]
+  fn client_addresses() {
+    let of = |ip: &str| {
+      let (parts, ()) = hyper::Request::builder()
+        .extension(PeerAddr(ip.parse().unwrap()))
+        .body(())
+        .unwrap()
+        .into_parts();
+      client_address(&parts).unwrap()
+    };
+    assert_eq!(of("203.0.113.7"), "203.0.113.7");
+    assert_eq!(of("::ffff:203.0.113.7"), "203.0.113.7");
+    // One /64, whichever host in it.
+    assert_eq!(of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+    assert_eq!(of("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+    let (parts, ()) = hyper::Request::new(()).into_parts();
+    assert_eq!(client_address(&parts), None);
+  }
+
+  #[test]
+  fn defaults_per_mode() {
+    assert_eq!(effective(&Config::default()), None);
+    let serve = Config {
+      control_api: false,
+      ..Config::default()
+    };
+    assert_eq!(effective(&serve), Some(LoginThrottleConfig::default()));
+    let off = Config {
+      control_api: false,
+      login_throttle: Some(LoginThrottleConfig {
+        max_failures: 0,
+        ..LoginThrottleConfig::default()
+      }),
+      ..Config::default()
+    };
+    assert_eq!(effective(&off), None);
+  }
+}

@@ -1,0 +1,389 @@
+//! Login throttling: the 6th consecutive wrong password (within the window) is refused with 429
+//! and `Retry-After`, even with the right password, on any server sharing the store; after the
+//! lock a right password logs in and starts the count over; the client address has its own
+//! count; concurrent failures all count. SQLite always; PostgreSQL when
+//! `REALM_AUTH_TEST_PG_URL` is set (required with `REALM_AUTH_TEST_STORE=postgres`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use realm_auth_server::{Config, LoginThrottleConfig, PasswordHashConfig, StoreConfig};
+use serde_json::json;
+
+/// Throttling with 1 s locks (tests wait them out), cheap argon2id, and the address limit
+/// `address` (0: off).
+fn config(store: &StoreConfig, max_failures: u32, address: u32) -> Config {
+  Config {
+    store: store.clone(),
+    password_hash: Some(PasswordHashConfig::Argon2id {
+      memory_kib: 64,
+      iterations: 1,
+      parallelism: 1,
+    }),
+    login_throttle: Some(LoginThrottleConfig {
+      max_failures,
+      window_secs: 60,
+      max_lock_secs: 1,
+      address_max_failures: address,
+    }),
+    ..Config::default()
+  }
+}
+
+/// Whether the PostgreSQL tests can run here.
+fn postgres_available() -> bool {
+  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
+    return true;
+  }
+  assert_ne!(
+    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
+    Ok("postgres"),
+    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
+  );
+  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
+  false
+}
+
+/// Removes a SQLite store's folder when dropped.
+struct Cleanup(StoreConfig);
+
+impl Drop for Cleanup {
+  fn drop(&mut self) {
+    if let StoreConfig::Sqlite { path } = &self.0 {
+      let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+  }
+}
+
+async fn attempt(emu: &Emu, email: &str, password: &str) -> Resp {
+  emu
+    .login_raw(
+      "local-userpass",
+      &json!({"username": email, "password": password}),
+    )
+    .await
+}
+
+#[track_caller]
+fn assert_throttled(r: &Resp, retry_after: &str) {
+  r.assert_error(429, "TooManyRequests", "");
+  assert_eq!(
+    r.json()["error"],
+    "too many failed login attempts; retry later"
+  );
+  assert_eq!(r.header("retry-after"), Some(retry_after), "{r:?}");
+}
+
+async fn sixth_attempt_refused(kind: &str) {
+  let store = fresh_store(kind);
+  let _cleanup = Cleanup(store.clone());
+  let a = start_with(config(&store, 5, 0)).await;
+  let b = start_with(config(&store, 5, 0)).await;
+  assert_eq!(a.register("ada@example.com", "password1").await.status, 201);
+  // Five wrong passwords, split over both servers: one count.
+  for (i, emu) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+    let r = attempt(emu, "ada@example.com", "wrong-password").await;
+    assert_eq!(r.status, 401, "attempt {}: {}", i + 1, r.text());
+  }
+  // The 6th, even with the right password, on either server.
+  assert_throttled(&attempt(&b, "ada@example.com", "password1").await, "1");
+  assert_throttled(&attempt(&a, "ada@example.com", "password1").await, "1");
+  // Another account is not affected.
+  assert_eq!(a.register("bob@example.com", "password1").await.status, 201);
+  b.login_email("bob@example.com", "password1").await;
+
+  // Once the lock has passed, the right password logs in and resets the count: four more
+  // wrong passwords are plain 401s (without the reset, the first would lock again).
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  b.login_email("ada@example.com", "password1").await;
+  for emu in [&a, &b, &a, &b] {
+    let r = attempt(emu, "ada@example.com", "wrong-password").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+  }
+  a.login_email("ada@example.com", "password1").await;
+  a.emulator.stop().await;
+  b.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn sixth_attempt_is_refused_on_either_server_sqlite() {
+  sixth_attempt_refused("sqlite").await;
+}
+
+#[tokio::test]
+async fn sixth_attempt_is_refused_on_either_server_postgres() {
+  if postgres_available() {
+    sixth_attempt_refused("postgres").await;
+  }
+}
+
+#[tokio::test]
+async fn locks_grow_after_each_further_failure() {
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  let mut cfg = config(&store, 2, 0);
+  cfg.login_throttle.as_mut().unwrap().max_lock_secs = 4;
+  let emu = start_with(cfg).await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  for _ in 0..2 {
+    assert_eq!(
+      attempt(&emu, "ada@example.com", "nope-nope").await.status,
+      401
+    );
+  }
+  assert_throttled(&attempt(&emu, "ada@example.com", "nope-nope").await, "1");
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  // One more failure within the window: a 2 s lock.
+  assert_eq!(
+    attempt(&emu, "ada@example.com", "nope-nope").await.status,
+    401
+  );
+  assert_throttled(&attempt(&emu, "ada@example.com", "password1").await, "2");
+  emu.emulator.stop().await;
+}
+
+async fn address_count(kind: &str) {
+  let store = fresh_store(kind);
+  let _cleanup = Cleanup(store.clone());
+  // Accounts allow many failures; the address only 3.
+  let emu = start_with(config(&store, 100, 3)).await;
+  for user in ["a", "b", "c", "d"] {
+    let email = format!("{user}@example.com");
+    assert_eq!(emu.register(&email, "password1").await.status, 201);
+  }
+  // One wrong password on each of three accounts (and an unknown one does count too).
+  for email in ["a@example.com", "b@example.com", "nobody@example.com"] {
+    assert_eq!(attempt(&emu, email, "wrong-password").await.status, 401);
+  }
+  // A fourth account, the right password: the address is locked.
+  assert_throttled(&attempt(&emu, "d@example.com", "password1").await, "1");
+  // API-key logins from the address are refused too.
+  let key = emu.login_raw("api-key", &json!({"key": "not-a-key"})).await;
+  assert_throttled(&key, "1");
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  emu.login_email("d@example.com", "password1").await;
+  emu.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_address_has_its_own_count_sqlite() {
+  address_count("sqlite").await;
+}
+
+#[tokio::test]
+async fn the_client_address_has_its_own_count_postgres() {
+  if postgres_available() {
+    address_count("postgres").await;
+  }
+}
+
+#[tokio::test]
+async fn wrong_api_keys_count_against_the_address() {
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  let emu = start_with(config(&store, 5, 3)).await;
+  let server_key = emu.emulator.control().create_server_api_key("svc").unwrap();
+  for _ in 0..3 {
+    let r = emu.login_raw("api-key", &json!({"key": "wrong-key"})).await;
+    r.assert_error(401, "AuthError", "invalid API key");
+  }
+  // The real key from a locked address: 429.
+  let r = emu
+    .login_raw("api-key", &json!({"key": server_key.key}))
+    .await;
+  assert_throttled(&r, "1");
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  emu.login("api-key", &json!({"key": server_key.key})).await;
+  emu.emulator.stop().await;
+}
+
+async fn concurrent_failures(kind: &str) {
+  let store = fresh_store(kind);
+  let _cleanup = Cleanup(store.clone());
+  // 21 allowed: 20 parallel failures, then one more locks only if none of the 20 was lost.
+  let a = start_with(config(&store, 21, 0)).await;
+  let b = start_with(config(&store, 21, 0)).await;
+  assert_eq!(a.register("ada@example.com", "password1").await.status, 201);
+  let mut tasks = tokio::task::JoinSet::new();
+  for i in 0..20u16 {
+    let port = if i % 2 == 0 { a.port } else { b.port };
+    let app = a.app.clone();
+    tasks.spawn(async move {
+      let body = json!({"username": "ada@example.com", "password": "wrong-password"}).to_string();
+      let host = format!("127.0.0.1:{port}");
+      let req = build_request(
+        "POST",
+        &format!("{BASE}/app/{app}/auth/providers/local-userpass/login"),
+        &[
+          ("Host", host.as_str()),
+          ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+      );
+      parse_response(&raw_exchange(port, &req).await.unwrap()).status
+    });
+  }
+  while let Some(status) = tasks.join_next().await {
+    assert_eq!(status.unwrap(), 401);
+  }
+  assert_eq!(
+    attempt(&a, "ada@example.com", "wrong-password")
+      .await
+      .status,
+    401
+  );
+  assert_throttled(&attempt(&b, "ada@example.com", "password1").await, "1");
+  a.emulator.stop().await;
+  b.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_failures_all_count_sqlite() {
+  concurrent_failures("sqlite").await;
+}
+
+#[tokio::test]
+async fn parallel_failures_all_count_postgres() {
+  if postgres_available() {
+    concurrent_failures("postgres").await;
+  }
+}
+
+/// On the test store (`REALM_AUTH_TEST_STORE`, memory by default): one server.
+#[tokio::test]
+async fn parallel_failures_all_count_on_the_test_store() {
+  let emu = start_with(config(&StoreConfig::Memory, 21, 0)).await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  let mut tasks = tokio::task::JoinSet::new();
+  for _ in 0..20 {
+    let (port, app) = (emu.port, emu.app.clone());
+    tasks.spawn(async move {
+      let body = json!({"username": "ada@example.com", "password": "wrong-password"}).to_string();
+      let host = format!("127.0.0.1:{port}");
+      let req = build_request(
+        "POST",
+        &format!("{BASE}/app/{app}/auth/providers/local-userpass/login"),
+        &[
+          ("Host", host.as_str()),
+          ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+      );
+      parse_response(&raw_exchange(port, &req).await.unwrap()).status
+    });
+  }
+  while let Some(status) = tasks.join_next().await {
+    assert_eq!(status.unwrap(), 401);
+  }
+  assert_eq!(
+    attempt(&emu, "ada@example.com", "wrong-password")
+      .await
+      .status,
+    401
+  );
+  assert_throttled(&attempt(&emu, "ada@example.com", "password1").await, "1");
+  emu.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn serve_mode_throttles_by_default_with_a_bare_error_body() {
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  let emu = start_with(Config {
+    store: store.clone(),
+    control_api: false,
+    // Cheap hashes; the throttle keeps its serve default (5 failures, 15 min, 15 min).
+    password_hash: Some(PasswordHashConfig::Pbkdf2 {
+      iterations: Some(10),
+    }),
+    ..Config::default()
+  })
+  .await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  for _ in 0..5 {
+    assert_eq!(
+      attempt(&emu, "ada@example.com", "nope-nope").await.status,
+      401
+    );
+  }
+  let r = attempt(&emu, "ada@example.com", "password1").await;
+  assert_eq!(r.status, 429);
+  assert_eq!(r.header("retry-after"), Some("1"));
+  assert_eq!(
+    r.json(),
+    json!({"error": "too many failed login attempts; retry later", "error_code": "TooManyRequests"})
+  );
+  emu.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn the_emulator_does_not_throttle_by_default() {
+  let emu = start().await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  for _ in 0..8 {
+    let r = attempt(&emu, "ada@example.com", "nope-nope").await;
+    r.assert_error(401, "InvalidPassword", "unauthorized");
+  }
+  emu.login_email("ada@example.com", "password1").await;
+}
+
+#[tokio::test]
+async fn stale_rows_are_swept() {
+  // Failures older than the window are gone after later failures of other subjects.
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  let mut cfg = config(&store, 5, 0);
+  cfg.login_throttle.as_mut().unwrap().window_secs = 1;
+  let emu = start_with(cfg).await;
+  for email in ["a@x.example", "b@x.example", "c@x.example"] {
+    assert_eq!(attempt(&emu, email, "nope-nope").await.status, 401);
+  }
+  let StoreConfig::Sqlite { path } = &store else {
+    unreachable!()
+  };
+  let rows = |path: &std::path::Path| -> i64 {
+    rusqlite::Connection::open(path)
+      .unwrap()
+      .query_row("SELECT count(*) FROM login_failures", [], |r| r.get(0))
+      .unwrap()
+  };
+  assert_eq!(rows(path), 3);
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  // Each failure deletes up to two stale rows besides counting its own.
+  assert_eq!(attempt(&emu, "d@x.example", "nope-nope").await.status, 401);
+  assert_eq!(rows(path), 2);
+  assert_eq!(attempt(&emu, "e@x.example", "nope-nope").await.status, 401);
+  // c went; d too if the machine took over a second since d's failure.
+  assert!((1..=2).contains(&rows(path)));
+  // A success deletes its account's row.
+  assert_eq!(emu.register("f@x.example", "password1").await.status, 201);
+  assert_eq!(attempt(&emu, "f@x.example", "nope-nope").await.status, 401);
+  let f_rows = |path: &std::path::Path| -> i64 {
+    rusqlite::Connection::open(path)
+      .unwrap()
+      .query_row(
+        "SELECT count(*) FROM login_failures WHERE subject = 'f@x.example'",
+        [],
+        |r| r.get(0),
+      )
+      .unwrap()
+  };
+  assert_eq!(f_rows(path), 1);
+  emu.login_email("f@x.example", "password1").await;
+  assert_eq!(f_rows(path), 0);
+  emu.emulator.stop().await;
+}
