@@ -243,6 +243,7 @@ describe("a stopped emulator", () => {
       reset: () => stopped.reset(),
       listeningLine: () => stopped.listeningLine(),
       controlTokenLine: () => stopped.controlTokenLine(),
+      servingLine: () => stopped.servingLine(false),
     };
     // Every method of the class is covered.
     const methods = Object.getOwnPropertyNames(Emulator.prototype).filter((name) => {
