@@ -28,9 +28,18 @@ let stores = 0;
  * The store of the emulators the client tests run against, by `REALM_AUTH_TEST_STORE`: memory
  * (unset), `sqlite` (a fresh file) or `postgres` (a fresh schema of the database at
  * `REALM_AUTH_TEST_PG_URL`), so that the suite checks the SDK against the server as `serve`
- * runs it, on each backend. The second value removes what the store left behind.
+ * runs it, on each backend, over HTTPS with `REALM_AUTH_TEST_TLS_CERT` and `_KEY`. The second
+ * value removes what the store left behind.
  */
 export function testStore(): [EmulatorOptions, () => void] {
+  const [options, cleanup] = storeOptions();
+  // scripts/test-stores.mjs --tls: HTTPS with a throwaway CA the SDK trusts through SSL_CERT_FILE.
+  const cert = process.env.REALM_AUTH_TEST_TLS_CERT;
+  const key = process.env.REALM_AUTH_TEST_TLS_KEY;
+  return [cert && key ? { ...options, tlsCertFile: cert, tlsKeyFile: key } : options, cleanup];
+}
+
+function storeOptions(): [EmulatorOptions, () => void] {
   const kind = process.env.REALM_AUTH_TEST_STORE ?? "memory";
   const name = `t${process.pid}_${++stores}`;
   switch (kind) {

@@ -11,8 +11,10 @@
 //
 //   node scripts/test-stores.mjs                  # the server's tests, both stores
 //   node scripts/test-stores.mjs --js postgres    # the client's, one store
+//   node scripts/test-stores.mjs --js --tls sqlite   # the client's, against HTTPS servers
 import { execFileSync, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,7 +22,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const cluster = join(root, "scripts", "pg-test-cluster.sh");
 const args = process.argv.slice(2);
 const js = args.includes("--js");
-const named = args.filter((a) => a !== "--js");
+const tls = args.includes("--tls");
+const named = args.filter((a) => a !== "--js" && a !== "--tls");
 const stores = named.length ? named : ["sqlite", "postgres"];
 
 /** The client's test files whose server follows REALM_AUTH_TEST_STORE. */
@@ -31,16 +34,46 @@ function clientTestFiles() {
     .map((f) => join("__test__", f));
 }
 
+/**
+ * With --tls: a throwaway CA and a certificate it signed for 127.0.0.1 (openssl), so that the
+ * servers the JS suite starts serve HTTPS (REALM_AUTH_TEST_TLS_CERT and _KEY, read by
+ * __test__/helpers.ts) and the SDK and Node trust them only through the CA file.
+ */
+function tlsEnv() {
+  if (!tls) return [{}, () => {}];
+  const dir = mkdtempSync(join(tmpdir(), "realm-auth-tls-"));
+  const at = (name) => join(dir, name);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const openssl = (...a) => execFileSync("openssl", a, { stdio: "ignore" });
+  openssl("req", "-x509", ...ec, "-days", "1", "-subj", "/CN=realm-auth test CA", "-keyout", at("ca.key"), "-out", at("ca.pem"));
+  openssl("req", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", at("key.pem"), "-out", at("server.csr"));
+  writeFileSync(at("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+  openssl("x509", "-req", "-in", at("server.csr"), "-CA", at("ca.pem"), "-CAkey", at("ca.key"), "-CAcreateserial", "-days", "1", "-extfile", at("server.ext"), "-out", at("cert.pem"));
+  const env = {
+    REALM_AUTH_TEST_TLS_CERT: at("cert.pem"),
+    REALM_AUTH_TEST_TLS_KEY: at("key.pem"),
+    SSL_CERT_FILE: at("ca.pem"),
+    NODE_EXTRA_CA_CERTS: at("ca.pem"),
+  };
+  return [env, () => rmSync(dir, { recursive: true, force: true })];
+}
+
 function run(store, extraEnv) {
   const [command, commandArgs, what] = js
     ? [process.execPath, ["--import", "tsx", "--test", ...clientTestFiles()], "the client's JS suite"]
     : ["cargo", ["test", "-p", "realm-auth-server"], "the server's tests"];
-  console.error(`[test-stores] ${what} with REALM_AUTH_TEST_STORE=${store}`);
-  const result = spawnSync(command, commandArgs, {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, REALM_AUTH_TEST_STORE: store, ...extraEnv },
-  });
+  console.error(`[test-stores] ${what} with REALM_AUTH_TEST_STORE=${store}${tls ? ", over TLS" : ""}`);
+  const [tlsVars, removeTls] = tlsEnv();
+  let result;
+  try {
+    result = spawnSync(command, commandArgs, {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, REALM_AUTH_TEST_STORE: store, ...tlsVars, ...extraEnv },
+    });
+  } finally {
+    removeTls();
+  }
   if (result.status !== 0) throw new Error(`${what} failed on ${store} (${result.status ?? result.signal})`);
 }
 
