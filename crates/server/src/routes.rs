@@ -719,6 +719,7 @@ async fn userpass(
         })
         .await?;
       if let Some(pair) = pair {
+        crate::delivery::deliver(shared, app, Pending::Confirm, &email, &pair);
         shared.remember_pending(app, Pending::Confirm, &email, pair);
       }
       Ok(Reply::Empty(201))
@@ -737,6 +738,7 @@ async fn userpass(
       let pair = shared
         .tx(app, true, move |tx| state::resend_confirmation(tx, &target))
         .await?;
+      crate::delivery::deliver(shared, app, Pending::Confirm, &email, &pair);
       shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
@@ -753,6 +755,7 @@ async fn userpass(
           state::run_confirmation(tx, &target, automatic)
         })
         .await?;
+      crate::delivery::deliver(shared, app, Pending::Confirm, &email, &pair);
       shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
@@ -762,6 +765,7 @@ async fn userpass(
       let pair = shared
         .tx(app, true, move |tx| state::start_reset(tx, &target))
         .await?;
+      crate::delivery::deliver(shared, app, Pending::Reset, &email, &pair);
       shared.remember_pending(app, Pending::Reset, &email, pair);
       Ok(Reply::Empty(204))
     }

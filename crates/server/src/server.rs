@@ -62,6 +62,8 @@ pub(crate) struct Shared {
   pub access: Access,
   /// Connection limits.
   pub(crate) limits: Limits,
+  /// Where confirmation and reset tokens go ([`Config::token_delivery`]); set once at start.
+  pub(crate) delivery: std::sync::OnceLock<Arc<crate::delivery::Delivery>>,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
       stopping: AtomicBool::new(false),
       access,
       limits: Limits::new(&config),
+      delivery: std::sync::OnceLock::new(),
       config,
     }
   }
