@@ -691,3 +691,122 @@ fn token_delivery_is_a_config_file_key_and_rejects_unknown_fields() {
   assert!(config.token_delivery.is_some());
   let _ = std::fs::remove_file(file);
 }
+
+/// Starts `serve --config <file> --json` with `config` (a SQLite store is added), or returns its
+/// exit code and stderr when it stops within 30 s.
+async fn serve(config: Value) -> (tokio::process::Child, Result<u16, (Option<i32>, String)>) {
+  let dir = std::env::temp_dir().join(format!(
+    "realm-auth-delivery-serve-{}-{}",
+    std::process::id(),
+    std::time::SystemTime::now()
+      .duration_since(std::time::UNIX_EPOCH)
+      .unwrap()
+      .as_nanos()
+  ));
+  std::fs::create_dir_all(&dir).unwrap();
+  let mut config = config;
+  config["store"] = json!({"kind": "sqlite", "path": dir.join("auth.db")});
+  config["passwordIterations"] = json!(1);
+  config["appId"] = json!("realm-app");
+  let file = dir.join("config.json");
+  std::fs::write(&file, config.to_string()).unwrap();
+  let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
+    .args([
+      "serve",
+      "--config",
+      file.to_str().unwrap(),
+      "--port",
+      "0",
+      "--json",
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap();
+  let mut stdout = BufReader::new(child.stdout.take().unwrap());
+  let mut line = String::new();
+  let read = tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
+    .await
+    .expect("serve starts or stops within 30 s")
+    .unwrap();
+  if read == 0 {
+    let mut stderr = String::new();
+    child
+      .stderr
+      .take()
+      .unwrap()
+      .read_to_string(&mut stderr)
+      .await
+      .unwrap();
+    let status = child.wait().await.unwrap();
+    return (child, Err((status.code(), stderr)));
+  }
+  let v: Value = serde_json::from_str(line.trim()).unwrap();
+  let port = v["baseUrl"]
+    .as_str()
+    .unwrap()
+    .rsplit(':')
+    .next()
+    .unwrap()
+    .parse()
+    .unwrap();
+  (child, Ok(port))
+}
+
+#[tokio::test]
+async fn serve_refuses_confirmation_without_delivery_and_logs_failures_without_tokens() {
+  let (_child, outcome) = serve(json!({"requireEmailConfirmation": true})).await;
+  let (code, stderr) = outcome.expect_err("serve must refuse to start");
+  assert_eq!(code, Some(2), "{stderr}");
+  assert!(
+    stderr.contains("no tokenDelivery is configured"),
+    "{stderr}"
+  );
+
+  // A receiver that refuses (400, final): it sees the token, the log must not.
+  let mut hook = Hook::start(vec![400]).await;
+  let (mut child, outcome) = serve(json!({
+    "requireEmailConfirmation": true,
+    "tokenDelivery": {"kind": "webhook", "url": hook.url, "timeoutMs": 2000},
+  }))
+  .await;
+  let port = outcome.expect("serve starts");
+  let body = json!({"email": "secretive.person@example.net", "password": "password1"}).to_string();
+  let request = build_request(
+    "POST",
+    &format!("{BASE}/app/realm-app/auth/providers/local-userpass/register"),
+    &[("Content-Type", "application/json")],
+    Some(body.as_bytes()),
+  );
+  let r = parse_response(&raw_exchange(port, &request).await.unwrap());
+  assert_eq!(r.status, 201, "{}", r.text());
+  let v = hook.next().await.json();
+  let (token, token_id) = (
+    v["token"].as_str().unwrap().to_string(),
+    v["tokenId"].as_str().unwrap().to_string(),
+  );
+  let mut stderr = BufReader::new(child.stderr.take().unwrap());
+  let mut log = String::new();
+  tokio::time::timeout(Duration::from_secs(10), async {
+    while !log.contains("not delivered") {
+      if stderr.read_line(&mut log).await.unwrap() == 0 {
+        break;
+      }
+    }
+  })
+  .await
+  .expect("a failure line within 10 s");
+  child.kill().await.unwrap();
+  assert!(log.contains("confirm token for <…@example.net>"), "{log}");
+  assert!(log.contains("400"), "{log}");
+  for secret in [
+    token.as_str(),
+    token_id.as_str(),
+    "secretive.person",
+    "password1",
+  ] {
+    assert!(!log.contains(secret), "the log holds {secret:?}: {log}");
+  }
+}
