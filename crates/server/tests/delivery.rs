@@ -50,9 +50,19 @@ struct Hook {
 
 impl Hook {
   async fn start(statuses: Vec<u16>) -> Hook {
+    Hook::start_on("127.0.0.1", None, statuses).await
+  }
+
+  /// A receiver at `http://{host}:PORT/...`, or `https://` with `tls`.
+  async fn start_on(
+    host: &str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    statuses: Vec<u16>,
+  ) -> Hook {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
-      "http://127.0.0.1:{}/hooks/realm?source=test",
+      "{}://{host}:{}/hooks/realm?source=test",
+      if tls.is_some() { "https" } else { "http" },
       listener.local_addr().unwrap().port()
     );
     let attempts = Arc::new(AtomicUsize::new(0));
@@ -60,46 +70,21 @@ impl Hook {
     let counter = attempts.clone();
     tokio::spawn(async move {
       loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
           return;
         };
         let n = counter.fetch_add(1, Ordering::SeqCst);
         let status = statuses.get(n).copied().unwrap_or(200);
-        let tx = tx.clone();
+        let (tx, tls) = (tx.clone(), tls.clone());
         tokio::spawn(async move {
-          let mut raw = Vec::new();
-          let mut buf = [0u8; 4096];
-          let head_end = loop {
-            let got = stream.read(&mut buf).await.unwrap();
-            assert!(got > 0, "closed before the head");
-            raw.extend_from_slice(&buf[..got]);
-            if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-              break at;
+          match tls {
+            None => answer(stream, status, tx).await,
+            Some(acceptor) => {
+              if let Ok(stream) = acceptor.accept(stream).await {
+                answer(stream, status, tx).await
+              }
             }
-          };
-          let head = String::from_utf8(raw[..head_end].to_vec()).unwrap();
-          let mut lines = head.split("\r\n");
-          let request_line = lines.next().unwrap().to_string();
-          let mut headers = vec![(":request".to_string(), request_line)];
-          headers.extend(lines.map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_ascii_lowercase(), v.trim().to_string())
-          }));
-          let length: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .map_or(0, |(_, v)| v.parse().unwrap());
-          let mut body = raw[head_end + 4..].to_vec();
-          while body.len() < length {
-            let got = stream.read(&mut buf).await.unwrap();
-            assert!(got > 0, "closed before the body");
-            body.extend_from_slice(&buf[..got]);
           }
-          let _ = tx.send(Received { headers, body });
-          let answer =
-            format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-          let _ = stream.write_all(answer.as_bytes()).await;
-          let _ = stream.shutdown().await;
         });
       }
     });
@@ -112,6 +97,45 @@ impl Hook {
       .expect("a delivery within 10 s")
       .expect("receiver running")
   }
+}
+
+/// Reads one request, reports it, answers `status` and closes.
+async fn answer<S>(mut stream: S, status: u16, tx: mpsc::UnboundedSender<Received>)
+where
+  S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+  let mut raw = Vec::new();
+  let mut buf = [0u8; 4096];
+  let head_end = loop {
+    let got = stream.read(&mut buf).await.unwrap();
+    assert!(got > 0, "closed before the head");
+    raw.extend_from_slice(&buf[..got]);
+    if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+      break at;
+    }
+  };
+  let head = String::from_utf8(raw[..head_end].to_vec()).unwrap();
+  let mut lines = head.split("\r\n");
+  let request_line = lines.next().unwrap().to_string();
+  let mut headers = vec![(":request".to_string(), request_line)];
+  headers.extend(lines.map(|l| {
+    let (k, v) = l.split_once(':').unwrap();
+    (k.trim().to_ascii_lowercase(), v.trim().to_string())
+  }));
+  let length: usize = headers
+    .iter()
+    .find(|(k, _)| k == "content-length")
+    .map_or(0, |(_, v)| v.parse().unwrap());
+  let mut body = raw[head_end + 4..].to_vec();
+  while body.len() < length {
+    let got = stream.read(&mut buf).await.unwrap();
+    assert!(got > 0, "closed before the body");
+    body.extend_from_slice(&buf[..got]);
+  }
+  let _ = tx.send(Received { headers, body });
+  let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  let _ = stream.write_all(answer.as_bytes()).await;
+  let _ = stream.shutdown().await;
 }
 
 /// A file in the temp folder holding `text`.
@@ -695,6 +719,13 @@ fn token_delivery_is_a_config_file_key_and_rejects_unknown_fields() {
 /// Starts `serve --config <file> --json` with `config` (a SQLite store is added), or returns its
 /// exit code and stderr when it stops within 30 s.
 async fn serve(config: Value) -> (tokio::process::Child, Result<u16, (Option<i32>, String)>) {
+  serve_with_env(config, &[]).await
+}
+
+async fn serve_with_env(
+  config: Value,
+  env: &[(&str, &std::path::Path)],
+) -> (tokio::process::Child, Result<u16, (Option<i32>, String)>) {
   let dir = std::env::temp_dir().join(format!(
     "realm-auth-delivery-serve-{}-{}",
     std::process::id(),
@@ -719,6 +750,7 @@ async fn serve(config: Value) -> (tokio::process::Child, Result<u16, (Option<i32
       "0",
       "--json",
     ])
+    .envs(env.iter().copied())
     .stdin(std::process::Stdio::null())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
@@ -809,4 +841,157 @@ async fn serve_refuses_confirmation_without_delivery_and_logs_failures_without_t
   ] {
     assert!(!log.contains(secret), "the log holds {secret:?}: {log}");
   }
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+  std::process::Command::new("openssl")
+    .current_dir(dir)
+    .args(args)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .status()
+    .is_ok_and(|s| s.success())
+}
+
+/// A CA (`ca-{name}.pem`) in `dir`; with `leaf`, also `leaf.pem`/`leaf.key` for `localhost` and
+/// 127.0.0.1, signed by it.
+fn make_ca(dir: &std::path::Path, name: &str, leaf: bool) -> bool {
+  let (ca, key) = (format!("ca-{name}.pem"), format!("ca-{name}.key"));
+  let ec = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+  ];
+  let mut args = vec!["req", "-x509"];
+  args.extend(ec);
+  args.extend([
+    "-keyout",
+    &key,
+    "-out",
+    &ca,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=realm-auth test CA",
+  ]);
+  if !openssl(dir, &args) {
+    return false;
+  }
+  if !leaf {
+    return true;
+  }
+  std::fs::write(
+    dir.join("leaf.ext"),
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+     keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+  )
+  .unwrap();
+  let mut args = vec!["req"];
+  args.extend(ec);
+  args.extend([
+    "-keyout",
+    "leaf.key",
+    "-out",
+    "leaf.csr",
+    "-subj",
+    "/CN=localhost",
+  ]);
+  openssl(dir, &args)
+    && openssl(
+      dir,
+      &[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        &ca,
+        "-CAkey",
+        &key,
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+      ],
+    )
+}
+
+fn acceptor(dir: &std::path::Path) -> tokio_rustls::TlsAcceptor {
+  use tokio_rustls::rustls;
+  use tokio_rustls::rustls::pki_types::pem::PemObject;
+  use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+  let cert = CertificateDer::from_pem_slice(&std::fs::read(dir.join("leaf.pem")).unwrap()).unwrap();
+  let key = PrivateKeyDer::from_pem_slice(&std::fs::read(dir.join("leaf.key")).unwrap()).unwrap();
+  let config =
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+      .with_safe_default_protocol_versions()
+      .unwrap()
+      .with_no_client_auth()
+      .with_single_cert(vec![cert], key)
+      .unwrap();
+  tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// An https:// webhook: verified against the roots `SSL_CERT_FILE` names, refused when its
+/// certificate is not from a trusted CA. Skipped without the `openssl` command.
+#[tokio::test]
+async fn https_webhook_verifies_the_receiver_certificate() {
+  let dir = temp_file("tls", "").with_extension("d");
+  std::fs::create_dir_all(&dir).unwrap();
+  if !make_ca(&dir, "good", true) || !make_ca(&dir, "other", false) {
+    eprintln!("skipped: the openssl command is missing or failed");
+    return;
+  }
+  for (ca, trusted) in [("ca-good.pem", true), ("ca-other.pem", false)] {
+    let mut hook = Hook::start_on("localhost", Some(acceptor(&dir)), Vec::new()).await;
+    let (mut child, outcome) = serve_with_env(
+      json!({
+        "requireEmailConfirmation": true,
+        "tokenDelivery": {"kind": "webhook", "url": hook.url, "timeoutMs": 2000},
+      }),
+      &[("SSL_CERT_FILE", &dir.join(ca))],
+    )
+    .await;
+    let port = outcome.expect("serve starts");
+    let body = json!({"email": "tls@example.com", "password": "password1"}).to_string();
+    let request = build_request(
+      "POST",
+      &format!("{BASE}/app/realm-app/auth/providers/local-userpass/register"),
+      &[("Content-Type", "application/json")],
+      Some(body.as_bytes()),
+    );
+    let r = parse_response(&raw_exchange(port, &request).await.unwrap());
+    assert_eq!(r.status, 201, "{}", r.text());
+    if trusted {
+      let v = hook.next().await.json();
+      assert_eq!(
+        (v["type"].as_str(), v["email"].as_str()),
+        (Some("confirm"), Some("tls@example.com"))
+      );
+    } else {
+      let mut stderr = BufReader::new(child.stderr.take().unwrap());
+      let mut log = String::new();
+      tokio::time::timeout(Duration::from_secs(15), async {
+        while !log.contains("not delivered") {
+          if stderr.read_line(&mut log).await.unwrap() == 0 {
+            break;
+          }
+        }
+      })
+      .await
+      .expect("a failure line within 15 s");
+      assert!(log.contains("TLS"), "{log}");
+      assert!(
+        hook.rx.try_recv().is_err(),
+        "an untrusted receiver got the token"
+      );
+    }
+    child.kill().await.unwrap();
+  }
+  let _ = std::fs::remove_dir_all(dir);
 }
