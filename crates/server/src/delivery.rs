@@ -310,6 +310,20 @@ impl Delivery {
             );
           }
         };
+        // A password in clear text may cross only this machine's loopback.
+        let loopback = smtp.host == "localhost"
+          || smtp
+            .host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if smtp.tls == SmtpTls::None && credentials.is_some() && !loopback {
+          return Err(
+            "tokenDelivery: tls \"none\" would send the SMTP password in clear text: use \
+             \"starttls\" or \"tls\" (a password without TLS is allowed to a loopback relay only)"
+              .into(),
+          );
+        }
         let builder = match smtp.tls {
           SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
           SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
@@ -426,7 +440,10 @@ impl Delivery {
           Ok(Ok(_)) => Ok(()),
           Ok(Err(e)) => {
             // The server's reply may quote the recipient: keep its domain only.
-            let text = e.to_string().replace(email, &redacted(email));
+            let mut text = e.to_string();
+            if !email.is_empty() {
+              text = text.replace(email, &redacted(email));
+            }
             Err(Failure {
               message: text,
               retry: !e.is_permanent(),

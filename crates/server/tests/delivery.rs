@@ -640,9 +640,18 @@ async fn bad_delivery_settings_stop_the_start() {
       "passwordFile: cannot read",
     ),
     (smtp(|s| s.host = String::new()), "is not a host name"),
+    (
+      smtp(|s| {
+        s.host = "mail.example.com".into();
+        s.username = Some("mailer".into());
+        s.password_file = Some(temp_file("smtp-pw", "hunter22\n"));
+      }),
+      "would send the SMTP password in clear text",
+    ),
   ] {
     let message = start_error(config).await;
     assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    assert!(!message.contains("hunter22"), "{message}");
   }
 
   // Production: confirmation required and nowhere to send the tokens.
