@@ -97,7 +97,32 @@ export interface EmulatorOptions {
   tlsCertFile?: string
   /** The PEM private key of `tlsCertFile`. */
   tlsKeyFile?: string
+  /**
+   * Where confirmation and reset tokens go, besides `pendingConfirmation`/`pendingReset`: a
+   * signed JSON webhook or a plain-text email through SMTP (see docs/SERVER.md).
+   */
+  tokenDelivery?: EmulatorTokenDelivery
 }
+
+/**
+ * Where confirmation and reset tokens go. `webhook`: a JSON POST `{ type, appId, email, token,
+ * tokenId }`, signed (`X-Realm-Auth-Signature: sha256=<hex HMAC>`) with `secretFile`'s text.
+ * `smtp`: an email with a link to `confirmUrl`/`resetUrl` plus `?token=…&tokenId=…`.
+ */
+export type EmulatorTokenDelivery =
+  | { kind: 'webhook'; url: string; secretFile?: string; timeoutMs?: number }
+  | {
+      kind: 'smtp'
+      host: string
+      port?: number
+      from: string
+      username?: string
+      passwordFile?: string
+      tls?: 'none' | 'starttls' | 'tls'
+      timeoutMs?: number
+      confirmUrl: string
+      resetUrl: string
+    }
 
 /**
  * An emulator's store: memory (the default; `dataFile` saves it), a SQLite file (created with

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod cli;
 mod control;
 mod custom_token;
+mod delivery;
 mod faults;
 mod ids;
 mod log;
@@ -55,6 +56,7 @@ pub use control::{
   CONTROL_ROUTES, Control, ControlError, ControlRoute, CreatedUser, EmulatorErrorCode,
   ServerApiKey, TokenPair,
 };
+pub use delivery::{DeliveryStats, SmtpDelivery, SmtpTls, TokenDelivery, WebhookDelivery};
 pub use faults::{ActiveFault, FaultAction, FaultSpec};
 pub use log::{LoggedRequest, RequestOutcome, TokenType};
 pub use passwords::PasswordHashConfig;
@@ -173,6 +175,11 @@ pub struct Config {
   /// Failed-login throttling (429 with `Retry-After`), counted in the store. Default: off for
   /// the emulator, [`LoginThrottleConfig::default`] when `control_api` is off (`serve`).
   pub login_throttle: Option<LoginThrottleConfig>,
+  /// Where confirmation and reset tokens go: a signed JSON webhook or an email through SMTP
+  /// ([`TokenDelivery`]). `None` (the default): nowhere but the control API's pending tokens,
+  /// and `serve` refuses [`Config::require_email_confirmation`] without it. Files it names are
+  /// read once, at start.
+  pub token_delivery: Option<TokenDelivery>,
 }
 
 impl Default for Config {
@@ -211,6 +218,7 @@ impl Default for Config {
       tls_key_file: None,
       password_hash: None,
       login_throttle: None,
+      token_delivery: None,
     }
   }
 }
@@ -266,6 +274,7 @@ impl fmt::Debug for Config {
       .field("tls_key_file", &self.tls_key_file)
       .field("password_hash", &self.password_hash)
       .field("login_throttle", &self.login_throttle)
+      .field("token_delivery", &self.token_delivery)
       .finish()
   }
 }
@@ -448,6 +457,29 @@ impl Emulator {
     )
     .await
     .map_err(EmulatorError::Config)?;
+    let delivery = match &config.token_delivery {
+      Some(settings) => Some(Arc::new(
+        delivery::Delivery::new(settings)
+          .await
+          .map_err(EmulatorError::Config)?,
+      )),
+      None => None,
+    };
+    // Production only: the emulator hands pending tokens to tests through its control API.
+    if !config.control_api && delivery.is_none() {
+      if config.require_email_confirmation {
+        return Err(EmulatorError::Config(
+          "requireEmailConfirmation is on but no tokenDelivery is configured: new accounts \
+           could never be confirmed. Add a tokenDelivery (webhook or smtp) to the config file, \
+           or turn requireEmailConfirmation off"
+            .into(),
+        ));
+      }
+      eprintln!(
+        "realm-auth-server: no tokenDelivery configured: password reset requests are answered \
+         but no reset token is sent anywhere"
+      );
+    }
     if config.data_file.is_some() && config.store != StoreConfig::Memory {
       return Err(EmulatorError::Config(
         "a data file is for the memory store only; a SQL store is its own file".into(),
@@ -539,6 +571,9 @@ impl Emulator {
     );
     shared.tls = tls;
     let shared = Arc::new(shared);
+    if let Some(delivery) = delivery {
+      let _ = shared.delivery.set(delivery);
+    }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
     Ok(Emulator {
@@ -591,6 +626,17 @@ impl Emulator {
         self.addr
       )
     })
+  }
+
+  /// What became of the confirmation and reset tokens handed to [`Config::token_delivery`]
+  /// (all zero without one).
+  pub fn delivery_stats(&self) -> DeliveryStats {
+    self
+      .shared
+      .delivery
+      .get()
+      .map(|d| d.stats())
+      .unwrap_or_default()
   }
 
   /// The control API.

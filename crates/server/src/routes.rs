@@ -759,6 +759,7 @@ async fn userpass(
         })
         .await?;
       if let Some(pair) = pair {
+        crate::delivery::deliver(shared, app, Pending::Confirm, &email, &pair);
         shared.remember_pending(app, Pending::Confirm, &email, pair);
       }
       Ok(Reply::Empty(201))
@@ -777,6 +778,7 @@ async fn userpass(
       let pair = shared
         .tx(app, true, move |tx| state::resend_confirmation(tx, &target))
         .await?;
+      crate::delivery::deliver(shared, app, Pending::Confirm, &email, &pair);
       shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
@@ -793,6 +795,7 @@ async fn userpass(
           state::run_confirmation(tx, &target, automatic)
         })
         .await?;
+      crate::delivery::deliver(shared, app, Pending::Confirm, &email, &pair);
       shared.remember_pending(app, Pending::Confirm, &email, pair);
       Ok(Reply::Empty(204))
     }
@@ -802,6 +805,7 @@ async fn userpass(
       let pair = shared
         .tx(app, true, move |tx| state::start_reset(tx, &target))
         .await?;
+      crate::delivery::deliver(shared, app, Pending::Reset, &email, &pair);
       shared.remember_pending(app, Pending::Reset, &email, pair);
       Ok(Reply::Empty(204))
     }

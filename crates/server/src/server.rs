@@ -70,6 +70,8 @@ pub(crate) struct Shared {
   pub ops: crate::ops::Ops,
   /// TLS, when configured.
   pub tls: Option<crate::tls::Tls>,
+  /// Where confirmation and reset tokens go ([`Config::token_delivery`]); set once at start.
+  pub(crate) delivery: std::sync::OnceLock<Arc<crate::delivery::Delivery>>,
 }
 
 impl Shared {
@@ -102,6 +104,7 @@ impl Shared {
       limits: Limits::new(&config),
       ops: crate::ops::Ops::new(config.access_log, config.metrics),
       tls: None,
+      delivery: std::sync::OnceLock::new(),
       config,
     }
   }
