@@ -1,5 +1,7 @@
 //! `runAdmin`: the admin commands (`realm-auth-server apps|users|server-keys|sessions …`) for
 //! the package's command line, run by the server crate on a blocking thread.
+// napi registers the function for Node only: a test build sees it unused.
+#![cfg_attr(test, allow(dead_code))]
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
