@@ -31,12 +31,12 @@ let stores = 0;
  * runs it, on each backend, over HTTPS with `REALM_AUTH_TEST_TLS_CERT` and `_KEY`. The second
  * value removes what the store left behind.
  */
-export function testStore(): [EmulatorOptions, () => void] {
+export function testStore({ tls = true } = {}): [EmulatorOptions, () => void] {
   const [options, cleanup] = storeOptions();
   // scripts/test-stores.mjs --tls: HTTPS with a throwaway CA the SDK trusts through SSL_CERT_FILE.
   const cert = process.env.REALM_AUTH_TEST_TLS_CERT;
   const key = process.env.REALM_AUTH_TEST_TLS_KEY;
-  return [cert && key ? { ...options, tlsCertFile: cert, tlsKeyFile: key } : options, cleanup];
+  return [tls && cert && key ? { ...options, tlsCertFile: cert, tlsKeyFile: key } : options, cleanup];
 }
 
 function storeOptions(): [EmulatorOptions, () => void] {
@@ -60,12 +60,15 @@ function storeOptions(): [EmulatorOptions, () => void] {
   }
 }
 
-/** Starts one emulator for the test file and stops it after the last test. */
-export function useEmulator(): Env {
+/**
+ * Starts one emulator for the test file and stops it after the last test. `tls: false` keeps it
+ * on plain HTTP in a TLS run (for tests that put their own proxies or TLS fronts before it).
+ */
+export function useEmulator({ tls = true } = {}): Env {
   const env = {} as Env;
   let cleanup = () => {};
   before(async () => {
-    const [store, remove] = testStore();
+    const [store, remove] = testStore({ tls });
     cleanup = remove;
     env.emulator = await Emulator.start(store);
     env.newApp = (options = {}) => {
