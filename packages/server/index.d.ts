@@ -102,6 +102,11 @@ export interface EmulatorOptions {
    * signed JSON webhook or a plain-text email through SMTP (see docs/SERVER.md).
    */
   tokenDelivery?: EmulatorTokenDelivery
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client, for the
+   * per-address login throttle. Default: none (the TCP peer is the client).
+   */
+  trustedProxies?: string[]
 }
 
 /**

@@ -14,6 +14,8 @@ macro_rules! server_options {
   --public-url <url>            the URL clients reach this server at, which the location route
                                 answers with (https://auth.example.com behind a TLS proxy;
                                 default http:// and the request's Host)
+  --trusted-proxy <ip|cidr>     a reverse proxy whose X-Forwarded-For names the client, for
+                                the per-address login throttle (repeatable)
   --sqlite <file>               keep users, keys and sessions in the SQLite database <file>
                                 (created if missing; several servers may share it)
   --postgres <url>              keep them in PostgreSQL (postgres://user@host:port/db; or set
@@ -347,6 +349,7 @@ fn parse(
       "--app-id" => config.app_id = value("--app-id")?,
       "--data" => config.data_file = Some(value("--data")?.into()),
       "--public-url" => config.public_url = Some(value("--public-url")?),
+      "--trusted-proxy" => config.trusted_proxies.push(value("--trusted-proxy")?),
       "--sqlite" => sqlite = Some(value("--sqlite")?),
       "--postgres" => postgres_url.set(value("--postgres")?)?,
       "--access-token-ttl" => {

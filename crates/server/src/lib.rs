@@ -22,6 +22,7 @@
 mod access;
 pub mod admin;
 pub mod cli;
+mod client_ip;
 mod control;
 mod custom_token;
 mod delivery;
@@ -180,6 +181,10 @@ pub struct Config {
   /// and `serve` refuses [`Config::require_email_confirmation`] without it. Files it names are
   /// read once, at start.
   pub token_delivery: Option<TokenDelivery>,
+  /// The reverse proxies (addresses or CIDR ranges: `10.0.0.0/8`, `::1`) whose
+  /// `X-Forwarded-For` says who the client is, for the per-address login throttle. Default:
+  /// none, and every request's client is its TCP peer.
+  pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -219,6 +224,7 @@ impl Default for Config {
       password_hash: None,
       login_throttle: None,
       token_delivery: None,
+      trusted_proxies: Vec::new(),
     }
   }
 }
@@ -275,6 +281,7 @@ impl fmt::Debug for Config {
       .field("password_hash", &self.password_hash)
       .field("login_throttle", &self.login_throttle)
       .field("token_delivery", &self.token_delivery)
+      .field("trusted_proxies", &self.trusted_proxies)
       .finish()
   }
 }
@@ -543,6 +550,8 @@ impl Emulator {
         (store::Store::Postgres(Arc::new(db)), secret, None)
       }
     };
+    let trusted_proxies =
+      client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(EmulatorError::Config)?;
     let tls = match (&config.tls_cert_file, &config.tls_key_file) {
       (None, None) => None,
       (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key).map_err(EmulatorError::Config)?),
@@ -570,6 +579,7 @@ impl Emulator {
       access,
     );
     shared.tls = tls;
+    shared.trusted_proxies = trusted_proxies;
     let shared = Arc::new(shared);
     if let Some(delivery) = delivery {
       let _ = shared.delivery.set(delivery);

@@ -70,6 +70,8 @@ pub(crate) struct Shared {
   pub ops: crate::ops::Ops,
   /// TLS, when configured.
   pub tls: Option<crate::tls::Tls>,
+  /// Whose `X-Forwarded-For` names the client ([`Config::trusted_proxies`]).
+  pub trusted_proxies: crate::client_ip::TrustedProxies,
   /// Where confirmation and reset tokens go ([`Config::token_delivery`]); set once at start.
   pub(crate) delivery: std::sync::OnceLock<Arc<crate::delivery::Delivery>>,
 }
@@ -104,6 +106,7 @@ impl Shared {
       limits: Limits::new(&config),
       ops: crate::ops::Ops::new(config.access_log, config.metrics),
       tls: None,
+      trusted_proxies: Default::default(),
       delivery: std::sync::OnceLock::new(),
       config,
     }
@@ -696,8 +699,11 @@ async fn serve_connection(
     let ctl = ctl.clone();
     let shared = shared.clone();
     service_fn(move |mut req: Request<Incoming>| {
-      if let Some(ip) = peer {
-        req.extensions_mut().insert(crate::throttle::PeerAddr(ip));
+      if let Some(peer) = peer {
+        let client = shared.trusted_proxies.client(peer, req.headers());
+        req
+          .extensions_mut()
+          .insert(crate::throttle::PeerAddr(client));
       }
       let begun = ctl.request_started();
       let in_flight = InFlight(ctl.clone());

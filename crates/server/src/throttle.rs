@@ -117,10 +117,8 @@ pub(crate) struct PeerAddr(pub IpAddr);
 /// (one host usually holds a whole /64, so single addresses would be free to rotate); an
 /// IPv4-mapped IPv6 peer counts as its IPv4 address.
 ///
-/// Hook: behind a reverse proxy every request comes from the proxy's address. A trusted-proxy
-/// setting would take the client from `X-Forwarded-For` here, only when the peer is one of the
-/// trusted proxies; until then, run the per-address limit off (`addressMaxFailures: 0`) or high
-/// behind a proxy.
+/// Behind reverse proxies listed in `trustedProxies` the address comes from `X-Forwarded-For`
+/// (`client_ip.rs`); behind others every request comes from the proxy's address.
 pub(crate) fn client_address(parts: &Parts) -> Option<String> {
   let PeerAddr(ip) = *parts.extensions.get::<PeerAddr>()?;
   Some(match ip {

@@ -387,3 +387,45 @@ async fn stale_rows_are_swept() {
   assert_eq!(f_rows(path), 0);
   emu.emulator.stop().await;
 }
+
+/// A wrong API-key login sent from `client` through a proxy on 127.0.0.1.
+async fn via_proxy(emu: &Emu, client: &str) -> Resp {
+  let path = format!("{BASE}/app/{}/auth/providers/api-key/login", emu.app);
+  let host = format!("127.0.0.1:{}", emu.port);
+  let headers = [
+    ("Host", host.as_str()),
+    ("Content-Type", "application/json"),
+    ("X-Forwarded-For", client),
+  ];
+  let req = build_request("POST", &path, &headers, Some(br#"{"key":"wrong-key"}"#));
+  parse_response(&raw_exchange(emu.port, &req).await.expect("exchange"))
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_count() {
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  let emu = start_with(Config {
+    trusted_proxies: vec!["127.0.0.0/8".into()],
+    ..config(&store, 5, 2)
+  })
+  .await;
+  for _ in 0..2 {
+    assert_eq!(via_proxy(&emu, "198.51.100.7").await.status, 401);
+  }
+  assert_throttled(&via_proxy(&emu, "198.51.100.7").await, "1");
+  // Another client behind the same proxy is not locked out with the first.
+  assert_eq!(via_proxy(&emu, "203.0.113.9").await.status, 401);
+  // A forged address left of the real one changes nothing.
+  assert_throttled(&via_proxy(&emu, "203.0.113.50, 198.51.100.7").await, "1");
+  emu.emulator.stop().await;
+
+  // Without the proxy in the list, the header is not believed: one count for everyone.
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  let emu = start_with(config(&store, 5, 2)).await;
+  assert_eq!(via_proxy(&emu, "198.51.100.1").await.status, 401);
+  assert_eq!(via_proxy(&emu, "198.51.100.2").await.status, 401);
+  assert_throttled(&via_proxy(&emu, "198.51.100.3").await, "1");
+  emu.emulator.stop().await;
+}
