@@ -244,6 +244,7 @@ describe("a stopped emulator", () => {
       listeningLine: () => stopped.listeningLine(),
       controlTokenLine: () => stopped.controlTokenLine(),
       servingLine: () => stopped.servingLine(false),
+      reloadTls: () => stopped.reloadTls(),
     };
     // Every method of the class is covered.
     const methods = Object.getOwnPropertyNames(Emulator.prototype).filter((name) => {

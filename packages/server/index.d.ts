@@ -265,6 +265,13 @@ export declare class Emulator {
   /** The help text of `realm-auth-server serve`. */
   static serveUsage(): string
   /**
+   * Rereads the TLS certificate and key files (`tlsCertFile`, `tlsKeyFile`)
+   * for the connections accepted from now on; `false` when the server does
+   * not serve HTTPS. Throws a TypeError (`EmulatorBadRequest`) naming the file
+   * that cannot be used, and keeps the current certificate then.
+   */
+  reloadTls(): boolean
+  /**
    * The line `realm-auth-server serve` prints once it listens (`json`: as
    * one JSON object).
    */

@@ -208,6 +208,14 @@ async function serve(args) {
   }
   // A database that cannot be opened or migrated fails here, with exit code 1.
   const running = await Emulator.start(options);
+  // SIGHUP rereads the TLS certificate, as the Rust binary does (and would end Node otherwise).
+  process.on("SIGHUP", () => {
+    try {
+      running.reloadTls();
+    } catch (err) {
+      process.stderr.write(`realm-auth-server: the TLS certificate was not reloaded: ${err.message}\n`);
+    }
+  });
   return serveUntilSignalled(running, running.servingLine(json));
 }
 

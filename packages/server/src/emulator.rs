@@ -218,6 +218,19 @@ impl Emulator {
     )
   }
 
+  /// Rereads the TLS certificate and key files (`tlsCertFile`, `tlsKeyFile`)
+  /// for the connections accepted from now on; `false` when the server does
+  /// not serve HTTPS. Throws a TypeError (`EmulatorBadRequest`) naming the file
+  /// that cannot be used, and keeps the current certificate then.
+  #[napi(catch_unwind)]
+  pub fn reload_tls(&self, env: Env) -> Result<bool> {
+    self.check_running(&env)?;
+    self
+      .inner
+      .reload_tls()
+      .map_err(|e| bad_request(&env, &e.to_string()))
+  }
+
   /// The line `realm-auth-server serve` prints once it listens (`json`: as
   /// one JSON object).
   #[napi(catch_unwind)]
