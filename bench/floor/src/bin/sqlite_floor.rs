@@ -1,0 +1,192 @@
+//! The SQLite floor for `npm run bench:server`: the queries the server runs, straight through
+//! rusqlite on one thread (pin the process to the server's core), on the database file the
+//! server itself created and filled (its schema, its rows; WAL, `synchronous=FULL`).
+//!
+//! Modes:
+//! - `select`: one prepared statement per iteration, the keys-of-owner query of the list route
+//!   (`SELECT … FROM api_keys WHERE app_id = ? AND owner = ? ORDER BY seq`): the raw select loop.
+//! - `list`: what one `GET /auth/api_keys` asks of the store: a read transaction with the session
+//!   by id, the user by id (twice: authentication, then the key-manager check) and the
+//!   keys-of-owner query.
+//! - `login`: what one API-key login asks of the store: a `BEGIN IMMEDIATE` transaction with the
+//!   key by hash, the owner (three reads), the expired-session sweep, the session insert and the
+//!   access generation, then a durable commit.
+//!
+//! Usage: `realm-auth-bench-sqlite-floor '<json config>'`; prints one JSON `Report`.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Config {
+  path: std::path::PathBuf,
+  app_id: String,
+  mode: String,
+  warmup_secs: f64,
+  secs: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+  mode: String,
+  ops: u64,
+  ops_per_sec: f64,
+  us_per_op: f64,
+}
+
+const KEYS_OF: &str = "SELECT id, owner, name, disabled, hash, server, created FROM api_keys \
+                       WHERE app_id = ?1 AND owner = ?2 ORDER BY seq";
+const SESSION: &str = "SELECT id, user_id, device_id, via_key, expires FROM sessions \
+                       WHERE app_id = ?1 AND id = ?2";
+const USER: &str = "SELECT id, kind, identities, data, custom_data, created FROM users \
+                    WHERE app_id = ?1 AND id = ?2";
+const KEY_BY_HASH: &str = "SELECT id, owner, name, disabled, hash, server, created FROM api_keys \
+                           WHERE app_id = ?1 AND hash = ?2";
+const SWEEP: &str = "DELETE FROM sessions WHERE app_id = ?1 AND user_id = ?2 AND expires <= ?3";
+const INSERT_SESSION: &str = "INSERT INTO sessions (app_id, id, user_id, device_id, via_key, \
+                              expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const GENERATION: &str = "SELECT access_generation FROM apps WHERE app_id = ?1";
+
+type Res<T> = rusqlite::Result<T>;
+
+fn keys(conn: &Connection, app: &str, owner: &str) -> Res<usize> {
+  let mut stmt = conn.prepare_cached(KEYS_OF)?;
+  let mut rows = stmt.query(params![app, owner])?;
+  let mut n = 0;
+  while let Some(row) = rows.next()? {
+    let _: (String, String, String, bool, String, bool, i64) = (
+      row.get(0)?,
+      row.get(1)?,
+      row.get(2)?,
+      row.get(3)?,
+      row.get(4)?,
+      row.get(5)?,
+      row.get(6)?,
+    );
+    n += 1;
+  }
+  Ok(n)
+}
+
+fn user(conn: &Connection, app: &str, id: &str) -> Res<String> {
+  conn.prepare_cached(USER)?.query_row(params![app, id], |r| {
+    let _: (String, String, String, String, i64) =
+      (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    r.get(0)
+  })
+}
+
+fn list(conn: &Connection, app: &str, session: &str) -> Res<usize> {
+  conn.execute_batch("BEGIN")?;
+  let owner: String = conn
+    .prepare_cached(SESSION)?
+    .query_row(params![app, session], |r| {
+      let _: (String, String, Option<String>, i64) = (r.get(0)?, r.get(2)?, r.get(3)?, r.get(4)?);
+      r.get(1)
+    })?;
+  user(conn, app, &owner)?;
+  user(conn, app, &owner)?;
+  let n = keys(conn, app, &owner)?;
+  conn.execute_batch("COMMIT")?;
+  Ok(n)
+}
+
+fn login(conn: &Connection, app: &str, hash: &str, n: u64) -> Res<()> {
+  conn.execute_batch("BEGIN IMMEDIATE")?;
+  let (key_id, owner): (String, String) = conn
+    .prepare_cached(KEY_BY_HASH)?
+    .query_row(params![app, hash], |r| Ok((r.get(0)?, r.get(1)?)))?;
+  user(conn, app, &owner)?;
+  user(conn, app, &owner)?;
+  let now = std::time::SystemTime::now()
+    .duration_since(std::time::UNIX_EPOCH)
+    .unwrap()
+    .as_secs() as i64;
+  conn
+    .prepare_cached(SWEEP)?
+    .execute(params![app, owner, now])?;
+  conn.prepare_cached(INSERT_SESSION)?.execute(params![
+    app,
+    format!("floor{n:019}"),
+    owner,
+    "000000000000000000000000",
+    key_id,
+    now + 86400
+  ])?;
+  user(conn, app, &owner)?;
+  let _: i64 = conn
+    .prepare_cached(GENERATION)?
+    .query_row(params![app], |r| r.get(0))?;
+  conn.execute_batch("COMMIT")
+}
+
+fn main() {
+  let arg = std::env::args()
+    .nth(1)
+    .expect("usage: realm-auth-bench-sqlite-floor '<json config>'");
+  let config: Config = serde_json::from_str(&arg).expect("config");
+  // The server's connection settings.
+  let conn = Connection::open(&config.path).expect("open");
+  conn.busy_timeout(Duration::from_secs(10)).unwrap();
+  conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+  conn.pragma_update(None, "synchronous", "FULL").unwrap();
+  let app = config.app_id.as_str();
+  let column = |sql: &str| -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt
+      .query_map(params![app], |r| r.get(0))
+      .unwrap()
+      .collect::<Res<Vec<String>>>()
+      .unwrap()
+  };
+  let owners = column("SELECT DISTINCT owner FROM api_keys WHERE app_id = ?1 AND server = 0");
+  let sessions = column(
+    "SELECT id FROM sessions WHERE app_id = ?1 AND via_key IS NULL AND user_id IN \
+     (SELECT owner FROM api_keys WHERE app_id = ?1)",
+  );
+  let hashes = column("SELECT hash FROM api_keys WHERE app_id = ?1 AND server = 0");
+  assert!(!owners.is_empty() && !sessions.is_empty() && !hashes.is_empty());
+
+  let step = |i: u64| -> Res<()> {
+    let i_ = i as usize;
+    match config.mode.as_str() {
+      "select" => keys(&conn, app, &owners[i_ % owners.len()]).map(drop),
+      "list" => list(&conn, app, &sessions[i_ % sessions.len()]).map(drop),
+      "login" => login(&conn, app, &hashes[i_ % hashes.len()], i),
+      other => panic!("unknown mode {other}"),
+    }
+  };
+  let t0 = Instant::now();
+  let warm = Duration::from_secs_f64(config.warmup_secs);
+  let mut i = 0u64;
+  while t0.elapsed() < warm {
+    step(i).expect("query");
+    i += 1;
+  }
+  let start = Instant::now();
+  let window = Duration::from_secs_f64(config.secs);
+  let mut ops = 0u64;
+  // Check the clock every 64 operations: a select costs about as much as reading it.
+  loop {
+    for _ in 0..64 {
+      step(i).expect("query");
+      i += 1;
+      ops += 1;
+    }
+    if start.elapsed() >= window {
+      break;
+    }
+  }
+  let secs = start.elapsed().as_secs_f64();
+  let report = Report {
+    mode: config.mode.clone(),
+    ops,
+    ops_per_sec: ops as f64 / secs,
+    us_per_op: secs * 1e6 / ops as f64,
+  };
+  println!("{}", serde_json::to_string(&report).expect("report"));
+}
