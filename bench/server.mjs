@@ -21,7 +21,8 @@
 //
 // Environment: BENCH_SECS (measured window per repetition, default 4), BENCH_REPS (default 3),
 // BENCH_CONNS (default 64), BENCH_USERS (default 64), BENCH_BACKENDS (default
-// memory,sqlite,postgres), BENCH_SERVER_BIN (another server binary, used as is), BENCH_NO_WRITE=1 (print only, keep bench/results as they are).
+// memory,sqlite,postgres), BENCH_SERVER_BIN (another server binary, used as is), BENCH_RESULTS
+// (the results' name in bench/results, default `server`), BENCH_NO_WRITE=1 (print only).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -78,11 +79,12 @@ function newestSource(dirs) {
 
 function checkBinaries() {
   const build = "cargo build --release -p realm-auth-server -p realm-auth-bench-floor";
-  const sources = newestSource(["crates/server/src", "crates/server/migrations", "bench/floor/src"]);
-  for (const bin of Object.values(BIN)) {
+  const serverSources = newestSource(["crates/server/src", "crates/server/migrations"]);
+  const floorSources = newestSource(["bench/floor/src"]);
+  for (const [name, bin] of Object.entries(BIN)) {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`${build}\` first`);
     if (bin === process.env.BENCH_SERVER_BIN) continue;
-    if (statSync(bin).mtimeMs < sources) throw new Error(`${bin} is older than its sources: run \`${build}\` first`);
+    if (statSync(bin).mtimeMs < (name === "server" ? serverSources : floorSources)) throw new Error(`${bin} is older than its sources: run \`${build}\` first`);
   }
   for (const tool of ["taskset"]) if (spawnSync(tool, ["--version"]).error) throw new Error(`${tool} is required`);
 }
@@ -438,6 +440,7 @@ async function main() {
     node: process.version,
     rustc: spawnSync("rustc", ["--version"], { encoding: "utf8" }).stdout?.trim(),
     commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout?.trim(),
+    serverBin: BIN.server,
     loadBefore: os.loadavg().map((x) => x.toFixed(2)).join(" "),
     settings: { secs: SECS, warmupSecs: WARMUP, reps: REPS, connections: CONNS, users: USERS, keysPerUser: KEYS, pgbenchClients: PG_CLIENTS },
   };
@@ -452,8 +455,9 @@ async function main() {
   console.log(md);
   log(`total ${meta.totalSecs} s`);
   if (!process.env.BENCH_NO_WRITE) {
-    writeFileSync(path.join(root, "bench", "results", "server.json"), `${JSON.stringify({ meta, table, results }, null, 2)}\n`);
-    writeFileSync(path.join(root, "bench", "results", "server.md"), md);
+    const name = process.env.BENCH_RESULTS ?? "server";
+    writeFileSync(path.join(root, "bench", "results", `${name}.json`), `${JSON.stringify({ meta, table, results }, null, 2)}\n`);
+    writeFileSync(path.join(root, "bench", "results", `${name}.md`), md);
   }
 }
 

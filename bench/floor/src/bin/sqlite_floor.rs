@@ -111,7 +111,8 @@ fn login(conn: &Connection, app: &str, hash: &str, n: u64) -> Res<()> {
     .execute(params![app, owner, now])?;
   conn.prepare_cached(INSERT_SESSION)?.execute(params![
     app,
-    format!("floor{n:019}"),
+    // Unique across repetitions: each is a process of its own.
+    format!("floor-{}-{n}", std::process::id()),
     owner,
     "000000000000000000000000",
     key_id,
