@@ -137,9 +137,11 @@ async fn connection(
     let mut stream = match TcpStream::connect(&addr).await {
       Ok(s) => s,
       Err(e) => {
-        let mut t = tally.borrow_mut();
-        t.errors += 1;
-        t.first_error.get_or_insert(format!("connect: {e}"));
+        {
+          let mut t = tally.borrow_mut();
+          t.errors += 1;
+          t.first_error.get_or_insert(format!("connect: {e}"));
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
         continue;
       }
