@@ -79,12 +79,15 @@ function newestSource(dirs) {
 
 function checkBinaries() {
   const build = "cargo build --release -p realm-auth-server -p realm-auth-bench-floor";
-  const serverSources = newestSource(["crates/server/src", "crates/server/migrations"]);
-  const floorSources = newestSource(["bench/floor/src"]);
+  const sources = {
+    server: newestSource(["crates/server/src", "crates/server/migrations"]),
+    load: statSync(path.join(root, "bench/floor/src/bin/load.rs")).mtimeMs,
+    sqliteFloor: statSync(path.join(root, "bench/floor/src/bin/sqlite_floor.rs")).mtimeMs,
+  };
   for (const [name, bin] of Object.entries(BIN)) {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`${build}\` first`);
     if (bin === process.env.BENCH_SERVER_BIN) continue;
-    if (statSync(bin).mtimeMs < (name === "server" ? serverSources : floorSources)) throw new Error(`${bin} is older than its sources: run \`${build}\` first`);
+    if (statSync(bin).mtimeMs < sources[name]) throw new Error(`${bin} is older than its sources: run \`${build}\` first`);
   }
   for (const tool of ["taskset"]) if (spawnSync(tool, ["--version"]).error) throw new Error(`${tool} is required`);
 }
@@ -149,6 +152,26 @@ function processCpu(pid) {
   }
 }
 
+/** CPU seconds of a PostgreSQL cluster: the postmaster, its live children, and the children it
+ * has reaped (a backend's time moves to the postmaster's cutime/cstime when it exits). */
+function clusterCpu(postmaster) {
+  if (!postmaster) return NaN;
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const v = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      const ppid = Number(v[1]);
+      if (Number(pid) === postmaster) total += Number(v[11]) + Number(v[12]) + Number(v[13]) + Number(v[14]);
+      else if (ppid === postmaster) total += Number(v[11]) + Number(v[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total / 100;
+}
+
 // ---- setup through the client API ------------------------------------------------------------
 
 async function call(baseUrl, method, route, body, token) {
@@ -195,14 +218,17 @@ function load(server, reqs) {
   const addr = new URL(server.baseUrl).host;
   const cpu0 = cpuTimes(SERVER_CPU);
   const proc0 = processCpu(server.child.pid);
+  const db0 = clusterCpu(server.postmaster);
   const cfg = { addr, requests: reqs, connections: CONNS, warmupSecs: WARMUP, secs: SECS };
   const [cmd, args] = pinned(CLIENT_CPU, BIN.load, [JSON.stringify(cfg)]);
   const r = JSON.parse(run(cmd, args));
   const busy = busyShare(cpu0, cpuTimes(SERVER_CPU));
   // Server CPU per request over warm-up + window (the process, all its threads).
-  const serverUs = ((processCpu(server.child.pid) - proc0) * 1e6) / Math.max(1, r.ok * ((WARMUP + SECS) / SECS));
+  const served = Math.max(1, r.ok * ((WARMUP + SECS) / SECS));
+  const serverUs = ((processCpu(server.child.pid) - proc0) * 1e6) / served;
+  const dbUs = ((clusterCpu(server.postmaster) - db0) * 1e6) / served;
   if (r.errors > 0) throw new Error(`load: ${r.errors} errors, first: ${r.firstError}`);
-  return { reqPerSec: r.reqPerSec, p50Us: r.p50Us, p99Us: r.p99Us, serverCpuUsPerReq: serverUs, core0Busy: busy };
+  return { reqPerSec: r.reqPerSec, p50Us: r.p50Us, p99Us: r.p99Us, serverCpuUsPerReq: serverUs, dbCpuUsPerReq: dbUs, core0Busy: busy };
 }
 
 /** REPS repetitions of each op, taking turns. */
@@ -226,6 +252,7 @@ function summarize(reps) {
     p50Us: median(pick("p50Us")),
     p99Us: median(pick("p99Us")),
     serverCpuUsPerReq: round(median(pick("serverCpuUsPerReq")), 1),
+    dbCpuUsPerReq: round(median(pick("dbCpuUsPerReq")), 1),
     core0Busy: round(median(pick("core0Busy")), 2),
     reps,
   };
@@ -247,13 +274,16 @@ async function memoryBackend() {
 
 function sqliteFloor(file, mode) {
   const reps = [];
+  const cpu = [];
   for (let rep = 0; rep < REPS; rep++) {
     const cfg = { path: file, appId: APP, mode, warmupSecs: 0.5, secs: Math.min(SECS, 2) };
     const [cmd, args] = pinned(SERVER_CPU, BIN.sqliteFloor, [JSON.stringify(cfg)]);
-    reps.push(JSON.parse(run(cmd, args)).opsPerSec);
+    const r = JSON.parse(run(cmd, args));
+    reps.push(r.opsPerSec);
+    cpu.push(r.cpuUsPerOp);
   }
-  log(`  floor ${mode}: ${reps.map(fmt).join(", ")} /s`);
-  return { opsPerSec: median(reps), spread: round(spread(reps), 2), reps };
+  log(`  floor ${mode}: ${reps.map(fmt).join(", ")} /s, CPU ${cpu.map((c) => round(c, 1)).join(", ")} µs/op`);
+  return { opsPerSec: median(reps), spread: round(spread(reps), 2), cpuUsPerOp: round(median(cpu), 1), reps };
 }
 
 async function sqliteBackend() {
@@ -285,21 +315,30 @@ function pgCluster() {
   // The cluster's processes inherit the affinity: PostgreSQL serves from the server core.
   const out = run("taskset", ["-c", SERVER_CPU, path.join(root, "scripts", "pg-test-cluster.sh"), "start"]);
   const vars = Object.fromEntries([...out.matchAll(/(\w+)='([^']*)'/g)].map((m) => [m[1], m[2]]));
-  return { dir: vars.PG_TEST_DIR, bin: vars.PG_TEST_BIN, url: vars.REALM_AUTH_TEST_PG_URL };
+  const postmaster = Number(readFileSync(path.join(vars.PG_TEST_DIR, "data", "postmaster.pid"), "utf8").split("\n")[0]);
+  return { dir: vars.PG_TEST_DIR, bin: vars.PG_TEST_BIN, url: vars.REALM_AUTH_TEST_PG_URL, postmaster };
 }
 
 function pgbench(pg, args, label) {
   const reps = [];
+  const busy = [];
+  const cpu = [];
   for (let rep = 0; rep < REPS; rep++) {
+    const cpu0 = cpuTimes(SERVER_CPU);
+    const db0 = clusterCpu(pg.postmaster);
     const [cmd, argv] = pinned(CLIENT_CPU, path.join(pg.bin, "pgbench"), [...args, "-c", String(PG_CLIENTS), "-j", "1", "-T", String(PG_SECS), "-n", pg.url]);
     const out = run(cmd, argv, { env: { ...process.env, PGUSER: "postgres" } });
     const m = out.match(/tps = ([\d.]+) \(without initial connection time\)/);
     if (!m) throw new Error(`pgbench output: ${out}`);
     if (!/number of failed transactions: 0 /.test(out) && /failed transactions: [1-9]/.test(out)) throw new Error(`pgbench failures: ${out}`);
     reps.push(Number(m[1]));
+    busy.push(busyShare(cpu0, cpuTimes(SERVER_CPU)));
+    // pgbench's connections are closed (their backends reaped) when it exits.
+    const done = Number(out.match(/number of transactions actually processed: (\d+)/)?.[1]);
+    cpu.push(((clusterCpu(pg.postmaster) - db0) * 1e6) / done);
   }
-  log(`  floor ${label}: ${reps.map(fmt).join(", ")} tps`);
-  return { opsPerSec: median(reps), spread: round(spread(reps), 2), reps };
+  log(`  floor ${label}: ${reps.map(fmt).join(", ")} tps, core0 busy ${busy.map((b) => `${round(b * 100)}%`).join(", ")}, PostgreSQL CPU ${cpu.map((c) => round(c, 1)).join(", ")} µs/tx`);
+  return { opsPerSec: median(reps), spread: round(spread(reps), 2), core0Busy: round(median(busy), 2), cpuUsPerOp: round(median(cpu), 1), reps };
 }
 
 function psql(pg, sql) {
@@ -313,6 +352,7 @@ async function postgresBackend() {
   const scratch = mkdtempSync(path.join(os.tmpdir(), "realm-auth-bench-pg-"));
   try {
     const server = await startServer(["serve"], { REALM_AUTH_SERVER_POSTGRES_URL: pg.url });
+    server.postmaster = pg.postmaster;
     let ops;
     try {
       const users = await setUp(server.baseUrl);
@@ -333,30 +373,24 @@ async function postgresBackend() {
     psql(pg, "VACUUM ANALYZE");
     const nSessions = Number(psql(pg, "SELECT count(*) FROM bench_sessions").trim());
     const nKeys = Number(psql(pg, "SELECT count(*) FROM bench_keys").trim());
-    const cols = {
-      key: "id, owner, name, disabled, hash, server, created",
-      user: "id, kind, identities, data, custom_data, created",
-    };
-    // What one GET /auth/api_keys asks of the store (the session found through the numbered
-    // table: one more index probe inside the first query, no extra round trip).
+    const user = "u.id AS user_id_, u.kind, u.identities, u.data, u.custom_data, u.created AS user_created";
+    // The statements the server runs for one GET /auth/api_keys: the session joined with its
+    // user (the server answers its later reads of that user from the row), then the keys; no
+    // BEGIN/COMMIT for a read. The session is found through the numbered table: one more index
+    // probe inside the first statement, no extra round trip.
     const listSql = [
       `\\set i random(1, ${nSessions})`,
-      `SELECT id AS sid, user_id AS uid, device_id, via_key, expires FROM sessions WHERE app_id = '${APP}' AND id = (SELECT id FROM bench_sessions WHERE i = :i) \\gset`,
-      `SELECT ${cols.user} FROM users WHERE app_id = '${APP}' AND id = :uid;`,
-      `SELECT ${cols.user} FROM users WHERE app_id = '${APP}' AND id = :uid;`,
-      `SELECT ${cols.key} FROM api_keys WHERE app_id = '${APP}' AND owner = :uid ORDER BY seq;`,
+      `SELECT s.id AS sid, s.user_id AS uid, s.device_id, s.via_key, s.expires, ${user} FROM sessions s LEFT JOIN users u ON u.app_id = s.app_id AND u.id = s.user_id WHERE s.app_id = '${APP}' AND s.id = (SELECT id FROM bench_sessions WHERE i = :i) \\gset`,
+      `SELECT id, owner, name, disabled, hash, server, created FROM api_keys WHERE app_id = '${APP}' AND owner = :uid ORDER BY seq;`,
     ].join("\n");
-    // What one API-key login asks of it: a transaction with three reads, the expired-session
-    // sweep, the insert, two more reads, then a durable commit.
+    // And for one API-key login: a transaction with the key joined with its owner, the
+    // expired-session sweep, the insert and the access generation, then a durable commit.
     const loginSql = [
       `\\set i random(1, ${nKeys})`,
       "BEGIN;",
-      `SELECT id AS kid, owner FROM api_keys WHERE app_id = '${APP}' AND hash = (SELECT hash FROM bench_keys WHERE i = :i) \\gset`,
-      `SELECT ${cols.user} FROM users WHERE app_id = '${APP}' AND id = :owner;`,
-      `SELECT ${cols.user} FROM users WHERE app_id = '${APP}' AND id = :owner;`,
+      `SELECT k.id AS kid, k.owner, k.name, k.disabled, k.hash, k.server, k.created, ${user} FROM api_keys k LEFT JOIN users u ON u.app_id = k.app_id AND u.id = k.owner WHERE k.app_id = '${APP}' AND k.hash = (SELECT hash FROM bench_keys WHERE i = :i) \\gset`,
       `DELETE FROM sessions WHERE app_id = '${APP}' AND user_id = :owner AND expires <= extract(epoch FROM now())::bigint;`,
       `INSERT INTO sessions (app_id, id, user_id, device_id, via_key, expires) VALUES ('${APP}', md5(random()::text), :owner, '000000000000000000000000', :kid, extract(epoch FROM now())::bigint + 86400);`,
-      `SELECT ${cols.user} FROM users WHERE app_id = '${APP}' AND id = :owner;`,
       `SELECT access_generation FROM apps WHERE app_id = '${APP}';`,
       "COMMIT;",
     ].join("\n");
@@ -384,19 +418,26 @@ function rows(results) {
     if (r.skipped) continue;
     for (const op of ["list", "login"]) {
       const s = r.ops[op];
-      const row = { backend, op, reqPerSec: s.reqPerSec, spread: s.spread, p50Us: s.p50Us, p99Us: s.p99Us, serverCpuUsPerReq: s.serverCpuUsPerReq, core0Busy: s.core0Busy };
+      // Core-0 CPU per request: the server process, plus PostgreSQL's processes for that backend.
+      const cpuPerReq = round(s.serverCpuUsPerReq + (backend === "postgres" ? s.dbCpuUsPerReq : 0), 1);
+      const row = { backend, op, reqPerSec: s.reqPerSec, spread: s.spread, p50Us: s.p50Us, p99Us: s.p99Us, serverCpuUsPerReq: s.serverCpuUsPerReq, dbCpuUsPerReq: s.dbCpuUsPerReq, cpuPerReq, core0Busy: s.core0Busy };
       if (backend === "memory") {
         Object.assign(row, { floor: null, ratio: null, target: `≥ ${fmt(MEMORY_TARGET)} req/s`, met: s.reqPerSec >= MEMORY_TARGET });
       } else {
-        const floor = r.floors.select.opsPerSec;
-        const shaped = r.floors[op].opsPerSec;
+        const floor = r.floors.select;
+        const shaped = r.floors[op];
         Object.assign(row, {
-          floor,
-          ratio: round(s.reqPerSec / floor, 3),
-          shapedFloor: shaped,
-          shapedRatio: round(s.reqPerSec / shaped, 3),
+          floor: floor.opsPerSec,
+          ratio: round(s.reqPerSec / floor.opsPerSec, 3),
+          // The same ratio in CPU time on core 0 (what each gets done per CPU-second there),
+          // which a busy shared core distorts less than rates.
+          floorCpuUsPerOp: floor.cpuUsPerOp,
+          cpuRatio: round(floor.cpuUsPerOp / cpuPerReq, 3),
+          shapedFloor: shaped.opsPerSec,
+          shapedRatio: round(s.reqPerSec / shaped.opsPerSec, 3),
           target: `≥ ${RATIO_TARGET}× floor`,
-          met: s.reqPerSec / floor >= RATIO_TARGET,
+          met: s.reqPerSec / floor.opsPerSec >= RATIO_TARGET,
+          metOnCpu: floor.cpuUsPerOp / cpuPerReq >= RATIO_TARGET,
         });
       }
       out.push(row);
@@ -411,20 +452,23 @@ function markdown(meta, table, results) {
     `Run ${meta.date}: ${meta.cpu}, ${meta.cores} cores, Linux ${meta.kernel}, ${meta.rustc}, commit ${meta.commit}.`,
     `Server (and PostgreSQL) pinned to core ${SERVER_CPU}, \`--threads 1\`; load generator on core ${CLIENT_CPU}: ${CONNS} keep-alive connections, ${USERS} users × ${KEYS} keys, ${WARMUP} s warm-up + ${SECS} s window, ${REPS} repetitions (taking turns); figures are medians, ± is (max − min) / median. Load average before/after: ${meta.loadBefore} / ${meta.loadAfter}.`,
     "",
-    "| backend | op | req/s | p50 / p99 µs | server CPU µs/req | floor (/s) | ratio | target | met | request-shaped floor (/s) | ratio to it |",
-    "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|",
+    "| backend | op | req/s | p50 / p99 µs | core-0 CPU µs/req | floor /s | ratio | target | met | floor CPU µs/op | CPU ratio | request-shaped floor /s | ratio to it |",
+    "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
   ];
+  const x = (v) => (v == null || !Number.isFinite(v) ? "–" : `${v.toFixed(2)}×`);
   for (const r of table) {
     const floor = r.floor == null ? "–" : `${fmt(r.floor)} (${floorName[r.backend]})`;
+    const cpu = r.backend === "postgres" ? `${r.cpuPerReq} (${r.serverCpuUsPerReq} + PG ${r.dbCpuUsPerReq})` : `${r.cpuPerReq}`;
     lines.push(
-      `| ${r.backend} | ${OP_NAMES[r.op]} | ${fmt(r.reqPerSec)} ±${round(r.spread * 100)}% | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${r.serverCpuUsPerReq} | ${floor} | ${r.ratio == null ? "–" : `${r.ratio.toFixed(2)}×`} | ${r.target} | ${r.met ? "yes" : "**no**"} | ${r.shapedFloor == null ? "–" : fmt(r.shapedFloor)} | ${r.shapedRatio == null ? "–" : `${r.shapedRatio.toFixed(2)}×`} |`,
+      `| ${r.backend} | ${OP_NAMES[r.op]} | ${fmt(r.reqPerSec)} ±${round(r.spread * 100)}% | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${cpu} | ${floor} | ${x(r.ratio)} | ${r.target} | ${r.met ? "yes" : "**no**"}${r.metOnCpu == null ? "" : r.metOnCpu ? " (CPU: yes)" : " (CPU: no)"} | ${r.floorCpuUsPerOp ?? "–"} | ${x(r.cpuRatio)} | ${r.shapedFloor == null ? "–" : fmt(r.shapedFloor)} | ${x(r.shapedRatio)} |`,
     );
   }
   lines.push("");
   for (const [backend, r] of Object.entries(results)) {
     if (r.skipped) lines.push(`${backend}: skipped (${r.skipped}).`);
     if (!r.floors) continue;
-    lines.push(`${backend} floors: ${Object.entries(r.floors).map(([k, f]) => `${k} ${fmt(f.opsPerSec)}/s ±${round(f.spread * 100)}%`).join(", ")}.`);
+    const extra = (f) => (f.cpuUsPerOp != null ? `, ${f.cpuUsPerOp} CPU µs/op` : f.core0Busy != null ? `, core 0 ${round(f.core0Busy * 100)}% busy` : "");
+    lines.push(`${backend} floors: ${Object.entries(r.floors).map(([k, f]) => `${k} ${fmt(f.opsPerSec)}/s ±${round(f.spread * 100)}%${extra(f)}`).join("; ")}.`);
   }
   return `${lines.join("\n")}\n`;
 }
