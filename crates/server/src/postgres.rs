@@ -31,7 +31,8 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/00
 /// The advisory lock that serialises migrations when several servers start at once.
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
 
-/// Connections kept for reuse (more are opened under load and closed after).
+/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
+/// synchronous caller (the control API) may open one more, closed after.
 const POOL: usize = 8;
 
 /// Prepared statements a connection keeps (the server's SQL is a few dozen fixed texts; the

@@ -21,7 +21,8 @@ use crate::store::{Pending, R, StoreError, Tx};
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
 
-/// Connections kept for reuse (more are opened under load and closed after).
+/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
+/// synchronous caller (the control API) may open one more, closed after.
 const POOL: usize = 8;
 
 /// Prepared statements a connection keeps.
