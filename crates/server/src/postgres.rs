@@ -1,18 +1,25 @@
 //! The PostgreSQL backend: one database shared by any number of server processes. The sync
-//! `postgres` client runs on blocking threads only, from a small pool; every request is one
-//! READ COMMITTED transaction whose races are held by constraints (unique email, identity, key
-//! name, key hash) and row locks (`SELECT … FOR UPDATE` on the key owner, on an email account's
-//! first login). A connection lost (database restarted or gone) fails the request with 503; the
-//! next request connects anew, so the server recovers by itself.
+//! `postgres` client runs on blocking threads only, from a small pool; every request that may
+//! write is one READ COMMITTED transaction whose races are held by constraints (unique email,
+//! identity, key name, key hash) and row locks (`SELECT … FOR UPDATE` on the key owner, on an
+//! email account's first login). A read-only request runs its statements without BEGIN/COMMIT:
+//! under READ COMMITTED each statement takes its own snapshot inside a transaction too, so the
+//! two extra round trips would buy nothing. Each pooled connection keeps the statements it has
+//! prepared, so a query is one round trip, not two (Parse, then Bind/Execute). A session or a key
+//! is read with its user's row (one join, one round trip), which the transaction keeps for the
+//! rules' next reads of that user (see [`PgTx::user_cache`]). A connection lost
+//! (database restarted or gone) fails the request with 503; the next request connects anew, so
+//! the server recovers by itself.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::sync::Mutex;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Transaction};
+use postgres::{Client, NoTls, Row, Statement};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
@@ -35,8 +42,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// The advisory lock that serialises migrations when several servers start at once.
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
 
-/// Connections kept for reuse (more are opened under load and closed after).
+/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
+/// synchronous caller (the control API) may open one more, closed after.
 const POOL: usize = 8;
+
+/// Prepared statements a connection keeps (the server's SQL is a few dozen fixed texts; the
+/// cache starts over if something ever makes more).
+const STATEMENTS: usize = 256;
 
 /// A pooled connection idle longer than this is checked before use.
 const PING_AFTER: Duration = Duration::from_secs(1);
@@ -49,7 +61,16 @@ pub(crate) struct Postgres {
   config: postgres::Config,
   schema: String,
   /// Idle connections and when each was last used.
-  idle: Mutex<Vec<(Client, Instant)>>,
+  idle: Mutex<Vec<(Conn, Instant)>>,
+  /// One per pooled connection: requests queue here for a connection rather than open (and
+  /// then close) one of their own when more than [`POOL`] are in flight.
+  permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// A connection and the statements it has prepared, by SQL text.
+struct Conn {
+  client: Client,
+  statements: HashMap<String, Statement>,
 }
 
 /// Text PostgreSQL cannot hold (a NUL character): no row has it, so a lookup by it finds
@@ -108,15 +129,21 @@ impl Postgres {
       config,
       schema,
       idle: Mutex::new(Vec::new()),
+      permits: Arc::new(tokio::sync::Semaphore::new(POOL)),
     };
-    let mut client = db.connect().map_err(|e| e.to_string())?;
-    db.migrate(&mut client)
+    let mut conn = db.connect().map_err(|e| e.to_string())?;
+    db.migrate(&mut conn.client)
       .map_err(|e| format!("migration: {e}"))?;
-    db.give_back(client);
+    db.give_back(conn);
     Ok(db)
   }
 
-  fn connect(&self) -> R<Client> {
+  /// The permits that bound the requests in flight to the pool's size (see [`Postgres`]).
+  pub fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+    self.permits.clone()
+  }
+
+  fn connect(&self) -> R<Conn> {
     let mut client = self
       .config
       .connect(NoTls)
@@ -135,7 +162,10 @@ impl Postgres {
         other => return Err(other),
       }
     }
-    Ok(client)
+    Ok(Conn {
+      client,
+      statements: HashMap::new(),
+    })
   }
 
   fn migrate(&self, client: &mut Client) -> Result<(), postgres::Error> {
@@ -162,7 +192,8 @@ impl Postgres {
 
   /// Creates the app's row unless it exists; returns its token signing secret.
   pub fn ensure_app(&self, app_id: &str) -> Result<Vec<u8>, String> {
-    let mut client = self.take().map_err(|e| e.to_string())?;
+    let mut conn = self.take().map_err(|e| e.to_string())?;
+    let client = &mut conn.client;
     let secret = hex(&random_bytes::<32>());
     let result = client
       .execute(
@@ -171,7 +202,7 @@ impl Postgres {
         &[&app_id, &secret, &(now_secs() as i64)],
       )
       .and_then(|_| client.query_one("SELECT jwt_secret FROM apps WHERE app_id = $1", &[&app_id]));
-    self.give_back(client);
+    self.give_back(conn);
     result
       .map(|row| row.get::<_, String>(0).into_bytes())
       .map_err(|e| e.to_string())
@@ -179,13 +210,13 @@ impl Postgres {
 
   /// Every app, by id, with its user count.
   pub fn apps(&self) -> Result<Vec<AppInfo>, String> {
-    let mut client = self.take().map_err(|e| e.to_string())?;
-    let result = client.query(
+    let mut conn = self.take().map_err(|e| e.to_string())?;
+    let result = conn.client.query(
       "SELECT a.app_id, a.created, (SELECT count(*) FROM users u WHERE u.app_id = a.app_id) \
        FROM apps a ORDER BY a.app_id",
       &[],
     );
-    self.give_back(client);
+    self.give_back(conn);
     Ok(
       result
         .map_err(|e| e.to_string())?
@@ -201,12 +232,12 @@ impl Postgres {
 
   /// A pooled connection or a new one. One idle for a while is pinged first: the database may
   /// have restarted since, and a request should not fail for the pool's stale connection.
-  fn take(&self) -> R<Client> {
+  fn take(&self) -> R<Conn> {
     let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
     match idle {
-      Some((c, _)) if c.is_closed() => self.connect(),
+      Some((c, _)) if c.client.is_closed() => self.connect(),
       Some((mut c, last)) if last.elapsed() > PING_AFTER => {
-        if c.batch_execute("").is_ok() {
+        if c.client.batch_execute("").is_ok() {
           Ok(c)
         } else {
           // One dead connection means the others died with it.
@@ -219,53 +250,64 @@ impl Postgres {
     }
   }
 
-  fn give_back(&self, client: Client) {
-    if client.is_closed() {
+  fn give_back(&self, conn: Conn) {
+    if conn.client.is_closed() {
       return;
     }
     let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
     if idle.len() < POOL {
-      idle.push((client, Instant::now()));
+      idle.push((conn, Instant::now()));
     }
   }
 
   /// `SELECT 1` on a pooled or new connection (blocking; connecting is bounded by the connect
   /// timeout), for `/readyz`.
   pub fn ping(&self) -> R<()> {
-    let mut client = self.take()?;
-    let result = client.simple_query("SELECT 1");
-    self.give_back(client);
+    let mut conn = self.take()?;
+    let result = conn.client.simple_query("SELECT 1");
+    self.give_back(conn);
     result.map(drop).map_err(err)
   }
 
   /// Runs `f` in one transaction (blocking: call from a blocking thread). `f`'s error rolls
-  /// back. `write` needs nothing extra here: rules lock the rows they must.
+  /// back. With `write` false its statements run without a transaction until it writes or
+  /// locks, which opens one (see the module's documentation); rules lock the rows they must.
   pub fn run<T>(
     &self,
     app: &str,
-    _write: bool,
+    write: bool,
     f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError>,
   ) -> Result<T, ApiError> {
-    let mut client = self.take()?;
-    let result = {
-      let tx = client.transaction().map_err(err)?;
-      let mut pg = PgTx {
-        tx: RefCell::new(Some(tx)),
-        app,
-      };
-      match f(&mut pg) {
-        Ok(v) => pg
-          .tx
-          .into_inner()
-          .expect("transaction present")
-          .commit()
-          .map_err(|e| err(e).into())
-          .map(|()| v),
-        // Dropping the transaction rolls it back.
-        Err(e) => Err(e),
+    let mut conn = self.take()?;
+    if write && let Err(e) = conn.client.batch_execute("BEGIN") {
+      self.give_back(conn);
+      return Err(err(e).into());
+    }
+    let mut pg = PgTx {
+      conn: RefCell::new(&mut conn),
+      in_tx: Cell::new(write),
+      user_cache: RefCell::new(None),
+      app,
+    };
+    // A panic in `f` drops the connection unreturned: closing it rolls back.
+    let result = f(&mut pg);
+    let in_tx = pg.in_tx.get();
+    let result = match result {
+      Ok(v) if in_tx => conn
+        .client
+        .batch_execute("COMMIT")
+        .map_err(|e| err(e).into())
+        .map(|()| v),
+      Ok(v) => Ok(v),
+      Err(e) => {
+        if in_tx && conn.client.batch_execute("ROLLBACK").is_err() {
+          // Not put back: a connection that cannot roll back is in no state to serve.
+          return Err(e);
+        }
+        Err(e)
       }
     };
-    self.give_back(client);
+    self.give_back(conn);
     result
   }
 }
@@ -283,35 +325,75 @@ impl Drop for Postgres {
 
 /// One transaction. (`RefCell`: the client's queries take `&mut`, reads in [`Tx`] take `&`.)
 pub(crate) struct PgTx<'c, 'a> {
-  tx: RefCell<Option<Transaction<'c>>>,
+  conn: RefCell<&'c mut Conn>,
+  /// Whether BEGIN has run: from the start for a writer, before its first write or lock for a
+  /// reader that turns out to write.
+  in_tx: Cell<bool>,
+  /// The user row this transaction read last (`None` inside: there is no such user), read with
+  /// a session or a key or by itself. The rules read a request's user several times
+  /// (authentication, the rule's own check, the login's reply); a repeat read of the same row
+  /// in the same READ COMMITTED transaction may see a newer commit or the same row, so answering
+  /// it from here changes no outcome. This transaction's own writes to users and `lock_user`
+  /// drop it.
+  user_cache: RefCell<Option<(String, Option<User>)>>,
   app: &'a str,
 }
 
 type P<'x> = &'x (dyn ToSql + Sync);
 
 impl PgTx<'_, '_> {
+  /// The connection's prepared statement for `sql`, prepared now if it has none.
+  fn statement(conn: &mut Conn, sql: &str) -> R<Statement> {
+    if let Some(s) = conn.statements.get(sql) {
+      return Ok(s.clone());
+    }
+    let s = conn.client.prepare(sql).map_err(err)?;
+    if conn.statements.len() >= STATEMENTS {
+      conn.statements.clear();
+    }
+    conn.statements.insert(sql.to_string(), s.clone());
+    Ok(s)
+  }
+
+  /// Opens the transaction unless it is open: before anything that writes or locks.
+  fn begin(&self) -> R<()> {
+    if !self.in_tx.get() {
+      self
+        .conn
+        .borrow_mut()
+        .client
+        .batch_execute("BEGIN")
+        .map_err(err)?;
+      self.in_tx.set(true);
+    }
+    Ok(())
+  }
+
   fn one(&self, sql: &str, params: &[P<'_>]) -> R<Option<Row>> {
-    let mut tx = self.tx.borrow_mut();
-    tx.as_mut()
-      .expect("transaction present")
-      .query_opt(sql, params)
-      .map_err(err)
+    let mut conn = self.conn.borrow_mut();
+    let stmt = Self::statement(&mut conn, sql)?;
+    conn.client.query_opt(&stmt, params).map_err(err)
   }
 
   fn all(&self, sql: &str, params: &[P<'_>]) -> R<Vec<Row>> {
-    let mut tx = self.tx.borrow_mut();
-    tx.as_mut()
-      .expect("transaction present")
-      .query(sql, params)
-      .map_err(err)
+    let mut conn = self.conn.borrow_mut();
+    let stmt = Self::statement(&mut conn, sql)?;
+    conn.client.query(&stmt, params).map_err(err)
+  }
+
+  fn keep_user(&self, id: &str, user: Option<User>) {
+    *self.user_cache.borrow_mut() = Some((id.to_string(), user));
+  }
+
+  fn forget_user(&self) {
+    *self.user_cache.borrow_mut() = None;
   }
 
   fn exec(&self, sql: &str, params: &[P<'_>]) -> R<u64> {
-    let mut tx = self.tx.borrow_mut();
-    tx.as_mut()
-      .expect("transaction present")
-      .execute(sql, params)
-      .map_err(err)
+    self.begin()?;
+    let mut conn = self.conn.borrow_mut();
+    let stmt = Self::statement(&mut conn, sql)?;
+    conn.client.execute(&stmt, params).map_err(err)
   }
 }
 
@@ -326,20 +408,37 @@ fn to_json(v: &impl serde::Serialize) -> String {
 
 const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
 
+/// [`USER_COLS`] of the `u` side of a join.
+const JOINED_USER_COLS: &str =
+  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
+
 fn user_row(row: &Row) -> R<User> {
+  user_at(row, 0)
+}
+
+/// A user from the [`USER_COLS`] that start at column `at`.
+fn user_at(row: &Row, at: usize) -> R<User> {
   Ok(User {
-    id: row.get(0),
-    kind: if row.get::<_, &str>(1) == "server" {
+    id: row.get(at),
+    kind: if row.get::<_, &str>(at + 1) == "server" {
       UserKind::Server
     } else {
       UserKind::Normal
     },
-    identities: json_col(row, 2)?,
-    data: json_col(row, 3)?,
-    custom_data: json_col(row, 4)?,
-    created: row.get::<_, i64>(5) as u64,
-    disabled: row.get(6),
+    identities: json_col(row, at + 2)?,
+    data: json_col(row, at + 3)?,
+    custom_data: json_col(row, at + 4)?,
+    created: row.get::<_, i64>(at + 5) as u64,
+    disabled: row.get(at + 6),
   })
+}
+
+/// The user of a left join starting at column `at` (`None`: no such user).
+fn joined_user(row: &Row, at: usize) -> R<Option<User>> {
+  match row.get::<_, Option<&str>>(at) {
+    Some(_) => user_at(row, at).map(Some),
+    None => Ok(None),
+  }
 }
 
 fn kind_str(kind: UserKind) -> &'static str {
@@ -350,6 +449,9 @@ fn kind_str(kind: UserKind) -> &'static str {
 }
 
 const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
+
+/// [`KEY_COLS`] of the `k` side of a join.
+const JOINED_KEY_COLS: &str = "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
 
 fn key_row(row: &Row) -> ApiKey {
   ApiKey {
@@ -405,6 +507,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn clear(&mut self) -> R<()> {
+    self.forget_user();
     for table in [
       "users",
       "identities",
@@ -426,16 +529,25 @@ impl Tx for PgTx<'_, '_> {
     if unstorable(id) {
       return Ok(None);
     }
-    self
+    if let Some((cached, user)) = &*self.user_cache.borrow()
+      && cached == id
+    {
+      return Ok(user.clone().map(Cow::Owned));
+    }
+    let user = self
       .one(
         &format!("SELECT {USER_COLS} FROM users WHERE app_id = $1 AND id = $2"),
         &[&self.app, &id],
       )?
-      .map(|r| user_row(&r).map(Cow::Owned))
-      .transpose()
+      .map(|r| user_row(&r))
+      .transpose()?;
+    self.keep_user(id, user.clone());
+    Ok(user.map(Cow::Owned))
   }
 
   fn lock_user(&mut self, id: &str) -> R<bool> {
+    self.begin()?;
+    self.forget_user();
     Ok(
       self
         .one(
@@ -458,6 +570,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn insert_user(&mut self, user: &User) -> R<()> {
+    self.forget_user();
     self.exec(
       "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -476,6 +589,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn update_user(&mut self, user: &User) -> R<()> {
+    self.forget_user();
     self.exec(
       "UPDATE users SET identities = $3, data = $4, custom_data = $5 WHERE app_id = $1 AND id = $2",
       &[
@@ -490,6 +604,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
+    self.forget_user();
     let n = self.exec(
       "UPDATE users SET disabled = $3 WHERE app_id = $1 AND id = $2",
       &[&self.app, &id, &disabled],
@@ -498,6 +613,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
+    self.forget_user();
     let a = self.app;
     self.exec(
       "DELETE FROM pending_tokens WHERE app_id = $1 AND email IN \
@@ -559,6 +675,7 @@ impl Tx for PgTx<'_, '_> {
     if unstorable(email) {
       return Ok(());
     }
+    self.begin()?;
     self.one(
       "SELECT 1 FROM email_accounts WHERE app_id = $1 AND email = $2 FOR UPDATE",
       &[&self.app, &email],
@@ -663,14 +780,21 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn key_by_hash(&self, hash: &str) -> R<Option<Cow<'_, ApiKey>>> {
-    Ok(
-      self
-        .one(
-          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = $1 AND hash = $2"),
-          &[&self.app, &hash],
-        )?
-        .map(|r| Cow::Owned(key_row(&r))),
-    )
+    // With its owner: a key login reads the owner next.
+    let Some(row) = self.one(
+      &format!(
+        "SELECT {JOINED_KEY_COLS}, {JOINED_USER_COLS} FROM api_keys k \
+         LEFT JOIN users u ON u.app_id = k.app_id AND u.id = k.owner \
+         WHERE k.app_id = $1 AND k.hash = $2"
+      ),
+      &[&self.app, &hash],
+    )?
+    else {
+      return Ok(None);
+    };
+    let key = key_row(&row);
+    self.keep_user(&key.owner, joined_user(&row, 7)?);
+    Ok(Some(Cow::Owned(key)))
   }
 
   fn keys_of(&self, owner: &str) -> R<Vec<Cow<'_, ApiKey>>> {
@@ -752,15 +876,21 @@ impl Tx for PgTx<'_, '_> {
     if unstorable(id) {
       return Ok(None);
     }
-    Ok(
-      self
-        .one(
-          "SELECT id, user_id, device_id, via_key, expires FROM sessions \
-           WHERE app_id = $1 AND id = $2",
-          &[&self.app, &id],
-        )?
-        .map(|r| Cow::Owned(session_row(&r))),
-    )
+    // With its user: authentication reads the user next.
+    let Some(row) = self.one(
+      &format!(
+        "SELECT s.id, s.user_id, s.device_id, s.via_key, s.expires, {JOINED_USER_COLS} \
+         FROM sessions s LEFT JOIN users u ON u.app_id = s.app_id AND u.id = s.user_id \
+         WHERE s.app_id = $1 AND s.id = $2"
+      ),
+      &[&self.app, &id],
+    )?
+    else {
+      return Ok(None);
+    };
+    let session = session_row(&row);
+    self.keep_user(&session.user_id, joined_user(&row, 5)?);
+    Ok(Some(Cow::Owned(session)))
   }
 
   fn insert_session(&mut self, s: &Session, now: u64) -> R<()> {
@@ -830,6 +960,8 @@ impl Tx for PgTx<'_, '_> {
         locked_until_ms: 0,
       });
     }
+    // A write: inside the transaction, with the lock that may follow it.
+    self.begin()?;
     // ON CONFLICT DO UPDATE is atomic under READ COMMITTED: a concurrent upsert of the same row
     // waits for this one's commit and then adds to its count, so no failure is lost.
     let row = self.one(

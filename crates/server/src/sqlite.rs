@@ -1,10 +1,15 @@
 //! The SQLite backend: one database file (WAL, `synchronous=FULL`, so an answered write
 //! survives a crash), a small pool of connections used on blocking threads only, every write
-//! transaction `BEGIN IMMEDIATE` (writers queue on the database lock instead of racing).
+//! transaction `BEGIN IMMEDIATE` (writers queue on the database lock instead of racing). Within
+//! one process, writers first queue on a mutex: SQLite's busy handler would have them poll the
+//! lock with sleeps of up to 100 ms, leaving the database idle while they sleep. A session or a
+//! key is read with its user's row (one join), which the transaction keeps for the rules' next
+//! reads of that user (see [`SqliteTx::user_cache`]).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
@@ -27,8 +32,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
   ),
 ];
 
-/// Connections kept for reuse (more are opened under load and closed after).
+/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
+/// synchronous caller (the control API) may open one more, closed after.
 const POOL: usize = 8;
+
+/// Prepared statements a connection keeps.
+const STATEMENTS: usize = 128;
 
 /// How long a writer waits for the database lock before the request fails with 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +46,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Sqlite {
   path: std::path::PathBuf,
   idle: Mutex<Vec<Connection>>,
+  /// Held by this process's writer for its whole transaction (see the module's documentation).
+  writer: Mutex<()>,
+  /// One per pooled connection: requests queue here for a connection rather than open (and
+  /// then close) one of their own when more than [`POOL`] are in flight.
+  permits: Arc<tokio::sync::Semaphore>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -52,6 +66,9 @@ fn err(e: rusqlite::Error) -> StoreError {
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
   let conn = Connection::open(path)?;
   conn.busy_timeout(BUSY_TIMEOUT)?;
+  // Room for every statement the server runs (rusqlite keeps 16 by default, fewer than the
+  // server has, so a mixed load would evict and prepare them again and again).
+  conn.set_prepared_statement_cache_capacity(STATEMENTS);
   // WAL lets readers run beside the writer; FULL syncs the WAL at every commit, which is what
   // makes an answered write durable across a power cut.
   conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -68,7 +85,14 @@ impl Sqlite {
     Ok(Sqlite {
       path: path.to_path_buf(),
       idle: Mutex::new(vec![conn]),
+      writer: Mutex::new(()),
+      permits: Arc::new(tokio::sync::Semaphore::new(POOL)),
     })
+  }
+
+  /// The permits that bound the requests in flight to the pool's size (see [`Sqlite`]).
+  pub fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+    self.permits.clone()
   }
 
   /// Creates the app's row unless it exists; returns its token signing secret.
@@ -146,12 +170,24 @@ impl Sqlite {
     f: impl FnOnce(&mut dyn Tx) -> Result<T, ApiError>,
   ) -> Result<T, ApiError> {
     let conn = self.take()?;
-    conn
-      .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
-      .map_err(err)?;
-    let mut tx = SqliteTx { conn: &conn, app };
+    let _writer = write.then(|| self.writer.lock().unwrap_or_else(|e| e.into_inner()));
+    let begun = conn
+      .prepare_cached(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
+      .and_then(|mut s| s.execute([]));
+    if let Err(e) = begun {
+      self.give_back(conn);
+      return Err(err(e).into());
+    }
+    let mut tx = SqliteTx {
+      conn: &conn,
+      app,
+      user_cache: RefCell::new(None),
+    };
     let result = f(&mut tx).and_then(|v| {
-      conn.execute_batch("COMMIT").map_err(err)?;
+      conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+        .map_err(err)?;
       Ok(v)
     });
     if result.is_err() && !conn.is_autocommit() {
@@ -189,6 +225,12 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 struct SqliteTx<'a> {
   conn: &'a Connection,
   app: &'a str,
+  /// The user row this transaction read last (`None` inside: there is no such user), read with
+  /// a session or a key or by itself. The rules read a request's user several times
+  /// (authentication, the rule's own check, the login's reply); a transaction sees one snapshot,
+  /// so a repeat read would return the same row unless this transaction wrote it: its writes to
+  /// users drop it.
+  user_cache: RefCell<Option<(String, Option<User>)>>,
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
@@ -204,21 +246,38 @@ fn to_json(v: &impl serde::Serialize) -> String {
 
 const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
 
+/// [`USER_COLS`] of the `u` side of a join.
+const JOINED_USER_COLS: &str =
+  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
+
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
-  let kind: String = row.get(1)?;
+  user_at(row, 0)
+}
+
+/// A user from the [`USER_COLS`] that start at column `at`.
+fn user_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+  let kind: String = row.get(at + 1)?;
   Ok(User {
-    id: row.get(0)?,
+    id: row.get(at)?,
     kind: if kind == "server" {
       UserKind::Server
     } else {
       UserKind::Normal
     },
-    identities: json_col(row, 2)?,
-    data: json_col(row, 3)?,
-    custom_data: json_col(row, 4)?,
-    created: row.get::<_, i64>(5)? as u64,
-    disabled: row.get(6)?,
+    identities: json_col(row, at + 2)?,
+    data: json_col(row, at + 3)?,
+    custom_data: json_col(row, at + 4)?,
+    created: row.get::<_, i64>(at + 5)? as u64,
+    disabled: row.get(at + 6)?,
   })
+}
+
+/// The user of a left join starting at column `at` (`None`: no such user).
+fn joined_user(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<User>> {
+  match row.get::<_, Option<String>>(at)? {
+    Some(_) => user_at(row, at).map(Some),
+    None => Ok(None),
+  }
 }
 
 fn kind_str(kind: UserKind) -> &'static str {
@@ -229,6 +288,9 @@ fn kind_str(kind: UserKind) -> &'static str {
 }
 
 const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
+
+/// [`KEY_COLS`] of the `k` side of a join.
+const JOINED_KEY_COLS: &str = "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
 
 fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
   Ok(ApiKey {
@@ -288,6 +350,14 @@ impl SqliteTx<'_> {
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(err)
   }
 
+  fn keep_user(&self, id: &str, user: Option<User>) {
+    *self.user_cache.borrow_mut() = Some((id.to_string(), user));
+  }
+
+  fn forget_user(&self) {
+    *self.user_cache.borrow_mut() = None;
+  }
+
   fn exec(&self, sql: &str, params: impl rusqlite::Params) -> R<usize> {
     let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
     stmt.execute(params).map_err(err)
@@ -313,6 +383,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn clear(&mut self) -> R<()> {
+    self.forget_user();
     for table in [
       "users",
       "identities",
@@ -331,15 +402,18 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn user(&self, id: &str) -> R<Option<Cow<'_, User>>> {
-    Ok(
-      self
-        .one(
-          &format!("SELECT {USER_COLS} FROM users WHERE app_id = ?1 AND id = ?2"),
-          params![self.app, id],
-          user_row,
-        )?
-        .map(Cow::Owned),
-    )
+    if let Some((cached, user)) = &*self.user_cache.borrow()
+      && cached == id
+    {
+      return Ok(user.clone().map(Cow::Owned));
+    }
+    let user = self.one(
+      &format!("SELECT {USER_COLS} FROM users WHERE app_id = ?1 AND id = ?2"),
+      params![self.app, id],
+      user_row,
+    )?;
+    self.keep_user(id, user.clone());
+    Ok(user.map(Cow::Owned))
   }
 
   fn lock_user(&mut self, id: &str) -> R<bool> {
@@ -356,6 +430,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn insert_user(&mut self, user: &User) -> R<()> {
+    self.forget_user();
     self.exec(
       "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -374,6 +449,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn update_user(&mut self, user: &User) -> R<()> {
+    self.forget_user();
     self.exec(
       "UPDATE users SET identities = ?3, data = ?4, custom_data = ?5 WHERE app_id = ?1 AND id = ?2",
       params![
@@ -388,6 +464,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
+    self.forget_user();
     let n = self.exec(
       "UPDATE users SET disabled = ?3 WHERE app_id = ?1 AND id = ?2",
       params![self.app, id, disabled],
@@ -396,6 +473,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
+    self.forget_user();
     let a = self.app;
     self.exec(
       "DELETE FROM pending_tokens WHERE app_id = ?1 AND email IN \
@@ -541,15 +619,20 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn key_by_hash(&self, hash: &str) -> R<Option<Cow<'_, ApiKey>>> {
-    Ok(
-      self
-        .one(
-          &format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = ?1 AND hash = ?2"),
-          params![self.app, hash],
-          key_row,
-        )?
-        .map(Cow::Owned),
-    )
+    // With its owner: a key login reads the owner next.
+    let found = self.one(
+      &format!(
+        "SELECT {JOINED_KEY_COLS}, {JOINED_USER_COLS} FROM api_keys k \
+         LEFT JOIN users u ON u.app_id = k.app_id AND u.id = k.owner \
+         WHERE k.app_id = ?1 AND k.hash = ?2"
+      ),
+      params![self.app, hash],
+      |r| Ok((key_row(r)?, joined_user(r, 7)?)),
+    )?;
+    Ok(found.map(|(key, owner)| {
+      self.keep_user(&key.owner, owner);
+      Cow::Owned(key)
+    }))
   }
 
   fn keys_of(&self, owner: &str) -> R<Vec<Cow<'_, ApiKey>>> {
@@ -625,16 +708,20 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn session(&self, id: &str) -> R<Option<Cow<'_, Session>>> {
-    Ok(
-      self
-        .one(
-          "SELECT id, user_id, device_id, via_key, expires FROM sessions \
-           WHERE app_id = ?1 AND id = ?2",
-          params![self.app, id],
-          session_row,
-        )?
-        .map(Cow::Owned),
-    )
+    // With its user: authentication reads the user next.
+    let found = self.one(
+      &format!(
+        "SELECT s.id, s.user_id, s.device_id, s.via_key, s.expires, {JOINED_USER_COLS} \
+         FROM sessions s LEFT JOIN users u ON u.app_id = s.app_id AND u.id = s.user_id \
+         WHERE s.app_id = ?1 AND s.id = ?2"
+      ),
+      params![self.app, id],
+      |r| Ok((session_row(r)?, joined_user(r, 5)?)),
+    )?;
+    Ok(found.map(|(session, user)| {
+      self.keep_user(&session.user_id, user);
+      Cow::Owned(session)
+    }))
   }
 
   fn insert_session(&mut self, s: &Session, now: u64) -> R<()> {

@@ -231,7 +231,9 @@ pub(crate) enum Store {
 
 impl Store {
   /// Runs `f` in one transaction of `app` (`write`: it may write). Memory mode runs it inline;
-  /// SQL backends on tokio's blocking pool, never on the async workers.
+  /// SQL backends on tokio's blocking pool, never on the async workers, at most as many at once
+  /// as the backend pools connections (the others wait here, on the runtime, instead of
+  /// opening a connection each on a blocking thread of their own).
   pub async fn run<T, F>(&self, app: &str, write: bool, f: F) -> Result<T, ApiError>
   where
     T: Send + 'static,
@@ -240,12 +242,26 @@ impl Store {
     match self {
       Store::Memory(apps) => apps.get(app)?.run(f),
       Store::Sqlite(db) => {
+        let permit = acquire(db.permits()).await;
         let (db, app) = (db.clone(), app.to_string());
-        join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
+        join(
+          tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.run(&app, write, f)
+          })
+          .await,
+        )
       }
       Store::Postgres(db) => {
+        let permit = acquire(db.permits()).await;
         let (db, app) = (db.clone(), app.to_string());
-        join(tokio::task::spawn_blocking(move || db.run(&app, write, f)).await)
+        join(
+          tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.run(&app, write, f)
+          })
+          .await,
+        )
       }
     }
   }
@@ -367,6 +383,15 @@ impl MemApps {
       .get(app)
       .ok_or_else(|| ApiError::new(404, "AppNotFound", format!("cannot find app '{app}'")))
   }
+}
+
+/// A permit to use one of the backend's pooled connections; held by the blocking task, so a
+/// request abandoned by its client still counts until its transaction ends.
+async fn acquire(permits: Arc<tokio::sync::Semaphore>) -> tokio::sync::OwnedSemaphorePermit {
+  permits
+    .acquire_owned()
+    .await
+    .expect("the semaphore is never closed")
 }
 
 fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
