@@ -460,6 +460,16 @@ fn parse(
       );
     }
     config.control_api = false;
+    // Production keeps its limits: 0 (off) is for tests that need a connection held open.
+    for (name, value) in [
+      ("headerReadTimeoutMs", config.header_read_timeout_ms),
+      ("idleTimeoutMs", config.idle_timeout_ms),
+      ("maxConnections", config.max_connections as u64),
+    ] {
+      if value == 0 {
+        return Err(format!("{name} must not be 0 in serve: its limits stay on"));
+      }
+    }
     if config.providers.is_none() {
       config.providers = Some(SERVE_PROVIDERS.iter().map(|p| p.to_string()).collect());
     }
@@ -838,6 +848,8 @@ mod tests {
     assert!(err("--sqlite a.db --data x.json").contains("--data is an emulator option"));
     assert!(err("--sqlite a.db --control-token-file t").contains("--control-token"));
     assert!(err("--sqlite a.db --allow-host=h").contains("--allow-host"));
+    assert!(err("--sqlite a.db --idle-timeout-ms 0").contains("idleTimeoutMs must not be 0"));
+    assert!(err("--sqlite a.db --max-connections 0").contains("maxConnections"));
     assert!(err("--config /nonexistent.json").contains("cannot read"));
     let twice = vec!["--config".into(), file.arg(), "--config".into(), file.arg()];
     assert!(serve(twice).unwrap_err().contains("twice"));

@@ -989,3 +989,53 @@ async fn postgres_survivor_keeps_serving_when_the_other_is_killed() {
     survivor_keeps_serving_when_the_other_is_killed("postgres").await;
   }
 }
+
+/// SIGTERM with 200 requests in flight (their heads read, their bodies half sent): `serve` stops
+/// accepting, lets every one of them finish, answers all 200, then exits with 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_every_request_in_flight() {
+  let target = Target::new("sqlite");
+  let mut serve = Serve::start(&target).await;
+  let port = serve.port;
+  let path = format!("{BASE}/app/{APP}/auth/providers/local-userpass/register");
+  let mut conns = Vec::new();
+  for i in 0..200 {
+    let body =
+      json!({"email": format!("drain{i}@example.com"), "password": "password1"}).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let head = format!(
+      "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+       Content-Length: {}\r\nConnection: close\r\n\r\n{first}",
+      body.len()
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    conns.push((stream, rest.to_string()));
+  }
+  // Every head has been read (the handlers wait for their bodies) before the signal.
+  tokio::time::sleep(Duration::from_millis(500)).await;
+  let exited = tokio::task::spawn_blocking(move || {
+    let status = serve.sigterm();
+    (serve, status)
+  });
+  tokio::time::sleep(Duration::from_millis(300)).await;
+  // A new connection is refused once stopping began.
+  assert!(
+    TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+    "serve still accepts after SIGTERM"
+  );
+  let mut answers = tokio::task::JoinSet::new();
+  for (mut stream, rest) in conns {
+    answers.spawn(async move {
+      stream.write_all(rest.as_bytes()).await.unwrap();
+      let mut raw = Vec::new();
+      stream.read_to_end(&mut raw).await.unwrap();
+      parse_response(&raw).status
+    });
+  }
+  let statuses = answers.join_all().await;
+  assert_eq!(statuses.len(), 200);
+  assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+  let (_serve, status) = exited.await.unwrap();
+  assert!(status.success(), "serve exited with {status}");
+}
