@@ -830,19 +830,10 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
   out
 }
 
-/// `2026-12-02T20:30:48Z` from Unix seconds (UTC; the civil-from-days algorithm).
+/// `2026-12-02T20:30:48Z` from Unix seconds (UTC).
 fn iso8601(secs: u64) -> String {
-  let days = (secs / 86_400) as i64;
+  let (year, month, day) = crate::ids::civil_date((secs / 86_400) as i64);
   let rem = secs % 86_400;
-  let z = days + 719_468;
-  let era = z.div_euclid(146_097);
-  let doe = z.rem_euclid(146_097);
-  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  let mp = (5 * doy + 2) / 153;
-  let day = doy - (153 * mp + 2) / 5 + 1;
-  let month = if mp < 10 { mp + 3 } else { mp - 9 };
-  let year = yoe + era * 400 + i64::from(month <= 2);
   format!(
     "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
     rem / 3600,

@@ -51,6 +51,20 @@ pub(crate) fn parse_object_id(s: &str) -> Option<String> {
 }
 
 /// Seconds since the Unix epoch.
+/// The UTC calendar date (year, month, day) of a count of days since the Unix epoch (Howard
+/// Hinnant's `civil_from_days`), for the timestamps the server prints.
+pub(crate) fn civil_date(days: i64) -> (i64, i64, i64) {
+  let z = days + 719_468;
+  let era = z.div_euclid(146_097);
+  let doe = z.rem_euclid(146_097);
+  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  let mp = (5 * doy + 2) / 153;
+  let day = doy - (153 * mp + 2) / 5 + 1;
+  let month = if mp < 10 { mp + 3 } else { mp - 9 };
+  (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 pub(crate) fn now_secs() -> u64 {
   SystemTime::now()
     .duration_since(UNIX_EPOCH)

@@ -332,17 +332,8 @@ async fn ready(shared: &Shared) -> Resp {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` of milliseconds since the Unix epoch (UTC).
 pub(crate) fn rfc3339_millis(ms: u64) -> String {
-  let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
-  // Howard Hinnant's civil_from_days.
-  let z = days + 719_468;
-  let era = z.div_euclid(146_097);
-  let doe = z.rem_euclid(146_097);
-  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  let mp = (5 * doy + 2) / 153;
-  let day = doy - (153 * mp + 2) / 5 + 1;
-  let month = if mp < 10 { mp + 3 } else { mp - 9 };
-  let year = yoe + era * 400 + i64::from(month <= 2);
+  let (year, month, day) = crate::ids::civil_date((ms / 86_400_000) as i64);
+  let rem = ms % 86_400_000;
   format!(
     "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
     rem / 3_600_000,
