@@ -21,7 +21,7 @@
 //
 // Environment: BENCH_SECS (measured window per repetition, default 4), BENCH_REPS (default 3),
 // BENCH_CONNS (default 64), BENCH_USERS (default 64), BENCH_BACKENDS (default
-// memory,sqlite,postgres), BENCH_SERVER_BIN (another server binary, used as is), BENCH_RESULTS
+// memory,sqlite,postgres), BENCH_OPS (default list,login; for profiling one), BENCH_SERVER_BIN (another server binary, used as is), BENCH_RESULTS
 // (the results' name in bench/results, default `server`), BENCH_NO_WRITE=1 (print only).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -47,6 +47,7 @@ const USERS = Number(process.env.BENCH_USERS ?? 64);
 const KEYS = 5;
 const APP = "bench-app";
 const BACKENDS = (process.env.BENCH_BACKENDS ?? "memory,sqlite,postgres").split(",");
+const OPS = (process.env.BENCH_OPS ?? "list,login").split(",");
 const PG_CLIENTS = 32;
 const PG_SECS = SECS;
 const MEMORY_TARGET = 100_000;
@@ -235,7 +236,7 @@ function load(server, reqs) {
 function measureOps(server, users) {
   const byOp = { list: [], login: [] };
   for (let rep = 0; rep < REPS; rep++) {
-    for (const op of ["list", "login"]) {
+    for (const op of OPS) {
       const r = load(server, requests(server.baseUrl, users, op));
       log(`  ${op} rep ${rep + 1}: ${fmt(r.reqPerSec)} req/s, p50 ${r.p50Us} µs, p99 ${r.p99Us} µs, core0 busy ${round(r.core0Busy * 100)}%`);
       byOp[op].push(r);

@@ -10,6 +10,12 @@ use realm_auth_server::cli::{
 };
 use realm_auth_server::{Emulator, EmulatorError};
 
+// mimalloc rather than glibc's malloc: under a mix of logins (each allocates a session) and
+// lists, glibc's heap fragments and lists fell from ~85k to ~62k req/s on one core
+// (`BENCH_BACKENDS=memory npm run bench:server`); mimalloc holds them at 75–90k.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Resolves on Ctrl-C, or SIGTERM on Unix.
 async fn shutdown_signal() {
   #[cfg(unix)]
