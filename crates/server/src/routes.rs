@@ -592,6 +592,7 @@ async fn login(
   let ttl = shared.config.refresh_token_ttl_secs;
   let requested_device = requested_device_id(&payload);
   let key_checked = key_subjects.clone();
+  let reserved = after_email.as_ref().map(|a| a.reserved.clone());
   let minted = shared
     .tx(app, true, move |tx| {
       if let Some((_, subjects)) = &key_checked {
@@ -610,9 +611,6 @@ async fn login(
         Cred::Anonymous => Ident::Anonymous,
         Cred::Email(email) => {
           state::check_confirmed(tx, email)?;
-          if let Some(after) = after_email {
-            after.apply(tx, email)?;
-          }
           Ident::Email(email)
         }
         Cred::KeyHash(hash) => {
@@ -627,6 +625,11 @@ async fn login(
       };
       let link_to = linking.as_ref().map(|l| l.0.as_str());
       let user_id = state::resolve(tx, &app_id, ident, link_to, profile, now)?;
+      // After `resolve`, which may still refuse the login (a disabled user): the memory store
+      // writes at once and cannot roll back.
+      if let (Cred::Email(email), Some(after)) = (&cred, &after_email) {
+        after.apply(tx, email)?;
+      }
       let (session_id, device_id) = match linking {
         // Linking keeps the caller's session: fresh tokens for it, same device.
         Some((_, session_id, device_id)) => (session_id, device_id),
@@ -653,6 +656,17 @@ async fn login(
           throttle::record_failure(tx, &settings, &subjects, now_millis())
         })
         .await?;
+      return Err(e);
+    }
+    (Err(e), _) if reserved.as_ref().is_some_and(|r| !r.is_empty()) => {
+      // The password was right but the login is refused (unconfirmed, disabled): not a guess,
+      // so its counts are taken back. The refusal is the answer even if this write fails.
+      let reserved = reserved.unwrap_or_default();
+      let _ = shared
+        .tx(app, true, move |tx| {
+          reserved.iter().try_for_each(|r| throttle::take_back(tx, r))
+        })
+        .await;
       return Err(e);
     }
     (minted, _) => minted?,
@@ -991,16 +1005,22 @@ async fn set_key_disabled(ctx: &mut Ctx<'_>, id: &str, disabled: bool) -> Result
 
 /// What a verified email/password login writes in its session transaction.
 struct AfterEmail {
-  /// The account's throttle subject, reset by the success (`None`: throttling is off).
-  reset: Option<throttle::Subject>,
+  /// The failures counted for the attempt before its password was checked (empty: throttling
+  /// is off). A login clears the account's count and takes the address's one back.
+  reserved: Vec<throttle::Reserved>,
   /// The hash the login read and its replacement under the current settings, when they differ.
   rehash: Option<(String, passwords::Stored)>,
 }
 
 impl AfterEmail {
+  /// Writes what a successful login does; call it once the login is sure to succeed (the
+  /// memory store cannot roll back).
   fn apply(&self, tx: &mut dyn Tx, email: &str) -> Result<(), ApiError> {
-    if let Some(subject) = &self.reset {
-      throttle::reset(tx, subject)?;
+    for r in &self.reserved {
+      match r.subject.scope {
+        throttle::Scope::Account => throttle::reset(tx, &r.subject)?,
+        throttle::Scope::Address => throttle::take_back(tx, r)?,
+      }
     }
     if let Some((read, new)) = &self.rehash {
       // A no-op when the hash changed since it was read: a reset's new password stays.
@@ -1033,9 +1053,10 @@ fn key_throttle(
 }
 
 /// Verifies an email/password login: refuses it with 429 while the account or the client
-/// address is locked (even with the right password), counts a failure against both, and says
-/// what the session transaction must write on success (throttle reset, rehash). Every hash runs
-/// off the async threads and outside any transaction.
+/// address is locked (even with the right password), else counts it as a failure against both
+/// before hashing (`throttle::reserve`), and says what the session transaction must write on
+/// success (the counts taken back, a rehash). Every hash runs off the async threads and outside
+/// any transaction.
 async fn verify_userpass(
   ctx: &Ctx<'_>,
   app: &str,
@@ -1048,11 +1069,13 @@ async fn verify_userpass(
     throttle::subjects(s, Some(email), throttle::client_address(ctx.parts))
   });
   let lookup = email.to_string();
-  let checked = subjects.clone();
-  let record = shared
-    .tx(app, false, move |tx| {
-      throttle::check(tx, &checked, now_millis())?;
-      state::password_record(tx, &lookup)
+  let (record, reserved) = shared
+    .tx(app, settings.is_some(), move |tx| {
+      let reserved = match &settings {
+        Some(settings) => throttle::reserve(tx, settings, &subjects, now_millis())?,
+        None => Vec::new(),
+      };
+      Ok((state::password_record(tx, &lookup)?, reserved))
     })
     .await?;
   let verified = match record {
@@ -1073,14 +1096,8 @@ async fn verify_userpass(
     }
     None => None,
   };
+  // A wrong password's failure is already counted.
   let Some((stored, password)) = verified else {
-    if let Some(settings) = settings {
-      shared
-        .tx(app, true, move |tx| {
-          throttle::record_failure(tx, &settings, &subjects, now_millis())
-        })
-        .await?;
-    }
     return Err(ApiError::bad_credentials());
   };
   let current = passwords::effective(&shared.config);
@@ -1091,12 +1108,7 @@ async fn verify_userpass(
   } else {
     None
   };
-  Ok(AfterEmail {
-    reset: subjects
-      .into_iter()
-      .find(|s| s.scope == throttle::Scope::Account),
-    rehash,
-  })
+  Ok(AfterEmail { reserved, rehash })
 }
 
 #[cfg(test)]
