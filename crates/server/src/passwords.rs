@@ -7,7 +7,7 @@
 //! own salt and parameters) in `hash`, an empty `salt` and `iterations` 0. The leading `$` tells
 //! them apart: a hex hash never starts with one.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -15,7 +15,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::Config;
-use crate::ids::random_bytes;
+use crate::ids::{hex, random_bytes};
 use crate::state::{ct_eq, hash_password, new_password_hash};
 
 /// How new passwords are hashed. JSON: `{"algorithm":"argon2id","memoryKib":19456,
@@ -147,6 +147,31 @@ pub(crate) fn hash_new(password: &str, settings: &PasswordHashConfig) -> Stored 
   }
 }
 
+/// A hash of no one's password under `settings`, for an unknown email's login to verify
+/// against, so that it takes as long as a wrong password (the timing would otherwise tell which
+/// emails have accounts). Made once per settings; slow the first time, so call it off the async
+/// threads.
+pub(crate) fn dummy(settings: &PasswordHashConfig) -> Stored {
+  static DUMMIES: Mutex<Vec<(PasswordHashConfig, Stored)>> = Mutex::new(Vec::new());
+  let cached = |d: &Vec<(PasswordHashConfig, Stored)>| {
+    d.iter()
+      .find(|(s, _)| s == settings)
+      .map(|(_, h)| h.clone())
+  };
+  if let Some(hit) = cached(&DUMMIES.lock().unwrap_or_else(|e| e.into_inner())) {
+    return hit;
+  }
+  // Hashed without the lock held; a race makes two, which is harmless.
+  let made = hash_new(&hex(&random_bytes::<16>()), settings);
+  let mut dummies = DUMMIES.lock().unwrap_or_else(|e| e.into_inner());
+  // Settings change only on restart, but tests run many servers in one process: keep a few.
+  if dummies.len() >= 8 {
+    dummies.remove(0);
+  }
+  dummies.push((settings.clone(), made.clone()));
+  made
+}
+
 /// Whether `password` matches the stored hash (constant-time for PBKDF2; argon2's own
 /// comparison for PHC strings). A PHC string we cannot parse matches nothing.
 pub(crate) fn verify(password: &str, stored: &Stored) -> bool {
@@ -260,6 +285,22 @@ mod tests {
         iterations: 0
       }
     ));
+  }
+
+  #[test]
+  fn dummy_hashes_follow_the_settings() {
+    for settings in [
+      small(),
+      PasswordHashConfig::Pbkdf2 {
+        iterations: Some(3),
+      },
+    ] {
+      let d = dummy(&settings);
+      // Made under these settings (so it costs what a real account's check costs), made once.
+      assert!(!needs_rehash(&d, &settings));
+      assert_eq!(d.hash, dummy(&settings).hash);
+      assert!(!verify("", &d));
+    }
   }
 
   #[test]

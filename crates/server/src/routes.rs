@@ -1056,7 +1056,8 @@ fn key_throttle(
 /// address is locked (even with the right password), else counts it as a failure against both
 /// before hashing (`throttle::reserve`), and says what the session transaction must write on
 /// success (the counts taken back, a rehash). Every hash runs off the async threads and outside
-/// any transaction.
+/// any transaction; an unknown email is checked against a dummy hash, so that its answer takes
+/// as long as a wrong password's.
 async fn verify_userpass(
   ctx: &Ctx<'_>,
   app: &str,
@@ -1094,7 +1095,14 @@ async fn verify_userpass(
       .await;
       ok.then_some((stored, password))
     }
-    None => None,
+    None => {
+      let current = passwords::effective(&shared.config);
+      hash_off_thread(passwords::cost_of(&current), move || {
+        passwords::verify(&password, &passwords::dummy(&current))
+      })
+      .await;
+      None
+    }
   };
   // A wrong password's failure is already counted.
   let Some((stored, password)) = verified else {
