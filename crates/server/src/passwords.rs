@@ -124,7 +124,7 @@ pub(crate) fn hash_new(password: &str, settings: &PasswordHashConfig) -> Stored 
       parallelism,
     } => {
       let hasher = argon2(memory_kib, iterations, parallelism)
-        .expect("argon2id parameters are validated at start");
+        .expect("argon2id parameters are validated before use (serve's start, users add)");
       let salt = random_bytes::<16>();
       let phc = hasher
         .hash_password_with_salt(password.as_bytes(), &salt)
