@@ -788,6 +788,7 @@ async fn userpass(
     }
     Userpass::ConfirmSend => {
       let email = owned("email")?;
+      mail_throttle(ctx, app, &email).await?;
       let target = email.clone();
       let pair = shared
         .tx(app, true, move |tx| state::resend_confirmation(tx, &target))
@@ -802,6 +803,7 @@ async fn userpass(
       // realm v12 sends only `{email}` (core's `retry_custom_confirmation`).
       let email = owned("email")?;
       check_arguments(&payload)?;
+      mail_throttle(ctx, app, &email).await?;
       let target = email.clone();
       let automatic = !shared.config.require_email_confirmation;
       let pair = shared
@@ -815,6 +817,7 @@ async fn userpass(
     }
     Userpass::ResetSend => {
       let email = owned("email")?;
+      mail_throttle(ctx, app, &email).await?;
       let target = email.clone();
       let pair = shared
         .tx(app, true, move |tx| state::start_reset(tx, &target))
@@ -1019,7 +1022,8 @@ impl AfterEmail {
     for r in &self.reserved {
       match r.subject.scope {
         throttle::Scope::Account => throttle::reset(tx, &r.subject)?,
-        throttle::Scope::Address => throttle::take_back(tx, r)?,
+        // The address: only this attempt comes off; its earlier failures still count.
+        _ => throttle::take_back(tx, r)?,
       }
     }
     if let Some((read, new)) = &self.rehash {
@@ -1035,6 +1039,27 @@ impl AfterEmail {
     }
     Ok(())
   }
+}
+
+/// Counts a request that sends mail to `email` against the email and the client address, and
+/// refuses it (429) while either is locked: every such request issues a token and sends an
+/// email or webhook, so without a limit anyone could flood an inbox or the operator's relay.
+/// Counted in a transaction of its own, before the request's: requests for unknown emails
+/// count too, and a refused request's rollback must not undo its count.
+async fn mail_throttle(ctx: &Ctx<'_>, app: &str, email: &str) -> Result<(), ApiError> {
+  let Some(settings) = throttle::effective(&ctx.shared.config) else {
+    return Ok(());
+  };
+  let subjects = throttle::mail_subjects(&settings, email, throttle::client_address(ctx.parts));
+  if subjects.is_empty() {
+    return Ok(());
+  }
+  ctx
+    .shared
+    .tx(app, true, move |tx| {
+      throttle::reserve(tx, &settings, &subjects, now_millis()).map(drop)
+    })
+    .await
 }
 
 /// The throttle settings and subjects of an API-key login (its client address), if throttled.

@@ -2,7 +2,9 @@
 //! `addressMaxFailures` from one client address), each less than `windowSecs` after the one
 //! before, further attempts get 429 with `Retry-After` until a lock ends. The lock doubles with
 //! every failure past the limit (1 s, 2 s, 4 s …, at most `maxLockSecs`); a successful login
-//! clears the account's count.
+//! clears the account's count. The same machinery limits the requests that send mail
+//! (`reset/send`, `confirm/send`, `confirm/call`) per email and per client address
+//! ([`mail_subjects`]): each one counts, success or not.
 //!
 //! An email/password attempt counts as a failure before its password is hashed, in the
 //! transaction that checks the lock ([`reserve`]); a right password takes the count back. So a
@@ -50,6 +52,13 @@ pub struct LoginThrottleConfig {
   /// locked (default 50; 0 turns the per-address limit off). Higher than
   /// the account's: many users may share one address behind a NAT.
   pub address_max_failures: u32,
+  /// Emails (password reset, confirmation) one email address may be sent, each within
+  /// `windowSecs` of the one before, before `reset/send`, `confirm/send` and `confirm/call` for
+  /// it get 429 until a lock ends (default 3; 0 turns this limit off).
+  pub mail_max_per_email: u32,
+  /// Those requests from one client address, for any email, before it is locked the same way
+  /// (default 20; 0 turns this limit off).
+  pub mail_max_per_client: u32,
 }
 
 impl Default for LoginThrottleConfig {
@@ -59,6 +68,8 @@ impl Default for LoginThrottleConfig {
       window_secs: 900,
       max_lock_secs: 900,
       address_max_failures: 50,
+      mail_max_per_email: 3,
+      mail_max_per_client: 20,
     }
   }
 }
@@ -82,6 +93,10 @@ pub(crate) enum Scope {
   Account,
   /// A client address (see [`client_address`]).
   Address,
+  /// An email address mail is sent to (reset and confirmation requests).
+  MailTo,
+  /// A client address that asks for mail to be sent.
+  MailFrom,
 }
 
 impl Scope {
@@ -90,7 +105,13 @@ impl Scope {
     match self {
       Scope::Account => "account",
       Scope::Address => "address",
+      Scope::MailTo => "mail-to",
+      Scope::MailFrom => "mail-from",
     }
+  }
+
+  fn is_mail(self) -> bool {
+    matches!(self, Scope::MailTo | Scope::MailFrom)
   }
 }
 
@@ -167,27 +188,57 @@ pub(crate) fn subjects(
   out
 }
 
-/// 429 TooManyRequests with `Retry-After` (whole seconds, rounded up).
-pub(crate) fn too_many(wait_ms: u64) -> ApiError {
-  let mut e = ApiError::new(
-    429,
-    "TooManyRequests",
-    "too many failed login attempts; retry later",
-  );
+/// The subjects of a request that sends mail to `email` under `settings`: the email and the
+/// client address, each unless its limit is 0.
+pub(crate) fn mail_subjects(
+  settings: &LoginThrottleConfig,
+  email: &str,
+  address: Option<String>,
+) -> Vec<Subject> {
+  let mut out = Vec::with_capacity(2);
+  if settings.mail_max_per_email > 0 {
+    out.push(Subject {
+      scope: Scope::MailTo,
+      id: email.to_string(),
+      limit: settings.mail_max_per_email,
+    });
+  }
+  if let Some(address) = address
+    && settings.mail_max_per_client > 0
+  {
+    out.push(Subject {
+      scope: Scope::MailFrom,
+      id: address,
+      limit: settings.mail_max_per_client,
+    });
+  }
+  out
+}
+
+/// 429 TooManyRequests with `Retry-After` (whole seconds, rounded up), for a lock of `scope`.
+pub(crate) fn too_many(scope: Scope, wait_ms: u64) -> ApiError {
+  let message = if scope.is_mail() {
+    "too many emails requested; retry later"
+  } else {
+    "too many failed login attempts; retry later"
+  };
+  let mut e = ApiError::new(429, "TooManyRequests", message);
   e.retry_after = Some(wait_ms.div_ceil(1000).max(1));
   e
 }
 
 /// Refuses the attempt (429) while any of its subjects is locked.
 pub(crate) fn check(tx: &dyn Tx, subjects: &[Subject], now_ms: u64) -> Result<(), ApiError> {
-  let mut until = 0;
+  let mut until = (0, Scope::Account);
   for s in subjects {
-    if let Some(f) = tx.login_failures(s.scope.as_str(), &s.id)? {
-      until = until.max(f.locked_until_ms);
+    if let Some(f) = tx.login_failures(s.scope.as_str(), &s.id)?
+      && f.locked_until_ms > until.0
+    {
+      until = (f.locked_until_ms, s.scope);
     }
   }
-  if until > now_ms {
-    return Err(too_many(until - now_ms));
+  if until.0 > now_ms {
+    return Err(too_many(until.1, until.0 - now_ms));
   }
   Ok(())
 }
@@ -257,7 +308,7 @@ fn count(
     let f = tx.add_login_failure(s.scope.as_str(), &s.id, now_ms, window_ms)?;
     // The upsert keeps a lock that has not ended (its window has not passed either).
     if refuse_locked && f.locked_until_ms > now_ms {
-      return Err(too_many(f.locked_until_ms - now_ms));
+      return Err(too_many(s.scope, f.locked_until_ms - now_ms));
     }
     let mut lock = None;
     if let Some(ms) = lock_ms(f.failures, s.limit, settings.max_lock_secs) {
@@ -310,8 +361,8 @@ mod tests {
     assert_eq!(lock_ms(30, 5, 900), Some(900_000));
     assert_eq!(lock_ms(u32::MAX, 5, 900), Some(900_000));
     assert_eq!(lock_ms(5, 5, 1), Some(1000));
-    assert_eq!(too_many(1).retry_after, Some(1));
-    assert_eq!(too_many(1001).retry_after, Some(2));
+    assert_eq!(too_many(Scope::Account, 1).retry_after, Some(1));
+    assert_eq!(too_many(Scope::MailTo, 1001).retry_after, Some(2));
   }
 
   #[test]

@@ -27,6 +27,7 @@ fn config(store: &StoreConfig, max_failures: u32, address: u32) -> Config {
       window_secs: 60,
       max_lock_secs: 1,
       address_max_failures: address,
+      ..LoginThrottleConfig::default()
     }),
     ..Config::default()
   }
@@ -615,4 +616,82 @@ async fn a_right_password_refused_for_another_reason_does_not_count() {
     r.assert_error(401, "AuthError", "confirmation required");
   }
   emu.emulator.stop().await;
+}
+
+/// A mail-sending request on the test store, from 127.0.0.1.
+async fn mail(emu: &Emu, route: &str, email: &str) -> Resp {
+  emu
+    .app_api(
+      "POST",
+      &format!("/auth/providers/local-userpass/{route}"),
+      None,
+      Some(&json!({ "email": email }).to_string()),
+    )
+    .await
+}
+
+#[track_caller]
+fn assert_mail_throttled(r: &Resp) {
+  r.assert_error(429, "TooManyRequests", "");
+  assert_eq!(r.json()["error"], "too many emails requested; retry later");
+  assert_eq!(r.header("retry-after"), Some("1"), "{r:?}");
+}
+
+/// reset/send, confirm/send and confirm/call each send an email: at most `mailMaxPerEmail` for
+/// one email and `mailMaxPerClient` from one client address, then 429 until the lock ends.
+#[tokio::test]
+async fn mail_sending_is_limited_per_email_and_per_client() {
+  let mut cfg = Config {
+    require_email_confirmation: true,
+    ..config(&StoreConfig::Memory, 5, 0)
+  };
+  let t = cfg.login_throttle.as_mut().unwrap();
+  (t.mail_max_per_email, t.mail_max_per_client) = (2, 5);
+  let emu = start_with(cfg).await;
+  for user in ["a", "b", "c"] {
+    let email = format!("{user}@example.com");
+    assert_eq!(emu.register(&email, "password1").await.status, 201);
+  }
+  // Two emails for a@ (any of the three routes), then it is locked, whichever route asks.
+  mail(&emu, "reset/send", "a@example.com")
+    .await
+    .assert_empty(204);
+  mail(&emu, "confirm/send", "a@example.com")
+    .await
+    .assert_empty(204);
+  assert_mail_throttled(&mail(&emu, "reset/send", "a@example.com").await);
+  assert_mail_throttled(&mail(&emu, "confirm/call", "a@example.com").await);
+  // Other emails are not: b@ twice (the client's 3rd and 4th), then c@ once (its 5th).
+  mail(&emu, "confirm/call", "b@example.com")
+    .await
+    .assert_empty(204);
+  mail(&emu, "reset/send", "b@example.com")
+    .await
+    .assert_empty(204);
+  mail(&emu, "confirm/send", "c@example.com")
+    .await
+    .assert_empty(204);
+  // The client address is locked now, for a fresh email too (even one without an account).
+  assert_mail_throttled(&mail(&emu, "reset/send", "c@example.com").await);
+  assert_mail_throttled(&mail(&emu, "reset/send", "nobody@example.com").await);
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  mail(&emu, "reset/send", "c@example.com")
+    .await
+    .assert_empty(204);
+  emu.emulator.stop().await;
+}
+
+/// The emulator does not throttle (by default), mail included.
+#[tokio::test]
+async fn the_emulator_does_not_limit_mail_by_default() {
+  let emu = start().await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  for _ in 0..30 {
+    mail(&emu, "reset/send", "ada@example.com")
+      .await
+      .assert_empty(204);
+  }
 }
