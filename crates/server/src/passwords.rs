@@ -98,8 +98,8 @@ pub(crate) fn validate(config: &Config) -> Result<(), String> {
   }
 }
 
-/// A password as an email account row stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A password as an email account row stores it. Its `Debug` leaves the salt and hash out.
+#[derive(Clone)]
 pub(crate) struct Stored {
   /// Hex salt (PBKDF2), or empty (argon2id: the PHC string has it).
   pub salt: String,
@@ -107,6 +107,23 @@ pub(crate) struct Stored {
   pub hash: String,
   /// PBKDF2 iterations, or 0 (argon2id).
   pub iterations: u32,
+}
+
+impl std::fmt::Debug for Stored {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    // A hash in a log is an offline guessing target.
+    f.debug_struct("Stored")
+      .field("iterations", &self.iterations)
+      .finish_non_exhaustive()
+  }
+}
+
+/// PBKDF2's iteration count for a setting: `effective` always fills it in (from
+/// `Config::password_iterations`); a bare setting falls back to that field's default.
+fn pbkdf2_iterations(iterations: Option<u32>) -> u32 {
+  iterations
+    .unwrap_or_else(|| Config::default().password_iterations)
+    .max(1)
 }
 
 fn argon2(memory_kib: u32, iterations: u32, parallelism: u32) -> Option<Argon2<'static>> {
@@ -136,7 +153,7 @@ pub(crate) fn hash_new(password: &str, settings: &PasswordHashConfig) -> Stored 
       }
     }
     PasswordHashConfig::Pbkdf2 { iterations } => {
-      let iterations = iterations.unwrap_or(1000).max(1);
+      let iterations = pbkdf2_iterations(iterations);
       let (salt, hash) = new_password_hash(password, iterations);
       Stored {
         salt,
@@ -211,7 +228,7 @@ pub(crate) fn needs_rehash(stored: &Stored, settings: &PasswordHashConfig) -> bo
         })
     }
     PasswordHashConfig::Pbkdf2 { iterations } => {
-      stored.hash.starts_with('$') || stored.iterations != iterations.unwrap_or(1000).max(1)
+      stored.hash.starts_with('$') || stored.iterations != pbkdf2_iterations(iterations)
     }
   }
 }
@@ -221,7 +238,7 @@ pub(crate) fn needs_rehash(stored: &Stored, settings: &PasswordHashConfig) -> bo
 pub(crate) fn cost_of(settings: &PasswordHashConfig) -> u32 {
   match settings {
     PasswordHashConfig::Argon2id { .. } => u32::MAX,
-    PasswordHashConfig::Pbkdf2 { iterations } => iterations.unwrap_or(1000),
+    PasswordHashConfig::Pbkdf2 { iterations } => pbkdf2_iterations(*iterations),
   }
 }
 
@@ -300,6 +317,11 @@ mod tests {
       assert!(!needs_rehash(&d, &settings));
       assert_eq!(d.hash, dummy(&settings).hash);
       assert!(!verify("", &d));
+      let debug = format!("{d:?}");
+      assert!(
+        !debug.contains(&d.hash) && !debug.contains("argon2"),
+        "{debug}"
+      );
     }
   }
 
