@@ -565,12 +565,8 @@ fn open(config: &StoreConfig, create: bool) -> Result<Store, Failure> {
     }
     StoreConfig::Postgres { url, schema } => {
       // The PostgreSQL client blocks on a runtime of its own: never inside a caller's.
-      let db = std::thread::scope(|s| {
-        s.spawn(|| postgres::Postgres::open(url, schema.as_deref()))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      })
-      .map_err(|e| Failure::failed(format!("PostgreSQL: {e}")))?;
+      let db = crate::store::off_runtime(|| postgres::Postgres::open(url, schema.as_deref()))
+        .map_err(|e| Failure::failed(format!("PostgreSQL: {e}")))?;
       Ok(Store::Postgres(std::sync::Arc::new(db)))
     }
   }

@@ -281,16 +281,8 @@ impl Store {
   {
     match self {
       Store::Memory(apps) => apps.get(app)?.run(f),
-      Store::Sqlite(db) => std::thread::scope(|s| {
-        s.spawn(|| db.run(app, write, f))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      }),
-      Store::Postgres(db) => std::thread::scope(|s| {
-        s.spawn(|| db.run(app, write, f))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      }),
+      Store::Sqlite(db) => off_runtime(|| db.run(app, write, f)),
+      Store::Postgres(db) => off_runtime(|| db.run(app, write, f)),
     }
   }
 
@@ -352,7 +344,7 @@ pub(crate) struct AppInfo {
 
 /// Runs `f` on a thread of its own: the PostgreSQL client blocks on its own runtime, which must
 /// not nest in a caller's.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
   std::thread::scope(|s| {
     s.spawn(f)
       .join()
