@@ -26,20 +26,6 @@ fn config(store: &StoreConfig, hash: PasswordHashConfig) -> Config {
   }
 }
 
-/// Whether the PostgreSQL tests can run here.
-fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
 /// `(salt, hash, iterations)` of an account, read from the store itself.
 fn stored(store: &StoreConfig, email: &str) -> (String, String, i64) {
   match store {
@@ -70,17 +56,6 @@ fn stored(store: &StoreConfig, email: &str) -> (String, String, i64) {
       .unwrap()
     }
     StoreConfig::Memory => panic!("a memory store cannot be read from outside"),
-  }
-}
-
-/// Removes a SQLite store's folder when dropped.
-struct Cleanup(StoreConfig);
-
-impl Drop for Cleanup {
-  fn drop(&mut self) {
-    if let StoreConfig::Sqlite { path } = &self.0 {
-      let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    }
   }
 }
 

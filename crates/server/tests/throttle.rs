@@ -33,31 +33,6 @@ fn config(store: &StoreConfig, max_failures: u32, address: u32) -> Config {
   }
 }
 
-/// Whether the PostgreSQL tests can run here.
-fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
-/// Removes a SQLite store's folder when dropped.
-struct Cleanup(StoreConfig);
-
-impl Drop for Cleanup {
-  fn drop(&mut self) {
-    if let StoreConfig::Sqlite { path } = &self.0 {
-      let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    }
-  }
-}
-
 async fn attempt(emu: &Emu, email: &str, password: &str) -> Resp {
   emu
     .login_raw(
