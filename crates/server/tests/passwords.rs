@@ -187,10 +187,10 @@ async fn login_rehashes_when_settings_change_postgres() {
 }
 
 #[tokio::test]
-async fn rehash_keeps_a_password_reset_made_meanwhile() {
-  // The rehash replaces only the hash the login read: a reset between the read and the write
-  // wins. Simulated in order here (reset first, then a login with the old password fails and
-  // a login with the new one rehashes the new hash, not the old).
+async fn a_reset_password_is_what_a_login_rehashes() {
+  // A reset under old settings, then logins under new ones: the old password fails and the new
+  // one is rehashed. (A reset landing between a login's read and its rehash is covered by
+  // state.rs's `a_rehash_never_overwrites_a_password_changed_since_it_was_read`.)
   let store = fresh_store("sqlite");
   let _cleanup = Cleanup(store.clone());
   let pbkdf2 = PasswordHashConfig::Pbkdf2 {
