@@ -752,6 +752,47 @@ async fn disabled_users_are_refused_everywhere() {
   emu.emulator.stop().await;
 }
 
+/// A disabled user's right password is refused but is not a guess: it neither counts toward the
+/// account's lock nor clears the failures counted before.
+#[tokio::test]
+async fn a_disabled_users_right_password_leaves_the_throttle_count_alone() {
+  let db = db();
+  let emu = start_with(Config {
+    store: db.store.clone(),
+    login_throttle: Some(realm_auth_server::LoginThrottleConfig {
+      max_failures: 3,
+      window_secs: 60,
+      max_lock_secs: 1,
+      address_max_failures: 0,
+      ..Default::default()
+    }),
+    ..Config::default()
+  })
+  .await;
+  let app = emu.app.clone();
+  let ada = db.add_user(&app, "ada@example.com", "password1");
+  let bad = email_login("wrong-password");
+  let wrong = || emu.login_raw("local-userpass", &bad);
+  for _ in 0..2 {
+    wrong().await.assert_error(401, "InvalidPassword", "");
+  }
+  db.run(&["users", "disable", "--app", &app, &ada], "").ok();
+  for _ in 0..3 {
+    emu
+      .login_raw("local-userpass", &email_login("password1"))
+      .await
+      .assert_error(401, "UserDisabled", "user disabled");
+  }
+  db.run(&["users", "enable", "--app", &app, &ada], "").ok();
+  // Still two failures counted: one more locks.
+  wrong().await.assert_error(401, "InvalidPassword", "");
+  let locked = emu
+    .login_raw("local-userpass", &email_login("password1"))
+    .await;
+  assert_eq!(locked.status, 429, "{}", locked.text());
+  emu.emulator.stop().await;
+}
+
 #[tokio::test]
 async fn revoke_and_server_keys_reach_the_server() {
   let db = db();
