@@ -150,8 +150,9 @@ Store (exactly one; admin commands need --sqlite or --postgres, never the memory
   --sqlite <file>        the server's SQLite database
   --postgres <url>       the server's PostgreSQL database (postgres://user@host:port/db; or set
                          REALM_AUTH_SERVER_POSTGRES_URL, which `ps` does not show)
-  --config <file.json>   the server's JSON config: its `store` and `passwordIterations`, and its
-                         `appId` as the default --app
+  --config <file.json>   the server's JSON config, read as `serve` reads it: its `store`, its
+                         `passwordHash` (or legacy `passwordIterations`: PBKDF2) for `users add`,
+                         and its `appId` as the default --app
 
 Options:
   --app <id>             the app to work on (default: the config's appId)
@@ -446,6 +447,11 @@ fn execute(
         passwords::effective(&serve)
       }
     };
+    // What `serve` checks at start: bad argon2id parameters are bad usage, not a panic.
+    let mut check = config.clone().unwrap_or_default();
+    check.control_api = false;
+    check.password_hash = Some(settings.clone());
+    passwords::validate(&check).map_err(bad)?;
     let password = read_password(p.password_stdin, env, stdin).map_err(bad)?;
     state::validate_password(&password).map_err(|e| bad(e.message))?;
     new_user = Some((email, password, settings));
@@ -500,10 +506,9 @@ fn store_of(
     return Ok((StoreConfig::Sqlite { path: path.into() }, None));
   }
   if let Some(path) = &p.config {
-    let text =
-      std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {path}: {e}"))?;
-    let config: Config =
-      serde_json::from_str(&text).map_err(|e| format!("invalid --config {path}: {e}"))?;
+    // Read exactly as `serve` reads it: unknown keys refused, a legacy `passwordIterations`
+    // file hashed with PBKDF2.
+    let config = crate::cli::read_config_file(path)?;
     if config.store == StoreConfig::Memory {
       return Err(format!(
         "admin commands need --sqlite or --postgres ({path} names the memory store)"
@@ -560,12 +565,8 @@ fn open(config: &StoreConfig, create: bool) -> Result<Store, Failure> {
     }
     StoreConfig::Postgres { url, schema } => {
       // The PostgreSQL client blocks on a runtime of its own: never inside a caller's.
-      let db = std::thread::scope(|s| {
-        s.spawn(|| postgres::Postgres::open(url, schema.as_deref()))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      })
-      .map_err(|e| Failure::failed(format!("PostgreSQL: {e}")))?;
+      let db = crate::store::off_runtime(|| postgres::Postgres::open(url, schema.as_deref()))
+        .map_err(|e| Failure::failed(format!("PostgreSQL: {e}")))?;
       Ok(Store::Postgres(std::sync::Arc::new(db)))
     }
   }

@@ -400,7 +400,15 @@ impl Tx for MemTx<'_> {
       .login_failures
       .entry((scope.to_string(), subject.to_string()))
       .or_default();
-    if f.failures > 0 && f.last_failure_ms.saturating_add(window_ms) > now_ms {
+    // The window runs from the later of the last failure and the lock's end: attempts refused
+    // while locked are not counted, so a lock as long as the window must not wipe the count.
+    if f.failures > 0
+      && f
+        .last_failure_ms
+        .max(f.locked_until_ms)
+        .saturating_add(window_ms)
+        > now_ms
+    {
       f.failures = f.failures.saturating_add(1);
     } else {
       *f = Failures::default();
@@ -408,6 +416,17 @@ impl Tx for MemTx<'_> {
     }
     f.last_failure_ms = now_ms;
     Ok(*f)
+  }
+
+  fn take_back_login_failure(&mut self, scope: &str, subject: &str) -> R<Option<Failures>> {
+    let f = self
+      .st
+      .login_failures
+      .get_mut(&(scope.to_string(), subject.to_string()));
+    Ok(f.map(|f| {
+      f.failures = f.failures.saturating_sub(1);
+      *f
+    }))
   }
 
   fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()> {
@@ -435,7 +454,10 @@ impl Tx for MemTx<'_> {
       .login_failures
       .iter()
       .filter(|(_, f)| {
-        f.last_failure_ms.saturating_add(window_ms) <= now_ms && f.locked_until_ms <= now_ms
+        f.last_failure_ms
+          .max(f.locked_until_ms)
+          .saturating_add(window_ms)
+          <= now_ms
       })
       .take(limit as usize)
       .map(|(k, _)| k.clone())

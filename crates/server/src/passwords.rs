@@ -7,7 +7,7 @@
 //! own salt and parameters) in `hash`, an empty `salt` and `iterations` 0. The leading `$` tells
 //! them apart: a hex hash never starts with one.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -15,7 +15,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::Config;
-use crate::ids::random_bytes;
+use crate::ids::{hex, random_bytes};
 use crate::state::{ct_eq, hash_password, new_password_hash};
 
 /// How new passwords are hashed. JSON: `{"algorithm":"argon2id","memoryKib":19456,
@@ -98,8 +98,8 @@ pub(crate) fn validate(config: &Config) -> Result<(), String> {
   }
 }
 
-/// A password as an email account row stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A password as an email account row stores it. Its `Debug` leaves the salt and hash out.
+#[derive(Clone)]
 pub(crate) struct Stored {
   /// Hex salt (PBKDF2), or empty (argon2id: the PHC string has it).
   pub salt: String,
@@ -107,6 +107,23 @@ pub(crate) struct Stored {
   pub hash: String,
   /// PBKDF2 iterations, or 0 (argon2id).
   pub iterations: u32,
+}
+
+impl std::fmt::Debug for Stored {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    // A hash in a log is an offline guessing target.
+    f.debug_struct("Stored")
+      .field("iterations", &self.iterations)
+      .finish_non_exhaustive()
+  }
+}
+
+/// PBKDF2's iteration count for a setting: `effective` always fills it in (from
+/// `Config::password_iterations`); a bare setting falls back to that field's default.
+fn pbkdf2_iterations(iterations: Option<u32>) -> u32 {
+  iterations
+    .unwrap_or_else(|| Config::default().password_iterations)
+    .max(1)
 }
 
 fn argon2(memory_kib: u32, iterations: u32, parallelism: u32) -> Option<Argon2<'static>> {
@@ -124,7 +141,7 @@ pub(crate) fn hash_new(password: &str, settings: &PasswordHashConfig) -> Stored 
       parallelism,
     } => {
       let hasher = argon2(memory_kib, iterations, parallelism)
-        .expect("argon2id parameters are validated at start");
+        .expect("argon2id parameters are validated before use (serve's start, users add)");
       let salt = random_bytes::<16>();
       let phc = hasher
         .hash_password_with_salt(password.as_bytes(), &salt)
@@ -136,7 +153,7 @@ pub(crate) fn hash_new(password: &str, settings: &PasswordHashConfig) -> Stored 
       }
     }
     PasswordHashConfig::Pbkdf2 { iterations } => {
-      let iterations = iterations.unwrap_or(1000).max(1);
+      let iterations = pbkdf2_iterations(iterations);
       let (salt, hash) = new_password_hash(password, iterations);
       Stored {
         salt,
@@ -145,6 +162,31 @@ pub(crate) fn hash_new(password: &str, settings: &PasswordHashConfig) -> Stored 
       }
     }
   }
+}
+
+/// A hash of no one's password under `settings`, for an unknown email's login to verify
+/// against, so that it takes as long as a wrong password (the timing would otherwise tell which
+/// emails have accounts). Made once per settings; slow the first time, so call it off the async
+/// threads.
+pub(crate) fn dummy(settings: &PasswordHashConfig) -> Stored {
+  static DUMMIES: Mutex<Vec<(PasswordHashConfig, Stored)>> = Mutex::new(Vec::new());
+  let cached = |d: &Vec<(PasswordHashConfig, Stored)>| {
+    d.iter()
+      .find(|(s, _)| s == settings)
+      .map(|(_, h)| h.clone())
+  };
+  if let Some(hit) = cached(&DUMMIES.lock().unwrap_or_else(|e| e.into_inner())) {
+    return hit;
+  }
+  // Hashed without the lock held; a race makes two, which is harmless.
+  let made = hash_new(&hex(&random_bytes::<16>()), settings);
+  let mut dummies = DUMMIES.lock().unwrap_or_else(|e| e.into_inner());
+  // Settings change only on restart, but tests run many servers in one process: keep a few.
+  if dummies.len() >= 8 {
+    dummies.remove(0);
+  }
+  dummies.push((settings.clone(), made.clone()));
+  made
 }
 
 /// Whether `password` matches the stored hash (constant-time for PBKDF2; argon2's own
@@ -186,7 +228,7 @@ pub(crate) fn needs_rehash(stored: &Stored, settings: &PasswordHashConfig) -> bo
         })
     }
     PasswordHashConfig::Pbkdf2 { iterations } => {
-      stored.hash.starts_with('$') || stored.iterations != iterations.unwrap_or(1000).max(1)
+      stored.hash.starts_with('$') || stored.iterations != pbkdf2_iterations(iterations)
     }
   }
 }
@@ -196,7 +238,7 @@ pub(crate) fn needs_rehash(stored: &Stored, settings: &PasswordHashConfig) -> bo
 pub(crate) fn cost_of(settings: &PasswordHashConfig) -> u32 {
   match settings {
     PasswordHashConfig::Argon2id { .. } => u32::MAX,
-    PasswordHashConfig::Pbkdf2 { iterations } => iterations.unwrap_or(1000),
+    PasswordHashConfig::Pbkdf2 { iterations } => pbkdf2_iterations(*iterations),
   }
 }
 
@@ -260,6 +302,27 @@ mod tests {
         iterations: 0
       }
     ));
+  }
+
+  #[test]
+  fn dummy_hashes_follow_the_settings() {
+    for settings in [
+      small(),
+      PasswordHashConfig::Pbkdf2 {
+        iterations: Some(3),
+      },
+    ] {
+      let d = dummy(&settings);
+      // Made under these settings (so it costs what a real account's check costs), made once.
+      assert!(!needs_rehash(&d, &settings));
+      assert_eq!(d.hash, dummy(&settings).hash);
+      assert!(!verify("", &d));
+      let debug = format!("{d:?}");
+      assert!(
+        !debug.contains(&d.hash) && !debug.contains("argon2"),
+        "{debug}"
+      );
+    }
   }
 
   #[test]

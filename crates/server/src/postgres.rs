@@ -963,13 +963,14 @@ impl Tx for PgTx<'_, '_> {
     // A write: inside the transaction, with the lock that may follow it.
     self.begin()?;
     // ON CONFLICT DO UPDATE is atomic under READ COMMITTED: a concurrent upsert of the same row
-    // waits for this one's commit and then adds to its count, so no failure is lost.
+    // waits for this one's commit and then adds to its count, so no failure is lost. The window
+    // runs from the later of the last failure and the lock's end (see memory.rs).
     let row = self.one(
       "INSERT INTO login_failures (app_id, scope, subject, failures, last_failure, locked_until) \
        VALUES ($1, $2, $3, 1, $4, 0) ON CONFLICT (app_id, scope, subject) DO UPDATE SET \
-       failures = CASE WHEN login_failures.last_failure + $5 > $4 \
+       failures = CASE WHEN GREATEST(login_failures.last_failure, login_failures.locked_until) + $5 > $4 \
          THEN login_failures.failures + 1 ELSE 1 END, \
-       locked_until = CASE WHEN login_failures.last_failure + $5 > $4 \
+       locked_until = CASE WHEN GREATEST(login_failures.last_failure, login_failures.locked_until) + $5 > $4 \
          THEN login_failures.locked_until ELSE 0 END, \
        last_failure = $4 \
        RETURNING failures, last_failure, locked_until",
@@ -984,6 +985,23 @@ impl Tx for PgTx<'_, '_> {
     row
       .map(|r| failures_row(&r))
       .ok_or_else(|| StoreError::Internal("upsert returned no row".into()))
+  }
+
+  fn take_back_login_failure(&mut self, scope: &str, subject: &str) -> R<Option<Failures>> {
+    if unstorable(subject) {
+      return Ok(None);
+    }
+    self.begin()?;
+    Ok(
+      self
+        .one(
+          "UPDATE login_failures SET failures = GREATEST(failures - 1, 0) \
+           WHERE app_id = $1 AND scope = $2 AND subject = $3 \
+           RETURNING failures, last_failure, locked_until",
+          &[&self.app, &scope, &subject],
+        )?
+        .map(|r| failures_row(&r)),
+    )
   }
 
   fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()> {
@@ -1013,12 +1031,11 @@ impl Tx for PgTx<'_, '_> {
     // could deadlock two sweeps that picked each other's rows.
     self.exec(
       "DELETE FROM login_failures WHERE ctid IN (SELECT ctid FROM login_failures \
-       WHERE app_id = $1 AND last_failure <= $2 AND locked_until <= $3 \
-       ORDER BY last_failure LIMIT $4 FOR UPDATE SKIP LOCKED)",
+       WHERE app_id = $1 AND last_failure <= $2 AND locked_until <= $2 \
+       ORDER BY last_failure LIMIT $3 FOR UPDATE SKIP LOCKED)",
       &[
         &self.app,
         &(now_ms.saturating_sub(window_ms) as i64),
-        &(now_ms as i64),
         &i64::from(limit),
       ],
     )?;

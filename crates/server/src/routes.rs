@@ -592,6 +592,7 @@ async fn login(
   let ttl = shared.config.refresh_token_ttl_secs;
   let requested_device = requested_device_id(&payload);
   let key_checked = key_subjects.clone();
+  let reserved = after_email.as_ref().map(|a| a.reserved.clone());
   let minted = shared
     .tx(app, true, move |tx| {
       if let Some((_, subjects)) = &key_checked {
@@ -610,9 +611,6 @@ async fn login(
         Cred::Anonymous => Ident::Anonymous,
         Cred::Email(email) => {
           state::check_confirmed(tx, email)?;
-          if let Some(after) = after_email {
-            after.apply(tx, email)?;
-          }
           Ident::Email(email)
         }
         Cred::KeyHash(hash) => {
@@ -627,6 +625,11 @@ async fn login(
       };
       let link_to = linking.as_ref().map(|l| l.0.as_str());
       let user_id = state::resolve(tx, &app_id, ident, link_to, profile, now)?;
+      // After `resolve`, which may still refuse the login (a disabled user): the memory store
+      // writes at once and cannot roll back.
+      if let (Cred::Email(email), Some(after)) = (&cred, &after_email) {
+        after.apply(tx, email)?;
+      }
       let (session_id, device_id) = match linking {
         // Linking keeps the caller's session: fresh tokens for it, same device.
         Some((_, session_id, device_id)) => (session_id, device_id),
@@ -653,6 +656,17 @@ async fn login(
           throttle::record_failure(tx, &settings, &subjects, now_millis())
         })
         .await?;
+      return Err(e);
+    }
+    (Err(e), _) if reserved.as_ref().is_some_and(|r| !r.is_empty()) => {
+      // The password was right but the login is refused (unconfirmed, disabled): not a guess,
+      // so its counts are taken back. The refusal is the answer even if this write fails.
+      let reserved = reserved.unwrap_or_default();
+      let _ = shared
+        .tx(app, true, move |tx| {
+          reserved.iter().try_for_each(|r| throttle::take_back(tx, r))
+        })
+        .await;
       return Err(e);
     }
     (minted, _) => minted?,
@@ -774,6 +788,7 @@ async fn userpass(
     }
     Userpass::ConfirmSend => {
       let email = owned("email")?;
+      mail_throttle(ctx, app, &email).await?;
       let target = email.clone();
       let pair = shared
         .tx(app, true, move |tx| state::resend_confirmation(tx, &target))
@@ -788,6 +803,7 @@ async fn userpass(
       // realm v12 sends only `{email}` (core's `retry_custom_confirmation`).
       let email = owned("email")?;
       check_arguments(&payload)?;
+      mail_throttle(ctx, app, &email).await?;
       let target = email.clone();
       let automatic = !shared.config.require_email_confirmation;
       let pair = shared
@@ -801,6 +817,7 @@ async fn userpass(
     }
     Userpass::ResetSend => {
       let email = owned("email")?;
+      mail_throttle(ctx, app, &email).await?;
       let target = email.clone();
       let pair = shared
         .tx(app, true, move |tx| state::start_reset(tx, &target))
@@ -991,16 +1008,23 @@ async fn set_key_disabled(ctx: &mut Ctx<'_>, id: &str, disabled: bool) -> Result
 
 /// What a verified email/password login writes in its session transaction.
 struct AfterEmail {
-  /// The account's throttle subject, reset by the success (`None`: throttling is off).
-  reset: Option<throttle::Subject>,
+  /// The failures counted for the attempt before its password was checked (empty: throttling
+  /// is off). A login clears the account's count and takes the address's one back.
+  reserved: Vec<throttle::Reserved>,
   /// The hash the login read and its replacement under the current settings, when they differ.
   rehash: Option<(String, passwords::Stored)>,
 }
 
 impl AfterEmail {
+  /// Writes what a successful login does; call it once the login is sure to succeed (the
+  /// memory store cannot roll back).
   fn apply(&self, tx: &mut dyn Tx, email: &str) -> Result<(), ApiError> {
-    if let Some(subject) = &self.reset {
-      throttle::reset(tx, subject)?;
+    for r in &self.reserved {
+      match r.subject.scope {
+        throttle::Scope::Account => throttle::reset(tx, &r.subject)?,
+        // The address: only this attempt comes off; its earlier failures still count.
+        _ => throttle::take_back(tx, r)?,
+      }
     }
     if let Some((read, new)) = &self.rehash {
       // A no-op when the hash changed since it was read: a reset's new password stays.
@@ -1015,6 +1039,27 @@ impl AfterEmail {
     }
     Ok(())
   }
+}
+
+/// Counts a request that sends mail to `email` against the email and the client address, and
+/// refuses it (429) while either is locked: every such request issues a token and sends an
+/// email or webhook, so without a limit anyone could flood an inbox or the operator's relay.
+/// Counted in a transaction of its own, before the request's: requests for unknown emails
+/// count too, and a refused request's rollback must not undo its count.
+async fn mail_throttle(ctx: &Ctx<'_>, app: &str, email: &str) -> Result<(), ApiError> {
+  let Some(settings) = throttle::effective(&ctx.shared.config) else {
+    return Ok(());
+  };
+  let subjects = throttle::mail_subjects(&settings, email, throttle::client_address(ctx.parts));
+  if subjects.is_empty() {
+    return Ok(());
+  }
+  ctx
+    .shared
+    .tx(app, true, move |tx| {
+      throttle::reserve(tx, &settings, &subjects, now_millis()).map(drop)
+    })
+    .await
 }
 
 /// The throttle settings and subjects of an API-key login (its client address), if throttled.
@@ -1033,9 +1078,11 @@ fn key_throttle(
 }
 
 /// Verifies an email/password login: refuses it with 429 while the account or the client
-/// address is locked (even with the right password), counts a failure against both, and says
-/// what the session transaction must write on success (throttle reset, rehash). Every hash runs
-/// off the async threads and outside any transaction.
+/// address is locked (even with the right password), else counts it as a failure against both
+/// before hashing (`throttle::reserve`), and says what the session transaction must write on
+/// success (the counts taken back, a rehash). Every hash runs off the async threads and outside
+/// any transaction; an unknown email is checked against a dummy hash, so that its answer takes
+/// as long as a wrong password's.
 async fn verify_userpass(
   ctx: &Ctx<'_>,
   app: &str,
@@ -1048,11 +1095,13 @@ async fn verify_userpass(
     throttle::subjects(s, Some(email), throttle::client_address(ctx.parts))
   });
   let lookup = email.to_string();
-  let checked = subjects.clone();
-  let record = shared
-    .tx(app, false, move |tx| {
-      throttle::check(tx, &checked, now_millis())?;
-      state::password_record(tx, &lookup)
+  let (record, reserved) = shared
+    .tx(app, settings.is_some(), move |tx| {
+      let reserved = match &settings {
+        Some(settings) => throttle::reserve(tx, settings, &subjects, now_millis())?,
+        None => Vec::new(),
+      };
+      Ok((state::password_record(tx, &lookup)?, reserved))
     })
     .await?;
   let verified = match record {
@@ -1071,16 +1120,17 @@ async fn verify_userpass(
       .await;
       ok.then_some((stored, password))
     }
-    None => None,
-  };
-  let Some((stored, password)) = verified else {
-    if let Some(settings) = settings {
-      shared
-        .tx(app, true, move |tx| {
-          throttle::record_failure(tx, &settings, &subjects, now_millis())
-        })
-        .await?;
+    None => {
+      let current = passwords::effective(&shared.config);
+      hash_off_thread(passwords::cost_of(&current), move || {
+        passwords::verify(&password, &passwords::dummy(&current))
+      })
+      .await;
+      None
     }
+  };
+  // A wrong password's failure is already counted.
+  let Some((stored, password)) = verified else {
     return Err(ApiError::bad_credentials());
   };
   let current = passwords::effective(&shared.config);
@@ -1091,12 +1141,7 @@ async fn verify_userpass(
   } else {
     None
   };
-  Ok(AfterEmail {
-    reset: subjects
-      .into_iter()
-      .find(|s| s.scope == throttle::Scope::Account),
-    rehash,
-  })
+  Ok(AfterEmail { reserved, rehash })
 }
 
 #[cfg(test)]

@@ -778,12 +778,13 @@ impl Tx for SqliteTx<'_> {
     window_ms: u64,
   ) -> R<Failures> {
     // One statement: the count is read and bumped under the write lock BEGIN IMMEDIATE holds.
+    // The window runs from the later of the last failure and the lock's end (see memory.rs).
     let row = self.one(
       "INSERT INTO login_failures (app_id, scope, subject, failures, last_failure, locked_until) \
        VALUES (?1, ?2, ?3, 1, ?4, 0) ON CONFLICT (app_id, scope, subject) DO UPDATE SET \
-       failures = CASE WHEN login_failures.last_failure + ?5 > ?4 \
+       failures = CASE WHEN MAX(login_failures.last_failure, login_failures.locked_until) + ?5 > ?4 \
          THEN login_failures.failures + 1 ELSE 1 END, \
-       locked_until = CASE WHEN login_failures.last_failure + ?5 > ?4 \
+       locked_until = CASE WHEN MAX(login_failures.last_failure, login_failures.locked_until) + ?5 > ?4 \
          THEN login_failures.locked_until ELSE 0 END, \
        last_failure = ?4 \
        RETURNING failures, last_failure, locked_until",
@@ -791,6 +792,16 @@ impl Tx for SqliteTx<'_> {
       failures_row,
     )?;
     row.ok_or_else(|| StoreError::Internal("upsert returned no row".into()))
+  }
+
+  fn take_back_login_failure(&mut self, scope: &str, subject: &str) -> R<Option<Failures>> {
+    self.one(
+      "UPDATE login_failures SET failures = MAX(failures - 1, 0) \
+       WHERE app_id = ?1 AND scope = ?2 AND subject = ?3 \
+       RETURNING failures, last_failure, locked_until",
+      params![self.app, scope, subject],
+      failures_row,
+    )
   }
 
   fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()> {
@@ -812,14 +823,9 @@ impl Tx for SqliteTx<'_> {
   fn sweep_login_failures(&mut self, now_ms: u64, window_ms: u64, limit: u32) -> R<()> {
     self.exec(
       "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures \
-       WHERE app_id = ?1 AND last_failure <= ?2 AND locked_until <= ?3 \
-       ORDER BY last_failure LIMIT ?4)",
-      params![
-        self.app,
-        now_ms.saturating_sub(window_ms) as i64,
-        now_ms as i64,
-        limit
-      ],
+       WHERE app_id = ?1 AND last_failure <= ?2 AND locked_until <= ?2 \
+       ORDER BY last_failure LIMIT ?3)",
+      params![self.app, now_ms.saturating_sub(window_ms) as i64, limit],
     )?;
     Ok(())
   }

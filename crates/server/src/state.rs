@@ -1035,6 +1035,27 @@ mod tests {
   }
 
   #[test]
+  fn a_rehash_never_overwrites_a_password_changed_since_it_was_read() {
+    let mut st = crate::memory::State::new();
+    let mut tx = crate::memory::MemTx::new(&mut st);
+    let tx: &mut dyn Tx = &mut tx;
+    let (salt, hash) = new_password_hash("secret1", 1);
+    register(tx, "a@x", salt, hash, 1, true).unwrap();
+    let read = tx.email_account("a@x").unwrap().unwrap().hash.clone();
+    // A reset lands between the login's read and its rehash.
+    let (salt, hash) = new_password_hash("secret2", 1);
+    let mut account = tx.email_account("a@x").unwrap().unwrap().into_owned();
+    (account.salt, account.hash) = (salt, hash.clone());
+    tx.update_email_account(&account).unwrap();
+    let rehashed = rehash_password(tx, "a@x", &read, "s".into(), "$rehash".into(), 0).unwrap();
+    assert!(!rehashed);
+    assert_eq!(tx.email_account("a@x").unwrap().unwrap().hash, hash);
+    // Against the hash it read, the rehash goes through.
+    assert!(rehash_password(tx, "a@x", &hash, "s".into(), "$rehash".into(), 0).unwrap());
+    assert_eq!(tx.email_account("a@x").unwrap().unwrap().hash, "$rehash");
+  }
+
+  #[test]
   fn disabled_users_cannot_log_in_or_authenticate() {
     let mut st = crate::memory::State::new();
     let mut tx = crate::memory::MemTx::new(&mut st);

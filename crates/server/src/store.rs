@@ -199,9 +199,9 @@ pub(crate) trait Tx {
 
   /// A throttled subject's failed-login row (`throttle.rs`), if it has one.
   fn login_failures(&self, scope: &str, subject: &str) -> R<Option<Failures>>;
-  /// Counts one failed login in one atomic upsert: `failures + 1` when the previous failure is
-  /// less than `window_ms` old, else 1 (and no lock); returns the row as written. The row stays
-  /// locked until the transaction ends.
+  /// Counts one failed login in one atomic upsert: `failures + 1` when the later of the previous
+  /// failure and the lock's end is less than `window_ms` ago, else 1 (and no lock); returns the
+  /// row as written. The row stays locked until the transaction ends.
   fn add_login_failure(
     &mut self,
     scope: &str,
@@ -209,11 +209,16 @@ pub(crate) trait Tx {
     now_ms: u64,
     window_ms: u64,
   ) -> R<Failures>;
+  /// Takes one counted failure back (an attempt counted before its password was checked turned
+  /// out right); returns the row as written, `None` if there is none. The row stays locked until
+  /// the transaction ends.
+  fn take_back_login_failure(&mut self, scope: &str, subject: &str) -> R<Option<Failures>>;
   /// Sets a subject's lock end.
   fn set_login_lock(&mut self, scope: &str, subject: &str, until_ms: u64) -> R<()>;
   /// Deletes a subject's row.
   fn clear_login_failures(&mut self, scope: &str, subject: &str) -> R<()>;
-  /// Deletes up to `limit` rows of the app whose window and lock have both passed.
+  /// Deletes up to `limit` rows of the app whose window, counted from the later of the last
+  /// failure and the lock's end, has passed.
   fn sweep_login_failures(&mut self, now_ms: u64, window_ms: u64, limit: u32) -> R<()>;
 }
 
@@ -276,16 +281,8 @@ impl Store {
   {
     match self {
       Store::Memory(apps) => apps.get(app)?.run(f),
-      Store::Sqlite(db) => std::thread::scope(|s| {
-        s.spawn(|| db.run(app, write, f))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      }),
-      Store::Postgres(db) => std::thread::scope(|s| {
-        s.spawn(|| db.run(app, write, f))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      }),
+      Store::Sqlite(db) => off_runtime(|| db.run(app, write, f)),
+      Store::Postgres(db) => off_runtime(|| db.run(app, write, f)),
     }
   }
 
@@ -347,7 +344,7 @@ pub(crate) struct AppInfo {
 
 /// Runs `f` on a thread of its own: the PostgreSQL client blocks on its own runtime, which must
 /// not nest in a caller's.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
   std::thread::scope(|s| {
     s.spawn(f)
       .join()

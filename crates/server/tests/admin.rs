@@ -421,7 +421,7 @@ fn bad_usage_exits_2() {
   std::fs::write(&memory, r#"{"store":{"kind":"memory"},"appId":"app"}"#).unwrap();
   run(&["users", "list", "--config", memory.to_str().unwrap()], "")
     .fails(2, "admin commands need --sqlite or --postgres");
-  run(&["users", "list", "--config", "/nonexistent/c.json"], "").fails(2, "cannot read --config");
+  run(&["users", "list", "--config", "/nonexistent/c.json"], "").fails(2, "--config: cannot read");
   // Usage errors show the command's synopsis.
   let out = db.run(&["users", "disable", "--app", "app"], "");
   assert!(
@@ -467,7 +467,6 @@ fn password_never_from_argv() {
     db.run(&["users", "add", "--app", "app", "--email", "a@x"], "")
       .fails(2, "no password");
   }
-  assert!(db.user("app", "anything").is_none());
   let list = db
     .run(&["users", "list", "--app", "app", "--json"], "")
     .json();
@@ -541,6 +540,85 @@ fn config_file_names_store_and_default_app() {
   assert_eq!(list[0]["id"], id);
   // --app still wins over the config's.
   run(&["users", "list", "--config", c, "--app", "other"], "").fails(3, "no app 'other'");
+  // A legacy file (passwordIterations, no passwordHash) means PBKDF2, as for `serve`.
+  assert_eq!(stored_hash(&dir.join("s.db"), "a@x"), (false, 7));
+  let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Whether an account's stored hash is an argon2id PHC string, and its PBKDF2 iterations.
+fn stored_hash(sqlite: &std::path::Path, email: &str) -> (bool, i64) {
+  rusqlite::Connection::open(sqlite)
+    .unwrap()
+    .query_row(
+      "SELECT hash, iterations FROM email_accounts WHERE email = ?1",
+      [email],
+      |r| Ok((r.get::<_, String>(0)?.starts_with("$argon2id$"), r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// `users add` hashes as `serve` would: --password-iterations, else the config's passwordHash
+/// (argon2id by default); a config `serve` would refuse is bad usage (exit 2), not a panic.
+#[test]
+fn users_add_hashes_as_serve_would() {
+  let dir = std::env::temp_dir().join(format!("realm-auth-admin-hash-{}", unique()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let db = dir.join("s.db");
+  let write = |name: &str, extra: Value| {
+    let mut body = json!({"appId": "app", "store": {"kind": "sqlite", "path": db}});
+    body
+      .as_object_mut()
+      .unwrap()
+      .extend(extra.as_object().unwrap().clone());
+    let path = dir.join(name);
+    std::fs::write(&path, body.to_string()).unwrap();
+    path.display().to_string()
+  };
+  let plain = write("plain.json", json!({}));
+  run(&["apps", "add", "app", "--config", &plain], "").ok();
+  let add = |config: &str, email: &str, extra: &[&str]| {
+    let mut args = vec![
+      "users",
+      "add",
+      "--email",
+      email,
+      "--password-stdin",
+      "--config",
+      config,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, "password1\n")
+  };
+  add(&plain, "a@x", &["--password-iterations", "3"]).ok();
+  assert_eq!(stored_hash(&db, "a@x"), (false, 3));
+  add(&plain, "b@x", &[]).ok();
+  assert_eq!(stored_hash(&db, "b@x"), (true, 0));
+  let small = write(
+    "small.json",
+    json!({"passwordHash": {"algorithm": "argon2id", "memoryKib": 64, "iterations": 1}}),
+  );
+  add(&small, "c@x", &[]).ok();
+  let phc: String = rusqlite::Connection::open(&db)
+    .unwrap()
+    .query_row(
+      "SELECT hash FROM email_accounts WHERE email = 'c@x'",
+      [],
+      |r| r.get(0),
+    )
+    .unwrap();
+  assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
+  // What serve refuses at start, users add refuses too.
+  let bad_argon = write(
+    "bad-argon.json",
+    json!({"passwordHash": {"algorithm": "argon2id", "memoryKib": 1}}),
+  );
+  add(&bad_argon, "d@x", &[]).fails(2, "invalid argon2id parameters");
+  let unknown = write("unknown.json", json!({"passwordIteration": 7}));
+  add(&unknown, "d@x", &[]).fails(2, "unknown setting 'passwordIteration'");
+  let emulator = write("emulator.json", json!({"controlApi": true}));
+  run(&["users", "list", "--config", &emulator], "").fails(2, "emulator setting");
+  let list = run(&["users", "list", "--config", &plain, "--json"], "").json();
+  assert_eq!(list.as_array().unwrap().len(), 3);
   let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -671,6 +749,47 @@ async fn disabled_users_are_refused_everywhere() {
       .status,
     201
   );
+  emu.emulator.stop().await;
+}
+
+/// A disabled user's right password is refused but is not a guess: it neither counts toward the
+/// account's lock nor clears the failures counted before.
+#[tokio::test]
+async fn a_disabled_users_right_password_leaves_the_throttle_count_alone() {
+  let db = db();
+  let emu = start_with(Config {
+    store: db.store.clone(),
+    login_throttle: Some(realm_auth_server::LoginThrottleConfig {
+      max_failures: 3,
+      window_secs: 60,
+      max_lock_secs: 1,
+      address_max_failures: 0,
+      ..Default::default()
+    }),
+    ..Config::default()
+  })
+  .await;
+  let app = emu.app.clone();
+  let ada = db.add_user(&app, "ada@example.com", "password1");
+  let bad = email_login("wrong-password");
+  let wrong = || emu.login_raw("local-userpass", &bad);
+  for _ in 0..2 {
+    wrong().await.assert_error(401, "InvalidPassword", "");
+  }
+  db.run(&["users", "disable", "--app", &app, &ada], "").ok();
+  for _ in 0..3 {
+    emu
+      .login_raw("local-userpass", &email_login("password1"))
+      .await
+      .assert_error(401, "UserDisabled", "user disabled");
+  }
+  db.run(&["users", "enable", "--app", &app, &ada], "").ok();
+  // Still two failures counted: one more locks.
+  wrong().await.assert_error(401, "InvalidPassword", "");
+  let locked = emu
+    .login_raw("local-userpass", &email_login("password1"))
+    .await;
+  assert_eq!(locked.status, 429, "{}", locked.text());
   emu.emulator.stop().await;
 }
 

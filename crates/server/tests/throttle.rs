@@ -27,33 +27,9 @@ fn config(store: &StoreConfig, max_failures: u32, address: u32) -> Config {
       window_secs: 60,
       max_lock_secs: 1,
       address_max_failures: address,
+      ..LoginThrottleConfig::default()
     }),
     ..Config::default()
-  }
-}
-
-/// Whether the PostgreSQL tests can run here.
-fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
-/// Removes a SQLite store's folder when dropped.
-struct Cleanup(StoreConfig);
-
-impl Drop for Cleanup {
-  fn drop(&mut self) {
-    if let StoreConfig::Sqlite { path } = &self.0 {
-      let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    }
   }
 }
 
@@ -64,6 +40,22 @@ async fn attempt(emu: &Emu, email: &str, password: &str) -> Resp {
       &json!({"username": email, "password": password}),
     )
     .await
+}
+
+/// An email/password login on its own connection (for parallel attempts).
+async fn raw_login(port: u16, app: &str, email: &str, password: &str) -> Resp {
+  let body = json!({"username": email, "password": password}).to_string();
+  let host = format!("127.0.0.1:{port}");
+  let req = build_request(
+    "POST",
+    &format!("{BASE}/app/{app}/auth/providers/local-userpass/login"),
+    &[
+      ("Host", host.as_str()),
+      ("Content-Type", "application/json"),
+    ],
+    Some(body.as_bytes()),
+  );
+  parse_response(&raw_exchange(port, &req).await.unwrap())
 }
 
 #[track_caller]
@@ -214,18 +206,9 @@ async fn concurrent_failures(kind: &str) {
     let port = if i % 2 == 0 { a.port } else { b.port };
     let app = a.app.clone();
     tasks.spawn(async move {
-      let body = json!({"username": "ada@example.com", "password": "wrong-password"}).to_string();
-      let host = format!("127.0.0.1:{port}");
-      let req = build_request(
-        "POST",
-        &format!("{BASE}/app/{app}/auth/providers/local-userpass/login"),
-        &[
-          ("Host", host.as_str()),
-          ("Content-Type", "application/json"),
-        ],
-        Some(body.as_bytes()),
-      );
-      parse_response(&raw_exchange(port, &req).await.unwrap()).status
+      raw_login(port, &app, "ada@example.com", "wrong-password")
+        .await
+        .status
     });
   }
   while let Some(status) = tasks.join_next().await {
@@ -266,18 +249,9 @@ async fn parallel_failures_all_count_on_the_test_store() {
   for _ in 0..20 {
     let (port, app) = (emu.port, emu.app.clone());
     tasks.spawn(async move {
-      let body = json!({"username": "ada@example.com", "password": "wrong-password"}).to_string();
-      let host = format!("127.0.0.1:{port}");
-      let req = build_request(
-        "POST",
-        &format!("{BASE}/app/{app}/auth/providers/local-userpass/login"),
-        &[
-          ("Host", host.as_str()),
-          ("Content-Type", "application/json"),
-        ],
-        Some(body.as_bytes()),
-      );
-      parse_response(&raw_exchange(port, &req).await.unwrap()).status
+      raw_login(port, &app, "ada@example.com", "wrong-password")
+        .await
+        .status
     });
   }
   while let Some(status) = tasks.join_next().await {
@@ -428,4 +402,271 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_count() {
   assert_eq!(via_proxy(&emu, "198.51.100.2").await.status, 401);
   assert_throttled(&via_proxy(&emu, "198.51.100.3").await, "1");
   emu.emulator.stop().await;
+}
+
+/// 20 simultaneous wrong guesses and then the right one, spread over `servers` sharing one
+/// store, against `maxFailures` 5: no more than 5 passwords are checked (answered other than
+/// 429), whatever the timing. Hashes cost a few milliseconds, so that without the count taken
+/// before the hash every guess would pass the lock check before the first failure is recorded.
+async fn burst(servers: &[&Emu]) {
+  let a = servers[0];
+  assert_eq!(a.register("ada@example.com", "password1").await.status, 201);
+  let mut tasks = tokio::task::JoinSet::new();
+  for i in 0..21usize {
+    let (port, app) = (servers[i % servers.len()].port, a.app.clone());
+    let password = if i == 20 {
+      "password1"
+    } else {
+      "wrong-password"
+    };
+    tasks.spawn(async move { raw_login(port, &app, "ada@example.com", password).await });
+  }
+  let mut checked = 0;
+  while let Some(r) = tasks.join_next().await {
+    let r = r.unwrap();
+    match r.status {
+      429 => assert!(r.header("retry-after").is_some(), "{r:?}"),
+      200 | 401 => checked += 1,
+      other => panic!("unexpected {other}: {}", r.text()),
+    }
+  }
+  assert!(
+    checked <= 5,
+    "{checked} of 21 simultaneous guesses were checked"
+  );
+  assert!(checked >= 1, "the first guesses are checked");
+}
+
+fn burst_config(store: &StoreConfig) -> Config {
+  Config {
+    // About 10 ms a hash: long enough for all 21 requests to arrive while the first hashes.
+    password_hash: Some(PasswordHashConfig::Argon2id {
+      memory_kib: 8192,
+      iterations: 2,
+      parallelism: 1,
+    }),
+    ..config(store, 5, 0)
+  }
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_gets_no_more_than_the_limit_checked_on_the_test_store() {
+  let emu = start_with(burst_config(&StoreConfig::Memory)).await;
+  burst(&[&emu]).await;
+  emu.emulator.stop().await;
+}
+
+async fn burst_on_two_servers(kind: &str) {
+  let store = fresh_store(kind);
+  let _cleanup = Cleanup(store.clone());
+  let a = start_with(burst_config(&store)).await;
+  let b = start_with(burst_config(&store)).await;
+  burst(&[&a, &b]).await;
+  a.emulator.stop().await;
+  b.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_on_two_servers_gets_no_more_than_the_limit_checked_sqlite() {
+  burst_on_two_servers("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_on_two_servers_gets_no_more_than_the_limit_checked_postgres() {
+  if postgres_available() {
+    burst_on_two_servers("postgres").await;
+  }
+}
+
+/// A right password in the middle of a count takes only its own attempt back from the address:
+/// earlier failures still count, and a login does not leave the lock its attempt set.
+#[tokio::test]
+async fn a_right_password_is_not_counted_against_the_address() {
+  let emu = start_with(config(&StoreConfig::Memory, 100, 3)).await;
+  for user in ["a", "b"] {
+    let email = format!("{user}@example.com");
+    assert_eq!(emu.register(&email, "password1").await.status, 201);
+  }
+  assert_eq!(
+    attempt(&emu, "a@example.com", "nope-nope").await.status,
+    401
+  );
+  assert_eq!(
+    attempt(&emu, "a@example.com", "nope-nope").await.status,
+    401
+  );
+  // The third attempt from the address is counted (and locks it) before its hash; being right,
+  // it is taken back: the lock goes with it.
+  emu.login_email("b@example.com", "password1").await;
+  emu.login_email("b@example.com", "password1").await;
+  // One more failure is the third: locked.
+  assert_eq!(
+    attempt(&emu, "a@example.com", "nope-nope").await.status,
+    401
+  );
+  assert_throttled(&attempt(&emu, "b@example.com", "password1").await, "1");
+  emu.emulator.stop().await;
+}
+
+/// Failures further apart than the window start the count over; but the window runs from the
+/// end of the lock, so a lock as long as the window does not wipe the count and the locks keep
+/// doubling.
+async fn window_after_lock(store: &StoreConfig) {
+  let mut cfg = config(store, 2, 0);
+  let t = cfg.login_throttle.as_mut().unwrap();
+  (t.window_secs, t.max_lock_secs) = (1, 4);
+  let a = start_with(cfg).await;
+  assert_eq!(a.register("ada@example.com", "password1").await.status, 201);
+  // One failure, then one more after the window: a new count of 1, so no lock.
+  assert_eq!(
+    attempt(&a, "ada@example.com", "nope-nope").await.status,
+    401
+  );
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  assert_eq!(
+    attempt(&a, "ada@example.com", "nope-nope").await.status,
+    401
+  );
+  a.login_email("ada@example.com", "password1").await;
+  // Two failures: a 1 s lock.
+  for _ in 0..2 {
+    assert_eq!(
+      attempt(&a, "ada@example.com", "nope-nope").await.status,
+      401
+    );
+  }
+  assert_throttled(&attempt(&a, "ada@example.com", "password1").await, "1");
+  // More than a window after the last failure, but within one of the lock's end: 2 s.
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  assert_eq!(
+    attempt(&a, "ada@example.com", "nope-nope").await.status,
+    401
+  );
+  assert_throttled(&attempt(&a, "ada@example.com", "password1").await, "2");
+  // And after that one: 4 s.
+  tokio::time::sleep(Duration::from_millis(2100)).await;
+  assert_eq!(
+    attempt(&a, "ada@example.com", "nope-nope").await.status,
+    401
+  );
+  assert_throttled(&attempt(&a, "ada@example.com", "password1").await, "4");
+  a.emulator.stop().await;
+}
+
+#[tokio::test]
+async fn the_window_runs_from_the_end_of_the_lock_on_the_test_store() {
+  window_after_lock(&StoreConfig::Memory).await;
+}
+
+#[tokio::test]
+async fn the_window_runs_from_the_end_of_the_lock_sqlite() {
+  let store = fresh_store("sqlite");
+  let _cleanup = Cleanup(store.clone());
+  window_after_lock(&store).await;
+}
+
+#[tokio::test]
+async fn the_window_runs_from_the_end_of_the_lock_postgres() {
+  if postgres_available() {
+    let store = fresh_store("postgres");
+    window_after_lock(&store).await;
+  }
+}
+
+/// A right password whose login is refused (the email is not confirmed yet) is not a guess:
+/// however often it is tried, it never locks the account.
+#[tokio::test]
+async fn a_right_password_refused_for_another_reason_does_not_count() {
+  let emu = start_with(Config {
+    require_email_confirmation: true,
+    ..config(&StoreConfig::Memory, 2, 0)
+  })
+  .await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  for _ in 0..4 {
+    let r = attempt(&emu, "ada@example.com", "password1").await;
+    r.assert_error(401, "AuthError", "confirmation required");
+  }
+  emu.emulator.stop().await;
+}
+
+/// A mail-sending request on the test store, from 127.0.0.1.
+async fn mail(emu: &Emu, route: &str, email: &str) -> Resp {
+  emu
+    .app_api(
+      "POST",
+      &format!("/auth/providers/local-userpass/{route}"),
+      None,
+      Some(&json!({ "email": email }).to_string()),
+    )
+    .await
+}
+
+#[track_caller]
+fn assert_mail_throttled(r: &Resp) {
+  r.assert_error(429, "TooManyRequests", "");
+  assert_eq!(r.json()["error"], "too many emails requested; retry later");
+  assert_eq!(r.header("retry-after"), Some("1"), "{r:?}");
+}
+
+/// reset/send, confirm/send and confirm/call each send an email: at most `mailMaxPerEmail` for
+/// one email and `mailMaxPerClient` from one client address, then 429 until the lock ends.
+#[tokio::test]
+async fn mail_sending_is_limited_per_email_and_per_client() {
+  let mut cfg = Config {
+    require_email_confirmation: true,
+    ..config(&StoreConfig::Memory, 5, 0)
+  };
+  let t = cfg.login_throttle.as_mut().unwrap();
+  (t.mail_max_per_email, t.mail_max_per_client) = (2, 5);
+  let emu = start_with(cfg).await;
+  for user in ["a", "b", "c"] {
+    let email = format!("{user}@example.com");
+    assert_eq!(emu.register(&email, "password1").await.status, 201);
+  }
+  // Two emails for a@ (any of the three routes), then it is locked, whichever route asks.
+  mail(&emu, "reset/send", "a@example.com")
+    .await
+    .assert_empty(204);
+  mail(&emu, "confirm/send", "a@example.com")
+    .await
+    .assert_empty(204);
+  assert_mail_throttled(&mail(&emu, "reset/send", "a@example.com").await);
+  assert_mail_throttled(&mail(&emu, "confirm/call", "a@example.com").await);
+  // Other emails are not: b@ twice (the client's 3rd and 4th), then c@ once (its 5th).
+  mail(&emu, "confirm/call", "b@example.com")
+    .await
+    .assert_empty(204);
+  mail(&emu, "reset/send", "b@example.com")
+    .await
+    .assert_empty(204);
+  mail(&emu, "confirm/send", "c@example.com")
+    .await
+    .assert_empty(204);
+  // The client address is locked now, for a fresh email too (even one without an account).
+  assert_mail_throttled(&mail(&emu, "reset/send", "c@example.com").await);
+  assert_mail_throttled(&mail(&emu, "reset/send", "nobody@example.com").await);
+  tokio::time::sleep(Duration::from_millis(1100)).await;
+  mail(&emu, "reset/send", "c@example.com")
+    .await
+    .assert_empty(204);
+  emu.emulator.stop().await;
+}
+
+/// The emulator does not throttle (by default), mail included.
+#[tokio::test]
+async fn the_emulator_does_not_limit_mail_by_default() {
+  let emu = start().await;
+  assert_eq!(
+    emu.register("ada@example.com", "password1").await.status,
+    201
+  );
+  for _ in 0..30 {
+    mail(&emu, "reset/send", "ada@example.com")
+      .await
+      .assert_empty(204);
+  }
 }

@@ -38,13 +38,17 @@ export interface EmulatorOptions {
    * Failed-login throttling: 429 with `Retry-After` after `maxFailures` wrong passwords of one
    * account (default 5) or `addressMaxFailures` failures from one address (default 50), each
    * within `windowSecs` (900) of the last; locks double from 1 s up to `maxLockSecs` (900).
-   * `0` in any of the first three turns it off. Default: off (on under `serve`).
+   * `0` in any of the first three turns it off. Default: off (on under `serve`). It also limits
+   * `reset/send`, `confirm/send` and `confirm/call` to `mailMaxPerEmail` (3) emails per address
+   * and `mailMaxPerClient` (20) requests per client address, with the same window and locks.
    */
   loginThrottle?: {
     maxFailures?: number
     windowSecs?: number
     maxLockSecs?: number
     addressMaxFailures?: number
+    mailMaxPerEmail?: number
+    mailMaxPerClient?: number
   }
   /**
    * The control API's token (16–256 visible ASCII characters), sent as `Authorization: Bearer

@@ -162,6 +162,32 @@ impl Drop for Emu {
   }
 }
 
+/// Whether the PostgreSQL tests can run here: `REALM_AUTH_TEST_PG_URL` is set (it must be with
+/// `REALM_AUTH_TEST_STORE=postgres`).
+pub fn postgres_available() -> bool {
+  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
+    return true;
+  }
+  assert_ne!(
+    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
+    Ok("postgres"),
+    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
+  );
+  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
+  false
+}
+
+/// Removes a SQLite store's folder when dropped.
+pub struct Cleanup(pub StoreConfig);
+
+impl Drop for Cleanup {
+  fn drop(&mut self) {
+    if let StoreConfig::Sqlite { path } = &self.0 {
+      let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+  }
+}
+
 pub async fn start() -> Emu {
   start_with(Config::default()).await
 }
