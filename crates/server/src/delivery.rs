@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{KeyInit, Mac};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use lettre::message::header::ContentType;
@@ -41,7 +41,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Deliveries waiting or under way at most; more are dropped (and counted as failed), so that a
 /// flood of reset/send requests to a dead receiver cannot grow memory without bound.
 const MAX_IN_FLIGHT: usize = 1024;
-/// The response header of a webhook that is read, at most (the status line is all that counts).
+/// The buffer for a webhook's response head, at most (its status is all that counts; the body
+/// is never read).
 const RESPONSE_LIMIT: usize = 64 * 1024;
 
 /// Where confirmation and reset tokens go in production: a webhook or an SMTP server. JSON:
@@ -62,10 +63,12 @@ pub struct WebhookDelivery {
   /// `http://` or `https://` URL the POST goes to.
   pub url: String,
   /// A file holding the HMAC-SHA256 key (its text, without a trailing line break): each POST then
-  /// carries `X-Realm-Auth-Signature: sha256=<hex HMAC of the body>`. Read once, at start.
+  /// carries `X-Realm-Auth-Timestamp: <unix seconds>` and `X-Realm-Auth-Signature:
+  /// sha256=<hex HMAC of "<timestamp>." followed by the body>`. Read once, at start.
   #[serde(default)]
   pub secret_file: Option<PathBuf>,
-  /// Deadline of one attempt: connecting, TLS, sending and the response's status (default 5000).
+  /// Deadline of one attempt: connecting, TLS, sending and the response's status (default 5000);
+  /// the response's body is not read.
   #[serde(default = "default_timeout_ms")]
   pub timeout_ms: u64,
 }
@@ -225,6 +228,15 @@ fn check_timeout(ms: u64) -> Result<Duration, String> {
   Ok(Duration::from_millis(ms))
 }
 
+/// Whether `host` is this machine: `localhost` or a loopback address.
+fn is_loopback(host: url::Host<&str>) -> bool {
+  match host {
+    url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+    url::Host::Ipv4(ip) => ip.is_loopback(),
+    url::Host::Ipv6(ip) => ip.is_loopback(),
+  }
+}
+
 /// rustls with ring and the OS's roots, which honour `SSL_CERT_FILE` (as the client does).
 fn tls_connector() -> Result<TlsConnector, String> {
   let found = rustls_native_certs::load_native_certs();
@@ -265,7 +277,15 @@ impl Delivery {
           );
         }
         let tls = match url.scheme() {
-          "http" => None,
+          // The body holds a live reset token: in clear text only across this machine.
+          "http" if is_loopback(url.host().expect("checked above")) => None,
+          "http" => {
+            return Err(
+              "tokenDelivery.url: http:// would send reset tokens in clear text: use https:// \
+               (http:// is allowed to a loopback host only)"
+                .into(),
+            );
+          }
           "https" => Some(tls_connector()?),
           other => {
             return Err(format!(
@@ -387,12 +407,21 @@ impl Delivery {
           "tokenId": pair.token_id,
         }))
         .expect("JSON of strings");
+        // The signature covers the time of this attempt, so that a receiver can refuse a
+        // replayed request once it is older than its tolerance.
+        let timestamp = std::time::SystemTime::now()
+          .duration_since(std::time::UNIX_EPOCH)
+          .map_or(0, |d| d.as_secs())
+          .to_string();
         let signature = key.as_ref().map(|key| {
           let mut mac = key.clone();
+          mac.update(timestamp.as_bytes());
+          mac.update(b".");
           mac.update(&body);
           format!("sha256={}", hex(&mac.finalize().into_bytes()))
         });
-        match tokio::time::timeout(self.timeout, post(url, tls.as_ref(), body, signature)).await {
+        let signed = signature.map(|s| (timestamp, s));
+        match tokio::time::timeout(self.timeout, post(url, tls.as_ref(), body, signed)).await {
           Ok(result) => result,
           Err(_) => Err(Failure::retry(format!(
             "no answer within {} ms",
@@ -522,7 +551,7 @@ async fn post(
   url: &url::Url,
   tls: Option<&TlsConnector>,
   body: Vec<u8>,
-  signature: Option<String>,
+  signed: Option<(String, String)>,
 ) -> Result<(), Failure> {
   let host = url.host().expect("checked at start");
   let port = url.port_or_known_default().unwrap_or(80);
@@ -540,8 +569,10 @@ async fn post(
     .header(hyper::header::CONTENT_TYPE, "application/json")
     .header(hyper::header::USER_AGENT, "realm-auth-server")
     .header(hyper::header::CONNECTION, "close");
-  if let Some(signature) = signature {
-    request = request.header("x-realm-auth-signature", signature);
+  if let Some((timestamp, signature)) = signed {
+    request = request
+      .header("x-realm-auth-timestamp", timestamp)
+      .header("x-realm-auth-signature", signature);
   }
   let request = request
     .body(Full::new(Bytes::from(body)))
@@ -590,12 +621,10 @@ where
     .send_request(request)
     .await
     .map_err(|e| Failure::retry(format!("HTTP: {e}")))?;
-  let status = response.status();
-  // Read (a bounded amount of) the body so the exchange ends cleanly; its content is unused.
-  let _ = http_body_util::Limited::new(response.into_body(), RESPONSE_LIMIT)
-    .collect()
-    .await;
-  Ok(status)
+  // The status decides; the body is not awaited, so a slow or endless one cannot turn an
+  // accepted token into a timeout and a second delivery. The request said `Connection: close`,
+  // and the driver task is aborted with `_driver`.
+  Ok(response.status())
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

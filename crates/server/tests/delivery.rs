@@ -104,6 +104,14 @@ async fn answer<S>(mut stream: S, status: u16, tx: mpsc::UnboundedSender<Receive
 where
   S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+  let _ = tx.send(read_request(&mut stream).await);
+  let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  let _ = stream.write_all(answer.as_bytes()).await;
+  let _ = stream.shutdown().await;
+}
+
+/// Reads one request's head and body.
+async fn read_request<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Received {
   let mut raw = Vec::new();
   let mut buf = [0u8; 4096];
   let head_end = loop {
@@ -132,10 +140,7 @@ where
     assert!(got > 0, "closed before the body");
     body.extend_from_slice(&buf[..got]);
   }
-  let _ = tx.send(Received { headers, body });
-  let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  let _ = stream.write_all(answer.as_bytes()).await;
-  let _ = stream.shutdown().await;
+  Received { headers, body }
 }
 
 /// A file in the temp folder holding `text`.
@@ -213,7 +218,18 @@ async fn webhook_delivers_signed_confirm_and_reset_tokens_that_work() {
   assert_eq!(got.header("content-type"), Some("application/json"));
   let host = hook.url.trim_start_matches("http://");
   assert_eq!(got.header("host"), Some(&host[..host.find('/').unwrap()]));
+  // The signature covers "<timestamp>." and the body; the timestamp is the attempt's.
+  let timestamp = got.header("x-realm-auth-timestamp").expect("a timestamp");
+  let now = std::time::SystemTime::now()
+    .duration_since(std::time::UNIX_EPOCH)
+    .unwrap()
+    .as_secs();
+  assert!(
+    timestamp.parse::<u64>().unwrap().abs_diff(now) < 60,
+    "{timestamp}"
+  );
   let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"a webhook signing secret").unwrap();
+  mac.update(format!("{timestamp}.").as_bytes());
   mac.update(&got.body);
   assert_eq!(
     got.header("x-realm-auth-signature").map(str::to_string),
@@ -284,6 +300,7 @@ async fn webhook_without_a_secret_is_unsigned_and_5xx_is_retried() {
   for _ in 0..3 {
     let got = hook.next().await;
     assert!(got.header("x-realm-auth-signature").is_none());
+    assert!(got.header("x-realm-auth-timestamp").is_none());
     bodies.push(got.body);
   }
   // The same payload each time.
@@ -300,6 +317,27 @@ async fn webhook_without_a_secret_is_unsigned_and_5xx_is_retried() {
   let v: Value = serde_json::from_slice(&bodies[0]).unwrap();
   assert_eq!(v["token"], pending.token);
   assert_eq!(v["tokenId"], pending.token_id);
+
+  // 429 and 408 are worth another attempt.
+  let mut busy = Hook::start(vec![429, 408]).await;
+  let emu = start_with(Config {
+    token_delivery: webhook(&busy.url, None, 5000),
+    ..Config::default()
+  })
+  .await;
+  emu
+    .register("busy@example.com", "password1")
+    .await
+    .assert_empty(201);
+  post(&emu, "reset/send", json!({"email": "busy@example.com"}))
+    .await
+    .assert_empty(204);
+  for _ in 0..3 {
+    busy.next().await;
+  }
+  let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+  assert_eq!((stats.delivered, stats.failed), (1, 0));
+  assert_eq!(busy.attempts.load(Ordering::SeqCst), 3);
 
   // A 4xx is final: one attempt, counted as failed.
   let mut refusing = Hook::start(vec![400]).await;
@@ -359,6 +397,46 @@ async fn an_unreachable_or_silent_receiver_neither_delays_nor_fails_the_answer()
     let stats = wait_stats(&emu, |s| s.failed == 2).await;
     assert_eq!((stats.delivered, stats.in_flight), (0, 0), "{url}");
   }
+}
+
+/// A receiver that answers 200 and then never sends the body it announced: the token was
+/// accepted, so it is delivered once, not retried when the attempt's deadline passes.
+#[tokio::test]
+async fn a_2xx_answer_counts_even_when_its_body_never_comes() {
+  let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+  let url = format!(
+    "http://127.0.0.1:{}/",
+    listener.local_addr().unwrap().port()
+  );
+  let attempts = Arc::new(AtomicUsize::new(0));
+  let counter = attempts.clone();
+  tokio::spawn(async move {
+    let mut held = Vec::new();
+    while let Ok((mut stream, _)) = listener.accept().await {
+      counter.fetch_add(1, Ordering::SeqCst);
+      read_request(&mut stream).await;
+      let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok";
+      stream.write_all(head).await.unwrap();
+      held.push(stream);
+    }
+  });
+  let emu = start_with(Config {
+    token_delivery: webhook(&url, None, 300),
+    ..Config::default()
+  })
+  .await;
+  emu
+    .register("slow@example.com", "password1")
+    .await
+    .assert_empty(201);
+  post(&emu, "reset/send", json!({"email": "slow@example.com"}))
+    .await
+    .assert_empty(204);
+  let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+  assert_eq!((stats.delivered, stats.failed), (1, 0));
+  // Past the deadline and the first backoff: no second attempt.
+  tokio::time::sleep(Duration::from_millis(700)).await;
+  assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }
 
 /// A minimal SMTP server: one message per connection, captured whole.
@@ -584,6 +662,14 @@ async fn bad_delivery_settings_stop_the_start() {
     (hook("not a url"), "tokenDelivery.url is not a URL"),
     (hook("ftp://127.0.0.1/x"), "must be http:// or https://"),
     (
+      hook("http://hooks.example.com/x"),
+      "http:// would send reset tokens in clear text",
+    ),
+    (
+      hook("http://10.0.0.1/x"),
+      "http:// would send reset tokens in clear text",
+    ),
+    (
       hook("http://user:pw@127.0.0.1/x"),
       "must not hold credentials",
     ),
@@ -652,6 +738,15 @@ async fn bad_delivery_settings_stop_the_start() {
     let message = start_error(config).await;
     assert!(message.contains(expected), "{message:?} lacks {expected:?}");
     assert!(!message.contains("hunter22"), "{message}");
+  }
+
+  // Clear text is fine across this machine.
+  for url in [
+    "http://localhost:9/",
+    "http://127.0.0.2:9/",
+    "http://[::1]:9/",
+  ] {
+    Emulator::start(hook(url)).await.expect(url).stop().await;
   }
 
   // Production: confirmation required and nowhere to send the tokens.
