@@ -435,9 +435,12 @@ impl Delivery {
         confirm_url,
         reset_url,
       } => {
-        let to: Mailbox = email
+        // A bare address only: a Mailbox would also take `"victim@x" <attacker@y>` and mail
+        // the token to an address other than the account's.
+        let to: lettre::Address = email
           .parse()
           .map_err(|_| Failure::fatal("the account's email is not a deliverable address"))?;
+        let to = Mailbox::new(None, to);
         let (page, subject) = match kind {
           Pending::Confirm => (confirm_url, "Confirm your email"),
           Pending::Reset => (reset_url, "Reset your password"),

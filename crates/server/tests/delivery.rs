@@ -625,6 +625,22 @@ async fn smtp_sends_a_confirm_and_a_reset_email_with_working_links() {
   assert_eq!(stats.failed, 0);
 }
 
+/// An email in name-addr form names another address than the account's: nothing is sent to it.
+#[tokio::test]
+async fn smtp_sends_only_to_a_bare_address() {
+  let (port, mut mails) = smtp_sink().await;
+  let emu = start_with(smtp(|s| s.port = Some(port))).await;
+  let email = "\"victim@example.com\" <attacker@evil.com>";
+  emu.register(email, "password1").await.assert_empty(201);
+  post(&emu, "reset/send", json!({ "email": email }))
+    .await
+    .assert_empty(204);
+  let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+  assert_eq!((stats.delivered, stats.failed), (0, 1));
+  tokio::time::sleep(Duration::from_millis(200)).await;
+  assert!(mails.try_recv().is_err(), "a mail was sent");
+}
+
 async fn start_error(config: Config) -> String {
   match Emulator::start(config).await {
     Err(EmulatorError::Config(message)) => message,
