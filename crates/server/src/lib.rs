@@ -607,10 +607,8 @@ impl Emulator {
     );
     shared.tls = tls;
     shared.trusted_proxies = trusted_proxies;
+    shared.delivery = delivery;
     let shared = Arc::new(shared);
-    if let Some(delivery) = delivery {
-      let _ = shared.delivery.set(delivery);
-    }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
     Ok(Emulator {
@@ -671,7 +669,7 @@ impl Emulator {
     self
       .shared
       .delivery
-      .get()
+      .as_ref()
       .map(|d| d.stats())
       .unwrap_or_default()
   }
