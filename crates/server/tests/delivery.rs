@@ -447,11 +447,22 @@ struct Mail {
 }
 
 async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
+  smtp_sink_answering(Vec::new(), Arc::default()).await
+}
+
+/// [`smtp_sink`] answering `RCPT TO` on the n-th connection with `rcpt_replies[n]` (250 past the
+/// end), counting connections in `connections`.
+async fn smtp_sink_answering(
+  rcpt_replies: Vec<&'static str>,
+  connections: Arc<AtomicUsize>,
+) -> (u16, mpsc::UnboundedReceiver<Mail>) {
   let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
   let port = listener.local_addr().unwrap().port();
   let (tx, rx) = mpsc::unbounded_channel();
   tokio::spawn(async move {
     while let Ok((stream, _)) = listener.accept().await {
+      let n = connections.fetch_add(1, Ordering::SeqCst);
+      let rcpt_reply = rcpt_replies.get(n).copied().unwrap_or("250 ok\r\n");
       let tx = tx.clone();
       tokio::spawn(async move {
         let (read, mut write) = stream.into_split();
@@ -471,7 +482,7 @@ async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
             b"250 ok\r\n"
           } else if upper.starts_with("RCPT TO:") {
             rcpt_to = line.trim_end().to_string();
-            b"250 ok\r\n"
+            rcpt_reply.as_bytes()
           } else if upper.starts_with("DATA") {
             write.write_all(b"354 go on\r\n").await.unwrap();
             loop {
@@ -623,6 +634,36 @@ async fn smtp_sends_a_confirm_and_a_reset_email_with_working_links() {
   emu.login_email("grace@example.org", "password2").await;
   let stats = wait_stats(&emu, |s| s.delivered == 2).await;
   assert_eq!(stats.failed, 0);
+}
+
+/// A transient SMTP reply (4xx) is retried; a permanent one (5xx) is final.
+#[tokio::test]
+async fn smtp_retries_4xx_replies_and_not_5xx() {
+  for (replies, delivered, connections) in [
+    (vec!["451 4.7.1 <Try@Example.org> later\r\n"], 1, 2),
+    (vec!["550 5.1.1 <TRY@example.org> unknown\r\n"], 0, 1),
+  ] {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (port, mut mails) = smtp_sink_answering(replies, count.clone()).await;
+    let emu = start_with(smtp(|s| s.port = Some(port))).await;
+    emu
+      .register("try@example.org", "password1")
+      .await
+      .assert_empty(201);
+    post(&emu, "reset/send", json!({"email": "try@example.org"}))
+      .await
+      .assert_empty(204);
+    let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+    assert_eq!(stats.delivered, delivered);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(count.load(Ordering::SeqCst), connections);
+    if delivered == 1 {
+      assert_eq!(
+        next_mail(&mut mails).await.rcpt_to,
+        "RCPT TO:<try@example.org>"
+      );
+    }
+  }
 }
 
 /// An email in name-addr form names another address than the account's: nothing is sent to it.
