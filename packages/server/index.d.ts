@@ -87,6 +87,13 @@ export interface EmulatorOptions {
   signingKeysFile?: string
   /** A JWKS file whose RSA keys verify RS256 `custom-token` JWTs (enables the provider). */
   customTokenJwksFile?: string
+  /**
+   * The `aud` values a `custom-token` JWT may carry (App Services' Custom JWT `audience`): when
+   * not empty, its `aud` must name one of them. Set it with a shared identity provider's JWKS.
+   */
+  customTokenAudience?: string[]
+  /** The `iss` a `custom-token` JWT must carry. Default: unchecked. */
+  customTokenIssuer?: string
   /** Serve `GET /metrics` (Prometheus text). Default true; `/healthz` and `/readyz` always are. */
   metrics?: boolean
   /** One JSON line per request on stdout (no path, token or body). Default false. */
