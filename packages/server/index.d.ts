@@ -118,7 +118,9 @@ export interface EmulatorOptions {
 
 /**
  * Where confirmation and reset tokens go. `webhook`: a JSON POST `{ type, appId, email, token,
- * tokenId }`, signed (`X-Realm-Auth-Signature: sha256=<hex HMAC>`) with `secretFile`'s text.
+ * tokenId }` to an `https://` URL (`http://` to loopback only), signed with `secretFile`'s text:
+ * `X-Realm-Auth-Timestamp: <unix secs>`, `X-Realm-Auth-Signature: sha256=<hex HMAC of
+ * "<timestamp>." then the body>` (see docs/SERVER.md).
  * `smtp`: an email with a link to `confirmUrl`/`resetUrl` plus `?token=…&tokenId=…`.
  */
 export type EmulatorTokenDelivery =
