@@ -436,7 +436,7 @@ async fn serve_takes_the_key_files_from_its_config_file() {
   );
   let mut child = serve_command(&dir, &["--config", "server.json"])
     .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::inherit())
+    .stderr(std::process::Stdio::piped())
     .spawn()
     .expect("serve starts");
   let stdout = child.stdout.take().unwrap();
@@ -476,7 +476,14 @@ async fn serve_takes_the_key_files_from_its_config_file() {
   let response = common::parse_response(&common::raw_exchange(port, &request).await.unwrap());
   let _ = child.kill();
   let _ = child.wait();
+  let mut stderr = String::new();
+  std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
   assert_eq!(response.status, 200, "{}", response.text());
+  // A JWKS without an audience accepts tokens issued to other apps: serve says so.
+  assert!(
+    stderr.contains("customTokenJwksFile without customTokenAudience"),
+    "{stderr}"
+  );
   assert_eq!(
     header(response.json()["refresh_token"].as_str().unwrap())["kid"],
     "k-serve"
