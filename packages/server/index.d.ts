@@ -91,6 +91,13 @@ export interface EmulatorOptions {
   signingKeysFile?: string
   /** A JWKS file whose RSA keys verify RS256 `custom-token` JWTs (enables the provider). */
   customTokenJwksFile?: string
+  /**
+   * The `aud` values a `custom-token` JWT may carry (App Services' Custom JWT `audience`): when
+   * not empty, its `aud` must name one of them. Set it with a shared identity provider's JWKS.
+   */
+  customTokenAudience?: string[]
+  /** The `iss` a `custom-token` JWT must carry. Default: unchecked. */
+  customTokenIssuer?: string
   /** Serve `GET /metrics` (Prometheus text). Default true; `/healthz` and `/readyz` always are. */
   metrics?: boolean
   /** One JSON line per request on stdout (no path, token or body). Default false. */
@@ -115,7 +122,9 @@ export interface EmulatorOptions {
 
 /**
  * Where confirmation and reset tokens go. `webhook`: a JSON POST `{ type, appId, email, token,
- * tokenId }`, signed (`X-Realm-Auth-Signature: sha256=<hex HMAC>`) with `secretFile`'s text.
+ * tokenId }` to an `https://` URL (`http://` to loopback only), signed with `secretFile`'s text:
+ * `X-Realm-Auth-Timestamp: <unix secs>`, `X-Realm-Auth-Signature: sha256=<hex HMAC of
+ * "<timestamp>." then the body>` (see docs/SERVER.md).
  * `smtp`: an email with a link to `confirmUrl`/`resetUrl` plus `?token=…&tokenId=…`.
  */
 export type EmulatorTokenDelivery =

@@ -253,7 +253,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// A secret from a file: its text, without the line break editors and `echo` leave at its end.
-fn read_secret_file(flag: &str, path: &str) -> Result<String, String> {
+pub(crate) fn read_secret_file(flag: &str, path: &str) -> Result<String, String> {
   let text =
     std::fs::read_to_string(path).map_err(|e| format!("{flag}: cannot read '{path}': {e}"))?;
   let secret = text.trim_end_matches(['\r', '\n']);

@@ -37,6 +37,10 @@ pub(crate) struct CustomKeys {
   hs256: Option<HmacSha256>,
   /// RS256: the JWKS file's RSA keys (never empty when a file is configured).
   rs256: Vec<RsaKey>,
+  /// The `aud` values accepted (a token must name one of them); empty: `aud` is not checked.
+  audience: Vec<String>,
+  /// The `iss` a token must carry; `None`: `iss` is not checked.
+  issuer: Option<String>,
 }
 
 impl fmt::Debug for CustomKeys {
@@ -48,6 +52,8 @@ impl fmt::Debug for CustomKeys {
         "rs256_kids",
         &self.rs256.iter().map(|k| &k.kid).collect::<Vec<_>>(),
       )
+      .field("audience", &self.audience)
+      .field("issuer", &self.issuer)
       .finish()
   }
 }
@@ -76,7 +82,28 @@ impl CustomKeys {
     Ok(CustomKeys {
       hs256: secret.map(|s| HmacSha256::new_from_slice(s).expect("HMAC accepts any key length")),
       rs256: jwks.map(parse_jwks).transpose()?.unwrap_or_default(),
+      audience: Vec::new(),
+      issuer: None,
     })
+  }
+
+  /// These keys, accepting only tokens whose `aud` names one of `audience` (when not empty)
+  /// and whose `iss` is `issuer` (when given). Empty values are refused: they would match a
+  /// token that leaves the claim empty.
+  pub fn with_claims(
+    mut self,
+    audience: &[String],
+    issuer: Option<&str>,
+  ) -> Result<CustomKeys, String> {
+    if audience.iter().any(|a| a.is_empty()) {
+      return Err("customTokenAudience must not hold an empty string".into());
+    }
+    if issuer == Some("") {
+      return Err("customTokenIssuer must not be empty".into());
+    }
+    self.audience = audience.to_vec();
+    self.issuer = issuer.map(str::to_string);
+    Ok(self)
   }
 
   /// [`CustomKeys::new`] with the JWKS read from `jwks_file`.
@@ -114,8 +141,8 @@ impl CustomKeys {
   }
 
   /// Verifies a `custom-token` credential: the signature with the key its `alg` (and `kid`)
-  /// name, `exp` in the future, `nbf` (if any) in the past, `sub` a non-empty string. The
-  /// message says why not, without echoing the token.
+  /// name, `exp` in the future, `nbf` (if any) in the past, `sub` a non-empty string, and
+  /// `aud`/`iss` when configured. The message says why not, without echoing the token.
   pub fn verify(&self, token: &str, now: u64) -> Result<CustomToken, String> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(sig), None) =
@@ -153,7 +180,7 @@ impl CustomKeys {
         return Err(format!("token must be signed with {}", self.accepted()));
       }
     };
-    check_claims(&payload, now)
+    self.check_claims(&payload, now)
   }
 
   /// The RS256 key for a token's `kid`: the key with that `kid`, or the only key when the
@@ -179,28 +206,52 @@ fn header_len(token: &str) -> usize {
   token.find('.').unwrap_or(token.len())
 }
 
-/// The checks on a verified payload, whatever signed it.
-fn check_claims(payload: &[u8], now: u64) -> Result<CustomToken, String> {
-  let claims: serde_json::Value =
-    serde_json::from_slice(payload).map_err(|_| "malformed token payload")?;
-  let exp = claims
-    .get("exp")
-    .and_then(|e| e.as_f64())
-    .ok_or("token has no exp claim")?;
-  if exp <= now as f64 {
-    return Err("token is expired".into());
-  }
-  if let Some(nbf) = claims.get("nbf").and_then(|n| n.as_f64())
-    && nbf > now as f64
-  {
-    return Err("token is not valid yet".into());
-  }
-  match claims.get("sub").and_then(|s| s.as_str()) {
-    Some(sub) if !sub.is_empty() => Ok(CustomToken {
-      sub: sub.to_string(),
-      claims,
-    }),
-    _ => Err("token has no sub claim".into()),
+impl CustomKeys {
+  /// The checks on a verified payload, whatever signed it.
+  fn check_claims(&self, payload: &[u8], now: u64) -> Result<CustomToken, String> {
+    let claims: serde_json::Value =
+      serde_json::from_slice(payload).map_err(|_| "malformed token payload")?;
+    let exp = claims
+      .get("exp")
+      .and_then(|e| e.as_f64())
+      .ok_or("token has no exp claim")?;
+    if exp <= now as f64 {
+      return Err("token is expired".into());
+    }
+    // A present `nbf` must be a number: a string one would otherwise be ignored.
+    if let Some(nbf) = claims.get("nbf") {
+      let nbf = nbf.as_f64().ok_or("malformed token payload")?;
+      if nbf > now as f64 {
+        return Err("token is not valid yet".into());
+      }
+    }
+    if let Some(issuer) = &self.issuer
+      && claims.get("iss").and_then(|i| i.as_str()) != Some(issuer.as_str())
+    {
+      return Err("token issuer is not accepted".into());
+    }
+    if !self.audience.is_empty() {
+      // RFC 7519 §4.1.3: `aud` is one string or an array of them.
+      let accepted = |a: &serde_json::Value| {
+        a.as_str()
+          .is_some_and(|a| self.audience.iter().any(|x| x == a))
+      };
+      let ok = match claims.get("aud") {
+        Some(serde_json::Value::Array(auds)) => auds.iter().any(accepted),
+        Some(aud) => accepted(aud),
+        None => false,
+      };
+      if !ok {
+        return Err("token audience is not accepted".into());
+      }
+    }
+    match claims.get("sub").and_then(|s| s.as_str()) {
+      Some(sub) if !sub.is_empty() => Ok(CustomToken {
+        sub: sub.to_string(),
+        claims,
+      }),
+      _ => Err("token has no sub claim".into()),
+    }
   }
 }
 
@@ -361,6 +412,18 @@ mod tests {
       claims.clone(),
     );
     assert!(keys.verify(&unknown, 1000).unwrap_err().contains("kid"));
+    // Several keys: a token without kid is refused, not verified with the first key.
+    let mut second = public.clone();
+    second["kid"] = json!("k2");
+    let two = json!({"keys": [public, second]}).to_string();
+    let two = CustomKeys::new(None, Some(two.as_bytes())).unwrap();
+    assert_eq!(two.verify(&with_kid, 1000).unwrap().sub, "rsa-1");
+    assert!(
+      two
+        .verify(&no_kid, 1000)
+        .unwrap_err()
+        .contains("several keys")
+    );
     // A payload swapped under a valid signature.
     let (head, rest) = with_kid.split_once('.').unwrap();
     let sig = rest.split_once('.').unwrap().1;
@@ -422,6 +485,52 @@ mod tests {
   }
 
   #[test]
+  fn audience_and_issuer() {
+    let keys = CustomKeys::new(Some(b"s"), None)
+      .unwrap()
+      .with_claims(&["app-1".into(), "app-2".into()], Some("https://idp"))
+      .unwrap();
+    let token = |claims: serde_json::Value| {
+      let mut base = json!({"sub": "u", "exp": 2000});
+      base
+        .as_object_mut()
+        .unwrap()
+        .extend(claims.as_object().unwrap().clone());
+      keys.verify(&sign_hs256(b"s", &base), 1000)
+    };
+    let iss = "https://idp";
+    assert_eq!(token(json!({"aud": "app-2", "iss": iss})).unwrap().sub, "u");
+    assert!(token(json!({"aud": ["other", "app-1"], "iss": iss})).is_ok());
+    for (claims, why) in [
+      (json!({"iss": iss}), "audience"),
+      (json!({"aud": "other", "iss": iss}), "audience"),
+      (json!({"aud": ["other"], "iss": iss}), "audience"),
+      (json!({"aud": [], "iss": iss}), "audience"),
+      (json!({"aud": 1, "iss": iss}), "audience"),
+      (json!({"aud": "app-1"}), "issuer"),
+      (json!({"aud": "app-1", "iss": "https://other"}), "issuer"),
+      (json!({"aud": "app-1", "iss": ["https://idp"]}), "issuer"),
+    ] {
+      let e = token(claims.clone()).unwrap_err();
+      assert!(e.contains(why), "{claims}: {e}");
+    }
+    // Unconfigured, neither claim is looked at.
+    let open = CustomKeys::new(Some(b"s"), None).unwrap();
+    let other = sign_hs256(
+      b"s",
+      &json!({"sub": "u", "exp": 2000, "aud": "x", "iss": "y"}),
+    );
+    assert!(open.verify(&other, 1000).is_ok());
+    // Empty values would accept a token whose claim is empty.
+    let empty = || CustomKeys::new(Some(b"s"), None).unwrap();
+    assert!(empty().with_claims(&["".into()], None).is_err());
+    assert!(empty().with_claims(&[], Some("")).is_err());
+    // A non-numeric nbf is malformed, not ignored.
+    let nbf = sign_hs256(b"s", &json!({"sub": "u", "exp": 2000, "nbf": "2099-01-01"}));
+    assert!(open.verify(&nbf, 1000).unwrap_err().contains("malformed"));
+  }
+
+  #[test]
   fn jwks_validation() {
     let (public, _) = test_key();
     let err = |v: serde_json::Value| match parse_jwks(v.to_string().as_bytes()) {
@@ -435,6 +544,10 @@ mod tests {
         .contains("no RS256")
     );
     assert!(err(json!({"keys": [public, public]})).contains("twice"));
+    // An encryption key cannot verify signatures, even with alg RS256.
+    let mut enc = public.clone();
+    enc["use"] = json!("enc");
+    assert!(err(json!({"keys": [enc]})).contains("no RS256 key"));
     let mut no_kid = public.clone();
     no_kid.as_object_mut().unwrap().remove("kid");
     let mut other = public.clone();

@@ -5,8 +5,9 @@
 //! an instant after a register, confirm/send, confirm/call or reset/send: this module hands it
 //! on. Delivery runs in its own task, after the answer is decided, so a slow or dead receiver
 //! never delays or changes a client's answer (the real server also answers 204 to reset/send
-//! whatever becomes of the email). Failures go to stderr without the token, its id or the
-//! address's local part, and are counted ([`DeliveryStats`]).
+//! whatever becomes of the email). Failures go to stderr without the token or its id, and are
+//! counted ([`DeliveryStats`]); the address shows as its domain only, and an SMTP server's reply
+//! is scrubbed of addresses and of the local part (best effort: a server may word it otherwise).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{KeyInit, Mac};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use lettre::message::header::ContentType;
@@ -41,7 +42,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Deliveries waiting or under way at most; more are dropped (and counted as failed), so that a
 /// flood of reset/send requests to a dead receiver cannot grow memory without bound.
 const MAX_IN_FLIGHT: usize = 1024;
-/// The response header of a webhook that is read, at most (the status line is all that counts).
+/// The buffer for a webhook's response head, at most (its status is all that counts; the body
+/// is never read).
 const RESPONSE_LIMIT: usize = 64 * 1024;
 
 /// Where confirmation and reset tokens go in production: a webhook or an SMTP server. JSON:
@@ -62,20 +64,27 @@ pub struct WebhookDelivery {
   /// `http://` or `https://` URL the POST goes to.
   pub url: String,
   /// A file holding the HMAC-SHA256 key (its text, without a trailing line break): each POST then
-  /// carries `X-Realm-Auth-Signature: sha256=<hex HMAC of the body>`. Read once, at start.
+  /// carries `X-Realm-Auth-Timestamp: <unix seconds>` and `X-Realm-Auth-Signature:
+  /// sha256=<hex HMAC of "<timestamp>." followed by the body>`. Read once, at start.
   #[serde(default)]
   pub secret_file: Option<PathBuf>,
-  /// Deadline of one attempt: connecting, TLS, sending and the response's status (default 5000).
+  /// Deadline of one attempt: connecting, TLS, sending and the response's status (default 5000);
+  /// the response's body is not read.
   #[serde(default = "default_timeout_ms")]
   pub timeout_ms: u64,
 }
 
-// The URL's query may hold a key of the receiver's: show where it goes, not the whole URL.
+// The URL's query and userinfo may hold a key of the receiver's: show where it goes, not the
+// whole URL (`Config` is printed before `Delivery::new` refuses credentials in it).
 impl fmt::Debug for WebhookDelivery {
   fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let shown = url::Url::parse(&self.url).map_or_else(
       |_| "<unparsable>".to_string(),
-      |u| u[..url::Position::AfterPath].to_string(),
+      |mut u| {
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u[..url::Position::AfterPath].to_string()
+      },
     );
     f.debug_struct("WebhookDelivery")
       .field("url", &shown)
@@ -150,6 +159,8 @@ pub(crate) struct Delivery {
   delivered: AtomicU64,
   failed: AtomicU64,
   in_flight: AtomicUsize,
+  /// [`MAX_IN_FLIGHT`], lowered by tests.
+  max_in_flight: usize,
 }
 
 enum Sender {
@@ -189,22 +200,9 @@ impl Failure {
   }
 }
 
-/// Reads a secret file: its text without the line break editors and `echo` leave at its end.
-async fn read_secret(what: &str, path: &Path) -> Result<String, String> {
-  let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-    format!(
-      "tokenDelivery.{what}: cannot read '{}': {e}",
-      path.display()
-    )
-  })?;
-  let secret = text.trim_end_matches(['\r', '\n']);
-  if secret.is_empty() {
-    return Err(format!(
-      "tokenDelivery.{what}: '{}' is empty",
-      path.display()
-    ));
-  }
-  Ok(secret.to_string())
+/// Reads a secret file, as the command line's `-file` flags do.
+fn read_secret(what: &str, path: &Path) -> Result<String, String> {
+  crate::cli::read_secret_file(&format!("tokenDelivery.{what}"), &path.to_string_lossy())
 }
 
 fn page_url(what: &str, text: &str) -> Result<url::Url, String> {
@@ -223,6 +221,35 @@ fn check_timeout(ms: u64) -> Result<Duration, String> {
     return Err("tokenDelivery.timeoutMs must be between 1 and 120000".into());
   }
   Ok(Duration::from_millis(ms))
+}
+
+/// Whether `host` is this machine: `localhost` or a loopback address.
+fn is_loopback(host: url::Host<&str>) -> bool {
+  match host {
+    url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+    url::Host::Ipv4(ip) => ip.is_loopback(),
+    url::Host::Ipv6(ip) => ip.is_loopback(),
+  }
+}
+
+/// The SMTP `host` as lettre needs it, and whether it is loopback. lettre resolves the text as
+/// given, so a port or IPv6 brackets in it would only fail at delivery time: refused at start.
+fn smtp_host(text: &str) -> Result<(String, bool), String> {
+  let host = match text.parse::<std::net::IpAddr>() {
+    Ok(std::net::IpAddr::V4(ip)) => url::Host::Ipv4(ip),
+    Ok(std::net::IpAddr::V6(ip)) => url::Host::Ipv6(ip),
+    Err(_) => url::Host::parse(text).map_err(|_| {
+      format!("tokenDelivery.host '{text}' is not a host name (give the port in \"port\")")
+    })?,
+  };
+  Ok(match host {
+    url::Host::Domain(name) => {
+      let loopback = is_loopback(url::Host::Domain(&name));
+      (name, loopback)
+    }
+    url::Host::Ipv4(ip) => (ip.to_string(), ip.is_loopback()),
+    url::Host::Ipv6(ip) => (ip.to_string(), ip.is_loopback()),
+  })
 }
 
 /// rustls with ring and the OS's roots, which honour `SSL_CERT_FILE` (as the client does).
@@ -265,7 +292,15 @@ impl Delivery {
           );
         }
         let tls = match url.scheme() {
-          "http" => None,
+          // The body holds a live reset token: in clear text only across this machine.
+          "http" if is_loopback(url.host().expect("checked above")) => None,
+          "http" => {
+            return Err(
+              "tokenDelivery.url: http:// would send reset tokens in clear text: use https:// \
+               (http:// is allowed to a loopback host only)"
+                .into(),
+            );
+          }
           "https" => Some(tls_connector()?),
           other => {
             return Err(format!(
@@ -275,7 +310,7 @@ impl Delivery {
         };
         let key = match &hook.secret_file {
           Some(path) => {
-            let secret = read_secret("secretFile", path).await?;
+            let secret = read_secret("secretFile", path)?;
             Some(HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key"))
           }
           None => None,
@@ -284,12 +319,7 @@ impl Delivery {
       }
       TokenDelivery::Smtp(smtp) => {
         let timeout = check_timeout(smtp.timeout_ms)?;
-        if smtp.host.is_empty() || smtp.host.contains(|c: char| c.is_whitespace() || c == '/') {
-          return Err(format!(
-            "tokenDelivery.host '{}' is not a host name",
-            smtp.host
-          ));
-        }
+        let (host, loopback) = smtp_host(&smtp.host)?;
         let from: Mailbox = smtp.from.parse().map_err(|e| {
           format!(
             "tokenDelivery.from '{}' is not an email address: {e}",
@@ -301,7 +331,7 @@ impl Delivery {
         let credentials = match (&smtp.username, &smtp.password_file) {
           (Some(user), Some(path)) => Some(Credentials::new(
             user.clone(),
-            read_secret("passwordFile", path).await?,
+            read_secret("passwordFile", path)?,
           )),
           (None, None) => None,
           _ => {
@@ -311,12 +341,6 @@ impl Delivery {
           }
         };
         // A password in clear text may cross only this machine's loopback.
-        let loopback = smtp.host == "localhost"
-          || smtp
-            .host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
         if smtp.tls == SmtpTls::None && credentials.is_some() && !loopback {
           return Err(
             "tokenDelivery: tls \"none\" would send the SMTP password in clear text: use \
@@ -325,10 +349,10 @@ impl Delivery {
           );
         }
         let builder = match smtp.tls {
-          SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-          SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+          SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+          SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
             .map_err(|e| format!("tokenDelivery: TLS setup: {e}"))?,
-          SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+          SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)
             .map_err(|e| format!("tokenDelivery: TLS setup: {e}"))?,
         };
         let port = smtp.port.unwrap_or(match smtp.tls {
@@ -357,6 +381,7 @@ impl Delivery {
       delivered: AtomicU64::new(0),
       failed: AtomicU64::new(0),
       in_flight: AtomicUsize::new(0),
+      max_in_flight: MAX_IN_FLIGHT,
     })
   }
 
@@ -387,12 +412,21 @@ impl Delivery {
           "tokenId": pair.token_id,
         }))
         .expect("JSON of strings");
+        // The signature covers the time of this attempt, so that a receiver can refuse a
+        // replayed request once it is older than its tolerance.
+        let timestamp = std::time::SystemTime::now()
+          .duration_since(std::time::UNIX_EPOCH)
+          .map_or(0, |d| d.as_secs())
+          .to_string();
         let signature = key.as_ref().map(|key| {
           let mut mac = key.clone();
+          mac.update(timestamp.as_bytes());
+          mac.update(b".");
           mac.update(&body);
-          format!("sha256={}", hex(&mac.finalize().into_bytes()))
+          format!("sha256={}", crate::ids::hex(&mac.finalize().into_bytes()))
         });
-        match tokio::time::timeout(self.timeout, post(url, tls.as_ref(), body, signature)).await {
+        let signed = signature.map(|s| (timestamp, s));
+        match tokio::time::timeout(self.timeout, post(url, tls.as_ref(), body, signed)).await {
           Ok(result) => result,
           Err(_) => Err(Failure::retry(format!(
             "no answer within {} ms",
@@ -406,9 +440,12 @@ impl Delivery {
         confirm_url,
         reset_url,
       } => {
-        let to: Mailbox = email
+        // A bare address only: a Mailbox would also take `"victim@x" <attacker@y>` and mail
+        // the token to an address other than the account's.
+        let to: lettre::Address = email
           .parse()
           .map_err(|_| Failure::fatal("the account's email is not a deliverable address"))?;
+        let to = Mailbox::new(None, to);
         let (page, subject) = match kind {
           Pending::Confirm => (confirm_url, "Confirm your email"),
           Pending::Reset => (reset_url, "Reset your password"),
@@ -438,17 +475,10 @@ impl Delivery {
           .map_err(|e| Failure::fatal(format!("cannot build the message: {e}")))?;
         match tokio::time::timeout(self.timeout, transport.send(message)).await {
           Ok(Ok(_)) => Ok(()),
-          Ok(Err(e)) => {
-            // The server's reply may quote the recipient: keep its domain only.
-            let mut text = e.to_string();
-            if !email.is_empty() {
-              text = text.replace(email, &redacted(email));
-            }
-            Err(Failure {
-              message: text,
-              retry: !e.is_permanent(),
-            })
-          }
+          Ok(Err(e)) => Err(Failure {
+            message: scrub(&e.to_string(), email),
+            retry: !e.is_permanent(),
+          }),
           Err(_) => Err(Failure::retry(format!(
             "no answer within {} ms",
             self.timeout.as_millis()
@@ -490,20 +520,60 @@ impl Delivery {
       Sender::Webhook { .. } => "webhook",
       Sender::Smtp { .. } => "smtp",
     };
+    // One line per failure, whatever the reply or the app id hold.
     eprintln!(
-      "realm-auth-server: {} token for {} in app {app} not delivered ({via}): {why}",
+      "realm-auth-server: {} token for {} in app {} not delivered ({via}): {}",
       kind_name(kind),
       redacted(email),
+      printable(app),
+      printable(why),
     );
   }
 }
 
-/// The address as logs may show it: the domain only.
+/// The address as logs may show it: the domain only, with control characters escaped (the
+/// email is the client's text, and a line break in it would forge a log line).
 fn redacted(email: &str) -> String {
   match email.rsplit_once('@') {
-    Some((_, domain)) => format!("<…@{domain}>"),
+    Some((_, domain)) => format!("<…@{}>", printable(domain)),
     None => "<an address without a domain>".into(),
   }
+}
+
+/// `text` with control characters (line breaks above all) and Unicode line separators escaped.
+fn printable(text: &str) -> String {
+  let mut out = String::with_capacity(text.len());
+  for c in text.chars() {
+    if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+      out.extend(c.escape_default());
+    } else {
+      out.push(c);
+    }
+  }
+  out
+}
+
+/// An SMTP server's reply without the recipient: every word holding an `@` becomes its
+/// domain, and the address's local part, in any case, is cut wherever it stands alone.
+fn scrub(reply: &str, email: &str) -> String {
+  let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
+  let mut out = String::with_capacity(reply.len());
+  for piece in reply.split_inclusive(char::is_whitespace) {
+    let word = piece.trim_end_matches(char::is_whitespace);
+    let gap = &piece[word.len()..];
+    let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+    if word.contains('@') {
+      out.push_str(&redacted(
+        word.trim_matches(['<', '>', '"', '\'', ',', ';', ':', '.']),
+      ));
+    } else if !local.is_empty() && bare.eq_ignore_ascii_case(local) {
+      out.push_str("<…>");
+    } else {
+      out.push_str(word);
+    }
+    out.push_str(gap);
+  }
+  out
 }
 
 fn kind_name(kind: Pending) -> &'static str {
@@ -513,16 +583,12 @@ fn kind_name(kind: Pending) -> &'static str {
   }
 }
 
-fn hex(bytes: &[u8]) -> String {
-  bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// One POST on a fresh connection (deliveries are rare: no pool to keep healthy).
 async fn post(
   url: &url::Url,
   tls: Option<&TlsConnector>,
   body: Vec<u8>,
-  signature: Option<String>,
+  signed: Option<(String, String)>,
 ) -> Result<(), Failure> {
   let host = url.host().expect("checked at start");
   let port = url.port_or_known_default().unwrap_or(80);
@@ -540,8 +606,10 @@ async fn post(
     .header(hyper::header::CONTENT_TYPE, "application/json")
     .header(hyper::header::USER_AGENT, "realm-auth-server")
     .header(hyper::header::CONNECTION, "close");
-  if let Some(signature) = signature {
-    request = request.header("x-realm-auth-signature", signature);
+  if let Some((timestamp, signature)) = signed {
+    request = request
+      .header("x-realm-auth-timestamp", timestamp)
+      .header("x-realm-auth-signature", signature);
   }
   let request = request
     .body(Full::new(Bytes::from(body)))
@@ -590,12 +658,10 @@ where
     .send_request(request)
     .await
     .map_err(|e| Failure::retry(format!("HTTP: {e}")))?;
-  let status = response.status();
-  // Read (a bounded amount of) the body so the exchange ends cleanly; its content is unused.
-  let _ = http_body_util::Limited::new(response.into_body(), RESPONSE_LIMIT)
-    .collect()
-    .await;
-  Ok(status)
+  // The status decides; the body is not awaited, so a slow or endless one cannot turn an
+  // accepted token into a timeout and a second delivery. The request said `Connection: close`,
+  // and the driver task is aborted with `_driver`.
+  Ok(response.status())
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -609,18 +675,121 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Hands a freshly issued token to the configured delivery, if any, in a task of its own; the
 /// caller's answer does not wait for it.
 pub(crate) fn deliver(shared: &Shared, app: &str, kind: Pending, email: &str, pair: &TokenPair) {
-  let Some(delivery) = shared.delivery.get() else {
-    return;
-  };
-  if delivery.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
-    delivery.in_flight.fetch_sub(1, Ordering::AcqRel);
-    delivery.fail(kind, app, email, "too many deliveries waiting; dropped");
-    return;
+  if let Some(delivery) = &shared.delivery {
+    delivery.spawn(kind, app, email, pair);
   }
-  let delivery = delivery.clone();
-  let (app, email, pair) = (app.to_string(), email.to_string(), pair.clone());
-  tokio::spawn(async move {
-    delivery.run(kind, &app, &email, &pair).await;
-    delivery.in_flight.fetch_sub(1, Ordering::AcqRel);
-  });
+}
+
+impl Delivery {
+  /// Starts a delivery task, or drops the token (counted as failed) when
+  /// [`Delivery::max_in_flight`] are already waiting or under way.
+  fn spawn(self: &Arc<Self>, kind: Pending, app: &str, email: &str, pair: &TokenPair) {
+    if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+      self.in_flight.fetch_sub(1, Ordering::AcqRel);
+      self.fail(kind, app, email, "too many deliveries waiting; dropped");
+      return;
+    }
+    let delivery = self.clone();
+    let (app, email, pair) = (app.to_string(), email.to_string(), pair.clone());
+    tokio::spawn(async move {
+      delivery.run(kind, &app, &email, &pair).await;
+      delivery.in_flight.fetch_sub(1, Ordering::AcqRel);
+    });
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn log_text_cannot_break_lines_or_name_the_recipient() {
+    let forged = redacted("a@x\nrealm-auth-server: TLS certificate reloaded\r\u{2028}");
+    assert!(!forged.contains(['\n', '\r', '\u{2028}']), "{forged}");
+    assert!(forged.starts_with("<…@x\\n"), "{forged}");
+    let reply =
+      "permanent error (550): 5.1.1 <Grace.Hopper@Example.ORG>: user GRACE.HOPPER unknown";
+    let scrubbed = scrub(reply, "grace.hopper@example.org");
+    assert!(!scrubbed.to_lowercase().contains("grace"), "{scrubbed}");
+    assert!(scrubbed.contains("5.1.1 <…@Example.ORG>"), "{scrubbed}");
+    assert!(
+      scrubbed.starts_with("permanent error (550): "),
+      "{scrubbed}"
+    );
+    assert_eq!(printable("a\tb"), "a\\tb");
+  }
+
+  /// Past the cap, tokens are dropped and counted, and the dropped ones hold no slot.
+  #[tokio::test]
+  async fn at_most_max_in_flight_deliveries() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+      let mut held = Vec::new();
+      while let Ok((stream, _)) = silent.accept().await {
+        held.push(stream);
+      }
+    });
+    let hook = WebhookDelivery {
+      url,
+      secret_file: None,
+      timeout_ms: 60_000,
+    };
+    let mut delivery = Delivery::new(&TokenDelivery::Webhook(hook)).await.unwrap();
+    assert_eq!(delivery.max_in_flight, 1024);
+    delivery.max_in_flight = 2;
+    let delivery = Arc::new(delivery);
+    let pair = TokenPair {
+      token: "t".into(),
+      token_id: "i".into(),
+    };
+    for _ in 0..5 {
+      delivery.spawn(Pending::Reset, "app", "a@example.com", &pair);
+    }
+    let expected = DeliveryStats {
+      delivered: 0,
+      failed: 3,
+      in_flight: 2,
+    };
+    assert_eq!(delivery.stats(), expected);
+  }
+
+  #[test]
+  fn smtp_hosts_are_bare() {
+    let ok = |text: &str| smtp_host(text).unwrap();
+    assert_eq!(ok("[::1]"), ("::1".to_string(), true));
+    assert_eq!(ok("::1"), ("::1".to_string(), true));
+    assert_eq!(ok("127.0.0.1"), ("127.0.0.1".to_string(), true));
+    assert_eq!(ok("LocalHost"), ("localhost".to_string(), true));
+    assert_eq!(
+      ok("smtp.example.com"),
+      ("smtp.example.com".to_string(), false)
+    );
+    assert_eq!(ok("[2001:db8::1]"), ("2001:db8::1".to_string(), false));
+    for bad in [
+      "",
+      " ",
+      "smtp.example.com:587",
+      "[::1]:25",
+      "a b",
+      "smtp/x",
+      "[::1",
+    ] {
+      assert!(smtp_host(bad).is_err(), "{bad}");
+    }
+  }
+
+  #[test]
+  fn webhook_debug_hides_credentials_and_query() {
+    let hook = WebhookDelivery {
+      url: "https://user:hunter22@hooks.example.com/realm?key=s3cret#frag".into(),
+      secret_file: None,
+      timeout_ms: 5000,
+    };
+    let debug = format!("{hook:?}");
+    assert!(debug.contains("https://hooks.example.com/realm"), "{debug}");
+    for hidden in ["user", "hunter22", "s3cret", "frag"] {
+      assert!(!debug.contains(hidden), "{debug}");
+    }
+  }
 }

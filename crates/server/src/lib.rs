@@ -154,6 +154,13 @@ pub struct Config {
   /// has none). Enables the provider, alone or with [`Config::custom_token_secret`] (which keeps
   /// verifying HS256 tokens). Read once, at start.
   pub custom_token_jwks_file: Option<PathBuf>,
+  /// The `aud` values a `custom-token` credential may carry (App Services' Custom JWT
+  /// `audience`): when not empty, a token's `aud` (a string or an array) must name one of them.
+  /// Needed whenever the keys also sign tokens for other apps, as a shared identity provider's
+  /// JWKS does. Default: empty, `aud` unchecked.
+  pub custom_token_audience: Vec<String>,
+  /// The `iss` a `custom-token` credential must carry; `None` (the default): unchecked.
+  pub custom_token_issuer: Option<String>,
   /// Serve the Prometheus text page at `/metrics` (default true; `/healthz` and `/readyz` are
   /// always served).
   pub metrics: bool,
@@ -216,6 +223,8 @@ impl Default for Config {
       max_requests_per_connection: 1000,
       signing_keys_file: None,
       custom_token_jwks_file: None,
+      custom_token_audience: Vec::new(),
+      custom_token_issuer: None,
       metrics: true,
       access_log: false,
       shutdown_grace_ms: None,
@@ -273,6 +282,8 @@ impl fmt::Debug for Config {
       )
       .field("signing_keys_file", &self.signing_keys_file)
       .field("custom_token_jwks_file", &self.custom_token_jwks_file)
+      .field("custom_token_audience", &self.custom_token_audience)
+      .field("custom_token_issuer", &self.custom_token_issuer)
       .field("metrics", &self.metrics)
       .field("access_log", &self.access_log)
       .field("shutdown_grace_ms", &self.shutdown_grace_ms)
@@ -463,7 +474,23 @@ impl Emulator {
       config.custom_token_jwks_file.as_deref(),
     )
     .await
+    .and_then(|keys| {
+      keys.with_claims(
+        &config.custom_token_audience,
+        config.custom_token_issuer.as_deref(),
+      )
+    })
     .map_err(EmulatorError::Config)?;
+    // A published JWKS usually signs tokens for every client of the provider.
+    if !config.control_api
+      && config.custom_token_jwks_file.is_some()
+      && config.custom_token_audience.is_empty()
+    {
+      eprintln!(
+        "realm-auth-server: customTokenJwksFile without customTokenAudience: any token its keys \
+         sign logs in, including tokens issued to other apps of the same identity provider"
+      );
+    }
     let delivery = match &config.token_delivery {
       Some(settings) => Some(Arc::new(
         delivery::Delivery::new(settings)
@@ -580,10 +607,8 @@ impl Emulator {
     );
     shared.tls = tls;
     shared.trusted_proxies = trusted_proxies;
+    shared.delivery = delivery;
     let shared = Arc::new(shared);
-    if let Some(delivery) = delivery {
-      let _ = shared.delivery.set(delivery);
-    }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(shared.clone(), listener, shutdown_rx));
     Ok(Emulator {
@@ -644,7 +669,7 @@ impl Emulator {
     self
       .shared
       .delivery
-      .get()
+      .as_ref()
       .map(|d| d.stats())
       .unwrap_or_default()
   }

@@ -72,8 +72,8 @@ pub(crate) struct Shared {
   pub tls: Option<crate::tls::Tls>,
   /// Whose `X-Forwarded-For` names the client ([`Config::trusted_proxies`]).
   pub trusted_proxies: crate::client_ip::TrustedProxies,
-  /// Where confirmation and reset tokens go ([`Config::token_delivery`]); set once at start.
-  pub(crate) delivery: std::sync::OnceLock<Arc<crate::delivery::Delivery>>,
+  /// Where confirmation and reset tokens go ([`Config::token_delivery`]).
+  pub(crate) delivery: Option<Arc<crate::delivery::Delivery>>,
 }
 
 impl Shared {
@@ -107,7 +107,7 @@ impl Shared {
       ops: crate::ops::Ops::new(config.access_log, config.metrics),
       tls: None,
       trusted_proxies: Default::default(),
-      delivery: std::sync::OnceLock::new(),
+      delivery: None,
       config,
     }
   }

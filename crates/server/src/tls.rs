@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{Error as PemError, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -25,7 +25,8 @@ pub(crate) struct Tls {
 }
 
 /// Builds a server configuration from PEM files: the chain (leaf first) and its private key
-/// (PKCS#8, PKCS#1 or SEC1). Errors name the file, never its content.
+/// (PKCS#8, PKCS#1 or SEC1). Errors name the files; they may quote the certificate file (it is
+/// public), never the key file.
 fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, String> {
   let certs = CertificateDer::pem_file_iter(cert_file)
     .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
@@ -36,8 +37,16 @@ fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>,
       cert_file.display()
     ));
   }
-  let key = PrivateKeyDer::from_pem_file(key_file)
-    .map_err(|e| format!("TLS key {}: {e}", key_file.display()))?;
+  let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
+    // A PEM error's Display may quote the file's lines (a key on one line is inside its BEGIN
+    // line): only the I/O error, which quotes nothing, is shown.
+    let why = match e {
+      PemError::Io(e) => e.to_string(),
+      PemError::NoItemsFound => "no private key in the file".into(),
+      _ => "not a PEM private key (check the BEGIN and END lines and the line breaks)".into(),
+    };
+    format!("TLS key {}: {why}", key_file.display())
+  })?;
   let provider = Arc::new(rustls::crypto::ring::default_provider());
   let mut config = ServerConfig::builder_with_provider(provider)
     .with_safe_default_protocol_versions()

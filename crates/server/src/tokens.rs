@@ -82,7 +82,8 @@ struct RefreshOut<'a> {
 /// Why a token was refused (goes into the error message after "invalid session: ").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reject {
-  /// Not three base64url parts, or payload is not our claims JSON.
+  /// Not three base64url parts, a header that does not decode or whose `alg` is not HS256, or
+  /// a payload that is not our claims JSON.
   Malformed,
   /// The signature does not match.
   BadSignature,

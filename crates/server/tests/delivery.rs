@@ -104,6 +104,14 @@ async fn answer<S>(mut stream: S, status: u16, tx: mpsc::UnboundedSender<Receive
 where
   S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+  let _ = tx.send(read_request(&mut stream).await);
+  let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  let _ = stream.write_all(answer.as_bytes()).await;
+  let _ = stream.shutdown().await;
+}
+
+/// Reads one request's head and body.
+async fn read_request<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Received {
   let mut raw = Vec::new();
   let mut buf = [0u8; 4096];
   let head_end = loop {
@@ -132,10 +140,7 @@ where
     assert!(got > 0, "closed before the body");
     body.extend_from_slice(&buf[..got]);
   }
-  let _ = tx.send(Received { headers, body });
-  let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  let _ = stream.write_all(answer.as_bytes()).await;
-  let _ = stream.shutdown().await;
+  Received { headers, body }
 }
 
 /// A file in the temp folder holding `text`.
@@ -213,7 +218,18 @@ async fn webhook_delivers_signed_confirm_and_reset_tokens_that_work() {
   assert_eq!(got.header("content-type"), Some("application/json"));
   let host = hook.url.trim_start_matches("http://");
   assert_eq!(got.header("host"), Some(&host[..host.find('/').unwrap()]));
+  // The signature covers "<timestamp>." and the body; the timestamp is the attempt's.
+  let timestamp = got.header("x-realm-auth-timestamp").expect("a timestamp");
+  let now = std::time::SystemTime::now()
+    .duration_since(std::time::UNIX_EPOCH)
+    .unwrap()
+    .as_secs();
+  assert!(
+    timestamp.parse::<u64>().unwrap().abs_diff(now) < 60,
+    "{timestamp}"
+  );
   let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"a webhook signing secret").unwrap();
+  mac.update(format!("{timestamp}.").as_bytes());
   mac.update(&got.body);
   assert_eq!(
     got.header("x-realm-auth-signature").map(str::to_string),
@@ -284,6 +300,7 @@ async fn webhook_without_a_secret_is_unsigned_and_5xx_is_retried() {
   for _ in 0..3 {
     let got = hook.next().await;
     assert!(got.header("x-realm-auth-signature").is_none());
+    assert!(got.header("x-realm-auth-timestamp").is_none());
     bodies.push(got.body);
   }
   // The same payload each time.
@@ -300,6 +317,27 @@ async fn webhook_without_a_secret_is_unsigned_and_5xx_is_retried() {
   let v: Value = serde_json::from_slice(&bodies[0]).unwrap();
   assert_eq!(v["token"], pending.token);
   assert_eq!(v["tokenId"], pending.token_id);
+
+  // 429 and 408 are worth another attempt.
+  let mut busy = Hook::start(vec![429, 408]).await;
+  let emu = start_with(Config {
+    token_delivery: webhook(&busy.url, None, 5000),
+    ..Config::default()
+  })
+  .await;
+  emu
+    .register("busy@example.com", "password1")
+    .await
+    .assert_empty(201);
+  post(&emu, "reset/send", json!({"email": "busy@example.com"}))
+    .await
+    .assert_empty(204);
+  for _ in 0..3 {
+    busy.next().await;
+  }
+  let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+  assert_eq!((stats.delivered, stats.failed), (1, 0));
+  assert_eq!(busy.attempts.load(Ordering::SeqCst), 3);
 
   // A 4xx is final: one attempt, counted as failed.
   let mut refusing = Hook::start(vec![400]).await;
@@ -361,6 +399,46 @@ async fn an_unreachable_or_silent_receiver_neither_delays_nor_fails_the_answer()
   }
 }
 
+/// A receiver that answers 200 and then never sends the body it announced: the token was
+/// accepted, so it is delivered once, not retried when the attempt's deadline passes.
+#[tokio::test]
+async fn a_2xx_answer_counts_even_when_its_body_never_comes() {
+  let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+  let url = format!(
+    "http://127.0.0.1:{}/",
+    listener.local_addr().unwrap().port()
+  );
+  let attempts = Arc::new(AtomicUsize::new(0));
+  let counter = attempts.clone();
+  tokio::spawn(async move {
+    let mut held = Vec::new();
+    while let Ok((mut stream, _)) = listener.accept().await {
+      counter.fetch_add(1, Ordering::SeqCst);
+      read_request(&mut stream).await;
+      let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok";
+      stream.write_all(head).await.unwrap();
+      held.push(stream);
+    }
+  });
+  let emu = start_with(Config {
+    token_delivery: webhook(&url, None, 300),
+    ..Config::default()
+  })
+  .await;
+  emu
+    .register("slow@example.com", "password1")
+    .await
+    .assert_empty(201);
+  post(&emu, "reset/send", json!({"email": "slow@example.com"}))
+    .await
+    .assert_empty(204);
+  let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+  assert_eq!((stats.delivered, stats.failed), (1, 0));
+  // Past the deadline and the first backoff: no second attempt.
+  tokio::time::sleep(Duration::from_millis(700)).await;
+  assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}
+
 /// A minimal SMTP server: one message per connection, captured whole.
 struct Mail {
   mail_from: String,
@@ -369,11 +447,22 @@ struct Mail {
 }
 
 async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
+  smtp_sink_answering(Vec::new(), Arc::default()).await
+}
+
+/// [`smtp_sink`] answering `RCPT TO` on the n-th connection with `rcpt_replies[n]` (250 past the
+/// end), counting connections in `connections`.
+async fn smtp_sink_answering(
+  rcpt_replies: Vec<&'static str>,
+  connections: Arc<AtomicUsize>,
+) -> (u16, mpsc::UnboundedReceiver<Mail>) {
   let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
   let port = listener.local_addr().unwrap().port();
   let (tx, rx) = mpsc::unbounded_channel();
   tokio::spawn(async move {
     while let Ok((stream, _)) = listener.accept().await {
+      let n = connections.fetch_add(1, Ordering::SeqCst);
+      let rcpt_reply = rcpt_replies.get(n).copied().unwrap_or("250 ok\r\n");
       let tx = tx.clone();
       tokio::spawn(async move {
         let (read, mut write) = stream.into_split();
@@ -393,7 +482,7 @@ async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
             b"250 ok\r\n"
           } else if upper.starts_with("RCPT TO:") {
             rcpt_to = line.trim_end().to_string();
-            b"250 ok\r\n"
+            rcpt_reply.as_bytes()
           } else if upper.starts_with("DATA") {
             write.write_all(b"354 go on\r\n").await.unwrap();
             loop {
@@ -547,6 +636,52 @@ async fn smtp_sends_a_confirm_and_a_reset_email_with_working_links() {
   assert_eq!(stats.failed, 0);
 }
 
+/// A transient SMTP reply (4xx) is retried; a permanent one (5xx) is final.
+#[tokio::test]
+async fn smtp_retries_4xx_replies_and_not_5xx() {
+  for (replies, delivered, connections) in [
+    (vec!["451 4.7.1 <Try@Example.org> later\r\n"], 1, 2),
+    (vec!["550 5.1.1 <TRY@example.org> unknown\r\n"], 0, 1),
+  ] {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (port, mut mails) = smtp_sink_answering(replies, count.clone()).await;
+    let emu = start_with(smtp(|s| s.port = Some(port))).await;
+    emu
+      .register("try@example.org", "password1")
+      .await
+      .assert_empty(201);
+    post(&emu, "reset/send", json!({"email": "try@example.org"}))
+      .await
+      .assert_empty(204);
+    let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+    assert_eq!(stats.delivered, delivered);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(count.load(Ordering::SeqCst), connections);
+    if delivered == 1 {
+      assert_eq!(
+        next_mail(&mut mails).await.rcpt_to,
+        "RCPT TO:<try@example.org>"
+      );
+    }
+  }
+}
+
+/// An email in name-addr form names another address than the account's: nothing is sent to it.
+#[tokio::test]
+async fn smtp_sends_only_to_a_bare_address() {
+  let (port, mut mails) = smtp_sink().await;
+  let emu = start_with(smtp(|s| s.port = Some(port))).await;
+  let email = "\"victim@example.com\" <attacker@evil.com>";
+  emu.register(email, "password1").await.assert_empty(201);
+  post(&emu, "reset/send", json!({ "email": email }))
+    .await
+    .assert_empty(204);
+  let stats = wait_stats(&emu, |s| s.delivered + s.failed == 1).await;
+  assert_eq!((stats.delivered, stats.failed), (0, 1));
+  tokio::time::sleep(Duration::from_millis(200)).await;
+  assert!(mails.try_recv().is_err(), "a mail was sent");
+}
+
 async fn start_error(config: Config) -> String {
   match Emulator::start(config).await {
     Err(EmulatorError::Config(message)) => message,
@@ -583,6 +718,14 @@ async fn bad_delivery_settings_stop_the_start() {
   for (config, expected) in [
     (hook("not a url"), "tokenDelivery.url is not a URL"),
     (hook("ftp://127.0.0.1/x"), "must be http:// or https://"),
+    (
+      hook("http://hooks.example.com/x"),
+      "http:// would send reset tokens in clear text",
+    ),
+    (
+      hook("http://10.0.0.1/x"),
+      "http:// would send reset tokens in clear text",
+    ),
     (
       hook("http://user:pw@127.0.0.1/x"),
       "must not hold credentials",
@@ -641,6 +784,10 @@ async fn bad_delivery_settings_stop_the_start() {
     ),
     (smtp(|s| s.host = String::new()), "is not a host name"),
     (
+      smtp(|s| s.host = "smtp.example.com:587".into()),
+      "is not a host name",
+    ),
+    (
       smtp(|s| {
         s.host = "mail.example.com".into();
         s.username = Some("mailer".into());
@@ -652,6 +799,15 @@ async fn bad_delivery_settings_stop_the_start() {
     let message = start_error(config).await;
     assert!(message.contains(expected), "{message:?} lacks {expected:?}");
     assert!(!message.contains("hunter22"), "{message}");
+  }
+
+  // Clear text is fine across this machine.
+  for url in [
+    "http://localhost:9/",
+    "http://127.0.0.2:9/",
+    "http://[::1]:9/",
+  ] {
+    Emulator::start(hook(url)).await.expect(url).stop().await;
   }
 
   // Production: confirmation required and nowhere to send the tokens.
@@ -852,82 +1008,27 @@ async fn serve_refuses_confirmation_without_delivery_and_logs_failures_without_t
   }
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
-  std::process::Command::new("openssl")
-    .current_dir(dir)
-    .args(args)
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .status()
-    .is_ok_and(|s| s.success())
-}
-
 /// A CA (`ca-{name}.pem`) in `dir`; with `leaf`, also `leaf.pem`/`leaf.key` for `localhost` and
 /// 127.0.0.1, signed by it.
-fn make_ca(dir: &std::path::Path, name: &str, leaf: bool) -> bool {
-  let (ca, key) = (format!("ca-{name}.pem"), format!("ca-{name}.key"));
-  let ec = [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-  ];
-  let mut args = vec!["req", "-x509"];
-  args.extend(ec);
-  args.extend([
-    "-keyout",
-    &key,
-    "-out",
-    &ca,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=realm-auth test CA",
-  ]);
-  if !openssl(dir, &args) {
-    return false;
+fn make_ca(dir: &std::path::Path, name: &str, leaf: bool) {
+  use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+  let ca_key = KeyPair::generate().unwrap();
+  let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+  ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+  ca.distinguished_name
+    .push(DnType::CommonName, format!("realm-auth {name} test CA"));
+  let ca_cert = ca.self_signed(&ca_key).unwrap();
+  std::fs::write(dir.join(format!("ca-{name}.pem")), ca_cert.pem()).unwrap();
+  if leaf {
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+      .unwrap()
+      .signed_by(&leaf_key, &issuer)
+      .unwrap();
+    std::fs::write(dir.join("leaf.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("leaf.key"), leaf_key.serialize_pem()).unwrap();
   }
-  if !leaf {
-    return true;
-  }
-  std::fs::write(
-    dir.join("leaf.ext"),
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-     keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-  )
-  .unwrap();
-  let mut args = vec!["req"];
-  args.extend(ec);
-  args.extend([
-    "-keyout",
-    "leaf.key",
-    "-out",
-    "leaf.csr",
-    "-subj",
-    "/CN=localhost",
-  ]);
-  openssl(dir, &args)
-    && openssl(
-      dir,
-      &[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        &ca,
-        "-CAkey",
-        &key,
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-      ],
-    )
 }
 
 fn acceptor(dir: &std::path::Path) -> tokio_rustls::TlsAcceptor {
@@ -947,15 +1048,13 @@ fn acceptor(dir: &std::path::Path) -> tokio_rustls::TlsAcceptor {
 }
 
 /// An https:// webhook: verified against the roots `SSL_CERT_FILE` names, refused when its
-/// certificate is not from a trusted CA. Skipped without the `openssl` command.
+/// certificate is not from a trusted CA.
 #[tokio::test]
 async fn https_webhook_verifies_the_receiver_certificate() {
   let dir = temp_file("tls", "").with_extension("d");
   std::fs::create_dir_all(&dir).unwrap();
-  if !make_ca(&dir, "good", true) || !make_ca(&dir, "other", false) {
-    eprintln!("skipped: the openssl command is missing or failed");
-    return;
-  }
+  make_ca(&dir, "good", true);
+  make_ca(&dir, "other", false);
   for (ca, trusted) in [("ca-good.pem", true), ("ca-other.pem", false)] {
     let mut hook = Hook::start_on("localhost", Some(acceptor(&dir)), Vec::new()).await;
     let (mut child, outcome) = serve_with_env(

@@ -237,9 +237,22 @@ async fn bad_key_files_fail_the_start_without_quoting_secrets() {
   })
   .await;
   assert!(jwks.contains("no RS256 key"), "{jwks}");
-  // Debug shows paths, not contents.
-  let debug = format!("{:?}", with_keys(&keys_file(&[("a", SECRET_A)])));
-  assert!(debug.contains("keys.json") && !debug.contains(SECRET_A));
+  // The one secret a Config holds itself is redacted.
+  let debug = format!(
+    "{:?}",
+    Config {
+      custom_token_secret: Some(SECRET_A.into()),
+      ..Config::default()
+    }
+  );
+  assert!(debug.contains("<redacted>") && !debug.contains(SECRET_A));
+  let audience = config_error(Config {
+    custom_token_secret: Some("s".into()),
+    custom_token_audience: vec!["".into()],
+    ..Config::default()
+  })
+  .await;
+  assert!(audience.contains("customTokenAudience"), "{audience}");
 }
 
 /// The test RSA key (tests/data/rs256-test-key.json): its public JWK and a signer.
@@ -345,7 +358,7 @@ async fn rs256_custom_tokens_from_a_jwks_file() {
 
   // Both configured: each algorithm verified with its own key.
   let emu = start_with(Config {
-    custom_token_jwks_file: Some(jwks),
+    custom_token_jwks_file: Some(jwks.clone()),
     custom_token_secret: Some("hs-secret".into()),
     ..Config::default()
   })
@@ -366,6 +379,36 @@ async fn rs256_custom_tokens_from_a_jwks_file() {
     )
     .await
     .assert_error(401, "AuthError", "signature is invalid");
+  emu.emulator.stop().await;
+
+  // An audience and an issuer, from a config file as serve reads it.
+  let file = dir.write(
+    "config.json",
+    &json!({"customTokenJwksFile": jwks, "customTokenAudience": ["my-app"],
+            "customTokenIssuer": "https://idp.test/"}),
+  );
+  let emu =
+    start_with(realm_auth_server::cli::read_config_file(file.to_str().unwrap()).unwrap()).await;
+  let signed = |claims: Value| sign_rs256(&signer, json!({"alg": "RS256"}), &claims);
+  let (exp, iss) = (now() + 60, "https://idp.test/");
+  let ok = signed(json!({"sub": "aud-user", "exp": exp, "aud": ["x", "my-app"], "iss": iss}));
+  emu.login("custom-token", &json!({"token": ok})).await;
+  for (claims, why) in [
+    (
+      json!({"aud": "other-app", "iss": iss}),
+      "audience is not accepted",
+    ),
+    (json!({"iss": iss}), "audience is not accepted"),
+    (json!({"aud": "my-app"}), "issuer is not accepted"),
+  ] {
+    let mut claims = claims;
+    claims["sub"] = json!("aud-user");
+    claims["exp"] = json!(exp);
+    emu
+      .login_raw("custom-token", &json!({"token": signed(claims)}))
+      .await
+      .assert_error(401, "AuthError", why);
+  }
   emu.emulator.stop().await;
 }
 
@@ -393,7 +436,7 @@ async fn serve_takes_the_key_files_from_its_config_file() {
   );
   let mut child = serve_command(&dir, &["--config", "server.json"])
     .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::inherit())
+    .stderr(std::process::Stdio::piped())
     .spawn()
     .expect("serve starts");
   let stdout = child.stdout.take().unwrap();
@@ -433,7 +476,14 @@ async fn serve_takes_the_key_files_from_its_config_file() {
   let response = common::parse_response(&common::raw_exchange(port, &request).await.unwrap());
   let _ = child.kill();
   let _ = child.wait();
+  let mut stderr = String::new();
+  std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
   assert_eq!(response.status, 200, "{}", response.text());
+  // A JWKS without an audience accepts tokens issued to other apps: serve says so.
+  assert!(
+    stderr.contains("customTokenJwksFile without customTokenAudience"),
+    "{stderr}"
+  );
   assert_eq!(
     header(response.json()["refresh_token"].as_str().unwrap())["kid"],
     "k-serve"

@@ -133,6 +133,20 @@ async fn https_serves_and_reloads_its_certificate() {
     e.contains("key.pem") && !e.contains("not-a-key-secret"),
     "{e}"
   );
+  // The real key on one line, as copied from an env var or JSON: joined, or with literal `\n`s.
+  // rustls' PEM errors would quote it (inside the BEGIN line, or as the section's label).
+  let base64: String = b.key.lines().filter(|l| !l.starts_with("-----")).collect();
+  for one_line in [b.key.replace('\n', ""), b.key.replace('\n', "\\n")] {
+    std::fs::write(&key, &one_line).unwrap();
+    let e = emu.emulator.reload_tls().unwrap_err().to_string();
+    assert!(e.contains("key.pem"), "{e}");
+    // Neither as text nor as a list of byte values (rustls' Debug of the line).
+    for run in base64.as_bytes().windows(20) {
+      let bytes = run.iter().map(u8::to_string).collect::<Vec<_>>();
+      assert!(!e.contains(std::str::from_utf8(run).unwrap()), "{e}");
+      assert!(!e.contains(&bytes.join(", ")), "{e}");
+    }
+  }
   let r = parse_response(&https_get(port, &b.ca, "/healthz").await.unwrap());
   assert_eq!(r.status, 200);
   emu.emulator.stop().await;
