@@ -42,8 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// The advisory lock that serialises migrations when several servers start at once.
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
 
-/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
-/// synchronous caller (the control API) may open one more, closed after.
+/// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
+/// most (see `permits`). Synchronous callers (the control API, the admin commands) take no
+/// permit: each opens a connection of its own when none is idle, and returns it to the idle
+/// list like any other while that list has room.
 const POOL: usize = 8;
 
 /// Prepared statements a connection keeps (the server's SQL is a few dozen fixed texts; the

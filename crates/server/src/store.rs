@@ -309,20 +309,29 @@ impl Store {
   }
 
   /// A trivial query, for `/readyz`: whether the store answers. Memory always does; SQL stores
-  /// run `SELECT 1` on a pooled (or new) connection, on the blocking pool.
+  /// run `SELECT 1` on the blocking pool under one of the permits [`Store::run`] takes, so that
+  /// probes (answered before any authentication) never hold more connections or blocking
+  /// threads than the pool has: a probe that finds every permit taken waits, and the caller's
+  /// timeout reports a busy store.
   pub async fn ping(&self) -> R<()> {
-    let joined = match self {
+    let (permits, job): (_, Box<dyn FnOnce() -> R<()> + Send>) = match self {
       Store::Memory(_) => return Ok(()),
-      Store::Sqlite(db) => {
+      Store::Sqlite(db) => (db.permits(), {
         let db = db.clone();
-        tokio::task::spawn_blocking(move || db.ping()).await
-      }
-      Store::Postgres(db) => {
+        Box::new(move || db.ping())
+      }),
+      Store::Postgres(db) => (db.permits(), {
         let db = db.clone();
-        tokio::task::spawn_blocking(move || db.ping()).await
-      }
+        Box::new(move || db.ping())
+      }),
     };
-    joined.unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
+    let permit = acquire(permits).await;
+    tokio::task::spawn_blocking(move || {
+      let _permit = permit;
+      job()
+    })
+    .await
+    .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
   }
 
   /// An app's memory store (memory mode only): the data file's source.
@@ -434,5 +443,30 @@ impl MemStore {
       self.version.store(guard.version, Ordering::Release);
     }
     result
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[tokio::test]
+  async fn ping_waits_for_a_pool_permit() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-ping-{}",
+      crate::ids::hex(&crate::ids::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Arc::new(crate::sqlite::Sqlite::open(&dir.join("s.db")).unwrap());
+    let store = Store::Sqlite(db.clone());
+    // Every connection busy: a probe must queue for one, not open another.
+    let permits = db.permits();
+    let all = permits.available_permits() as u32;
+    let held = permits.acquire_many_owned(all).await.unwrap();
+    let probe = tokio::time::timeout(std::time::Duration::from_millis(300), store.ping()).await;
+    assert!(probe.is_err(), "the probe ran without a permit");
+    drop(held);
+    store.ping().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
   }
 }
