@@ -289,6 +289,7 @@ impl fmt::Debug for Config {
 /// One claim of a custom token that the provider copies into the user's profile data, as the
 /// real server's `metadata_fields` entries say it: `{"name", "field_name", "required"}`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct MetadataField {
   /// The claim's path in the token (dots separate nested objects: `user.license`).
   pub name: String,

@@ -18,7 +18,7 @@ use crate::throttle::Failures;
 /// Where the server keeps its data. JSON: `{"kind":"memory"}`, `{"kind":"sqlite","path":…}`,
 /// `{"kind":"postgres","url":…}`.
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Eq)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum StoreConfig {
   /// In this process only (optionally saved to `Config::data_file`): the emulator's store.
   #[default]
