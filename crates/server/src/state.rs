@@ -319,17 +319,28 @@ fn new_user(kind: UserKind, identity: Identity, data: Map<String, Value>, now: u
 
 /// Adds an identity to a user (once).
 fn attach(user: &mut User, identity: Identity) {
-  if !user
-    .identities
-    .iter()
-    .any(|i| i.id == identity.id && i.provider_type == identity.provider_type)
-  {
+  if !has_identity(user, &identity) {
     user.identities.push(identity);
   }
 }
 
+fn has_identity(user: &User, identity: &Identity) -> bool {
+  user
+    .identities
+    .iter()
+    .any(|i| i.id == identity.id && i.provider_type == identity.provider_type)
+}
+
 fn user_owned(tx: &dyn Tx, id: &str) -> Result<Option<User>, ApiError> {
   Ok(tx.user(id)?.map(Cow::into_owned))
+}
+
+/// A user read after its row is locked, for a read-modify-write: `update_user` rewrites the
+/// whole identities and data, so a copy read before a concurrent writer committed would undo
+/// that writer's change (PostgreSQL runs READ COMMITTED; SQLite and memory serialise writers).
+fn user_for_update(tx: &mut dyn Tx, id: &str) -> Result<Option<User>, ApiError> {
+  tx.lock_user(id)?;
+  user_owned(tx, id)
 }
 
 /// 401 UserDisabled if the user exists and is disabled. Rules call it before they write: in
@@ -455,7 +466,9 @@ pub(crate) fn resolve(
   };
   let linking = match link_to {
     Some(id) => {
-      let user = user_owned(tx, id)?.ok_or_else(|| ApiError::invalid_session("user not found"))?;
+      // Locked: every linking branch writes this user back with the new identity.
+      let user =
+        user_for_update(tx, id)?.ok_or_else(|| ApiError::invalid_session("user not found"))?;
       if user.disabled {
         return Err(ApiError::user_disabled());
       }
@@ -530,12 +543,15 @@ pub(crate) fn resolve(
         return Err(taken());
       }
       check_enabled(tx, &owner)?;
-      if let Some(mut user) = user_owned(tx, &owner)? {
-        let before = user.identities.len();
-        attach(&mut user, identity(app_id, API_KEY, &key_id));
-        if user.identities.len() != before {
-          tx.update_user(&user)?;
-        }
+      let key_identity = identity(app_id, API_KEY, &key_id);
+      // Locked only when the identity is new (a key's first login), not on every login.
+      let attached = |u: &User| has_identity(u, &key_identity);
+      if user_owned(tx, &owner)?.is_some_and(|u| !attached(&u))
+        && let Some(mut user) = user_for_update(tx, &owner)?
+        && !attached(&user)
+      {
+        attach(&mut user, key_identity);
+        tx.update_user(&user)?;
       }
       Ok(owner)
     }
@@ -592,8 +608,11 @@ fn refresh_profile(
   if profile.is_empty() {
     return Ok(());
   }
-  if let Some(mut user) = user_owned(tx, user_id)?
-    && profile.iter().any(|(k, v)| user.data.get(k) != Some(v))
+  let stale = |u: &User| profile.iter().any(|(k, v)| u.data.get(k) != Some(v));
+  // Locked only when something changes, not on every login.
+  if user_owned(tx, user_id)?.is_some_and(|u| stale(&u))
+    && let Some(mut user) = user_for_update(tx, user_id)?
+    && stale(&user)
   {
     user.data.extend(profile);
     tx.update_user(&user)?;
@@ -618,7 +637,7 @@ pub(crate) fn set_custom_data(
   user_id: &str,
   data: Value,
 ) -> Result<bool, ApiError> {
-  match user_owned(tx, user_id)? {
+  match user_for_update(tx, user_id)? {
     Some(mut user) => {
       user.custom_data = data;
       tx.update_user(&user)?;
@@ -744,6 +763,9 @@ fn pending_email(
 /// Confirms the account whose pending confirmation matches.
 pub(crate) fn confirm(tx: &mut dyn Tx, token: &str, token_id: &str) -> Result<(), ApiError> {
   let email = pending_email(tx, Pending::Confirm, token, token_id)?;
+  // Locked before the read: the account is written back whole, and a password reset that
+  // commits in between must not be undone (PostgreSQL runs READ COMMITTED).
+  tx.lock_email_account(&email)?;
   tx.drop_pending(Pending::Confirm, &email)?;
   if let Some(a) = tx.email_account(&email)? {
     let mut a = a.into_owned();
@@ -997,7 +1019,7 @@ pub(crate) fn delete_key(
     return Err(ApiError::forbidden());
   }
   tx.delete_key(&id)?;
-  if let Some(mut user) = user_owned(tx, owner)? {
+  if let Some(mut user) = user_for_update(tx, owner)? {
     let before = user.identities.len();
     user
       .identities
@@ -1091,5 +1113,187 @@ mod tests {
     let other = resolve(tx, "app", Ident::Anonymous, None, Map::new(), 0).unwrap();
     assert_eq!(email(tx, Some(&other)).unwrap_err().status, 409);
     assert!(resolve(tx, "app", Ident::Anonymous, Some(&other), Map::new(), 0).is_err());
+  }
+
+  /// Read-modify-writes racing a committed write on PostgreSQL (READ COMMITTED), made
+  /// deterministic: the first transaction writes and holds its row lock until the second is
+  /// seen waiting on a lock, then commits. Without a lock before its read, the second writes
+  /// back the copy it read before the first committed.
+  mod pg_races {
+    use super::*;
+    use crate::postgres::Postgres;
+    use std::sync::mpsc;
+
+    /// A fresh schema, or `None` (with a note) when no test cluster is set up.
+    fn db() -> Option<(Postgres, String)> {
+      let Ok(url) = std::env::var("REALM_AUTH_TEST_PG_URL") else {
+        assert_ne!(
+          std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
+          Ok("postgres"),
+          "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
+        );
+        eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
+        return None;
+      };
+      let schema = format!("race_{}", crate::ids::hex(&crate::ids::random_bytes::<6>()));
+      // Named, so that `race` watches this test's connections only (tests run in parallel).
+      let sep = if url.contains('?') { '&' } else { '?' };
+      let db = Postgres::open(
+        &format!("{url}{sep}application_name={schema}"),
+        Some(&schema),
+      );
+      let db = db.unwrap();
+      db.ensure_app("a").unwrap();
+      Some((db, schema))
+    }
+
+    /// Runs `first` (which must write a row) and holds its transaction open until `second`,
+    /// started meanwhile, waits on a row lock; then commits `first` and lets `second` finish.
+    fn race(
+      db: &Postgres,
+      name: &str,
+      first: impl FnOnce(&mut dyn Tx) -> Result<(), ApiError> + Send,
+      second: impl FnOnce(&mut dyn Tx) -> Result<(), ApiError> + Send,
+    ) {
+      let (wrote, wrote_rx) = mpsc::channel();
+      let (go, go_rx) = mpsc::channel::<()>();
+      std::thread::scope(|s| {
+        let a = s.spawn(move || {
+          db.run("a", true, |tx| {
+            first(tx)?;
+            wrote.send(()).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+          })
+        });
+        wrote_rx.recv().unwrap();
+        let b = s.spawn(move || db.run("a", true, second));
+        let url = std::env::var("REALM_AUTH_TEST_PG_URL").unwrap();
+        let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+          let waiting: i64 = watch
+            .query_one(
+              "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+               AND application_name = $1",
+              &[&name],
+            )
+            .unwrap()
+            .get(0);
+          if waiting > 0 {
+            break;
+          }
+          assert!(
+            std::time::Instant::now() < deadline,
+            "the second never waited"
+          );
+          std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        go.send(()).unwrap();
+        a.join().unwrap().unwrap();
+        b.join().unwrap().unwrap();
+      });
+    }
+
+    #[test]
+    fn confirming_does_not_undo_a_concurrent_password_reset() {
+      let Some((db, name)) = db() else { return };
+      let tokens = db
+        .run("a", true, |tx| {
+          register(tx, "a@x", "s0".into(), "h0".into(), 1, false)
+        })
+        .unwrap()
+        .unwrap();
+      race(
+        &db,
+        &name,
+        |tx| {
+          // As the reset route does.
+          tx.lock_email_account("a@x")?;
+          let mut a = tx.email_account("a@x")?.unwrap().into_owned();
+          (a.salt, a.hash) = ("s1".into(), "h1".into());
+          Ok(tx.update_email_account(&a)?)
+        },
+        |tx| confirm(tx, &tokens.token, &tokens.token_id),
+      );
+      let a = db
+        .run("a", false, |tx| {
+          Ok(tx.email_account("a@x")?.unwrap().into_owned())
+        })
+        .unwrap();
+      assert_eq!(
+        (a.salt.as_str(), a.hash.as_str()),
+        ("s1", "h1"),
+        "the reset was undone"
+      );
+      assert!(a.confirmed);
+    }
+
+    /// One user with one identity, and a writer that adds a second one under the row lock.
+    fn user_and_linker(
+      db: &Postgres,
+    ) -> (
+      String,
+      impl FnOnce(&mut dyn Tx) -> Result<(), ApiError> + Send,
+    ) {
+      let user = new_user(UserKind::Normal, identity("a", ANON, "one"), Map::new(), 0);
+      let id = user.id.clone();
+      db.run("a", true, move |tx| Ok(tx.insert_user(&user)?))
+        .unwrap();
+      let link = {
+        let id = id.clone();
+        move |tx: &mut dyn Tx| {
+          let mut u = user_for_update(tx, &id)?.unwrap();
+          attach(&mut u, identity("a", "custom-token", "two"));
+          Ok(tx.update_user(&u)?)
+        }
+      };
+      (id, link)
+    }
+
+    fn identities(db: &Postgres, id: &str) -> Vec<String> {
+      let id = id.to_string();
+      db.run("a", false, move |tx| {
+        Ok(
+          tx.user(&id)?
+            .unwrap()
+            .identities
+            .iter()
+            .map(|i| i.id.clone())
+            .collect(),
+        )
+      })
+      .unwrap()
+    }
+
+    #[test]
+    fn custom_data_does_not_undo_a_concurrent_link() {
+      let Some((db, name)) = db() else { return };
+      let (id, link) = user_and_linker(&db);
+      race(&db, &name, link, |tx| {
+        assert!(set_custom_data(tx, &id, json!({"k": 1}))?);
+        Ok(())
+      });
+      assert_eq!(identities(&db, &id), ["one", "two"], "the link was undone");
+      let custom = db
+        .run("a", false, {
+          let id = id.clone();
+          move |tx| Ok(tx.user(&id)?.unwrap().custom_data.clone())
+        })
+        .unwrap();
+      assert_eq!(custom, json!({"k": 1}));
+    }
+
+    #[test]
+    fn a_profile_refresh_does_not_undo_a_concurrent_link() {
+      let Some((db, name)) = db() else { return };
+      let (id, link) = user_and_linker(&db);
+      race(&db, &name, link, |tx| {
+        let mut profile = Map::new();
+        profile.insert("license".into(), json!("x"));
+        refresh_profile(tx, &id, profile)
+      });
+      assert_eq!(identities(&db, &id), ["one", "two"], "the link was undone");
+    }
   }
 }
