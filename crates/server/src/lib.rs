@@ -660,7 +660,7 @@ impl Emulator {
   /// Stops accepting (new connections are refused from here on), closes idle keep-alive
   /// connections at once, lets requests in flight finish for up to
   /// [`Config::shutdown_grace_ms`] and then cuts their connections, waits for the connection
-  /// tasks and writes the data file. Idempotent.
+  /// tasks, writes the data file and lets the access log catch up. Idempotent.
   pub async fn stop(&self) {
     self.mark_stopping();
     let _ = self.shutdown.send(true);
@@ -671,6 +671,7 @@ impl Emulator {
     if let Err(e) = self.shared.persist().await {
       eprintln!("realm-auth-server: could not write the data file: {e}");
     }
+    self.shared.ops.flush_access_log().await;
   }
 
   /// Rereads [`Config::tls_cert_file`] and [`Config::tls_key_file`]: connections from here on

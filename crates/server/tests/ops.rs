@@ -626,3 +626,106 @@ fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
     ]
   );
 }
+
+/// Counts `pattern` in what `stream` sends until it has seen it `n` times (each read must come
+/// within the stream's read timeout).
+fn count_until(stream: &mut std::net::TcpStream, pattern: &[u8], n: usize) -> usize {
+  let (mut seen, mut buf, mut chunk) = (0, Vec::new(), vec![0; 64 * 1024]);
+  while seen < n {
+    let read = stream
+      .read(&mut chunk)
+      .unwrap_or_else(|e| panic!("after {seen} answers: {e}"));
+    assert!(read > 0, "closed after {seen} answers");
+    buf.extend_from_slice(&chunk[..read]);
+    let mut at = 0;
+    while let Some(i) = buf[at..].windows(pattern.len()).position(|w| w == pattern) {
+      seen += 1;
+      at += i + pattern.len();
+    }
+    // Keep a tail that may hold the start of a match.
+    let keep = at.max(buf.len().saturating_sub(pattern.len()));
+    buf.drain(..keep);
+  }
+  seen
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_stop_serve() {
+  let dir = std::env::temp_dir().join(format!("realm-auth-ops-stuck-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let mut child = Reaped(
+    Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
+      .args(["serve", "--port", "0", "--access-log"])
+      .args(["--max-requests-per-connection", "0"])
+      .arg("--sqlite")
+      .arg(dir.join("auth.db"))
+      .stdout(Stdio::piped())
+      .stderr(Stdio::null())
+      .spawn()
+      .unwrap(),
+  );
+  // The listening line, then nothing more: the pipe (64 KiB) fills, and the writer blocks.
+  let mut stdout = BufReader::new(child.stdout.take().unwrap());
+  let mut line = String::new();
+  stdout.read_line(&mut line).unwrap();
+  let port: u16 = line
+    .split("http://127.0.0.1:")
+    .nth(1)
+    .and_then(|r| r.split(' ').next())
+    .unwrap_or_else(|| panic!("{line:?}"))
+    .parse()
+    .unwrap();
+  let connect = || {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+  };
+  // More lines than the pipe and the log's queue (8192) hold: some must be dropped.
+  let n = 12_000;
+  let mut stream = connect();
+  let mut sender = stream.try_clone().unwrap();
+  let writer = std::thread::spawn(move || {
+    use std::io::Write;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(500);
+    for _ in 0..n / 500 {
+      sender.write_all(&request).unwrap();
+    }
+  });
+  assert_eq!(count_until(&mut stream, br#"{"status":"ok"}"#, n), n);
+  writer.join().unwrap();
+  let mut probe = connect();
+  let metrics = {
+    use std::io::Write;
+    probe
+      .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+      .unwrap();
+    let mut raw = Vec::new();
+    probe.read_to_end(&mut raw).unwrap();
+    String::from_utf8(raw).unwrap()
+  };
+  let dropped: f64 = metrics
+    .lines()
+    .find_map(|l| l.strip_prefix("realm_auth_access_log_dropped_total "))
+    .unwrap_or_else(|| panic!("no dropped-lines counter:\n{metrics}"))
+    .parse()
+    .unwrap();
+  assert!(dropped > 0.0, "{metrics}");
+
+  // It still stops, and exits 0, with its last lines unwritten.
+  let status = Command::new("kill")
+    .args(["-TERM", &child.id().to_string()])
+    .status()
+    .unwrap();
+  assert!(status.success());
+  let deadline = Instant::now() + Duration::from_secs(20);
+  let exit = loop {
+    if let Some(exit) = child.try_wait().unwrap() {
+      break exit;
+    }
+    assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+    std::thread::sleep(Duration::from_millis(20));
+  };
+  assert_eq!(exit.code(), Some(0));
+  drop(stdout);
+  let _ = std::fs::remove_dir_all(&dir);
+}

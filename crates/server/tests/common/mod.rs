@@ -367,3 +367,29 @@ pub fn is_object_id(s: &str) -> bool {
       .bytes()
       .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
+
+/// A child process killed (and reaped) when dropped, so that a failing test leaves no server
+/// behind.
+pub struct Reaped(pub std::process::Child);
+
+impl std::ops::Deref for Reaped {
+  type Target = std::process::Child;
+  fn deref(&self) -> &std::process::Child {
+    &self.0
+  }
+}
+
+impl std::ops::DerefMut for Reaped {
+  fn deref_mut(&mut self) -> &mut std::process::Child {
+    &mut self.0
+  }
+}
+
+impl Drop for Reaped {
+  fn drop(&mut self) {
+    if let Ok(None) = self.0.try_wait() {
+      let _ = self.0.kill();
+      let _ = self.0.wait();
+    }
+  }
+}
