@@ -148,7 +148,13 @@ impl Sqlite {
     }
   }
 
+  /// Returns a connection to the idle list, unless the list is full or the connection is still
+  /// in a transaction (its ROLLBACK failed): every later BEGIN on it would fail, so it is
+  /// dropped instead (closing it rolls back).
   fn give_back(&self, conn: Connection) {
+    if !conn.is_autocommit() {
+      return;
+    }
     let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
     if idle.len() < POOL {
       idle.push(conn);
@@ -838,6 +844,30 @@ fn failures_row(row: &Row<'_>) -> rusqlite::Result<Failures> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_connection_left_in_a_transaction_is_not_pooled() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-sqlite-pool-{}",
+      hex(&random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Sqlite::open(&dir.join("s.db")).unwrap();
+    let idle = |db: &Sqlite| db.idle.lock().unwrap().len();
+    let before = idle(&db);
+    let conn = db.take().unwrap();
+    // As after a failed ROLLBACK.
+    conn.execute_batch("BEGIN").unwrap();
+    db.give_back(conn);
+    assert_eq!(
+      idle(&db),
+      before - 1,
+      "a connection in a transaction went back to the pool"
+    );
+    db.run("a", true, |tx| Ok(tx.user("u")?.is_none())).unwrap();
+    assert_eq!(idle(&db), before);
+    let _ = std::fs::remove_dir_all(&dir);
+  }
 
   #[test]
   fn users_of_a_0001_database_start_enabled() {

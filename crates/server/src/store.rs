@@ -404,8 +404,13 @@ async fn acquire(permits: Arc<tokio::sync::Semaphore>) -> tokio::sync::OwnedSema
 }
 
 fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
-  // A panic in a rule is a bug: it stays a panic, as it would in memory mode.
-  joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+  joined.unwrap_or_else(|e| match e.try_into_panic() {
+    // A panic in a rule is a bug: it stays a panic, as it would in memory mode.
+    Ok(panic) => std::panic::resume_unwind(panic),
+    // Cancelled: the runtime is shutting down (a stop racing the request, or the Node addon's
+    // runtime ending), and the transaction never ran.
+    Err(_) => Err(StoreError::Unavailable("shutting down".into()).into()),
+  })
 }
 
 /// The memory backend: the state under one mutex, and its version (bumped by every transaction
@@ -449,6 +454,18 @@ impl MemStore {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_cancelled_store_task_is_a_503_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+      .build()
+      .unwrap();
+    let task = rt.spawn(std::future::pending::<Result<(), ApiError>>());
+    task.abort();
+    let cancelled = rt.block_on(task);
+    assert!(cancelled.as_ref().unwrap_err().is_cancelled());
+    assert_eq!(join(cancelled).unwrap_err().status, 503);
+  }
 
   #[tokio::test]
   async fn ping_waits_for_a_pool_permit() {
