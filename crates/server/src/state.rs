@@ -385,8 +385,10 @@ pub(crate) fn authenticate<'t>(
   if session.user_id != claims.sub || session.expires <= now {
     return Err(ApiError::invalid_session("session ended"));
   }
-  // Read on every request, never cached: a user disabled on another server is refused here
-  // at once, even through a session a racing login opened just before the disable committed.
+  // Read with the session on every request (the SQL stores' `session()` joins the user row,
+  // which this read reuses; nothing is cached across requests): a user disabled on another
+  // server is refused here at once, even through a session a racing login opened just before
+  // the disable committed.
   match tx.user(&session.user_id)? {
     None => Err(ApiError::invalid_session("user not found")),
     Some(u) if u.disabled => Err(ApiError::user_disabled()),
@@ -1094,6 +1096,105 @@ mod tests {
     assert!(!set_user_disabled(tx, "nobody", true).unwrap());
   }
 
+  /// The guard against a session a login opened while a disable committed (PostgreSQL, READ
+  /// COMMITTED): the user is disabled, the session is still there. The raw `Tx` write keeps
+  /// the sessions, which the rule's own disable would end.
+  #[test]
+  fn a_live_session_of_a_disabled_user_is_refused_and_enabling_ends_it() {
+    let mut st = crate::memory::State::new();
+    let mut tx = crate::memory::MemTx::new(&mut st);
+    let tx: &mut dyn Tx = &mut tx;
+    let id = resolve(tx, "app", Ident::Anonymous, None, Map::new(), 0).unwrap();
+    let sid = new_session(tx, &id, "dev", None, 100, 0).unwrap();
+    let claims = |kind| Claims {
+      typ: kind,
+      exp: 50,
+      generation: 0,
+      sid: sid.clone(),
+      sub: id.clone(),
+      app: None,
+    };
+    assert!(Tx::set_user_disabled(tx, &id, true).unwrap());
+    assert!(tx.session(&sid).unwrap().is_some());
+    for kind in [Kind::Access, Kind::Refresh] {
+      let e = authenticate(tx, &claims(kind), kind, 1).unwrap_err();
+      assert_eq!((e.status, e.code), (401, "UserDisabled"), "{kind:?}");
+    }
+    // Enabling must not bring that session back.
+    assert!(set_user_disabled(tx, &id, false).unwrap());
+    assert!(
+      tx.session(&sid).unwrap().is_none(),
+      "enabling kept the session"
+    );
+  }
+
+  /// Within one transaction, a user read after a write to it shows the write: the SQL stores
+  /// keep the last user read (with a session or by itself), and each write must drop it.
+  fn cached_reads_follow_writes(tx: &mut dyn Tx) {
+    let user = |tx: &dyn Tx, id: &str| tx.user(id).unwrap().map(Cow::into_owned);
+    let u = new_user(UserKind::Normal, identity("a", ANON, "x"), Map::new(), 0);
+    let id = u.id.clone();
+    assert!(user(tx, &id).is_none());
+    tx.insert_user(&u).unwrap();
+    assert!(
+      user(tx, &id).is_some(),
+      "insert_user: the cached absence stayed"
+    );
+    assert!(tx.set_user_disabled(&id, true).unwrap());
+    assert!(
+      user(tx, &id).unwrap().disabled,
+      "set_user_disabled: the cached row stayed"
+    );
+    let mut copy = user(tx, &id).unwrap();
+    copy.custom_data = json!({"k": 1});
+    tx.update_user(&copy).unwrap();
+    assert_eq!(
+      user(tx, &id).unwrap().custom_data,
+      json!({"k": 1}),
+      "update_user"
+    );
+    // A session read fills the cache with its user (one join).
+    let sid = new_session(tx, &id, "dev", None, 100, 0).unwrap();
+    assert!(tx.session(&sid).unwrap().is_some());
+    assert!(tx.set_user_disabled(&id, false).unwrap());
+    assert!(
+      !user(tx, &id).unwrap().disabled,
+      "set_user_disabled after a session read"
+    );
+    assert!(tx.delete_user(&id).unwrap());
+    assert!(
+      user(tx, &id).is_none(),
+      "delete_user: the cached row stayed"
+    );
+    let other = new_user(UserKind::Normal, identity("a", ANON, "y"), Map::new(), 0);
+    tx.insert_user(&other).unwrap();
+    assert!(user(tx, &other.id).is_some());
+    tx.clear().unwrap();
+    assert!(
+      user(tx, &other.id).is_none(),
+      "clear: the cached row stayed"
+    );
+  }
+
+  #[test]
+  fn cached_reads_follow_writes_in_memory_and_sqlite() {
+    let mut st = crate::memory::State::new();
+    cached_reads_follow_writes(&mut crate::memory::MemTx::new(&mut st));
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-cache-{}",
+      crate::ids::hex(&crate::ids::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = crate::sqlite::Sqlite::open(&dir.join("s.db")).unwrap();
+    db.ensure_app("a").unwrap();
+    db.run("a", true, |tx| {
+      cached_reads_follow_writes(tx);
+      Ok(())
+    })
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+  }
+
   #[test]
   fn linking_rules() {
     let mut st = crate::memory::State::new();
@@ -1193,6 +1294,16 @@ mod tests {
         a.join().unwrap().unwrap();
         b.join().unwrap().unwrap();
       });
+    }
+
+    #[test]
+    fn cached_reads_follow_writes_on_postgres() {
+      let Some((db, _)) = db() else { return };
+      db.run("a", true, |tx| {
+        cached_reads_follow_writes(tx);
+        Ok(())
+      })
+      .unwrap();
     }
 
     #[test]
