@@ -161,10 +161,14 @@ impl Sqlite {
     }
   }
 
-  /// `SELECT 1` on a pooled connection (blocking), for `/readyz`.
+  /// Reads the schema's version on a pooled connection (blocking), for `/readyz`. A table, not
+  /// `SELECT 1`, which SQLite answers without touching the file: this one takes the read lock
+  /// and reads the database, so an unreadable or foreign file fails it.
   pub fn ping(&self) -> R<()> {
     let conn = self.take()?;
-    let result = conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0));
+    let result = conn.query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+      r.get::<_, Option<i64>>(0)
+    });
     self.give_back(conn);
     result.map(drop).map_err(err)
   }

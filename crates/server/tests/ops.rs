@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use realm_auth_server::{Config, FaultAction, FaultSpec};
+use realm_auth_server::{Config, FaultAction, FaultSpec, StoreConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -277,6 +277,63 @@ async fn metrics_parse_as_prometheus_text_after_traffic() {
     .unwrap()
       >= 1.0
   );
+}
+
+/// `/readyz` and the store-error counter against a SQLite store, whose tables go missing under
+/// the server (as if its file were swapped for another database).
+#[tokio::test]
+async fn readiness_and_store_errors_on_sqlite() {
+  let store = fresh_store("sqlite");
+  let StoreConfig::Sqlite { path } = &store else {
+    unreachable!()
+  };
+  let path = path.clone();
+  let emu = start_with(Config {
+    control_api: false,
+    store,
+    ..Config::default()
+  })
+  .await;
+  let ready = emu.send("GET", "/readyz", None, None).await;
+  assert_eq!((ready.status, ready.json()), (200, json!({"status": "ok"})));
+  let internal = |samples: &[Sample]| {
+    value_of(
+      samples,
+      "realm_auth_store_errors_total",
+      &[("kind", "internal")],
+    )
+    .unwrap()
+  };
+  let before = internal(&scrape(&emu).await.0);
+
+  let conn = rusqlite::Connection::open(&path).unwrap();
+  conn
+    .execute_batch("DROP TABLE schema_migrations; DROP TABLE email_accounts;")
+    .unwrap();
+  let ready = emu.send("GET", "/readyz", None, None).await;
+  assert_eq!(
+    (ready.status, ready.json()),
+    (
+      503,
+      json!({"status": "unavailable", "reason": "store error"})
+    )
+  );
+  let body = json!({"email": "a@example.com", "password": "Passw0rd-x"}).to_string();
+  let r = emu
+    .send(
+      "POST",
+      &format!(
+        "{BASE}/app/{}/auth/providers/local-userpass/register",
+        emu.app
+      ),
+      None,
+      Some(&body),
+    )
+    .await;
+  assert_eq!(r.status, 500, "{}", r.text());
+  // Process-wide: other tests may add to it meanwhile, never take from it.
+  assert!(internal(&scrape(&emu).await.0) >= before + 1.0);
+  emu.emulator.stop().await;
 }
 
 /// Reads `/metrics` and returns the in-flight gauge, less the scrape itself.
