@@ -995,7 +995,20 @@ async fn postgres_survivor_keeps_serving_when_the_other_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_every_request_in_flight() {
   let target = Target::new("sqlite");
-  let mut serve = Serve::start(&target).await;
+  // Room for 200 synchronous commits on a slow disk, and for bodies held open meanwhile.
+  let mut args = target.args.clone();
+  args.extend(
+    [
+      "--shutdown-grace-ms",
+      "30000",
+      "--header-read-timeout-ms",
+      "120000",
+    ]
+    .map(String::from),
+  );
+  let mut serve = tokio::task::spawn_blocking(move || Serve::start_blocking(&args))
+    .await
+    .unwrap();
   let port = serve.port;
   let path = format!("{BASE}/app/{APP}/auth/providers/local-userpass/register");
   let mut conns = Vec::new();
@@ -1012,18 +1025,43 @@ async fn sigterm_answers_every_request_in_flight() {
     stream.write_all(head.as_bytes()).await.unwrap();
     conns.push((stream, rest.to_string()));
   }
-  // Every head has been read (the handlers wait for their bodies) before the signal.
-  tokio::time::sleep(Duration::from_millis(500)).await;
+  // Every head has been read (the handlers wait for their bodies) before the signal: a
+  // connection whose head is unread counts as idle, and idle ones close at once.
+  let deadline = Instant::now() + Duration::from_secs(60);
+  loop {
+    let metrics = send(port, "GET", "/metrics", None, None).await.text();
+    let in_flight: f64 = metrics
+      .lines()
+      .find_map(|l| l.strip_prefix("realm_auth_requests_in_flight "))
+      .expect("the in-flight gauge")
+      .parse()
+      .unwrap();
+    // Less the scrape itself.
+    if in_flight - 1.0 >= 200.0 {
+      break;
+    }
+    assert!(Instant::now() < deadline, "requests never all in flight");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
   let exited = tokio::task::spawn_blocking(move || {
     let status = serve.sigterm();
     (serve, status)
   });
-  tokio::time::sleep(Duration::from_millis(300)).await;
-  // A new connection is refused once stopping began.
-  assert!(
-    TcpStream::connect(("127.0.0.1", port)).await.is_err(),
-    "serve still accepts after SIGTERM"
-  );
+  // A new connection is refused once stopping began (while the listener closes, one may still
+  // complete into its backlog, and be reset with it).
+  let deadline = Instant::now() + Duration::from_secs(10);
+  loop {
+    match TcpStream::connect(("127.0.0.1", port)).await {
+      Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+      other => {
+        assert!(
+          Instant::now() < deadline,
+          "serve still accepts after SIGTERM: {other:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+      }
+    }
+  }
   let mut answers = tokio::task::JoinSet::new();
   for (mut stream, rest) in conns {
     answers.spawn(async move {
@@ -1038,4 +1076,17 @@ async fn sigterm_answers_every_request_in_flight() {
   assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
   let (_serve, status) = exited.await.unwrap();
   assert!(status.success(), "serve exited with {status}");
+  // Every answered write landed.
+  let StoreConfig::Sqlite { path } = &target.store else {
+    unreachable!()
+  };
+  let accounts: i64 = rusqlite::Connection::open(path)
+    .unwrap()
+    .query_row(
+      "SELECT count(*) FROM email_accounts WHERE email LIKE 'drain%'",
+      [],
+      |r| r.get(0),
+    )
+    .unwrap();
+  assert_eq!(accounts, 200);
 }
