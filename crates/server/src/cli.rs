@@ -37,7 +37,8 @@ macro_rules! server_options {
   --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
   --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
-                                (0 turns any of these four limits off)
+                                (0 turns any of these four limits off; serve refuses 0
+                                for all but --max-requests-per-connection)
   --signing-keys-file <f>       sign tokens with the last HS256 key of <f>, verify with any of
                                 them: {\"keys\": [{\"kid\": ..., \"secret\": ...}]} (rotation)
   --access-log                  print one JSON line per request on stdout (time, method, route

@@ -129,15 +129,15 @@ pub struct Config {
   pub allowed_hosts: Vec<String>,
   /// How long a client may take to send a request's headers, from its first byte (from the
   /// connection's opening for the first request), and then again its body (else 408 and the
-  /// connection closes); 0 disables (default 10 000 ms).
+  /// connection closes); 0 disables (refused by `serve`; default 10 000 ms).
   pub header_read_timeout_ms: u64,
-  /// How long a keep-alive connection may sit between requests; 0 disables (default 90 000 ms,
-  /// longer than clients' own pool timeouts, so that a client never reuses a connection this
-  /// server is closing).
+  /// How long a keep-alive connection may sit between requests; 0 disables (refused by `serve`;
+  /// default 90 000 ms, longer than clients' own pool timeouts, so that a client never reuses a
+  /// connection this server is closing).
   pub idle_timeout_ms: u64,
   /// Open connections at most; further ones get 503 and are closed, the open ones keep being
-  /// served; 0 disables (default 4096: the SDK opens a connection per call in flight, and a test
-  /// may well have a thousand in flight).
+  /// served; 0 disables (refused by `serve`; default 4096: the SDK opens a connection per call in
+  /// flight, and a test may well have a thousand in flight).
   pub max_connections: usize,
   /// Requests served on one connection; the last response says `Connection: close`; 0 disables
   /// (default 1000).

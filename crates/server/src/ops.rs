@@ -398,11 +398,9 @@ pub(crate) async fn handle(shared: &Shared, path: &str) -> Option<Resp> {
   }
 }
 
+// No "stopping" answer: stopping closes the listener and serves no further request on an open
+// connection, so a probe during shutdown is refused, never answered.
 async fn ready(shared: &Shared) -> Resp {
-  // A server draining for shutdown should get no new traffic from its load balancer.
-  if shared.stopping.load(Ordering::Acquire) {
-    return unavailable("stopping");
-  }
   match tokio::time::timeout(READY_TIMEOUT, shared.store.ping()).await {
     Ok(Ok(())) => ok(),
     Ok(Err(StoreError::Unavailable(_))) => unavailable("store unavailable"),
