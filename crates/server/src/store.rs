@@ -242,26 +242,12 @@ impl Store {
     match self {
       Store::Memory(apps) => apps.get(app)?.run(f),
       Store::Sqlite(db) => {
-        let permit = acquire(db.permits()).await;
-        let (db, app) = (db.clone(), app.to_string());
-        join(
-          tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            db.run(&app, write, f)
-          })
-          .await,
-        )
+        let app = app.to_string();
+        on_pool(db, move |db| db.run(&app, write, f)).await
       }
       Store::Postgres(db) => {
-        let permit = acquire(db.permits()).await;
-        let (db, app) = (db.clone(), app.to_string());
-        join(
-          tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            db.run(&app, write, f)
-          })
-          .await,
-        )
+        let app = app.to_string();
+        on_pool(db, move |db| db.run(&app, write, f)).await
       }
     }
   }
@@ -276,16 +262,8 @@ impl Store {
   {
     match self {
       Store::Memory(apps) => apps.get(app)?.run(f),
-      Store::Sqlite(db) => std::thread::scope(|s| {
-        s.spawn(|| db.run(app, write, f))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      }),
-      Store::Postgres(db) => std::thread::scope(|s| {
-        s.spawn(|| db.run(app, write, f))
-          .join()
-          .unwrap_or_else(|e| std::panic::resume_unwind(e))
-      }),
+      Store::Sqlite(db) => off_runtime(|| db.run(app, write, f)),
+      Store::Postgres(db) => off_runtime(|| db.run(app, write, f)),
     }
   }
 
@@ -309,29 +287,18 @@ impl Store {
   }
 
   /// A trivial query, for `/readyz`: whether the store answers. Memory always does; SQL stores
-  /// run `SELECT 1` on the blocking pool under one of the permits [`Store::run`] takes, so that
+  /// run their `ping` query on the blocking pool under one of the permits [`Store::run`] takes, so that
   /// probes (answered before any authentication) never hold more connections or blocking
   /// threads than the pool has: a probe that finds every permit taken waits, and the caller's
   /// timeout reports a busy store.
   pub async fn ping(&self) -> R<()> {
-    let (permits, job): (_, Box<dyn FnOnce() -> R<()> + Send>) = match self {
+    let pinged = match self {
       Store::Memory(_) => return Ok(()),
-      Store::Sqlite(db) => (db.permits(), {
-        let db = db.clone();
-        Box::new(move || db.ping())
-      }),
-      Store::Postgres(db) => (db.permits(), {
-        let db = db.clone();
-        Box::new(move || db.ping())
-      }),
+      Store::Sqlite(db) => on_pool(db, |db| Ok(db.ping())).await,
+      Store::Postgres(db) => on_pool(db, |db| Ok(db.ping())).await,
     };
-    let permit = acquire(permits).await;
-    tokio::task::spawn_blocking(move || {
-      let _permit = permit;
-      job()
-    })
-    .await
-    .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
+    // `on_pool` fails only when the runtime cancelled the task.
+    pinged.unwrap_or_else(|_| Err(StoreError::Unavailable("shutting down".into())))
   }
 
   /// An app's memory store (memory mode only): the data file's source.
@@ -394,13 +361,44 @@ impl MemApps {
   }
 }
 
-/// A permit to use one of the backend's pooled connections; held by the blocking task, so a
-/// request abandoned by its client still counts until its transaction ends.
-async fn acquire(permits: Arc<tokio::sync::Semaphore>) -> tokio::sync::OwnedSemaphorePermit {
-  permits
+/// A SQL backend's bound on the transactions in flight (see `POOL` in each backend).
+pub(crate) trait Pooled: Send + Sync + 'static {
+  /// One permit per pooled connection.
+  fn permits(&self) -> Arc<tokio::sync::Semaphore>;
+}
+
+impl Pooled for crate::sqlite::Sqlite {
+  fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+    crate::sqlite::Sqlite::permits(self)
+  }
+}
+
+impl Pooled for crate::postgres::Postgres {
+  fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+    crate::postgres::Postgres::permits(self)
+  }
+}
+
+/// Runs blocking `job` on tokio's blocking pool under one of `db`'s permits. The permit is
+/// held by the blocking task, so a request abandoned by its client still counts until its
+/// transaction ends.
+async fn on_pool<B: Pooled, T: Send + 'static>(
+  db: &Arc<B>,
+  job: impl FnOnce(&B) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+  let permit = db
+    .permits()
     .acquire_owned()
     .await
-    .expect("the semaphore is never closed")
+    .expect("the semaphore is never closed");
+  let db = db.clone();
+  join(
+    tokio::task::spawn_blocking(move || {
+      let _permit = permit;
+      job(&db)
+    })
+    .await,
+  )
 }
 
 fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
