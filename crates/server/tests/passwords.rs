@@ -26,20 +26,6 @@ fn config(store: &StoreConfig, hash: PasswordHashConfig) -> Config {
   }
 }
 
-/// Whether the PostgreSQL tests can run here.
-fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
 /// `(salt, hash, iterations)` of an account, read from the store itself.
 fn stored(store: &StoreConfig, email: &str) -> (String, String, i64) {
   match store {

@@ -28,20 +28,6 @@ const APP: &str = "serve-app";
 /// Per-user key limit (the server's default, passed explicitly so the test says it).
 const LIMIT: usize = 20;
 
-/// Whether the PostgreSQL tests can run here (as in stores.rs).
-fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
 // ---- the harness ----------------------------------------------------------------------------
 
 /// A fresh store and the `serve` arguments that select it: `--sqlite <file>`, or a config file

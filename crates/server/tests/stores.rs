@@ -19,20 +19,6 @@ fn config(store: StoreConfig) -> Config {
   }
 }
 
-/// Whether the PostgreSQL tests can run here.
-fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
 /// Two servers on one fresh store of `kind`, and a guard that removes a SQLite store's folder.
 async fn two_servers(kind: &str) -> (Emu, Emu, Cleanup) {
   let store = fresh_store(kind);
