@@ -175,22 +175,7 @@ fn cli_prints_its_address_and_token_and_stops_on_sigterm() {
   assert_eq!(users("token-from-the-environment"), 200);
   assert_eq!(users("another-token-0123456789"), 401);
 
-  let status = Command::new("kill")
-    .args(["-TERM", &child.id().to_string()])
-    .status()
-    .unwrap();
-  assert!(status.success());
-  let deadline = Instant::now() + Duration::from_secs(10);
-  let exit = loop {
-    if let Some(exit) = child.try_wait().unwrap() {
-      break exit;
-    }
-    assert!(
-      Instant::now() < deadline,
-      "the emulator did not stop on SIGTERM"
-    );
-    std::thread::sleep(Duration::from_millis(20));
-  };
+  let exit = sigterm_and_wait(&mut child, Duration::from_secs(10));
   assert_eq!(exit.code(), Some(0));
   let mut rest = String::new();
   std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();

@@ -606,19 +606,7 @@ fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
   let r = exchange(&rt, port, "GET", "/healthz", None, None);
   assert_eq!(r.status, 200);
 
-  let status = Command::new("kill")
-    .args(["-TERM", &child.id().to_string()])
-    .status()
-    .unwrap();
-  assert!(status.success());
-  let deadline = Instant::now() + Duration::from_secs(20);
-  let exit = loop {
-    if let Some(exit) = child.try_wait().unwrap() {
-      break exit;
-    }
-    assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-    std::thread::sleep(Duration::from_millis(20));
-  };
+  let exit = sigterm_and_wait(&mut child, Duration::from_secs(20));
   assert_eq!(exit.code(), Some(0));
   let mut rest = String::new();
   stdout.read_to_string(&mut rest).unwrap();
@@ -771,19 +759,7 @@ fn a_stdout_nobody_reads_does_not_stop_serve() {
   assert!(dropped > 0.0, "{metrics}");
 
   // It still stops, and exits 0, with its last lines unwritten.
-  let status = Command::new("kill")
-    .args(["-TERM", &child.id().to_string()])
-    .status()
-    .unwrap();
-  assert!(status.success());
-  let deadline = Instant::now() + Duration::from_secs(20);
-  let exit = loop {
-    if let Some(exit) = child.try_wait().unwrap() {
-      break exit;
-    }
-    assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-    std::thread::sleep(Duration::from_millis(20));
-  };
+  let exit = sigterm_and_wait(&mut child, Duration::from_secs(20));
   assert_eq!(exit.code(), Some(0));
   drop(stdout);
   let _ = std::fs::remove_dir_all(&dir);

@@ -122,10 +122,6 @@ impl Serve {
     serve
   }
 
-  fn pid(&self) -> u32 {
-    self.child.as_ref().unwrap().id()
-  }
-
   /// SIGKILL: the process dies where it stands. Reaped.
   fn sigkill(&mut self) {
     let mut child = self.child.take().expect("running");
@@ -135,24 +131,13 @@ impl Serve {
 
   /// SIGTERM, then waits (at most 20 s) for the graceful exit; returns its status.
   fn sigterm(&mut self) -> ExitStatus {
-    let status = Command::new("kill")
-      .args(["-TERM", &self.pid().to_string()])
-      .status()
-      .expect("kill runs");
-    assert!(status.success(), "kill -TERM failed");
-    let mut child = self.child.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-      if let Some(status) = child.try_wait().expect("try_wait") {
-        return status;
-      }
-      if Instant::now() > deadline {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve did not exit within 20 s of SIGTERM");
-      }
-      std::thread::sleep(Duration::from_millis(20));
-    }
+    // Taken only once it has exited: a panic leaves it to `Drop`, which kills it.
+    let status = sigterm_and_wait(
+      self.child.as_mut().expect("running"),
+      Duration::from_secs(20),
+    );
+    self.child = None;
+    status
   }
 
   /// SIGTERM and assert the documented exit code 0.

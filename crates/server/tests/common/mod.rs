@@ -408,3 +408,26 @@ impl Drop for Reaped {
     }
   }
 }
+
+/// SIGTERM to `child`, then waits for it to exit (panics after `within`); its exit status.
+pub fn sigterm_and_wait(
+  child: &mut std::process::Child,
+  within: Duration,
+) -> std::process::ExitStatus {
+  let kill = std::process::Command::new("kill")
+    .args(["-TERM", &child.id().to_string()])
+    .status()
+    .expect("kill runs");
+  assert!(kill.success(), "kill -TERM failed");
+  let deadline = std::time::Instant::now() + within;
+  loop {
+    if let Some(status) = child.try_wait().expect("try_wait") {
+      return status;
+    }
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the process did not exit within {within:?} of SIGTERM"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+  }
+}
