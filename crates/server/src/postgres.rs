@@ -23,7 +23,7 @@ use postgres::{Client, NoTls, Row, Statement};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{AppInfo, Pending, R, StoreError, Tx};
+use crate::store::{AppInfo, Pending, R, StoreError, Tx, UserCache};
 use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
@@ -288,7 +288,7 @@ impl Postgres {
     let mut pg = PgTx {
       conn: RefCell::new(&mut conn),
       in_tx: Cell::new(write),
-      user_cache: RefCell::new(None),
+      user_cache: UserCache::default(),
       app,
     };
     // A panic in `f` drops the connection unreturned: closing it rolls back.
@@ -331,13 +331,10 @@ pub(crate) struct PgTx<'c, 'a> {
   /// Whether BEGIN has run: from the start for a writer, before its first write or lock for a
   /// reader that turns out to write.
   in_tx: Cell<bool>,
-  /// The user row this transaction read last (`None` inside: there is no such user), read with
-  /// a session or a key or by itself. The rules read a request's user several times
-  /// (authentication, the rule's own check, the login's reply); a repeat read of the same row
-  /// in the same READ COMMITTED transaction may see a newer commit or the same row, so answering
-  /// it from here changes no outcome. This transaction's own writes to users and `lock_user`
-  /// drop it.
-  user_cache: RefCell<Option<(String, Option<User>)>>,
+  /// The user row read last ([`UserCache`]): a repeat read of the same row in the same READ
+  /// COMMITTED transaction may see a newer commit or the same row, so answering it from here
+  /// changes no outcome (a read-modify-write locks the row first, which drops it).
+  user_cache: UserCache,
   app: &'a str,
 }
 
@@ -381,14 +378,6 @@ impl PgTx<'_, '_> {
     let mut conn = self.conn.borrow_mut();
     let stmt = Self::statement(&mut conn, sql)?;
     conn.client.query(&stmt, params).map_err(err)
-  }
-
-  fn keep_user(&self, id: &str, user: Option<User>) {
-    *self.user_cache.borrow_mut() = Some((id.to_string(), user));
-  }
-
-  fn forget_user(&self) {
-    *self.user_cache.borrow_mut() = None;
   }
 
   fn exec(&self, sql: &str, params: &[P<'_>]) -> R<u64> {
@@ -509,7 +498,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn clear(&mut self) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     for table in [
       "users",
       "identities",
@@ -531,10 +520,8 @@ impl Tx for PgTx<'_, '_> {
     if unstorable(id) {
       return Ok(None);
     }
-    if let Some((cached, user)) = &*self.user_cache.borrow()
-      && cached == id
-    {
-      return Ok(user.clone().map(Cow::Owned));
+    if let Some(user) = self.user_cache.get(id) {
+      return Ok(user.map(Cow::Owned));
     }
     let user = self
       .one(
@@ -543,13 +530,13 @@ impl Tx for PgTx<'_, '_> {
       )?
       .map(|r| user_row(&r))
       .transpose()?;
-    self.keep_user(id, user.clone());
+    self.user_cache.keep(id, user.clone());
     Ok(user.map(Cow::Owned))
   }
 
   fn lock_user(&mut self, id: &str) -> R<bool> {
     self.begin()?;
-    self.forget_user();
+    self.user_cache.forget();
     Ok(
       self
         .one(
@@ -572,7 +559,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn insert_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -591,7 +578,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn update_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "UPDATE users SET identities = $3, data = $4, custom_data = $5 WHERE app_id = $1 AND id = $2",
       &[
@@ -606,7 +593,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let n = self.exec(
       "UPDATE users SET disabled = $3 WHERE app_id = $1 AND id = $2",
       &[&self.app, &id, &disabled],
@@ -615,7 +602,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let a = self.app;
     self.exec(
       "DELETE FROM pending_tokens WHERE app_id = $1 AND email IN \
@@ -795,7 +782,7 @@ impl Tx for PgTx<'_, '_> {
       return Ok(None);
     };
     let key = key_row(&row);
-    self.keep_user(&key.owner, joined_user(&row, 7)?);
+    self.user_cache.keep(&key.owner, joined_user(&row, 7)?);
     Ok(Some(Cow::Owned(key)))
   }
 
@@ -891,7 +878,9 @@ impl Tx for PgTx<'_, '_> {
       return Ok(None);
     };
     let session = session_row(&row);
-    self.keep_user(&session.user_id, joined_user(&row, 5)?);
+    self
+      .user_cache
+      .keep(&session.user_id, joined_user(&row, 5)?);
     Ok(Some(Cow::Owned(session)))
   }
 

@@ -7,7 +7,6 @@
 //! reads of that user (see [`SqliteTx::user_cache`]).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{AppInfo, Pending, R, StoreError, Tx};
+use crate::store::{AppInfo, Pending, R, StoreError, Tx, UserCache};
 use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
@@ -193,7 +192,7 @@ impl Sqlite {
     let mut tx = SqliteTx {
       conn: &conn,
       app,
-      user_cache: RefCell::new(None),
+      user_cache: UserCache::default(),
     };
     let result = f(&mut tx).and_then(|v| {
       conn
@@ -237,12 +236,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 struct SqliteTx<'a> {
   conn: &'a Connection,
   app: &'a str,
-  /// The user row this transaction read last (`None` inside: there is no such user), read with
-  /// a session or a key or by itself. The rules read a request's user several times
-  /// (authentication, the rule's own check, the login's reply); a transaction sees one snapshot,
-  /// so a repeat read would return the same row unless this transaction wrote it: its writes to
-  /// users drop it.
-  user_cache: RefCell<Option<(String, Option<User>)>>,
+  /// The user row read last ([`UserCache`]): a transaction sees one snapshot, so a repeat read
+  /// would return the same row unless this transaction wrote it.
+  user_cache: UserCache,
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
@@ -362,14 +358,6 @@ impl SqliteTx<'_> {
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(err)
   }
 
-  fn keep_user(&self, id: &str, user: Option<User>) {
-    *self.user_cache.borrow_mut() = Some((id.to_string(), user));
-  }
-
-  fn forget_user(&self) {
-    *self.user_cache.borrow_mut() = None;
-  }
-
   fn exec(&self, sql: &str, params: impl rusqlite::Params) -> R<usize> {
     let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
     stmt.execute(params).map_err(err)
@@ -395,7 +383,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn clear(&mut self) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     for table in [
       "users",
       "identities",
@@ -414,17 +402,15 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn user(&self, id: &str) -> R<Option<Cow<'_, User>>> {
-    if let Some((cached, user)) = &*self.user_cache.borrow()
-      && cached == id
-    {
-      return Ok(user.clone().map(Cow::Owned));
+    if let Some(user) = self.user_cache.get(id) {
+      return Ok(user.map(Cow::Owned));
     }
     let user = self.one(
       &format!("SELECT {USER_COLS} FROM users WHERE app_id = ?1 AND id = ?2"),
       params![self.app, id],
       user_row,
     )?;
-    self.keep_user(id, user.clone());
+    self.user_cache.keep(id, user.clone());
     Ok(user.map(Cow::Owned))
   }
 
@@ -442,7 +428,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn insert_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -461,7 +447,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn update_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "UPDATE users SET identities = ?3, data = ?4, custom_data = ?5 WHERE app_id = ?1 AND id = ?2",
       params![
@@ -476,7 +462,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let n = self.exec(
       "UPDATE users SET disabled = ?3 WHERE app_id = ?1 AND id = ?2",
       params![self.app, id, disabled],
@@ -485,7 +471,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let a = self.app;
     self.exec(
       "DELETE FROM pending_tokens WHERE app_id = ?1 AND email IN \
@@ -642,7 +628,7 @@ impl Tx for SqliteTx<'_> {
       |r| Ok((key_row(r)?, joined_user(r, 7)?)),
     )?;
     Ok(found.map(|(key, owner)| {
-      self.keep_user(&key.owner, owner);
+      self.user_cache.keep(&key.owner, owner);
       Cow::Owned(key)
     }))
   }
@@ -731,7 +717,7 @@ impl Tx for SqliteTx<'_> {
       |r| Ok((session_row(r)?, joined_user(r, 5)?)),
     )?;
     Ok(found.map(|(session, user)| {
-      self.keep_user(&session.user_id, user);
+      self.user_cache.keep(&session.user_id, user);
       Cow::Owned(session)
     }))
   }

@@ -361,6 +361,34 @@ impl MemApps {
   }
 }
 
+/// The user row a SQL transaction read last, with a session or a key or by itself (`None`
+/// inside: there is no such user). The rules read a request's user several times
+/// (authentication, the rule's own check, the login's reply), and each would be a query. Every
+/// write of the transaction to users, and `lock_user`, must call [`UserCache::forget`], or a
+/// later read in the same transaction would miss that write.
+#[derive(Default)]
+pub(crate) struct UserCache(std::cell::RefCell<Option<(String, Option<User>)>>);
+
+impl UserCache {
+  /// The cached row of `id` (`Some(None)`: there is no such user), or `None` if not cached.
+  pub fn get(&self, id: &str) -> Option<Option<User>> {
+    match &*self.0.borrow() {
+      Some((cached, user)) if cached == id => Some(user.clone()),
+      _ => None,
+    }
+  }
+
+  /// Remembers the row just read for `id`.
+  pub fn keep(&self, id: &str, user: Option<User>) {
+    *self.0.borrow_mut() = Some((id.to_string(), user));
+  }
+
+  /// Drops the row: the transaction wrote (or locked) a user.
+  pub fn forget(&self) {
+    *self.0.borrow_mut() = None;
+  }
+}
+
 /// A SQL backend's bound on the transactions in flight (see `POOL` in each backend).
 pub(crate) trait Pooled: Send + Sync + 'static {
   /// One permit per pooled connection.
