@@ -1395,6 +1395,62 @@ mod tests {
       assert_eq!(custom, json!({"k": 1}));
     }
 
+    /// The review's case: deleting a key (its identity leaves the user) races the first login
+    /// through another key of the same user (its identity joins).
+    #[test]
+    fn a_keys_first_login_does_not_undo_a_concurrent_key_deletion() {
+      let Some((db, name)) = db() else { return };
+      let user = new_user(
+        UserKind::Normal,
+        identity("a", USERPASS, "e"),
+        Map::new(),
+        0,
+      );
+      let (id, k1, k2) = (user.id.clone(), object_id(), object_id());
+      let key_login = |key: &str| {
+        let (id, key) = (id.clone(), key.to_string());
+        move |tx: &mut dyn Tx| {
+          let ident = Ident::ApiKey {
+            key_id: key,
+            owner: id,
+          };
+          resolve(tx, "a", ident, None, Map::new(), 0).map(drop)
+        }
+      };
+      db.run("a", true, {
+        let (id, k1, k2) = (id.clone(), k1.clone(), k2.clone());
+        let first = key_login(&k1);
+        move |tx| {
+          tx.insert_user(&user)?;
+          for (key, name) in [(k1, "k1"), (k2, "k2")] {
+            tx.insert_key(&ApiKey {
+              id: key,
+              owner: id.clone(),
+              name: name.into(),
+              disabled: false,
+              hash: key_hash(name),
+              server: false,
+              created: 0,
+            })?;
+          }
+          // k1 has logged in once: its identity is on the user.
+          first(tx)
+        }
+      })
+      .unwrap();
+      assert_eq!(identities(&db, &id), ["e", k1.as_str()]);
+      let delete = {
+        let (id, k1) = (id.clone(), k1.clone());
+        move |tx: &mut dyn Tx| delete_key(tx, &id, &k1, None)
+      };
+      race(&db, &name, delete, key_login(&k2));
+      assert_eq!(
+        identities(&db, &id),
+        ["e", k2.as_str()],
+        "the deletion was undone"
+      );
+    }
+
     #[test]
     fn a_profile_refresh_does_not_undo_a_concurrent_link() {
       let Some((db, name)) = db() else { return };
