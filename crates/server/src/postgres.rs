@@ -23,7 +23,10 @@ use postgres::{Client, NoTls, Row, Statement};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{AppInfo, Pending, R, StoreError, Tx, UserCache};
+use crate::store::{
+  ACCOUNT_COLS, AppInfo, JOINED_KEY_COLS, JOINED_USER_COLS, KEY_COLS, Pending, R, StoreError, Tx,
+  USER_COLS, UserCache, kind_str, to_json,
+};
 use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
@@ -393,16 +396,6 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R<T> {
     .map_err(|e| StoreError::Internal(format!("bad JSON in column {i}: {e}")))
 }
 
-fn to_json(v: &impl serde::Serialize) -> String {
-  serde_json::to_string(v).expect("records serialize")
-}
-
-const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
-
-/// [`USER_COLS`] of the `u` side of a join.
-const JOINED_USER_COLS: &str =
-  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
-
 fn user_row(row: &Row) -> R<User> {
   user_at(row, 0)
 }
@@ -432,18 +425,6 @@ fn joined_user(row: &Row, at: usize) -> R<Option<User>> {
   }
 }
 
-fn kind_str(kind: UserKind) -> &'static str {
-  match kind {
-    UserKind::Normal => "normal",
-    UserKind::Server => "server",
-  }
-}
-
-const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
-
-/// [`KEY_COLS`] of the `k` side of a join.
-const JOINED_KEY_COLS: &str = "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
-
 fn key_row(row: &Row) -> ApiKey {
   ApiKey {
     id: row.get(0),
@@ -455,8 +436,6 @@ fn key_row(row: &Row) -> ApiKey {
     created: row.get::<_, i64>(6) as u64,
   }
 }
-
-const ACCOUNT_COLS: &str = "email, identity_id, salt, hash, iterations, confirmed, user_id";
 
 fn account_row(row: &Row) -> EmailAccount {
   EmailAccount {

@@ -15,7 +15,10 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{AppInfo, Pending, R, StoreError, Tx, UserCache};
+use crate::store::{
+  ACCOUNT_COLS, AppInfo, JOINED_KEY_COLS, JOINED_USER_COLS, KEY_COLS, Pending, R, StoreError, Tx,
+  USER_COLS, UserCache, kind_str, to_json,
+};
 use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
@@ -248,16 +251,6 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite
   })
 }
 
-fn to_json(v: &impl serde::Serialize) -> String {
-  serde_json::to_string(v).expect("records serialize")
-}
-
-const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
-
-/// [`USER_COLS`] of the `u` side of a join.
-const JOINED_USER_COLS: &str =
-  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
-
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
   user_at(row, 0)
 }
@@ -288,18 +281,6 @@ fn joined_user(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<User>> {
   }
 }
 
-fn kind_str(kind: UserKind) -> &'static str {
-  match kind {
-    UserKind::Normal => "normal",
-    UserKind::Server => "server",
-  }
-}
-
-const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
-
-/// [`KEY_COLS`] of the `k` side of a join.
-const JOINED_KEY_COLS: &str = "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
-
 fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
   Ok(ApiKey {
     id: row.get(0)?,
@@ -311,8 +292,6 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     created: row.get::<_, i64>(6)? as u64,
   })
 }
-
-const ACCOUNT_COLS: &str = "email, identity_id, salt, hash, iterations, confirmed, user_id";
 
 fn account_row(row: &Row<'_>) -> rusqlite::Result<EmailAccount> {
   Ok(EmailAccount {

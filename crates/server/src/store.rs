@@ -361,6 +361,39 @@ impl MemApps {
   }
 }
 
+// ---- shared by the SQL backends ------------------------------------------------------------
+
+/// The columns of a user row, in the order the backends' `user_row` reads them.
+pub(crate) const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
+
+/// [`USER_COLS`] of the `u` side of a join.
+pub(crate) const JOINED_USER_COLS: &str =
+  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
+
+/// The columns of a key row, in the order the backends' `key_row` reads them.
+pub(crate) const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
+
+/// [`KEY_COLS`] of the `k` side of a join.
+pub(crate) const JOINED_KEY_COLS: &str =
+  "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
+
+/// The columns of an email account row, in the order the backends' `account_row` reads them.
+pub(crate) const ACCOUNT_COLS: &str =
+  "email, identity_id, salt, hash, iterations, confirmed, user_id";
+
+/// A user kind as its column stores it.
+pub(crate) fn kind_str(kind: crate::state::UserKind) -> &'static str {
+  match kind {
+    crate::state::UserKind::Normal => "normal",
+    crate::state::UserKind::Server => "server",
+  }
+}
+
+/// A JSON column's text.
+pub(crate) fn to_json(v: &impl Serialize) -> String {
+  serde_json::to_string(v).expect("records serialize")
+}
+
 /// The user row a SQL transaction read last, with a session or a key or by itself (`None`
 /// inside: there is no such user). The rules read a request's user several times
 /// (authentication, the rule's own check, the login's reply), and each would be a query. Every
