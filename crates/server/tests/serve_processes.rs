@@ -315,30 +315,7 @@ async fn two_processes(kind: &str) -> (Serve, Serve, Target) {
 
 async fn disabled_key_refused_at_once_on_the_other(kind: &str) {
   let (mut a, mut b, _target) = two_processes(kind).await;
-  let s = register_and_login(a.port, "disable@example.com").await;
-  let r = create_key(a.port, &s.refresh, "k").await;
-  assert_eq!(r.status, 201, "{}", r.text());
-  let key = r.json();
-  let id = key["_id"].as_str().unwrap();
-  let secret = key["key"].as_str().unwrap();
-  let r = key_login(b.port, secret).await;
-  assert_eq!(r.status, 200, "{}", r.text());
-  assert_eq!(r.json()["user_id"], s.user_id);
-
-  let disable = format!("{BASE}/auth/api_keys/{id}/disable");
-  let r = send(a.port, "PUT", &disable, Some(&s.refresh), None).await;
-  assert_eq!(r.status, 204, "{}", r.text());
-  assert_error(&key_login(b.port, secret).await, 401, "AuthError");
-  assert_error(&key_login(a.port, secret).await, 401, "AuthError");
-  // B lists it disabled.
-  let listed = list_keys(b.port, &s.refresh).await.json();
-  assert_eq!(listed[0]["disabled"], true, "{listed}");
-
-  // And the other way round.
-  let enable = format!("{BASE}/auth/api_keys/{id}/enable");
-  let r = send(b.port, "PUT", &enable, Some(&s.refresh), None).await;
-  assert_eq!(r.status, 204, "{}", r.text());
-  assert_eq!(key_login(a.port, secret).await.status, 200);
+  disabled_key_scenario(a.port, b.port, APP).await;
   a.stop();
   b.stop();
 }

@@ -431,3 +431,103 @@ pub fn sigterm_and_wait(
     std::thread::sleep(Duration::from_millis(20));
   }
 }
+
+/// One request to `port` on a connection of its own, with a bearer token and a JSON body.
+async fn call(
+  port: u16,
+  method: &str,
+  path: &str,
+  auth: Option<&str>,
+  body: Option<Value>,
+) -> Resp {
+  let bearer = auth.map(|t| format!("Bearer {t}"));
+  let mut headers = vec![("Content-Type", "application/json")];
+  if let Some(b) = &bearer {
+    headers.push(("Authorization", b.as_str()));
+  }
+  let body = body.map(|b| b.to_string());
+  let req = build_request(method, path, &headers, body.as_deref().map(str::as_bytes));
+  parse_response(&raw_exchange(port, &req).await.expect("exchange"))
+}
+
+/// Two servers on one store (emulators in stores.rs, `serve` processes in serve_processes.rs)
+/// serving `app` on ports `a` and `b`: a key disabled through one is refused at once by both,
+/// and one enabled through the other logs in again.
+pub async fn disabled_key_scenario(a: u16, b: u16, app: &str) {
+  let provider = |p: &str| format!("{BASE}/app/{app}/auth/providers/{p}");
+  let credentials = json!({"email": "disable@example.com", "password": "password1"});
+  let r = call(
+    a,
+    "POST",
+    &provider("local-userpass/register"),
+    None,
+    Some(credentials),
+  )
+  .await;
+  assert_eq!(r.status, 201, "register: {}", r.text());
+  let login = json!({"username": "disable@example.com", "password": "password1"});
+  let r = call(
+    a,
+    "POST",
+    &provider("local-userpass/login"),
+    None,
+    Some(login),
+  )
+  .await;
+  assert_eq!(r.status, 200, "login: {}", r.text());
+  let s = session_of(&r);
+  let keys = format!("{BASE}/auth/api_keys");
+  let r = call(
+    a,
+    "POST",
+    &keys,
+    Some(&s.refresh),
+    Some(json!({"name": "k"})),
+  )
+  .await;
+  assert_eq!(r.status, 201, "{}", r.text());
+  let key = r.json();
+  let (id, secret) = (key["_id"].as_str().unwrap(), key["key"].as_str().unwrap());
+  let key_path = provider("api-key/login");
+  let key_login = |port| call(port, "POST", &key_path, None, Some(json!({"key": secret})));
+  let r = key_login(b).await;
+  assert_eq!(
+    (r.status, r.json()["user_id"].clone()),
+    (200, json!(s.user_id)),
+    "{}",
+    r.text()
+  );
+
+  let r = call(
+    a,
+    "PUT",
+    &format!("{keys}/{id}/disable"),
+    Some(&s.refresh),
+    None,
+  )
+  .await;
+  assert_eq!(r.status, 204, "{}", r.text());
+  for port in [b, a] {
+    let r = key_login(port).await;
+    assert_eq!(
+      (r.status, r.json()["error_code"].clone()),
+      (401, json!("AuthError")),
+      "{}",
+      r.text()
+    );
+  }
+  let listed = call(b, "GET", &keys, Some(&s.refresh), None).await.json();
+  assert_eq!(listed[0]["disabled"], true, "{listed}");
+
+  // And the other way round.
+  let r = call(
+    b,
+    "PUT",
+    &format!("{keys}/{id}/enable"),
+    Some(&s.refresh),
+    None,
+  )
+  .await;
+  assert_eq!(r.status, 204, "{}", r.text());
+  assert_eq!(key_login(a).await.status, 200);
+}
