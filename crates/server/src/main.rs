@@ -72,18 +72,13 @@ async fn serve_until_shutdown(server: &Emulator, json: bool, signals: Signals) {
       mut interrupt,
       mut hangup,
     } = signals;
-    if interrupt.is_none() {
-      // Could not register: fall back to tokio's own Ctrl-C handling.
-      tokio::select! {
-        _ = arrival(&mut term) => {}
-        _ = tokio::signal::ctrl_c() => {}
-      }
-      return;
-    }
+    // SIGINT that could not be registered early falls back to tokio's own Ctrl-C handling.
+    let early_interrupt = interrupt.is_some();
     loop {
       tokio::select! {
         _ = arrival(&mut term) => return,
-        _ = arrival(&mut interrupt) => return,
+        _ = arrival(&mut interrupt), if early_interrupt => return,
+        _ = tokio::signal::ctrl_c(), if !early_interrupt => return,
         _ = arrival(&mut hangup) => match server.reload_tls() {
           Ok(_) if json => eprintln!("{}", serde_json::json!({ "tlsReloaded": true })),
           Ok(_) => eprintln!("realm-auth-server: TLS certificate reloaded"),
