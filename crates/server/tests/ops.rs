@@ -6,8 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -496,32 +495,13 @@ fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
   let dir = std::env::temp_dir().join(format!("realm-auth-ops-{}", std::process::id()));
   std::fs::create_dir_all(&dir).unwrap();
   let db = dir.join("auth.db");
-  let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
-    .args([
-      "serve",
-      "--port",
-      "0",
-      "--app-id",
-      "log-app",
-      "--access-log",
-    ])
-    .arg("--sqlite")
-    .arg(&db)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-  let mut stdout = BufReader::new(child.stdout.take().unwrap());
-  let mut line = String::new();
-  stdout.read_line(&mut line).unwrap();
-  let prefix = "realm-auth-server listening on http://127.0.0.1:";
-  assert!(line.starts_with(prefix), "{line:?}");
-  let port: u16 = line[prefix.len()..]
-    .split(' ')
-    .next()
-    .unwrap()
-    .parse()
-    .unwrap();
+  let (mut child, port, mut stdout) = spawn_serve(&[
+    "--app-id".as_ref(),
+    "log-app".as_ref(),
+    "--access-log".as_ref(),
+    "--sqlite".as_ref(),
+    db.as_os_str(),
+  ]);
 
   let rt = tokio::runtime::Builder::new_current_thread()
     .enable_all()
@@ -700,28 +680,15 @@ fn count_until(stream: &mut std::net::TcpStream, pattern: &[u8], n: usize) -> us
 fn a_stdout_nobody_reads_does_not_stop_serve() {
   let dir = std::env::temp_dir().join(format!("realm-auth-ops-stuck-{}", std::process::id()));
   std::fs::create_dir_all(&dir).unwrap();
-  let mut child = Reaped(
-    Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
-      .args(["serve", "--port", "0", "--access-log"])
-      .args(["--max-requests-per-connection", "0"])
-      .arg("--sqlite")
-      .arg(dir.join("auth.db"))
-      .stdout(Stdio::piped())
-      .stderr(Stdio::null())
-      .spawn()
-      .unwrap(),
-  );
+  let db = dir.join("auth.db");
   // The listening line, then nothing more: the pipe (64 KiB) fills, and the writer blocks.
-  let mut stdout = BufReader::new(child.stdout.take().unwrap());
-  let mut line = String::new();
-  stdout.read_line(&mut line).unwrap();
-  let port: u16 = line
-    .split("http://127.0.0.1:")
-    .nth(1)
-    .and_then(|r| r.split(' ').next())
-    .unwrap_or_else(|| panic!("{line:?}"))
-    .parse()
-    .unwrap();
+  let (mut child, port, stdout) = spawn_serve(&[
+    "--access-log".as_ref(),
+    "--max-requests-per-connection".as_ref(),
+    "0".as_ref(),
+    "--sqlite".as_ref(),
+    db.as_os_str(),
+  ]);
   let connect = || {
     let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

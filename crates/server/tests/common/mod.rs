@@ -531,3 +531,31 @@ pub async fn disabled_key_scenario(a: u16, b: u16, app: &str) {
   assert_eq!(r.status, 204, "{}", r.text());
   assert_eq!(key_login(a).await.status, 200);
 }
+
+/// Starts `realm-auth-server serve --port 0 --json` with `args` and reads its listening line:
+/// the process (killed when dropped), its port, and its stdout after that line.
+pub fn spawn_serve(
+  args: &[&std::ffi::OsStr],
+) -> (Reaped, u16, std::io::BufReader<std::process::ChildStdout>) {
+  use std::io::BufRead;
+  let mut child = Reaped(
+    std::process::Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
+      .args(["serve", "--port", "0", "--json"])
+      .args(args)
+      .stdout(std::process::Stdio::piped())
+      .stderr(std::process::Stdio::null())
+      .spawn()
+      .expect("serve starts"),
+  );
+  let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+  let mut line = String::new();
+  stdout.read_line(&mut line).unwrap();
+  let v: Value = serde_json::from_str(line.trim())
+    .unwrap_or_else(|e| panic!("listening line is not JSON ({e}): {line:?}"));
+  let port = v["baseUrl"]
+    .as_str()
+    .and_then(|u| u.strip_prefix("http://127.0.0.1:"))
+    .and_then(|p| p.parse().ok())
+    .unwrap_or_else(|| panic!("{line:?}"));
+  (child, port, stdout)
+}
