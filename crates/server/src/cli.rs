@@ -37,7 +37,8 @@ macro_rules! server_options {
   --idle-timeout-ms <ms>        time a keep-alive connection may idle (default 90000)
   --max-connections <n>         open connections at most; more get 503 (default 4096)
   --max-requests-per-connection <n>  requests per connection before it closes (default 1000)
-                                (0 turns any of these four limits off)
+                                (0 turns any of these four limits off; serve refuses 0
+                                for all but --max-requests-per-connection)
   --signing-keys-file <f>       sign tokens with the last HS256 key of <f>, verify with any of
                                 them: {\"keys\": [{\"kid\": ..., \"secret\": ...}]} (rotation)
   --access-log                  print one JSON line per request on stdout (time, method, route
@@ -204,8 +205,8 @@ pub fn parse_serve_args(args: impl IntoIterator<Item = String>) -> Result<Option
 }
 
 /// Reads a `serve` config file: [`Config`] as JSON, camelCase, every field optional. A key
-/// that is not a setting is refused (a misspelt one would otherwise be ignored in silence), and
-/// so are the emulator's settings.
+/// that is not a setting, at the top or inside a setting's object, is refused (a misspelt one
+/// would otherwise be ignored in silence), and so are the emulator's settings.
 pub fn read_config_file(path: &str) -> Result<Config, String> {
   let text =
     std::fs::read_to_string(path).map_err(|e| format!("--config: cannot read '{path}': {e}"))?;
@@ -239,7 +240,18 @@ fn parse_config(text: &str) -> Result<Config, String> {
     }
   }
   let pbkdf2_count = map.contains_key("passwordIterations") && !map.contains_key("passwordHash");
-  let mut config: Config = serde_json::from_value(value).map_err(|e| e.to_string())?;
+  let mut config: Config = serde_json::from_value(value.clone()).map_err(|e| {
+    // serde's message names the bad key but not the setting it sits in: find that setting by
+    // reading each alone (every setting is optional).
+    let culprit = map.iter().find(|(key, v)| {
+      let alone = serde_json::Value::Object([((*key).clone(), (*v).clone())].into_iter().collect());
+      serde_json::from_value::<Config>(alone).is_err()
+    });
+    match culprit {
+      Some((key, _)) => format!("'{key}': {e}"),
+      None => e.to_string(),
+    }
+  })?;
   // A file written before argon2id existed keeps the PBKDF2 it asked for.
   if pbkdf2_count {
     config.password_hash = Some(crate::PasswordHashConfig::Pbkdf2 { iterations: None });
@@ -868,10 +880,47 @@ mod tests {
         "emulator setting",
       ),
       (r#"{"port": "x"}"#, "invalid type"),
+      // Nested objects refuse unknown keys too: a misspelt one would be ignored in silence.
+      (
+        r#"{"store": {"kind": "postgres", "url": "postgres://h/db", "shema": "a"}}"#,
+        "'store': unknown field `shema`",
+      ),
+      (
+        r#"{"store": {"kind": "sqlite", "path": "a.db", "url": "x"}}"#,
+        "'store': unknown field `url`",
+      ),
+      (
+        r#"{"passwordHash": {"algorithm": "argon2id", "memoryKiB": 65536}}"#,
+        "'passwordHash': unknown field `memoryKiB`",
+      ),
+      (
+        r#"{"passwordHash": {"algorithm": "pbkdf2", "iterations": 9, "salt": 1}}"#,
+        "'passwordHash': unknown field `salt`",
+      ),
+      (
+        r#"{"loginThrottle": {"maxFailure": 3}}"#,
+        "'loginThrottle': unknown field `maxFailure`",
+      ),
+      (
+        r#"{"customTokenMetadataFields": [{"name": "x", "fieldname": "y"}]}"#,
+        "'customTokenMetadataFields': unknown field `fieldname`",
+      ),
+      (
+        r#"{"tokenDelivery": {"kind": "webhook", "url": "http://127.0.0.1:1/", "secret": 1}}"#,
+        "'tokenDelivery': unknown field `secret`",
+      ),
     ] {
       let e = parse_config(text).unwrap_err();
       assert!(e.contains(why), "{text}: {e}");
     }
+    // The same objects spelt right are taken (the tag keys and `fieldName` included).
+    parse_config(
+      r#"{"store": {"kind": "postgres", "url": "postgres://h/db", "schema": "a"},
+          "passwordHash": {"algorithm": "argon2id", "memoryKib": 65536, "iterations": 3, "parallelism": 1},
+          "loginThrottle": {"maxFailures": 3, "windowSecs": 60, "maxLockSecs": 60, "addressMaxFailures": 9},
+          "customTokenMetadataFields": [{"name": "x", "fieldName": "y", "required": true}]}"#,
+    )
+    .unwrap();
     // The emulator keeps its control API and every provider; serve turns custom-function off
     // unless its config lists it.
     let emulator = parse_args(args("")).unwrap().unwrap().config;

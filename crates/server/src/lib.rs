@@ -129,15 +129,15 @@ pub struct Config {
   pub allowed_hosts: Vec<String>,
   /// How long a client may take to send a request's headers, from its first byte (from the
   /// connection's opening for the first request), and then again its body (else 408 and the
-  /// connection closes); 0 disables (default 10 000 ms).
+  /// connection closes); 0 disables (refused by `serve`; default 10 000 ms).
   pub header_read_timeout_ms: u64,
-  /// How long a keep-alive connection may sit between requests; 0 disables (default 90 000 ms,
-  /// longer than clients' own pool timeouts, so that a client never reuses a connection this
-  /// server is closing).
+  /// How long a keep-alive connection may sit between requests; 0 disables (refused by `serve`;
+  /// default 90 000 ms, longer than clients' own pool timeouts, so that a client never reuses a
+  /// connection this server is closing).
   pub idle_timeout_ms: u64,
   /// Open connections at most; further ones get 503 and are closed, the open ones keep being
-  /// served; 0 disables (default 4096: the SDK opens a connection per call in flight, and a test
-  /// may well have a thousand in flight).
+  /// served; 0 disables (refused by `serve`; default 4096: the SDK opens a connection per call in
+  /// flight, and a test may well have a thousand in flight).
   pub max_connections: usize,
   /// Requests served on one connection; the last response says `Connection: close`; 0 disables
   /// (default 1000).
@@ -300,6 +300,7 @@ impl fmt::Debug for Config {
 /// One claim of a custom token that the provider copies into the user's profile data, as the
 /// real server's `metadata_fields` entries say it: `{"name", "field_name", "required"}`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct MetadataField {
   /// The claim's path in the token (dots separate nested objects: `user.license`).
   pub name: String,
@@ -684,7 +685,7 @@ impl Emulator {
   /// Stops accepting (new connections are refused from here on), closes idle keep-alive
   /// connections at once, lets requests in flight finish for up to
   /// [`Config::shutdown_grace_ms`] and then cuts their connections, waits for the connection
-  /// tasks and writes the data file. Idempotent.
+  /// tasks, writes the data file and lets the access log catch up. Idempotent.
   pub async fn stop(&self) {
     self.mark_stopping();
     let _ = self.shutdown.send(true);
@@ -695,6 +696,7 @@ impl Emulator {
     if let Err(e) = self.shared.persist().await {
       eprintln!("realm-auth-server: could not write the data file: {e}");
     }
+    self.shared.ops.flush_access_log().await;
   }
 
   /// Rereads [`Config::tls_cert_file`] and [`Config::tls_key_file`]: connections from here on

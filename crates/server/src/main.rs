@@ -16,53 +16,83 @@ use realm_auth_server::{Emulator, EmulatorError};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Resolves on Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
+/// The signals a server acts on: Ctrl-C, SIGTERM and, with TLS, SIGHUP. Registered before the
+/// server starts, so that one sent as soon as the listening line is read (a supervisor's stop or
+/// certificate reload) is handled, not left to its default action (the process dies with 143
+/// without draining, or on SIGHUP).
+struct Signals {
+  #[cfg(unix)]
+  term: Option<tokio::signal::unix::Signal>,
+  #[cfg(unix)]
+  interrupt: Option<tokio::signal::unix::Signal>,
+  /// Only with TLS: without, SIGHUP keeps its default, ending the process, as a closed terminal
+  /// expects.
+  #[cfg(unix)]
+  hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+  /// Registers the handlers (call on the runtime).
+  fn install(tls: bool) -> Signals {
+    #[cfg(unix)]
+    {
+      use tokio::signal::unix::{SignalKind, signal};
+      Signals {
+        term: signal(SignalKind::terminate()).ok(),
+        interrupt: signal(SignalKind::interrupt()).ok(),
+        hangup: tls.then(|| signal(SignalKind::hangup()).ok()).flatten(),
+      }
+    }
+    #[cfg(not(unix))]
+    {
+      let _ = tls;
+      Signals {}
+    }
+  }
+}
+
+/// Resolves when `signal` arrives; never if it could not be registered.
+#[cfg(unix)]
+async fn arrival(signal: &mut Option<tokio::signal::unix::Signal>) {
+  if let Some(s) = signal
+    && s.recv().await.is_some()
+  {
+    return;
+  }
+  std::future::pending().await
+}
+
+/// Waits for Ctrl-C or SIGTERM; with TLS, rereads the certificate files on every SIGHUP
+/// meanwhile.
+async fn serve_until_shutdown(server: &Emulator, json: bool, signals: Signals) {
   #[cfg(unix)]
   {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-      Ok(mut term) => {
-        tokio::select! {
-          _ = tokio::signal::ctrl_c() => {}
-          _ = term.recv() => {}
-        }
-      }
-      Err(_) => {
-        let _ = tokio::signal::ctrl_c().await;
+    let Signals {
+      mut term,
+      mut interrupt,
+      mut hangup,
+    } = signals;
+    // SIGINT that could not be registered early falls back to tokio's own Ctrl-C handling.
+    let early_interrupt = interrupt.is_some();
+    loop {
+      tokio::select! {
+        _ = arrival(&mut term) => return,
+        _ = arrival(&mut interrupt), if early_interrupt => return,
+        _ = tokio::signal::ctrl_c(), if !early_interrupt => return,
+        _ = arrival(&mut hangup) => match server.reload_tls() {
+          Ok(_) if json => eprintln!("{}", serde_json::json!({ "tlsReloaded": true })),
+          Ok(_) => eprintln!("realm-auth-server: TLS certificate reloaded"),
+          // The files in use stay: a botched renewal must not take the server down.
+          Err(e) => fail(json, None, &e.to_string(), None),
+        },
       }
     }
   }
   #[cfg(not(unix))]
   {
+    let _ = (server, json, signals);
     let _ = tokio::signal::ctrl_c().await;
   }
-}
-
-/// Waits for Ctrl-C or SIGTERM; with TLS, rereads the certificate files on every SIGHUP
-/// meanwhile (only then: without TLS, SIGHUP keeps its default, ending the process, as a
-/// closed terminal expects).
-async fn serve_until_shutdown(server: &Emulator, json: bool) {
-  let shutdown = shutdown_signal();
-  tokio::pin!(shutdown);
-  #[cfg(unix)]
-  if server.tls() {
-    use tokio::signal::unix::{SignalKind, signal};
-    if let Ok(mut hangup) = signal(SignalKind::hangup()) {
-      loop {
-        tokio::select! {
-          _ = &mut shutdown => return,
-          _ = hangup.recv() => match server.reload_tls() {
-            Ok(_) if json => eprintln!("{}", serde_json::json!({ "tlsReloaded": true })),
-            Ok(_) => eprintln!("realm-auth-server: TLS certificate reloaded"),
-            // The files in use stay: a botched renewal must not take the server down.
-            Err(e) => fail(json, None, &e.to_string(), None),
-          },
-        }
-      }
-    }
-  }
-  shutdown.await;
 }
 
 /// Prints a failure on standard error: one JSON object with `--json`, else a line of text.
@@ -145,6 +175,7 @@ fn run(command: Command, args: Vec<String>) -> ExitCode {
     }
   };
   runtime.block_on(async move {
+    let signals = Signals::install(cli.config.tls_cert_file.is_some());
     let server = match Emulator::start(cli.config).await {
       Ok(server) => server,
       Err(e) => {
@@ -187,7 +218,7 @@ fn run(command: Command, args: Vec<String>) -> ExitCode {
     }
     let _ = stdout.flush();
     drop(stdout);
-    serve_until_shutdown(&server, json).await;
+    serve_until_shutdown(&server, json, signals).await;
     server.stop().await;
     ExitCode::SUCCESS
   })

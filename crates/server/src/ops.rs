@@ -7,8 +7,10 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 use hyper::Method;
 
@@ -52,6 +54,12 @@ const BUCKETS: &[f64] = &[
 /// How long `/readyz` waits for the store before it says the store is unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Access-log lines waiting for stdout, at most; more are dropped (and counted).
+const LOG_QUEUE: usize = 8192;
+
+/// How long [`Ops::flush_access_log`] waits for the lines queued before it.
+const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Store errors answered to clients, by kind: unavailable, internal, conflict. Process-wide
 /// (the conversion that counts them knows no server; `serve` runs one).
 static STORE_ERRORS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
@@ -79,8 +87,57 @@ pub(crate) struct Ops {
   latency_sum_us: Box<[AtomicU64]>,
   open_connections: AtomicI64,
   in_flight: AtomicI64,
-  access_log: bool,
+  /// The access log's queue to its writer thread, when the log is on.
+  access_log: Option<AccessLog>,
   metrics: bool,
+}
+
+/// The access log: lines go through a bounded queue to a thread of their own that writes
+/// stdout, so that a stdout nobody reads (a full pipe) blocks that thread, never a request.
+struct AccessLog {
+  queue: SyncSender<String>,
+  /// Lines queued, written (or failed to write) and dropped for a full queue.
+  counts: Arc<LogCounts>,
+}
+
+#[derive(Default)]
+struct LogCounts {
+  queued: AtomicU64,
+  written: AtomicU64,
+  dropped: AtomicU64,
+}
+
+impl AccessLog {
+  fn start() -> AccessLog {
+    let (queue, lines) = std::sync::mpsc::sync_channel(LOG_QUEUE);
+    let counts = Arc::new(LogCounts::default());
+    let written = counts.clone();
+    // Ends when the sender drops (with the server's counters).
+    std::thread::Builder::new()
+      .name("access-log".into())
+      .spawn(move || write_lines(lines, &written))
+      .expect("cannot start the access log's thread");
+    AccessLog { queue, counts }
+  }
+}
+
+/// The writer thread: each batch of waiting lines in one write (lines never interleave: this
+/// thread is their only writer). A closed stdout must not fail anything: errors are dropped.
+fn write_lines(lines: Receiver<String>, counts: &LogCounts) {
+  let mut batch = String::new();
+  while let Ok(line) = lines.recv() {
+    batch.clear();
+    batch.push_str(&line);
+    let mut n = 1;
+    while batch.len() < 64 * 1024
+      && let Ok(line) = lines.try_recv()
+    {
+      batch.push_str(&line);
+      n += 1;
+    }
+    let _ = std::io::stdout().lock().write_all(batch.as_bytes());
+    counts.written.fetch_add(n, Ordering::Release);
+  }
 }
 
 /// A request being measured: its labels and start (see [`Ops::begin`]).
@@ -152,7 +209,7 @@ impl Ops {
       latency_sum_us: zeros(ROUTES.len()),
       open_connections: AtomicI64::new(0),
       in_flight: AtomicI64::new(0),
-      access_log,
+      access_log: access_log.then(AccessLog::start),
       metrics,
     }
   }
@@ -191,7 +248,7 @@ impl Ops {
       .unwrap_or(BUCKETS.len());
     self.latency[m.route * (BUCKETS.len() + 1) + bucket].fetch_add(1, Ordering::Relaxed);
     self.latency_sum_us[m.route].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    if self.access_log {
+    if let Some(log) = &self.access_log {
       // The route template, never the path: paths carry key ids and query strings tokens.
       let line = format!(
         "{{\"ts\":\"{}\",\"method\":\"{}\",\"route\":\"{}\",\"status\":{status},\"ms\":{:.3},\"request_id\":\"{request_id}\"}}\n",
@@ -200,9 +257,23 @@ impl Ops {
         ROUTES[m.route],
         secs * 1000.0,
       );
-      // One write per line under the lock, so that lines of concurrent requests never
-      // interleave. A closed stdout must not fail requests: the error is dropped.
-      let _ = std::io::stdout().lock().write_all(line.as_bytes());
+      match log.queue.try_send(line) {
+        Ok(()) => log.counts.queued.fetch_add(1, Ordering::Relaxed),
+        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+          log.counts.dropped.fetch_add(1, Ordering::Relaxed)
+        }
+      };
+    }
+  }
+
+  /// Waits (up to a bound: stdout may be stuck) until the access-log lines queued so far are
+  /// written, so that a stopping server's last lines are not lost at exit.
+  pub async fn flush_access_log(&self) {
+    let Some(log) = &self.access_log else { return };
+    let queued = log.counts.queued.load(Ordering::Relaxed);
+    let deadline = Instant::now() + LOG_FLUSH_TIMEOUT;
+    while log.counts.written.load(Ordering::Acquire) < queued && Instant::now() < deadline {
+      tokio::time::sleep(Duration::from_millis(5)).await;
     }
   }
 
@@ -268,6 +339,16 @@ impl Ops {
         STORE_ERRORS[i].load(Ordering::Relaxed)
       );
     }
+    let dropped = self
+      .access_log
+      .as_ref()
+      .map_or(0, |l| l.counts.dropped.load(Ordering::Relaxed));
+    let _ = writeln!(
+      out,
+      "# HELP realm_auth_access_log_dropped_total Access-log lines dropped because stdout did not keep up.\n\
+       # TYPE realm_auth_access_log_dropped_total counter\n\
+       realm_auth_access_log_dropped_total {dropped}"
+    );
     let _ = writeln!(
       out,
       "# HELP realm_auth_open_connections Client connections open now.\n\
@@ -317,11 +398,9 @@ pub(crate) async fn handle(shared: &Shared, path: &str) -> Option<Resp> {
   }
 }
 
+// No "stopping" answer: stopping closes the listener and serves no further request on an open
+// connection, so a probe during shutdown is refused, never answered.
 async fn ready(shared: &Shared) -> Resp {
-  // A server draining for shutdown should get no new traffic from its load balancer.
-  if shared.stopping.load(Ordering::Acquire) {
-    return unavailable("stopping");
-  }
   match tokio::time::timeout(READY_TIMEOUT, shared.store.ping()).await {
     Ok(Ok(())) => ok(),
     Ok(Err(StoreError::Unavailable(_))) => unavailable("store unavailable"),

@@ -21,7 +21,7 @@ use crate::state::{ct_eq, hash_password, new_password_hash};
 /// How new passwords are hashed. JSON: `{"algorithm":"argon2id","memoryKib":19456,
 /// "iterations":2,"parallelism":1}` or `{"algorithm":"pbkdf2","iterations":1000}`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(tag = "algorithm", rename_all = "lowercase")]
+#[serde(tag = "algorithm", rename_all = "lowercase", deny_unknown_fields)]
 pub enum PasswordHashConfig {
   /// Argon2id (RFC 9106), stored as a PHC string. Defaults are OWASP's minimum.
   #[serde(rename_all = "camelCase")]

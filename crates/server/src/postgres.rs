@@ -23,7 +23,10 @@ use postgres::{Client, NoTls, Row, Statement};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{AppInfo, Pending, R, StoreError, Tx};
+use crate::store::{
+  ACCOUNT_COLS, AppInfo, JOINED_KEY_COLS, JOINED_USER_COLS, KEY_COLS, Pending, R, StoreError, Tx,
+  USER_COLS, UserCache, kind_str, to_json,
+};
 use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
@@ -42,8 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// The advisory lock that serialises migrations when several servers start at once.
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
 
-/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
-/// synchronous caller (the control API) may open one more, closed after.
+/// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
+/// most (see `permits`). Synchronous callers (the control API, the admin commands) take no
+/// permit: each opens a connection of its own when none is idle, and returns it to the idle
+/// list like any other while that list has room.
 const POOL: usize = 8;
 
 /// Prepared statements a connection keeps (the server's SQL is a few dozen fixed texts; the
@@ -286,7 +291,7 @@ impl Postgres {
     let mut pg = PgTx {
       conn: RefCell::new(&mut conn),
       in_tx: Cell::new(write),
-      user_cache: RefCell::new(None),
+      user_cache: UserCache::default(),
       app,
     };
     // A panic in `f` drops the connection unreturned: closing it rolls back.
@@ -329,13 +334,10 @@ pub(crate) struct PgTx<'c, 'a> {
   /// Whether BEGIN has run: from the start for a writer, before its first write or lock for a
   /// reader that turns out to write.
   in_tx: Cell<bool>,
-  /// The user row this transaction read last (`None` inside: there is no such user), read with
-  /// a session or a key or by itself. The rules read a request's user several times
-  /// (authentication, the rule's own check, the login's reply); a repeat read of the same row
-  /// in the same READ COMMITTED transaction may see a newer commit or the same row, so answering
-  /// it from here changes no outcome. This transaction's own writes to users and `lock_user`
-  /// drop it.
-  user_cache: RefCell<Option<(String, Option<User>)>>,
+  /// The user row read last ([`UserCache`]): a repeat read of the same row in the same READ
+  /// COMMITTED transaction may see a newer commit or the same row, so answering it from here
+  /// changes no outcome (a read-modify-write locks the row first, which drops it).
+  user_cache: UserCache,
   app: &'a str,
 }
 
@@ -381,14 +383,6 @@ impl PgTx<'_, '_> {
     conn.client.query(&stmt, params).map_err(err)
   }
 
-  fn keep_user(&self, id: &str, user: Option<User>) {
-    *self.user_cache.borrow_mut() = Some((id.to_string(), user));
-  }
-
-  fn forget_user(&self) {
-    *self.user_cache.borrow_mut() = None;
-  }
-
   fn exec(&self, sql: &str, params: &[P<'_>]) -> R<u64> {
     self.begin()?;
     let mut conn = self.conn.borrow_mut();
@@ -401,16 +395,6 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R<T> {
   serde_json::from_str(row.get::<_, &str>(i))
     .map_err(|e| StoreError::Internal(format!("bad JSON in column {i}: {e}")))
 }
-
-fn to_json(v: &impl serde::Serialize) -> String {
-  serde_json::to_string(v).expect("records serialize")
-}
-
-const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
-
-/// [`USER_COLS`] of the `u` side of a join.
-const JOINED_USER_COLS: &str =
-  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
 
 fn user_row(row: &Row) -> R<User> {
   user_at(row, 0)
@@ -441,18 +425,6 @@ fn joined_user(row: &Row, at: usize) -> R<Option<User>> {
   }
 }
 
-fn kind_str(kind: UserKind) -> &'static str {
-  match kind {
-    UserKind::Normal => "normal",
-    UserKind::Server => "server",
-  }
-}
-
-const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
-
-/// [`KEY_COLS`] of the `k` side of a join.
-const JOINED_KEY_COLS: &str = "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
-
 fn key_row(row: &Row) -> ApiKey {
   ApiKey {
     id: row.get(0),
@@ -464,8 +436,6 @@ fn key_row(row: &Row) -> ApiKey {
     created: row.get::<_, i64>(6) as u64,
   }
 }
-
-const ACCOUNT_COLS: &str = "email, identity_id, salt, hash, iterations, confirmed, user_id";
 
 fn account_row(row: &Row) -> EmailAccount {
   EmailAccount {
@@ -507,7 +477,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn clear(&mut self) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     for table in [
       "users",
       "identities",
@@ -529,10 +499,8 @@ impl Tx for PgTx<'_, '_> {
     if unstorable(id) {
       return Ok(None);
     }
-    if let Some((cached, user)) = &*self.user_cache.borrow()
-      && cached == id
-    {
-      return Ok(user.clone().map(Cow::Owned));
+    if let Some(user) = self.user_cache.get(id) {
+      return Ok(user.map(Cow::Owned));
     }
     let user = self
       .one(
@@ -541,13 +509,13 @@ impl Tx for PgTx<'_, '_> {
       )?
       .map(|r| user_row(&r))
       .transpose()?;
-    self.keep_user(id, user.clone());
+    self.user_cache.keep(id, user.clone());
     Ok(user.map(Cow::Owned))
   }
 
   fn lock_user(&mut self, id: &str) -> R<bool> {
     self.begin()?;
-    self.forget_user();
+    self.user_cache.forget();
     Ok(
       self
         .one(
@@ -570,7 +538,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn insert_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -589,7 +557,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn update_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "UPDATE users SET identities = $3, data = $4, custom_data = $5 WHERE app_id = $1 AND id = $2",
       &[
@@ -604,7 +572,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let n = self.exec(
       "UPDATE users SET disabled = $3 WHERE app_id = $1 AND id = $2",
       &[&self.app, &id, &disabled],
@@ -613,7 +581,7 @@ impl Tx for PgTx<'_, '_> {
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let a = self.app;
     self.exec(
       "DELETE FROM pending_tokens WHERE app_id = $1 AND email IN \
@@ -793,7 +761,7 @@ impl Tx for PgTx<'_, '_> {
       return Ok(None);
     };
     let key = key_row(&row);
-    self.keep_user(&key.owner, joined_user(&row, 7)?);
+    self.user_cache.keep(&key.owner, joined_user(&row, 7)?);
     Ok(Some(Cow::Owned(key)))
   }
 
@@ -889,7 +857,9 @@ impl Tx for PgTx<'_, '_> {
       return Ok(None);
     };
     let session = session_row(&row);
-    self.keep_user(&session.user_id, joined_user(&row, 5)?);
+    self
+      .user_cache
+      .keep(&session.user_id, joined_user(&row, 5)?);
     Ok(Some(Cow::Owned(session)))
   }
 

@@ -7,7 +7,6 @@
 //! reads of that user (see [`SqliteTx::user_cache`]).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,10 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::ids::{hex, now_secs, random_bytes};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
-use crate::store::{AppInfo, Pending, R, StoreError, Tx};
+use crate::store::{
+  ACCOUNT_COLS, AppInfo, JOINED_KEY_COLS, JOINED_USER_COLS, KEY_COLS, Pending, R, StoreError, Tx,
+  USER_COLS, UserCache, kind_str, to_json,
+};
 use crate::throttle::Failures;
 
 /// Versioned migrations, applied in order at start and recorded in `schema_migrations`.
@@ -32,8 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
   ),
 ];
 
-/// Connections kept for reuse, and the requests in flight at most (see `permits`); a
-/// synchronous caller (the control API) may open one more, closed after.
+/// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
+/// most (see `permits`). Synchronous callers (the control API, the admin commands) take no
+/// permit: each opens a connection of its own when none is idle, and returns it to the idle
+/// list like any other while that list has room.
 const POOL: usize = 8;
 
 /// Prepared statements a connection keeps.
@@ -146,17 +150,27 @@ impl Sqlite {
     }
   }
 
+  /// Returns a connection to the idle list, unless the list is full or the connection is still
+  /// in a transaction (its ROLLBACK failed): every later BEGIN on it would fail, so it is
+  /// dropped instead (closing it rolls back).
   fn give_back(&self, conn: Connection) {
+    if !conn.is_autocommit() {
+      return;
+    }
     let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
     if idle.len() < POOL {
       idle.push(conn);
     }
   }
 
-  /// `SELECT 1` on a pooled connection (blocking), for `/readyz`.
+  /// Reads the schema's version on a pooled connection (blocking), for `/readyz`. A table, not
+  /// `SELECT 1`, which SQLite answers without touching the file: this one takes the read lock
+  /// and reads the database, so an unreadable or foreign file fails it.
   pub fn ping(&self) -> R<()> {
     let conn = self.take()?;
-    let result = conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0));
+    let result = conn.query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+      r.get::<_, Option<i64>>(0)
+    });
     self.give_back(conn);
     result.map(drop).map_err(err)
   }
@@ -181,7 +195,7 @@ impl Sqlite {
     let mut tx = SqliteTx {
       conn: &conn,
       app,
-      user_cache: RefCell::new(None),
+      user_cache: UserCache::default(),
     };
     let result = f(&mut tx).and_then(|v| {
       conn
@@ -225,12 +239,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 struct SqliteTx<'a> {
   conn: &'a Connection,
   app: &'a str,
-  /// The user row this transaction read last (`None` inside: there is no such user), read with
-  /// a session or a key or by itself. The rules read a request's user several times
-  /// (authentication, the rule's own check, the login's reply); a transaction sees one snapshot,
-  /// so a repeat read would return the same row unless this transaction wrote it: its writes to
-  /// users drop it.
-  user_cache: RefCell<Option<(String, Option<User>)>>,
+  /// The user row read last ([`UserCache`]): a transaction sees one snapshot, so a repeat read
+  /// would return the same row unless this transaction wrote it.
+  user_cache: UserCache,
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
@@ -239,16 +250,6 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
   })
 }
-
-fn to_json(v: &impl serde::Serialize) -> String {
-  serde_json::to_string(v).expect("records serialize")
-}
-
-const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
-
-/// [`USER_COLS`] of the `u` side of a join.
-const JOINED_USER_COLS: &str =
-  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
   user_at(row, 0)
@@ -280,18 +281,6 @@ fn joined_user(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<User>> {
   }
 }
 
-fn kind_str(kind: UserKind) -> &'static str {
-  match kind {
-    UserKind::Normal => "normal",
-    UserKind::Server => "server",
-  }
-}
-
-const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
-
-/// [`KEY_COLS`] of the `k` side of a join.
-const JOINED_KEY_COLS: &str = "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
-
 fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
   Ok(ApiKey {
     id: row.get(0)?,
@@ -303,8 +292,6 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     created: row.get::<_, i64>(6)? as u64,
   })
 }
-
-const ACCOUNT_COLS: &str = "email, identity_id, salt, hash, iterations, confirmed, user_id";
 
 fn account_row(row: &Row<'_>) -> rusqlite::Result<EmailAccount> {
   Ok(EmailAccount {
@@ -350,14 +337,6 @@ impl SqliteTx<'_> {
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(err)
   }
 
-  fn keep_user(&self, id: &str, user: Option<User>) {
-    *self.user_cache.borrow_mut() = Some((id.to_string(), user));
-  }
-
-  fn forget_user(&self) {
-    *self.user_cache.borrow_mut() = None;
-  }
-
   fn exec(&self, sql: &str, params: impl rusqlite::Params) -> R<usize> {
     let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
     stmt.execute(params).map_err(err)
@@ -383,7 +362,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn clear(&mut self) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     for table in [
       "users",
       "identities",
@@ -402,17 +381,15 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn user(&self, id: &str) -> R<Option<Cow<'_, User>>> {
-    if let Some((cached, user)) = &*self.user_cache.borrow()
-      && cached == id
-    {
-      return Ok(user.clone().map(Cow::Owned));
+    if let Some(user) = self.user_cache.get(id) {
+      return Ok(user.map(Cow::Owned));
     }
     let user = self.one(
       &format!("SELECT {USER_COLS} FROM users WHERE app_id = ?1 AND id = ?2"),
       params![self.app, id],
       user_row,
     )?;
-    self.keep_user(id, user.clone());
+    self.user_cache.keep(id, user.clone());
     Ok(user.map(Cow::Owned))
   }
 
@@ -430,7 +407,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn insert_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "INSERT INTO users (app_id, id, kind, identities, data, custom_data, created, disabled) \
        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -449,7 +426,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn update_user(&mut self, user: &User) -> R<()> {
-    self.forget_user();
+    self.user_cache.forget();
     self.exec(
       "UPDATE users SET identities = ?3, data = ?4, custom_data = ?5 WHERE app_id = ?1 AND id = ?2",
       params![
@@ -464,7 +441,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn set_user_disabled(&mut self, id: &str, disabled: bool) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let n = self.exec(
       "UPDATE users SET disabled = ?3 WHERE app_id = ?1 AND id = ?2",
       params![self.app, id, disabled],
@@ -473,7 +450,7 @@ impl Tx for SqliteTx<'_> {
   }
 
   fn delete_user(&mut self, id: &str) -> R<bool> {
-    self.forget_user();
+    self.user_cache.forget();
     let a = self.app;
     self.exec(
       "DELETE FROM pending_tokens WHERE app_id = ?1 AND email IN \
@@ -630,7 +607,7 @@ impl Tx for SqliteTx<'_> {
       |r| Ok((key_row(r)?, joined_user(r, 7)?)),
     )?;
     Ok(found.map(|(key, owner)| {
-      self.keep_user(&key.owner, owner);
+      self.user_cache.keep(&key.owner, owner);
       Cow::Owned(key)
     }))
   }
@@ -719,7 +696,7 @@ impl Tx for SqliteTx<'_> {
       |r| Ok((session_row(r)?, joined_user(r, 5)?)),
     )?;
     Ok(found.map(|(session, user)| {
-      self.keep_user(&session.user_id, user);
+      self.user_cache.keep(&session.user_id, user);
       Cow::Owned(session)
     }))
   }
@@ -842,6 +819,30 @@ fn failures_row(row: &Row<'_>) -> rusqlite::Result<Failures> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_connection_left_in_a_transaction_is_not_pooled() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-sqlite-pool-{}",
+      hex(&random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Sqlite::open(&dir.join("s.db")).unwrap();
+    let idle = |db: &Sqlite| db.idle.lock().unwrap().len();
+    let before = idle(&db);
+    let conn = db.take().unwrap();
+    // As after a failed ROLLBACK.
+    conn.execute_batch("BEGIN").unwrap();
+    db.give_back(conn);
+    assert_eq!(
+      idle(&db),
+      before - 1,
+      "a connection in a transaction went back to the pool"
+    );
+    db.run("a", true, |tx| Ok(tx.user("u")?.is_none())).unwrap();
+    assert_eq!(idle(&db), before);
+    let _ = std::fs::remove_dir_all(&dir);
+  }
 
   #[test]
   fn users_of_a_0001_database_start_enabled() {

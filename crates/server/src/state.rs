@@ -319,17 +319,28 @@ fn new_user(kind: UserKind, identity: Identity, data: Map<String, Value>, now: u
 
 /// Adds an identity to a user (once).
 fn attach(user: &mut User, identity: Identity) {
-  if !user
-    .identities
-    .iter()
-    .any(|i| i.id == identity.id && i.provider_type == identity.provider_type)
-  {
+  if !has_identity(user, &identity) {
     user.identities.push(identity);
   }
 }
 
+fn has_identity(user: &User, identity: &Identity) -> bool {
+  user
+    .identities
+    .iter()
+    .any(|i| i.id == identity.id && i.provider_type == identity.provider_type)
+}
+
 fn user_owned(tx: &dyn Tx, id: &str) -> Result<Option<User>, ApiError> {
   Ok(tx.user(id)?.map(Cow::into_owned))
+}
+
+/// A user read after its row is locked, for a read-modify-write: `update_user` rewrites the
+/// whole identities and data, so a copy read before a concurrent writer committed would undo
+/// that writer's change (PostgreSQL runs READ COMMITTED; SQLite and memory serialise writers).
+fn user_for_update(tx: &mut dyn Tx, id: &str) -> Result<Option<User>, ApiError> {
+  tx.lock_user(id)?;
+  user_owned(tx, id)
 }
 
 /// 401 UserDisabled if the user exists and is disabled. Rules call it before they write: in
@@ -374,8 +385,10 @@ pub(crate) fn authenticate<'t>(
   if session.user_id != claims.sub || session.expires <= now {
     return Err(ApiError::invalid_session("session ended"));
   }
-  // Read on every request, never cached: a user disabled on another server is refused here
-  // at once, even through a session a racing login opened just before the disable committed.
+  // Read with the session on every request (the SQL stores' `session()` joins the user row,
+  // which this read reuses; nothing is cached across requests): a user disabled on another
+  // server is refused here at once, even through a session a racing login opened just before
+  // the disable committed.
   match tx.user(&session.user_id)? {
     None => Err(ApiError::invalid_session("user not found")),
     Some(u) if u.disabled => Err(ApiError::user_disabled()),
@@ -455,7 +468,9 @@ pub(crate) fn resolve(
   };
   let linking = match link_to {
     Some(id) => {
-      let user = user_owned(tx, id)?.ok_or_else(|| ApiError::invalid_session("user not found"))?;
+      // Locked: every linking branch writes this user back with the new identity.
+      let user =
+        user_for_update(tx, id)?.ok_or_else(|| ApiError::invalid_session("user not found"))?;
       if user.disabled {
         return Err(ApiError::user_disabled());
       }
@@ -530,12 +545,15 @@ pub(crate) fn resolve(
         return Err(taken());
       }
       check_enabled(tx, &owner)?;
-      if let Some(mut user) = user_owned(tx, &owner)? {
-        let before = user.identities.len();
-        attach(&mut user, identity(app_id, API_KEY, &key_id));
-        if user.identities.len() != before {
-          tx.update_user(&user)?;
-        }
+      let key_identity = identity(app_id, API_KEY, &key_id);
+      // Locked only when the identity is new (a key's first login), not on every login.
+      let attached = |u: &User| has_identity(u, &key_identity);
+      if user_owned(tx, &owner)?.is_some_and(|u| !attached(&u))
+        && let Some(mut user) = user_for_update(tx, &owner)?
+        && !attached(&user)
+      {
+        attach(&mut user, key_identity);
+        tx.update_user(&user)?;
       }
       Ok(owner)
     }
@@ -592,8 +610,11 @@ fn refresh_profile(
   if profile.is_empty() {
     return Ok(());
   }
-  if let Some(mut user) = user_owned(tx, user_id)?
-    && profile.iter().any(|(k, v)| user.data.get(k) != Some(v))
+  let stale = |u: &User| profile.iter().any(|(k, v)| u.data.get(k) != Some(v));
+  // Locked only when something changes, not on every login.
+  if user_owned(tx, user_id)?.is_some_and(|u| stale(&u))
+    && let Some(mut user) = user_for_update(tx, user_id)?
+    && stale(&user)
   {
     user.data.extend(profile);
     tx.update_user(&user)?;
@@ -618,7 +639,7 @@ pub(crate) fn set_custom_data(
   user_id: &str,
   data: Value,
 ) -> Result<bool, ApiError> {
-  match user_owned(tx, user_id)? {
+  match user_for_update(tx, user_id)? {
     Some(mut user) => {
       user.custom_data = data;
       tx.update_user(&user)?;
@@ -744,6 +765,9 @@ fn pending_email(
 /// Confirms the account whose pending confirmation matches.
 pub(crate) fn confirm(tx: &mut dyn Tx, token: &str, token_id: &str) -> Result<(), ApiError> {
   let email = pending_email(tx, Pending::Confirm, token, token_id)?;
+  // Locked before the read: the account is written back whole, and a password reset that
+  // commits in between must not be undone (PostgreSQL runs READ COMMITTED).
+  tx.lock_email_account(&email)?;
   tx.drop_pending(Pending::Confirm, &email)?;
   if let Some(a) = tx.email_account(&email)? {
     let mut a = a.into_owned();
@@ -997,7 +1021,7 @@ pub(crate) fn delete_key(
     return Err(ApiError::forbidden());
   }
   tx.delete_key(&id)?;
-  if let Some(mut user) = user_owned(tx, owner)? {
+  if let Some(mut user) = user_for_update(tx, owner)? {
     let before = user.identities.len();
     user
       .identities
@@ -1093,6 +1117,105 @@ mod tests {
     assert!(!set_user_disabled(tx, "nobody", true).unwrap());
   }
 
+  /// The guard against a session a login opened while a disable committed (PostgreSQL, READ
+  /// COMMITTED): the user is disabled, the session is still there. The raw `Tx` write keeps
+  /// the sessions, which the rule's own disable would end.
+  #[test]
+  fn a_live_session_of_a_disabled_user_is_refused_and_enabling_ends_it() {
+    let mut st = crate::memory::State::new();
+    let mut tx = crate::memory::MemTx::new(&mut st);
+    let tx: &mut dyn Tx = &mut tx;
+    let id = resolve(tx, "app", Ident::Anonymous, None, Map::new(), 0).unwrap();
+    let sid = new_session(tx, &id, "dev", None, 100, 0).unwrap();
+    let claims = |kind| Claims {
+      typ: kind,
+      exp: 50,
+      generation: 0,
+      sid: sid.clone(),
+      sub: id.clone(),
+      app: None,
+    };
+    assert!(Tx::set_user_disabled(tx, &id, true).unwrap());
+    assert!(tx.session(&sid).unwrap().is_some());
+    for kind in [Kind::Access, Kind::Refresh] {
+      let e = authenticate(tx, &claims(kind), kind, 1).unwrap_err();
+      assert_eq!((e.status, e.code), (401, "UserDisabled"), "{kind:?}");
+    }
+    // Enabling must not bring that session back.
+    assert!(set_user_disabled(tx, &id, false).unwrap());
+    assert!(
+      tx.session(&sid).unwrap().is_none(),
+      "enabling kept the session"
+    );
+  }
+
+  /// Within one transaction, a user read after a write to it shows the write: the SQL stores
+  /// keep the last user read (with a session or by itself), and each write must drop it.
+  fn cached_reads_follow_writes(tx: &mut dyn Tx) {
+    let user = |tx: &dyn Tx, id: &str| tx.user(id).unwrap().map(Cow::into_owned);
+    let u = new_user(UserKind::Normal, identity("a", ANON, "x"), Map::new(), 0);
+    let id = u.id.clone();
+    assert!(user(tx, &id).is_none());
+    tx.insert_user(&u).unwrap();
+    assert!(
+      user(tx, &id).is_some(),
+      "insert_user: the cached absence stayed"
+    );
+    assert!(tx.set_user_disabled(&id, true).unwrap());
+    assert!(
+      user(tx, &id).unwrap().disabled,
+      "set_user_disabled: the cached row stayed"
+    );
+    let mut copy = user(tx, &id).unwrap();
+    copy.custom_data = json!({"k": 1});
+    tx.update_user(&copy).unwrap();
+    assert_eq!(
+      user(tx, &id).unwrap().custom_data,
+      json!({"k": 1}),
+      "update_user"
+    );
+    // A session read fills the cache with its user (one join).
+    let sid = new_session(tx, &id, "dev", None, 100, 0).unwrap();
+    assert!(tx.session(&sid).unwrap().is_some());
+    assert!(tx.set_user_disabled(&id, false).unwrap());
+    assert!(
+      !user(tx, &id).unwrap().disabled,
+      "set_user_disabled after a session read"
+    );
+    assert!(tx.delete_user(&id).unwrap());
+    assert!(
+      user(tx, &id).is_none(),
+      "delete_user: the cached row stayed"
+    );
+    let other = new_user(UserKind::Normal, identity("a", ANON, "y"), Map::new(), 0);
+    tx.insert_user(&other).unwrap();
+    assert!(user(tx, &other.id).is_some());
+    tx.clear().unwrap();
+    assert!(
+      user(tx, &other.id).is_none(),
+      "clear: the cached row stayed"
+    );
+  }
+
+  #[test]
+  fn cached_reads_follow_writes_in_memory_and_sqlite() {
+    let mut st = crate::memory::State::new();
+    cached_reads_follow_writes(&mut crate::memory::MemTx::new(&mut st));
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-cache-{}",
+      crate::ids::hex(&crate::ids::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = crate::sqlite::Sqlite::open(&dir.join("s.db")).unwrap();
+    db.ensure_app("a").unwrap();
+    db.run("a", true, |tx| {
+      cached_reads_follow_writes(tx);
+      Ok(())
+    })
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+  }
+
   #[test]
   fn linking_rules() {
     let mut st = crate::memory::State::new();
@@ -1112,5 +1235,253 @@ mod tests {
     let other = resolve(tx, "app", Ident::Anonymous, None, Map::new(), 0).unwrap();
     assert_eq!(email(tx, Some(&other)).unwrap_err().status, 409);
     assert!(resolve(tx, "app", Ident::Anonymous, Some(&other), Map::new(), 0).is_err());
+  }
+
+  /// Read-modify-writes racing a committed write on PostgreSQL (READ COMMITTED), made
+  /// deterministic: the first transaction writes and holds its row lock until the second is
+  /// seen waiting on a lock, then commits. Without a lock before its read, the second writes
+  /// back the copy it read before the first committed.
+  mod pg_races {
+    use super::*;
+    use crate::postgres::Postgres;
+    use std::sync::mpsc;
+
+    /// A fresh schema, or `None` (with a note) when no test cluster is set up.
+    fn db() -> Option<(Postgres, String)> {
+      let Ok(url) = std::env::var("REALM_AUTH_TEST_PG_URL") else {
+        assert_ne!(
+          std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
+          Ok("postgres"),
+          "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
+        );
+        eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
+        return None;
+      };
+      let schema = format!("race_{}", crate::ids::hex(&crate::ids::random_bytes::<6>()));
+      // Named, so that `race` watches this test's connections only (tests run in parallel).
+      let sep = if url.contains('?') { '&' } else { '?' };
+      let db = Postgres::open(
+        &format!("{url}{sep}application_name={schema}"),
+        Some(&schema),
+      );
+      let db = db.unwrap();
+      db.ensure_app("a").unwrap();
+      Some((db, schema))
+    }
+
+    /// Runs `first` (which must write a row) and holds its transaction open until `second`,
+    /// started meanwhile, waits on a row lock; then commits `first` and lets `second` finish.
+    fn race(
+      db: &Postgres,
+      name: &str,
+      first: impl FnOnce(&mut dyn Tx) -> Result<(), ApiError> + Send,
+      second: impl FnOnce(&mut dyn Tx) -> Result<(), ApiError> + Send,
+    ) {
+      let (wrote, wrote_rx) = mpsc::channel();
+      let (go, go_rx) = mpsc::channel::<()>();
+      std::thread::scope(|s| {
+        let a = s.spawn(move || {
+          db.run("a", true, |tx| {
+            first(tx)?;
+            wrote.send(()).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+          })
+        });
+        wrote_rx.recv().unwrap();
+        let b = s.spawn(move || db.run("a", true, second));
+        let url = std::env::var("REALM_AUTH_TEST_PG_URL").unwrap();
+        let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+          let waiting: i64 = watch
+            .query_one(
+              "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+               AND application_name = $1",
+              &[&name],
+            )
+            .unwrap()
+            .get(0);
+          if waiting > 0 {
+            break;
+          }
+          assert!(
+            std::time::Instant::now() < deadline,
+            "the second never waited"
+          );
+          std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        go.send(()).unwrap();
+        a.join().unwrap().unwrap();
+        b.join().unwrap().unwrap();
+      });
+    }
+
+    #[test]
+    fn cached_reads_follow_writes_on_postgres() {
+      let Some((db, _)) = db() else { return };
+      db.run("a", true, |tx| {
+        cached_reads_follow_writes(tx);
+        Ok(())
+      })
+      .unwrap();
+    }
+
+    #[test]
+    fn confirming_does_not_undo_a_concurrent_password_reset() {
+      let Some((db, name)) = db() else { return };
+      let tokens = db
+        .run("a", true, |tx| {
+          register(tx, "a@x", "s0".into(), "h0".into(), 1, false)
+        })
+        .unwrap()
+        .unwrap();
+      race(
+        &db,
+        &name,
+        |tx| {
+          // As the reset route does.
+          tx.lock_email_account("a@x")?;
+          let mut a = tx.email_account("a@x")?.unwrap().into_owned();
+          (a.salt, a.hash) = ("s1".into(), "h1".into());
+          Ok(tx.update_email_account(&a)?)
+        },
+        |tx| confirm(tx, &tokens.token, &tokens.token_id),
+      );
+      let a = db
+        .run("a", false, |tx| {
+          Ok(tx.email_account("a@x")?.unwrap().into_owned())
+        })
+        .unwrap();
+      assert_eq!(
+        (a.salt.as_str(), a.hash.as_str()),
+        ("s1", "h1"),
+        "the reset was undone"
+      );
+      assert!(a.confirmed);
+    }
+
+    /// One user with one identity, and a writer that adds a second one under the row lock.
+    fn user_and_linker(
+      db: &Postgres,
+    ) -> (
+      String,
+      impl FnOnce(&mut dyn Tx) -> Result<(), ApiError> + Send,
+    ) {
+      let user = new_user(UserKind::Normal, identity("a", ANON, "one"), Map::new(), 0);
+      let id = user.id.clone();
+      db.run("a", true, move |tx| Ok(tx.insert_user(&user)?))
+        .unwrap();
+      let link = {
+        let id = id.clone();
+        move |tx: &mut dyn Tx| {
+          let mut u = user_for_update(tx, &id)?.unwrap();
+          attach(&mut u, identity("a", "custom-token", "two"));
+          Ok(tx.update_user(&u)?)
+        }
+      };
+      (id, link)
+    }
+
+    fn identities(db: &Postgres, id: &str) -> Vec<String> {
+      let id = id.to_string();
+      db.run("a", false, move |tx| {
+        Ok(
+          tx.user(&id)?
+            .unwrap()
+            .identities
+            .iter()
+            .map(|i| i.id.clone())
+            .collect(),
+        )
+      })
+      .unwrap()
+    }
+
+    #[test]
+    fn custom_data_does_not_undo_a_concurrent_link() {
+      let Some((db, name)) = db() else { return };
+      let (id, link) = user_and_linker(&db);
+      race(&db, &name, link, |tx| {
+        assert!(set_custom_data(tx, &id, json!({"k": 1}))?);
+        Ok(())
+      });
+      assert_eq!(identities(&db, &id), ["one", "two"], "the link was undone");
+      let custom = db
+        .run("a", false, {
+          let id = id.clone();
+          move |tx| Ok(tx.user(&id)?.unwrap().custom_data.clone())
+        })
+        .unwrap();
+      assert_eq!(custom, json!({"k": 1}));
+    }
+
+    /// The review's case: deleting a key (its identity leaves the user) races the first login
+    /// through another key of the same user (its identity joins).
+    #[test]
+    fn a_keys_first_login_does_not_undo_a_concurrent_key_deletion() {
+      let Some((db, name)) = db() else { return };
+      let user = new_user(
+        UserKind::Normal,
+        identity("a", USERPASS, "e"),
+        Map::new(),
+        0,
+      );
+      let (id, k1, k2) = (user.id.clone(), object_id(), object_id());
+      let key_login = |key: &str| {
+        let (id, key) = (id.clone(), key.to_string());
+        move |tx: &mut dyn Tx| {
+          let ident = Ident::ApiKey {
+            key_id: key,
+            owner: id,
+          };
+          resolve(tx, "a", ident, None, Map::new(), 0).map(drop)
+        }
+      };
+      db.run("a", true, {
+        let (id, k1, k2) = (id.clone(), k1.clone(), k2.clone());
+        let first = key_login(&k1);
+        move |tx| {
+          tx.insert_user(&user)?;
+          for (key, name) in [(k1, "k1"), (k2, "k2")] {
+            tx.insert_key(&ApiKey {
+              id: key,
+              owner: id.clone(),
+              name: name.into(),
+              disabled: false,
+              hash: key_hash(name),
+              server: false,
+              created: 0,
+            })?;
+          }
+          // k1 has logged in once: its identity is on the user.
+          first(tx)
+        }
+      })
+      .unwrap();
+      assert_eq!(identities(&db, &id), ["e", k1.as_str()]);
+      let delete = {
+        let (id, k1) = (id.clone(), k1.clone());
+        move |tx: &mut dyn Tx| delete_key(tx, &id, &k1, None)
+      };
+      race(&db, &name, delete, key_login(&k2));
+      assert_eq!(
+        identities(&db, &id),
+        ["e", k2.as_str()],
+        "the deletion was undone"
+      );
+    }
+
+    #[test]
+    fn a_profile_refresh_does_not_undo_a_concurrent_link() {
+      let Some((db, name)) = db() else { return };
+      let (id, link) = user_and_linker(&db);
+      race(&db, &name, link, |tx| {
+        let mut profile = Map::new();
+        profile.insert("license".into(), json!("x"));
+        refresh_profile(tx, &id, profile)
+      });
+      assert_eq!(identities(&db, &id), ["one", "two"], "the link was undone");
+    }
   }
 }

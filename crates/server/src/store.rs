@@ -18,7 +18,7 @@ use crate::throttle::Failures;
 /// Where the server keeps its data. JSON: `{"kind":"memory"}`, `{"kind":"sqlite","path":…}`,
 /// `{"kind":"postgres","url":…}`.
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Eq)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum StoreConfig {
   /// In this process only (optionally saved to `Config::data_file`): the emulator's store.
   #[default]
@@ -247,26 +247,12 @@ impl Store {
     match self {
       Store::Memory(apps) => apps.get(app)?.run(f),
       Store::Sqlite(db) => {
-        let permit = acquire(db.permits()).await;
-        let (db, app) = (db.clone(), app.to_string());
-        join(
-          tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            db.run(&app, write, f)
-          })
-          .await,
-        )
+        let app = app.to_string();
+        on_pool(db, move |db| db.run(&app, write, f)).await
       }
       Store::Postgres(db) => {
-        let permit = acquire(db.permits()).await;
-        let (db, app) = (db.clone(), app.to_string());
-        join(
-          tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            db.run(&app, write, f)
-          })
-          .await,
-        )
+        let app = app.to_string();
+        on_pool(db, move |db| db.run(&app, write, f)).await
       }
     }
   }
@@ -306,20 +292,18 @@ impl Store {
   }
 
   /// A trivial query, for `/readyz`: whether the store answers. Memory always does; SQL stores
-  /// run `SELECT 1` on a pooled (or new) connection, on the blocking pool.
+  /// run their `ping` query on the blocking pool under one of the permits [`Store::run`] takes, so that
+  /// probes (answered before any authentication) never hold more connections or blocking
+  /// threads than the pool has: a probe that finds every permit taken waits, and the caller's
+  /// timeout reports a busy store.
   pub async fn ping(&self) -> R<()> {
-    let joined = match self {
+    let pinged = match self {
       Store::Memory(_) => return Ok(()),
-      Store::Sqlite(db) => {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || db.ping()).await
-      }
-      Store::Postgres(db) => {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || db.ping()).await
-      }
+      Store::Sqlite(db) => on_pool(db, |db| Ok(db.ping())).await,
+      Store::Postgres(db) => on_pool(db, |db| Ok(db.ping())).await,
     };
-    joined.unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
+    // `on_pool` fails only when the runtime cancelled the task.
+    pinged.unwrap_or_else(|_| Err(StoreError::Unavailable("shutting down".into())))
   }
 
   /// An app's memory store (memory mode only): the data file's source.
@@ -382,18 +366,115 @@ impl MemApps {
   }
 }
 
-/// A permit to use one of the backend's pooled connections; held by the blocking task, so a
-/// request abandoned by its client still counts until its transaction ends.
-async fn acquire(permits: Arc<tokio::sync::Semaphore>) -> tokio::sync::OwnedSemaphorePermit {
-  permits
+// ---- shared by the SQL backends ------------------------------------------------------------
+
+/// The columns of a user row, in the order the backends' `user_row` reads them.
+pub(crate) const USER_COLS: &str = "id, kind, identities, data, custom_data, created, disabled";
+
+/// [`USER_COLS`] of the `u` side of a join.
+pub(crate) const JOINED_USER_COLS: &str =
+  "u.id, u.kind, u.identities, u.data, u.custom_data, u.created, u.disabled";
+
+/// The columns of a key row, in the order the backends' `key_row` reads them.
+pub(crate) const KEY_COLS: &str = "id, owner, name, disabled, hash, server, created";
+
+/// [`KEY_COLS`] of the `k` side of a join.
+pub(crate) const JOINED_KEY_COLS: &str =
+  "k.id, k.owner, k.name, k.disabled, k.hash, k.server, k.created";
+
+/// The columns of an email account row, in the order the backends' `account_row` reads them.
+pub(crate) const ACCOUNT_COLS: &str =
+  "email, identity_id, salt, hash, iterations, confirmed, user_id";
+
+/// A user kind as its column stores it.
+pub(crate) fn kind_str(kind: crate::state::UserKind) -> &'static str {
+  match kind {
+    crate::state::UserKind::Normal => "normal",
+    crate::state::UserKind::Server => "server",
+  }
+}
+
+/// A JSON column's text.
+pub(crate) fn to_json(v: &impl Serialize) -> String {
+  serde_json::to_string(v).expect("records serialize")
+}
+
+/// The user row a SQL transaction read last, with a session or a key or by itself (`None`
+/// inside: there is no such user). The rules read a request's user several times
+/// (authentication, the rule's own check, the login's reply), and each would be a query. Every
+/// write of the transaction to users, and `lock_user`, must call [`UserCache::forget`], or a
+/// later read in the same transaction would miss that write.
+#[derive(Default)]
+pub(crate) struct UserCache(std::cell::RefCell<Option<(String, Option<User>)>>);
+
+impl UserCache {
+  /// The cached row of `id` (`Some(None)`: there is no such user), or `None` if not cached.
+  pub fn get(&self, id: &str) -> Option<Option<User>> {
+    match &*self.0.borrow() {
+      Some((cached, user)) if cached == id => Some(user.clone()),
+      _ => None,
+    }
+  }
+
+  /// Remembers the row just read for `id`.
+  pub fn keep(&self, id: &str, user: Option<User>) {
+    *self.0.borrow_mut() = Some((id.to_string(), user));
+  }
+
+  /// Drops the row: the transaction wrote (or locked) a user.
+  pub fn forget(&self) {
+    *self.0.borrow_mut() = None;
+  }
+}
+
+/// A SQL backend's bound on the transactions in flight (see `POOL` in each backend).
+pub(crate) trait Pooled: Send + Sync + 'static {
+  /// One permit per pooled connection.
+  fn permits(&self) -> Arc<tokio::sync::Semaphore>;
+}
+
+impl Pooled for crate::sqlite::Sqlite {
+  fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+    crate::sqlite::Sqlite::permits(self)
+  }
+}
+
+impl Pooled for crate::postgres::Postgres {
+  fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+    crate::postgres::Postgres::permits(self)
+  }
+}
+
+/// Runs blocking `job` on tokio's blocking pool under one of `db`'s permits. The permit is
+/// held by the blocking task, so a request abandoned by its client still counts until its
+/// transaction ends.
+async fn on_pool<B: Pooled, T: Send + 'static>(
+  db: &Arc<B>,
+  job: impl FnOnce(&B) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+  let permit = db
+    .permits()
     .acquire_owned()
     .await
-    .expect("the semaphore is never closed")
+    .expect("the semaphore is never closed");
+  let db = db.clone();
+  join(
+    tokio::task::spawn_blocking(move || {
+      let _permit = permit;
+      job(&db)
+    })
+    .await,
+  )
 }
 
 fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
-  // A panic in a rule is a bug: it stays a panic, as it would in memory mode.
-  joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+  joined.unwrap_or_else(|e| match e.try_into_panic() {
+    // A panic in a rule is a bug: it stays a panic, as it would in memory mode.
+    Ok(panic) => std::panic::resume_unwind(panic),
+    // Cancelled: the runtime is shutting down (a stop racing the request, or the Node addon's
+    // runtime ending), and the transaction never ran.
+    Err(_) => Err(StoreError::Unavailable("shutting down".into()).into()),
+  })
 }
 
 /// The memory backend: the state under one mutex, and its version (bumped by every transaction
@@ -431,5 +512,42 @@ impl MemStore {
       self.version.store(guard.version, Ordering::Release);
     }
     result
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn a_cancelled_store_task_is_a_503_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+      .build()
+      .unwrap();
+    let task = rt.spawn(std::future::pending::<Result<(), ApiError>>());
+    task.abort();
+    let cancelled = rt.block_on(task);
+    assert!(cancelled.as_ref().unwrap_err().is_cancelled());
+    assert_eq!(join(cancelled).unwrap_err().status, 503);
+  }
+
+  #[tokio::test]
+  async fn ping_waits_for_a_pool_permit() {
+    let dir = std::env::temp_dir().join(format!(
+      "realm-auth-ping-{}",
+      crate::ids::hex(&crate::ids::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Arc::new(crate::sqlite::Sqlite::open(&dir.join("s.db")).unwrap());
+    let store = Store::Sqlite(db.clone());
+    // Every connection busy: a probe must queue for one, not open another.
+    let permits = db.permits();
+    let all = permits.available_permits() as u32;
+    let held = permits.acquire_many_owned(all).await.unwrap();
+    let probe = tokio::time::timeout(std::time::Duration::from_millis(300), store.ping()).await;
+    assert!(probe.is_err(), "the probe ran without a permit");
+    drop(held);
+    store.ping().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
   }
 }

@@ -37,7 +37,7 @@ const FIRST_LOCK_MS: u64 = 1000;
 /// Login throttling settings. JSON: `{"maxFailures":5,"windowSecs":900,"maxLockSecs":900,
 /// "addressMaxFailures":50}`; a field left out takes that default.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct LoginThrottleConfig {
   /// Consecutive failed logins of one account before it is locked (default 5; 0 turns all
   /// throttling off).

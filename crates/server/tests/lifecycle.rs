@@ -187,22 +187,7 @@ fn cli_prints_its_address_and_token_and_stops_on_sigterm() {
   assert_eq!(users("token-from-the-environment"), 200);
   assert_eq!(users("another-token-0123456789"), 401);
 
-  let status = Command::new("kill")
-    .args(["-TERM", &child.id().to_string()])
-    .status()
-    .unwrap();
-  assert!(status.success());
-  let deadline = Instant::now() + Duration::from_secs(10);
-  let exit = loop {
-    if let Some(exit) = child.try_wait().unwrap() {
-      break exit;
-    }
-    assert!(
-      Instant::now() < deadline,
-      "the emulator did not stop on SIGTERM"
-    );
-    std::thread::sleep(Duration::from_millis(20));
-  };
+  let exit = sigterm_and_wait(&mut child, Duration::from_secs(10));
   assert_eq!(exit.code(), Some(0));
   let mut rest = String::new();
   std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
@@ -252,4 +237,104 @@ fn handles_and_futures_are_send_and_sync() {
     send(&stop);
     stop.await;
   });
+}
+
+/// The signals `/proc` says a process catches (bit n-1 for signal n).
+#[cfg(target_os = "linux")]
+fn caught_signals(pid: u32) -> u64 {
+  let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+  status
+    .lines()
+    .find_map(|l| l.strip_prefix("SigCgt:"))
+    .map_or(0, |hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+}
+
+/// A supervisor may SIGHUP (certificate renewal) or SIGTERM `serve` as soon as it reads the
+/// listening line. stdout here is a full pipe, so `serve` blocks writing that line: its
+/// handlers must be in place before it, or the signals would kill it.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_handles_signals_sent_as_soon_as_it_listens() {
+  use std::io::{Read, Write};
+  use std::os::fd::{FromRawFd, OwnedFd};
+
+  let dir = std::env::temp_dir().join(format!("realm-auth-early-signal-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let tls = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+  let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+  std::fs::write(&cert, tls.cert.pem()).unwrap();
+  std::fs::write(&key, tls.signing_key.serialize_pem()).unwrap();
+
+  let mut fds = [0; 2];
+  // SAFETY: `pipe2` fills `fds` with two new descriptors, owned below.
+  assert_eq!(
+    unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+    0
+  );
+  // SAFETY: both are open and owned by nothing else.
+  let (read_end, write_end) =
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+  let mut writer = std::fs::File::from(write_end);
+  // Fill it to the last byte (writes of up to 4 KiB are all or nothing).
+  for chunk in [4096, 1] {
+    while writer.write(&vec![b'x'; chunk]).is_ok() {}
+  }
+  // SAFETY: both are open; only their flags change (back to blocking).
+  for fd in fds {
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFL, 0) }, 0);
+  }
+
+  let mut child = Reaped(
+    Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
+      .args(["serve", "--port", "0", "--json"])
+      .arg("--sqlite")
+      .arg(dir.join("auth.db"))
+      .arg("--tls-cert")
+      .arg(&cert)
+      .arg("--tls-key")
+      .arg(&key)
+      .stdout(Stdio::from(writer))
+      .stderr(Stdio::piped())
+      .spawn()
+      .unwrap(),
+  );
+  let (hup, term) = (1 << (libc::SIGHUP - 1), 1 << (libc::SIGTERM - 1));
+  let deadline = Instant::now() + Duration::from_secs(20);
+  while caught_signals(child.id()) & (hup | term) != hup | term {
+    assert!(
+      child.try_wait().unwrap().is_none(),
+      "serve exited before it listened"
+    );
+    assert!(
+      Instant::now() < deadline,
+      "serve's SIGHUP and SIGTERM handlers are not in place before its listening line"
+    );
+    std::thread::sleep(Duration::from_millis(10));
+  }
+  let pid = child.id() as libc::pid_t;
+  // SAFETY: plain signals to our own child.
+  unsafe {
+    assert_eq!(libc::kill(pid, libc::SIGHUP), 0);
+    assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+  }
+  // Now let it write: it prints its line, reloads the certificate, drains and exits 0.
+  let mut out = Vec::new();
+  std::fs::File::from(read_end).read_to_end(&mut out).unwrap();
+  let exit = child.wait().unwrap();
+  let mut err = String::new();
+  child
+    .stderr
+    .take()
+    .unwrap()
+    .read_to_string(&mut err)
+    .unwrap();
+  assert_eq!(exit.code(), Some(0), "{err}");
+  let out = String::from_utf8_lossy(&out);
+  assert!(
+    out
+      .trim_start_matches('x')
+      .contains("\"baseUrl\":\"https://127.0.0.1:"),
+    "{out:?}"
+  );
+  let _ = std::fs::remove_dir_all(&dir);
 }

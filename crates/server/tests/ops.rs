@@ -6,12 +6,11 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::*;
-use realm_auth_server::{Config, FaultAction, FaultSpec};
+use realm_auth_server::{Config, FaultAction, FaultSpec, StoreConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -279,6 +278,63 @@ async fn metrics_parse_as_prometheus_text_after_traffic() {
   );
 }
 
+/// `/readyz` and the store-error counter against a SQLite store, whose tables go missing under
+/// the server (as if its file were swapped for another database).
+#[tokio::test]
+async fn readiness_and_store_errors_on_sqlite() {
+  let store = fresh_store("sqlite");
+  let StoreConfig::Sqlite { path } = &store else {
+    unreachable!()
+  };
+  let path = path.clone();
+  let emu = start_with(Config {
+    control_api: false,
+    store,
+    ..Config::default()
+  })
+  .await;
+  let ready = emu.send("GET", "/readyz", None, None).await;
+  assert_eq!((ready.status, ready.json()), (200, json!({"status": "ok"})));
+  let internal = |samples: &[Sample]| {
+    value_of(
+      samples,
+      "realm_auth_store_errors_total",
+      &[("kind", "internal")],
+    )
+    .unwrap()
+  };
+  let before = internal(&scrape(&emu).await.0);
+
+  let conn = rusqlite::Connection::open(&path).unwrap();
+  conn
+    .execute_batch("DROP TABLE schema_migrations; DROP TABLE email_accounts;")
+    .unwrap();
+  let ready = emu.send("GET", "/readyz", None, None).await;
+  assert_eq!(
+    (ready.status, ready.json()),
+    (
+      503,
+      json!({"status": "unavailable", "reason": "store error"})
+    )
+  );
+  let body = json!({"email": "a@example.com", "password": "Passw0rd-x"}).to_string();
+  let r = emu
+    .send(
+      "POST",
+      &format!(
+        "{BASE}/app/{}/auth/providers/local-userpass/register",
+        emu.app
+      ),
+      None,
+      Some(&body),
+    )
+    .await;
+  assert_eq!(r.status, 500, "{}", r.text());
+  // Process-wide: other tests may add to it meanwhile, never take from it.
+  assert!(internal(&scrape(&emu).await.0) >= before + 1.0);
+  emu.emulator.stop().await;
+}
+
 /// Reads `/metrics` and returns the in-flight gauge, less the scrape itself.
 async fn in_flight(emu: &Emu) -> f64 {
   let (samples, _, _) = scrape(emu).await;
@@ -289,42 +345,42 @@ async fn in_flight(emu: &Emu) -> f64 {
 async fn stop_answers_200_requests_in_flight_and_refuses_new_connections() {
   const N: usize = 200;
   let emu = start_with(Config {
-    shutdown_grace_ms: Some(10_000),
+    shutdown_grace_ms: Some(30_000),
+    // The bodies below wait for the signal to finish: no read timeout may cut them first.
+    header_read_timeout_ms: 120_000,
     ..Config::default()
   })
   .await;
-  // Slow requests without a slow database: every location request stalls 1.5 s first.
-  emu
-    .emulator
-    .control()
-    .inject_fault(FaultSpec {
-      method: Some("GET".into()),
-      path: "app/*/location".into(),
-      times: Some(0),
-      delay_ms: 1500,
-      action: FaultAction::PassThrough,
-    })
-    .unwrap();
-  let request = build_request(
-    "GET",
-    &format!("{BASE}/app/{}/location", emu.app),
-    &[],
-    None,
-  );
+  // Held open without a timer: each client sends its head and half its body, and the rest
+  // only once stop has begun.
+  let (go, _) = tokio::sync::broadcast::channel::<()>(1);
   let mut clients = tokio::task::JoinSet::new();
-  for _ in 0..N {
-    let (port, request) = (emu.port, request.clone());
+  for i in 0..N {
+    let body = json!({"email": format!("held{i}@example.com"), "password": "Passw0rd-x"});
+    let request = build_request(
+      "POST",
+      &format!(
+        "{BASE}/app/{}/auth/providers/local-userpass/register",
+        emu.app
+      ),
+      &[("Content-Type", "application/json")],
+      Some(body.to_string().as_bytes()),
+    );
+    let (port, mut go) = (emu.port, go.subscribe());
     clients.spawn(async move {
       let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-      stream.write_all(&request).await?;
+      let half = request.len() - 10;
+      stream.write_all(&request[..half]).await?;
+      let _ = go.recv().await;
+      stream.write_all(&request[half..]).await?;
       let mut out = Vec::new();
       stream.read_to_end(&mut out).await?;
       Ok::<_, std::io::Error>(out)
     });
   }
-  // Stop only once the server has read every request (a connection whose request is still
+  // Stop only once the server has read every head (a connection whose request is still
   // unread counts as idle, and idle ones close at once).
-  let deadline = Instant::now() + Duration::from_secs(20);
+  let deadline = Instant::now() + Duration::from_secs(60);
   while in_flight(&emu).await < N as f64 {
     assert!(Instant::now() < deadline, "requests never all in flight");
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -340,7 +396,7 @@ async fn stop_answers_200_requests_in_flight_and_refuses_new_connections() {
     }
   });
   // The listener goes at once: a new connection is refused while the old ones still finish.
-  let refused_by = Instant::now() + Duration::from_millis(1000);
+  let refused_by = Instant::now() + Duration::from_secs(10);
   loop {
     // While the listener closes, a connection may still complete into its backlog (and be
     // reset with it); once it is closed, connecting is refused.
@@ -356,18 +412,20 @@ async fn stop_answers_200_requests_in_flight_and_refuses_new_connections() {
     !stopping.is_finished(),
     "stop waits for the requests in flight"
   );
+  go.send(()).unwrap();
   let mut answered = 0;
   while let Some(joined) = clients.join_next().await {
     let raw = joined
       .unwrap()
       .expect("no reset: every request is answered");
     let r = parse_response(&raw);
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 201, "{}", r.text());
     answered += 1;
   }
   assert_eq!(answered, N);
   let took = stopping.await.unwrap();
-  assert!(took < Duration::from_secs(9), "stop took {took:?}");
+  // Done when the last request is, not at the end of the grace period.
+  assert!(took < Duration::from_secs(20), "stop took {took:?}");
 }
 
 #[tokio::test]
@@ -437,32 +495,13 @@ fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
   let dir = std::env::temp_dir().join(format!("realm-auth-ops-{}", std::process::id()));
   std::fs::create_dir_all(&dir).unwrap();
   let db = dir.join("auth.db");
-  let mut child = Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
-    .args([
-      "serve",
-      "--port",
-      "0",
-      "--app-id",
-      "log-app",
-      "--access-log",
-    ])
-    .arg("--sqlite")
-    .arg(&db)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-  let mut stdout = BufReader::new(child.stdout.take().unwrap());
-  let mut line = String::new();
-  stdout.read_line(&mut line).unwrap();
-  let prefix = "realm-auth-server listening on http://127.0.0.1:";
-  assert!(line.starts_with(prefix), "{line:?}");
-  let port: u16 = line[prefix.len()..]
-    .split(' ')
-    .next()
-    .unwrap()
-    .parse()
-    .unwrap();
+  let (mut child, port, mut stdout) = spawn_serve(&[
+    "--app-id".as_ref(),
+    "log-app".as_ref(),
+    "--access-log".as_ref(),
+    "--sqlite".as_ref(),
+    db.as_os_str(),
+  ]);
 
   let rt = tokio::runtime::Builder::new_current_thread()
     .enable_all()
@@ -547,19 +586,7 @@ fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
   let r = exchange(&rt, port, "GET", "/healthz", None, None);
   assert_eq!(r.status, 200);
 
-  let status = Command::new("kill")
-    .args(["-TERM", &child.id().to_string()])
-    .status()
-    .unwrap();
-  assert!(status.success());
-  let deadline = Instant::now() + Duration::from_secs(20);
-  let exit = loop {
-    if let Some(exit) = child.try_wait().unwrap() {
-      break exit;
-    }
-    assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-    std::thread::sleep(Duration::from_millis(20));
-  };
+  let exit = sigterm_and_wait(&mut child, Duration::from_secs(20));
   assert_eq!(exit.code(), Some(0));
   let mut rest = String::new();
   stdout.read_to_string(&mut rest).unwrap();
@@ -625,4 +652,82 @@ fn serve_access_log_has_one_json_line_per_request_and_no_secret() {
       ("healthz", "GET", 200),
     ]
   );
+}
+
+/// Counts `pattern` in what `stream` sends until it has seen it `n` times (each read must come
+/// within the stream's read timeout).
+fn count_until(stream: &mut std::net::TcpStream, pattern: &[u8], n: usize) -> usize {
+  let (mut seen, mut buf, mut chunk) = (0, Vec::new(), vec![0; 64 * 1024]);
+  while seen < n {
+    let read = stream
+      .read(&mut chunk)
+      .unwrap_or_else(|e| panic!("after {seen} answers: {e}"));
+    assert!(read > 0, "closed after {seen} answers");
+    buf.extend_from_slice(&chunk[..read]);
+    let mut at = 0;
+    while let Some(i) = buf[at..].windows(pattern.len()).position(|w| w == pattern) {
+      seen += 1;
+      at += i + pattern.len();
+    }
+    // Keep a tail that may hold the start of a match.
+    let keep = at.max(buf.len().saturating_sub(pattern.len()));
+    buf.drain(..keep);
+  }
+  seen
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_stop_serve() {
+  let dir = std::env::temp_dir().join(format!("realm-auth-ops-stuck-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let db = dir.join("auth.db");
+  // The listening line, then nothing more: the pipe (64 KiB) fills, and the writer blocks.
+  let (mut child, port, stdout) = spawn_serve(&[
+    "--access-log".as_ref(),
+    "--max-requests-per-connection".as_ref(),
+    "0".as_ref(),
+    "--sqlite".as_ref(),
+    db.as_os_str(),
+  ]);
+  let connect = || {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+  };
+  // More lines than the pipe and the log's queue (8192) hold: some must be dropped.
+  let n = 12_000;
+  let mut stream = connect();
+  let mut sender = stream.try_clone().unwrap();
+  let writer = std::thread::spawn(move || {
+    use std::io::Write;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(500);
+    for _ in 0..n / 500 {
+      sender.write_all(&request).unwrap();
+    }
+  });
+  assert_eq!(count_until(&mut stream, br#"{"status":"ok"}"#, n), n);
+  writer.join().unwrap();
+  let mut probe = connect();
+  let metrics = {
+    use std::io::Write;
+    probe
+      .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+      .unwrap();
+    let mut raw = Vec::new();
+    probe.read_to_end(&mut raw).unwrap();
+    String::from_utf8(raw).unwrap()
+  };
+  let dropped: f64 = metrics
+    .lines()
+    .find_map(|l| l.strip_prefix("realm_auth_access_log_dropped_total "))
+    .unwrap_or_else(|| panic!("no dropped-lines counter:\n{metrics}"))
+    .parse()
+    .unwrap();
+  assert!(dropped > 0.0, "{metrics}");
+
+  // It still stops, and exits 0, with its last lines unwritten.
+  let exit = sigterm_and_wait(&mut child, Duration::from_secs(20));
+  assert_eq!(exit.code(), Some(0));
+  drop(stdout);
+  let _ = std::fs::remove_dir_all(&dir);
 }

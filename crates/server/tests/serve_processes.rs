@@ -122,10 +122,6 @@ impl Serve {
     serve
   }
 
-  fn pid(&self) -> u32 {
-    self.child.as_ref().unwrap().id()
-  }
-
   /// SIGKILL: the process dies where it stands. Reaped.
   fn sigkill(&mut self) {
     let mut child = self.child.take().expect("running");
@@ -135,24 +131,13 @@ impl Serve {
 
   /// SIGTERM, then waits (at most 20 s) for the graceful exit; returns its status.
   fn sigterm(&mut self) -> ExitStatus {
-    let status = Command::new("kill")
-      .args(["-TERM", &self.pid().to_string()])
-      .status()
-      .expect("kill runs");
-    assert!(status.success(), "kill -TERM failed");
-    let mut child = self.child.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-      if let Some(status) = child.try_wait().expect("try_wait") {
-        return status;
-      }
-      if Instant::now() > deadline {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve did not exit within 20 s of SIGTERM");
-      }
-      std::thread::sleep(Duration::from_millis(20));
-    }
+    // Taken only once it has exited: a panic leaves it to `Drop`, which kills it.
+    let status = sigterm_and_wait(
+      self.child.as_mut().expect("running"),
+      Duration::from_secs(20),
+    );
+    self.child = None;
+    status
   }
 
   /// SIGTERM and assert the documented exit code 0.
@@ -330,30 +315,7 @@ async fn two_processes(kind: &str) -> (Serve, Serve, Target) {
 
 async fn disabled_key_refused_at_once_on_the_other(kind: &str) {
   let (mut a, mut b, _target) = two_processes(kind).await;
-  let s = register_and_login(a.port, "disable@example.com").await;
-  let r = create_key(a.port, &s.refresh, "k").await;
-  assert_eq!(r.status, 201, "{}", r.text());
-  let key = r.json();
-  let id = key["_id"].as_str().unwrap();
-  let secret = key["key"].as_str().unwrap();
-  let r = key_login(b.port, secret).await;
-  assert_eq!(r.status, 200, "{}", r.text());
-  assert_eq!(r.json()["user_id"], s.user_id);
-
-  let disable = format!("{BASE}/auth/api_keys/{id}/disable");
-  let r = send(a.port, "PUT", &disable, Some(&s.refresh), None).await;
-  assert_eq!(r.status, 204, "{}", r.text());
-  assert_error(&key_login(b.port, secret).await, 401, "AuthError");
-  assert_error(&key_login(a.port, secret).await, 401, "AuthError");
-  // B lists it disabled.
-  let listed = list_keys(b.port, &s.refresh).await.json();
-  assert_eq!(listed[0]["disabled"], true, "{listed}");
-
-  // And the other way round.
-  let enable = format!("{BASE}/auth/api_keys/{id}/enable");
-  let r = send(b.port, "PUT", &enable, Some(&s.refresh), None).await;
-  assert_eq!(r.status, 204, "{}", r.text());
-  assert_eq!(key_login(a.port, secret).await.status, 200);
+  disabled_key_scenario(a.port, b.port, APP).await;
   a.stop();
   b.stop();
 }
@@ -981,7 +943,20 @@ async fn postgres_survivor_keeps_serving_when_the_other_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_every_request_in_flight() {
   let target = Target::new("sqlite");
-  let mut serve = Serve::start(&target).await;
+  // Room for 200 synchronous commits on a slow disk, and for bodies held open meanwhile.
+  let mut args = target.args.clone();
+  args.extend(
+    [
+      "--shutdown-grace-ms",
+      "30000",
+      "--header-read-timeout-ms",
+      "120000",
+    ]
+    .map(String::from),
+  );
+  let mut serve = tokio::task::spawn_blocking(move || Serve::start_blocking(&args))
+    .await
+    .unwrap();
   let port = serve.port;
   let path = format!("{BASE}/app/{APP}/auth/providers/local-userpass/register");
   let mut conns = Vec::new();
@@ -998,18 +973,43 @@ async fn sigterm_answers_every_request_in_flight() {
     stream.write_all(head.as_bytes()).await.unwrap();
     conns.push((stream, rest.to_string()));
   }
-  // Every head has been read (the handlers wait for their bodies) before the signal.
-  tokio::time::sleep(Duration::from_millis(500)).await;
+  // Every head has been read (the handlers wait for their bodies) before the signal: a
+  // connection whose head is unread counts as idle, and idle ones close at once.
+  let deadline = Instant::now() + Duration::from_secs(60);
+  loop {
+    let metrics = send(port, "GET", "/metrics", None, None).await.text();
+    let in_flight: f64 = metrics
+      .lines()
+      .find_map(|l| l.strip_prefix("realm_auth_requests_in_flight "))
+      .expect("the in-flight gauge")
+      .parse()
+      .unwrap();
+    // Less the scrape itself.
+    if in_flight - 1.0 >= 200.0 {
+      break;
+    }
+    assert!(Instant::now() < deadline, "requests never all in flight");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+  }
   let exited = tokio::task::spawn_blocking(move || {
     let status = serve.sigterm();
     (serve, status)
   });
-  tokio::time::sleep(Duration::from_millis(300)).await;
-  // A new connection is refused once stopping began.
-  assert!(
-    TcpStream::connect(("127.0.0.1", port)).await.is_err(),
-    "serve still accepts after SIGTERM"
-  );
+  // A new connection is refused once stopping began (while the listener closes, one may still
+  // complete into its backlog, and be reset with it).
+  let deadline = Instant::now() + Duration::from_secs(10);
+  loop {
+    match TcpStream::connect(("127.0.0.1", port)).await {
+      Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+      other => {
+        assert!(
+          Instant::now() < deadline,
+          "serve still accepts after SIGTERM: {other:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+      }
+    }
+  }
   let mut answers = tokio::task::JoinSet::new();
   for (mut stream, rest) in conns {
     answers.spawn(async move {
@@ -1024,4 +1024,17 @@ async fn sigterm_answers_every_request_in_flight() {
   assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
   let (_serve, status) = exited.await.unwrap();
   assert!(status.success(), "serve exited with {status}");
+  // Every answered write landed.
+  let StoreConfig::Sqlite { path } = &target.store else {
+    unreachable!()
+  };
+  let accounts: i64 = rusqlite::Connection::open(path)
+    .unwrap()
+    .query_row(
+      "SELECT count(*) FROM email_accounts WHERE email LIKE 'drain%'",
+      [],
+      |r| r.get(0),
+    )
+    .unwrap();
+  assert_eq!(accounts, 200);
 }

@@ -55,35 +55,7 @@ async fn sqlite_file_survives_a_restart() {
 
 async fn disabled_key_refused_at_once_on_the_other(kind: &str) {
   let (a, b, _cleanup) = two_servers(kind).await;
-  let s = a.new_user("shared@example.com").await;
-  let key = a.create_key(&s.refresh, "k").await.json();
-  let id = key["_id"].as_str().unwrap();
-  let secret = key["key"].as_str().unwrap();
-  assert_eq!(
-    b.login("api-key", &json!({"key": secret})).await.user_id,
-    s.user_id
-  );
-  a.api(
-    "PUT",
-    &format!("/auth/api_keys/{id}/disable"),
-    Some(&s.refresh),
-    None,
-  )
-  .await
-  .assert_empty(204);
-  b.login_raw("api-key", &json!({"key": secret}))
-    .await
-    .assert_error(401, "AuthError", "invalid API key");
-  // And the other way round.
-  b.api(
-    "PUT",
-    &format!("/auth/api_keys/{id}/enable"),
-    Some(&s.refresh),
-    None,
-  )
-  .await
-  .assert_empty(204);
-  a.login("api-key", &json!({"key": secret})).await;
+  disabled_key_scenario(a.port, b.port, &a.app).await;
 }
 
 async fn revoked_sessions_refused_everywhere(kind: &str) {

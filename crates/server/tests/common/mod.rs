@@ -225,6 +225,21 @@ pub fn fresh_store(kind: &str) -> StoreConfig {
   }
 }
 
+/// Whether the PostgreSQL tests can run here: `REALM_AUTH_TEST_PG_URL` is set. Without it they
+/// are skipped, unless `REALM_AUTH_TEST_STORE=postgres` asks for them (then it fails).
+pub fn postgres_available() -> bool {
+  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
+    return true;
+  }
+  assert_ne!(
+    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
+    Ok("postgres"),
+    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
+  );
+  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
+  false
+}
+
 static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn now_nanos() -> u128 {
@@ -392,4 +407,181 @@ pub fn is_object_id(s: &str) -> bool {
     && s
       .bytes()
       .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A child process killed (and reaped) when dropped, so that a failing test leaves no server
+/// behind.
+pub struct Reaped(pub std::process::Child);
+
+impl std::ops::Deref for Reaped {
+  type Target = std::process::Child;
+  fn deref(&self) -> &std::process::Child {
+    &self.0
+  }
+}
+
+impl std::ops::DerefMut for Reaped {
+  fn deref_mut(&mut self) -> &mut std::process::Child {
+    &mut self.0
+  }
+}
+
+impl Drop for Reaped {
+  fn drop(&mut self) {
+    if let Ok(None) = self.0.try_wait() {
+      let _ = self.0.kill();
+      let _ = self.0.wait();
+    }
+  }
+}
+
+/// SIGTERM to `child`, then waits for it to exit (panics after `within`); its exit status.
+pub fn sigterm_and_wait(
+  child: &mut std::process::Child,
+  within: Duration,
+) -> std::process::ExitStatus {
+  let kill = std::process::Command::new("kill")
+    .args(["-TERM", &child.id().to_string()])
+    .status()
+    .expect("kill runs");
+  assert!(kill.success(), "kill -TERM failed");
+  let deadline = std::time::Instant::now() + within;
+  loop {
+    if let Some(status) = child.try_wait().expect("try_wait") {
+      return status;
+    }
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the process did not exit within {within:?} of SIGTERM"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+  }
+}
+
+/// One request to `port` on a connection of its own, with a bearer token and a JSON body.
+async fn call(
+  port: u16,
+  method: &str,
+  path: &str,
+  auth: Option<&str>,
+  body: Option<Value>,
+) -> Resp {
+  let bearer = auth.map(|t| format!("Bearer {t}"));
+  let mut headers = vec![("Content-Type", "application/json")];
+  if let Some(b) = &bearer {
+    headers.push(("Authorization", b.as_str()));
+  }
+  let body = body.map(|b| b.to_string());
+  let req = build_request(method, path, &headers, body.as_deref().map(str::as_bytes));
+  parse_response(&raw_exchange(port, &req).await.expect("exchange"))
+}
+
+/// Two servers on one store (emulators in stores.rs, `serve` processes in serve_processes.rs)
+/// serving `app` on ports `a` and `b`: a key disabled through one is refused at once by both,
+/// and one enabled through the other logs in again.
+pub async fn disabled_key_scenario(a: u16, b: u16, app: &str) {
+  let provider = |p: &str| format!("{BASE}/app/{app}/auth/providers/{p}");
+  let credentials = json!({"email": "disable@example.com", "password": "password1"});
+  let r = call(
+    a,
+    "POST",
+    &provider("local-userpass/register"),
+    None,
+    Some(credentials),
+  )
+  .await;
+  assert_eq!(r.status, 201, "register: {}", r.text());
+  let login = json!({"username": "disable@example.com", "password": "password1"});
+  let r = call(
+    a,
+    "POST",
+    &provider("local-userpass/login"),
+    None,
+    Some(login),
+  )
+  .await;
+  assert_eq!(r.status, 200, "login: {}", r.text());
+  let s = session_of(&r);
+  let keys = format!("{BASE}/auth/api_keys");
+  let r = call(
+    a,
+    "POST",
+    &keys,
+    Some(&s.refresh),
+    Some(json!({"name": "k"})),
+  )
+  .await;
+  assert_eq!(r.status, 201, "{}", r.text());
+  let key = r.json();
+  let (id, secret) = (key["_id"].as_str().unwrap(), key["key"].as_str().unwrap());
+  let key_path = provider("api-key/login");
+  let key_login = |port| call(port, "POST", &key_path, None, Some(json!({"key": secret})));
+  let r = key_login(b).await;
+  assert_eq!(
+    (r.status, r.json()["user_id"].clone()),
+    (200, json!(s.user_id)),
+    "{}",
+    r.text()
+  );
+
+  let r = call(
+    a,
+    "PUT",
+    &format!("{keys}/{id}/disable"),
+    Some(&s.refresh),
+    None,
+  )
+  .await;
+  assert_eq!(r.status, 204, "{}", r.text());
+  for port in [b, a] {
+    let r = key_login(port).await;
+    assert_eq!(
+      (r.status, r.json()["error_code"].clone()),
+      (401, json!("AuthError")),
+      "{}",
+      r.text()
+    );
+  }
+  let listed = call(b, "GET", &keys, Some(&s.refresh), None).await.json();
+  assert_eq!(listed[0]["disabled"], true, "{listed}");
+
+  // And the other way round.
+  let r = call(
+    b,
+    "PUT",
+    &format!("{keys}/{id}/enable"),
+    Some(&s.refresh),
+    None,
+  )
+  .await;
+  assert_eq!(r.status, 204, "{}", r.text());
+  assert_eq!(key_login(a).await.status, 200);
+}
+
+/// Starts `realm-auth-server serve --port 0 --json` with `args` and reads its listening line:
+/// the process (killed when dropped), its port, and its stdout after that line.
+pub fn spawn_serve(
+  args: &[&std::ffi::OsStr],
+) -> (Reaped, u16, std::io::BufReader<std::process::ChildStdout>) {
+  use std::io::BufRead;
+  let mut child = Reaped(
+    std::process::Command::new(env!("CARGO_BIN_EXE_realm-auth-server"))
+      .args(["serve", "--port", "0", "--json"])
+      .args(args)
+      .stdout(std::process::Stdio::piped())
+      .stderr(std::process::Stdio::null())
+      .spawn()
+      .expect("serve starts"),
+  );
+  let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+  let mut line = String::new();
+  stdout.read_line(&mut line).unwrap();
+  let v: Value = serde_json::from_str(line.trim())
+    .unwrap_or_else(|e| panic!("listening line is not JSON ({e}): {line:?}"));
+  let port = v["baseUrl"]
+    .as_str()
+    .and_then(|u| u.strip_prefix("http://127.0.0.1:"))
+    .and_then(|p| p.parse().ok())
+    .unwrap_or_else(|| panic!("{line:?}"));
+  (child, port, stdout)
 }
