@@ -225,21 +225,6 @@ pub fn fresh_store(kind: &str) -> StoreConfig {
   }
 }
 
-/// Whether the PostgreSQL tests can run here: `REALM_AUTH_TEST_PG_URL` is set. Without it they
-/// are skipped, unless `REALM_AUTH_TEST_STORE=postgres` asks for them (then it fails).
-pub fn postgres_available() -> bool {
-  if std::env::var("REALM_AUTH_TEST_PG_URL").is_ok() {
-    return true;
-  }
-  assert_ne!(
-    std::env::var("REALM_AUTH_TEST_STORE").as_deref(),
-    Ok("postgres"),
-    "REALM_AUTH_TEST_PG_URL is required with REALM_AUTH_TEST_STORE=postgres"
-  );
-  eprintln!("skipped: REALM_AUTH_TEST_PG_URL is not set");
-  false
-}
-
 static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn now_nanos() -> u128 {
