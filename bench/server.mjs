@@ -29,6 +29,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { writeServerCharts } from "./charts.mjs";
+import { SERVER_FLOOR_LABEL, SERVER_OP_LABEL } from "./lib/labels.mjs";
+
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const release = path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "release");
 const BIN = {
@@ -411,7 +414,6 @@ async function postgresBackend() {
 
 // ---- report ---------------------------------------------------------------------------------
 
-const OP_NAMES = { list: "GET /auth/api_keys (5 keys)", login: "API-key login" };
 
 function rows(results) {
   const out = [];
@@ -448,7 +450,6 @@ function rows(results) {
 }
 
 function markdown(meta, table, results) {
-  const floorName = { sqlite: "rusqlite select loop", postgres: "pgbench -S" };
   const lines = [
     `Run ${meta.date}: ${meta.cpu}, ${meta.cores} cores, Linux ${meta.kernel}, ${meta.rustc}, commit ${meta.commit}.`,
     `Server (and PostgreSQL) pinned to core ${SERVER_CPU}, \`--threads 1\`; load generator on core ${CLIENT_CPU}: ${CONNS} keep-alive connections, ${USERS} users × ${KEYS} keys, ${WARMUP} s warm-up + ${SECS} s window, ${REPS} repetitions (taking turns); figures are medians, ± is (max − min) / median. Load average before/after: ${meta.loadBefore} / ${meta.loadAfter}.`,
@@ -458,10 +459,10 @@ function markdown(meta, table, results) {
   ];
   const x = (v) => (v == null || !Number.isFinite(v) ? "–" : `${v.toFixed(2)}×`);
   for (const r of table) {
-    const floor = r.floor == null ? "–" : `${fmt(r.floor)} (${floorName[r.backend]})`;
+    const floor = r.floor == null ? "–" : `${fmt(r.floor)} (${SERVER_FLOOR_LABEL[r.backend]})`;
     const cpu = r.backend === "postgres" ? `${r.cpuPerReq} (${r.serverCpuUsPerReq} + PG ${r.dbCpuUsPerReq})` : `${r.cpuPerReq}`;
     lines.push(
-      `| ${r.backend} | ${OP_NAMES[r.op]} | ${fmt(r.reqPerSec)} ±${round(r.spread * 100)}% | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${cpu} | ${floor} | ${x(r.ratio)} | ${r.target} | ${r.met ? "yes" : "**no**"}${r.metOnCpu == null ? "" : r.metOnCpu ? " (CPU: yes)" : " (CPU: no)"} | ${r.floorCpuUsPerOp ?? "–"} | ${x(r.cpuRatio)} | ${r.shapedFloor == null ? "–" : fmt(r.shapedFloor)} | ${x(r.shapedRatio)} |`,
+      `| ${r.backend} | ${SERVER_OP_LABEL[r.op]} | ${fmt(r.reqPerSec)} ±${round(r.spread * 100)}% | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${cpu} | ${floor} | ${x(r.ratio)} | ${r.target} | ${r.met ? "yes" : "**no**"}${r.metOnCpu == null ? "" : r.metOnCpu ? " (CPU: yes)" : " (CPU: no)"} | ${r.floorCpuUsPerOp ?? "–"} | ${x(r.cpuRatio)} | ${r.shapedFloor == null ? "–" : fmt(r.shapedFloor)} | ${x(r.shapedRatio)} |`,
     );
   }
   lines.push("");
@@ -503,6 +504,8 @@ async function main() {
     const name = process.env.BENCH_RESULTS ?? "server";
     writeFileSync(path.join(root, "bench", "results", `${name}.json`), `${JSON.stringify({ meta, table, results }, null, 2)}\n`);
     writeFileSync(path.join(root, "bench", "results", `${name}.md`), md);
+    const charts = await writeServerCharts({ meta, table, results }, path.join(root, "bench", "results"), name);
+    for (const file of charts) log(`wrote ${path.relative(root, file)}`);
   }
 }
 

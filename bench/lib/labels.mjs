@@ -24,3 +24,9 @@ export const OP_LABEL = {
 
 /** A mode (concurrency) → its name. */
 export const modeLabel = (concurrency) => (concurrency === 1 ? "sequential" : `concurrency ${concurrency}`);
+
+/** The server benchmark's operations (bench/server.mjs) → names. */
+export const SERVER_OP_LABEL = { list: "GET /auth/api_keys (5 keys)", login: "API-key login" };
+
+/** The server benchmark's backend floors → names. */
+export const SERVER_FLOOR_LABEL = { sqlite: "rusqlite select loop", postgres: "pgbench -S" };
