@@ -480,14 +480,7 @@ fn exchange(
   auth: Option<&str>,
   body: Option<&Value>,
 ) -> Resp {
-  let bearer = auth.map(|t| format!("Bearer {t}"));
-  let mut headers = vec![("Content-Type", "application/json")];
-  if let Some(b) = &bearer {
-    headers.push(("Authorization", b.as_str()));
-  }
-  let body = body.map(|b| b.to_string());
-  let req = build_request(method, path, &headers, body.as_ref().map(|b| b.as_bytes()));
-  parse_response(&rt.block_on(raw_exchange(port, &req)).unwrap())
+  rt.block_on(call(port, method, path, auth, body.cloned()))
 }
 
 #[test]

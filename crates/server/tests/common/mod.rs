@@ -444,7 +444,7 @@ pub fn sigterm_and_wait(
 }
 
 /// One request to `port` on a connection of its own, with a bearer token and a JSON body.
-async fn call(
+pub async fn call(
   port: u16,
   method: &str,
   path: &str,
