@@ -132,6 +132,7 @@ const SERVER_TARGET = { memory: 100_000, ratio: 0.5 };
 /** The floors' series names. */
 const SELECT_FLOOR = "floor: one select (SQLite loop, pgbench -S)";
 const SHAPED_FLOOR = "floor: one request's statements, nothing else";
+const HTTP_FLOOR = "floor: HTTP only (hyper answers the list's bytes; no routing, token or store)";
 
 /** min and max of a list of repetitions' figures. */
 const span = (values) => ({ min: Math.min(...values), max: Math.max(...values) });
@@ -150,8 +151,9 @@ function serverRows(run) {
     out.push({ ...base, series: "server", measure: "CPU µs", value: r.cpuPerReq, ...span(reps.map(cpu)) });
     const floors = run.results[r.backend].floors;
     if (!floors) continue;
-    for (const [key, series] of [["select", SELECT_FLOOR], [r.op, SHAPED_FLOOR]]) {
-      const f = floors[key];
+    for (const [key, series] of [["select", SELECT_FLOOR], [r.op, SHAPED_FLOOR], ["http", HTTP_FLOOR]]) {
+      // The HTTP floor answers list requests only.
+      const f = key === "http" && r.op !== "list" ? null : floors[key];
       if (!f) continue;
       out.push({ ...base, series, measure: "req/s", value: f.opsPerSec, ...span(f.reps) });
       if (f.cpuUsPerOp != null) out.push({ ...base, series, measure: "CPU µs", value: f.cpuUsPerOp, min: f.cpuUsPerOp, max: f.cpuUsPerOp });
@@ -162,7 +164,7 @@ function serverRows(run) {
 
 /** Bars per series in a grid of backends (rows) and operations (columns), on a log scale. */
 function serverSpec({ title, subtitle, data, measure, targets = [] }) {
-  const series = ["server", SELECT_FLOOR, SHAPED_FLOOR];
+  const series = ["server", HTTP_FLOOR, SELECT_FLOOR, SHAPED_FLOOR];
   const x = { field: "value", type: "quantitative", title: `${measure} (log scale)`, scale: { type: "log" } };
   const figures = { filter: "datum.series !== 'target'" };
   const y = { field: "series", type: "nominal", sort: series, axis: null };

@@ -18,6 +18,9 @@
 // same cores: PostgreSQL `pgbench -S` (core 0 server, core 1 pgbench) and SQLite a raw rusqlite
 // select loop (bench/floor/src/bin/sqlite_floor.rs) on the database file the server filled.
 // Both also get a "request-shaped" floor: exactly the queries one request runs, nothing else.
+// The memory backend's floor is HTTP alone (bench/floor/src/bin/http_floor.rs): the same list
+// requests answered with the list's bytes by hyper with no routing, token or store, and by a
+// raw socket loop.
 //
 // Environment: BENCH_SECS (measured window per repetition, default 4), BENCH_REPS (default 3),
 // BENCH_CONNS (default 64), BENCH_USERS (default 64), BENCH_BACKENDS (default
@@ -39,6 +42,7 @@ const BIN = {
   server: process.env.BENCH_SERVER_BIN ?? path.join(release, "realm-auth-server"),
   load: path.join(release, "realm-auth-bench-load"),
   sqliteFloor: path.join(release, "realm-auth-bench-sqlite-floor"),
+  httpFloor: path.join(release, "realm-auth-bench-http-floor"),
 };
 const SERVER_CPU = "0";
 const CLIENT_CPU = "1";
@@ -87,6 +91,7 @@ function checkBinaries() {
     server: newestSource(["crates/server/src", "crates/server/migrations"]),
     load: statSync(path.join(root, "bench/floor/src/bin/load.rs")).mtimeMs,
     sqliteFloor: statSync(path.join(root, "bench/floor/src/bin/sqlite_floor.rs")).mtimeMs,
+    httpFloor: statSync(path.join(root, "bench/floor/src/bin/http_floor.rs")).mtimeMs,
   };
   for (const [name, bin] of Object.entries(BIN)) {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`${build}\` first`);
@@ -100,9 +105,10 @@ function checkBinaries() {
 
 const pinned = (cpu, cmd, args) => ["taskset", ["-c", cpu, cmd, ...args]];
 
-/** Starts the server pinned to the server core; resolves with its base URL once listening. */
-function startServer(args, env = {}) {
-  const [cmd, argv] = pinned(SERVER_CPU, BIN.server, [...args, "--port", "0", "--app-id", APP, "--threads", "1", "--json"]);
+/** Starts the server (or `[bin, argv]` instead) pinned to the server core; resolves with its
+ * base URL once it prints its JSON listening line. */
+function startServer(args, env = {}, [bin, binArgs] = [BIN.server, [...args, "--port", "0", "--app-id", APP, "--threads", "1", "--json"]]) {
+  const [cmd, argv] = pinned(SERVER_CPU, bin, binArgs);
   const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -267,12 +273,36 @@ function summarize(reps) {
 async function memoryBackend() {
   log("memory: emulator");
   const server = await startServer([]);
+  let users;
+  let ops;
+  let listBody;
   try {
-    const users = await setUp(server.baseUrl);
-    const ops = measureOps(server, users);
-    return { ops: { list: summarize(ops.list), login: summarize(ops.login) } };
+    users = await setUp(server.baseUrl);
+    ops = measureOps(server, users);
+    listBody = JSON.stringify(await call(server.baseUrl, "GET", "/auth/api_keys", undefined, users[0].refresh));
   } finally {
     await stopServer(server);
+  }
+  // The HTTP floors: the same list requests answered with a fixed body, on the server's core.
+  const floors = { http: await httpFloor("hyper", listBody, users), raw: await httpFloor("raw", listBody, users) };
+  return { ops: { list: summarize(ops.list), login: summarize(ops.login) }, floors };
+}
+
+/** The list requests against bench/floor's fixed-response server (`mode`: hyper or raw). */
+async function httpFloor(mode, body, users) {
+  const floor = await startServer([], {}, [BIN.httpFloor, [JSON.stringify({ mode, body })]]);
+  try {
+    const reps = [];
+    const cpu = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const r = load(floor, requests(floor.baseUrl, users, "list"));
+      reps.push(r.reqPerSec);
+      cpu.push(r.serverCpuUsPerReq);
+    }
+    log(`  floor HTTP (${mode}): ${reps.map(fmt).join(", ")} req/s, CPU ${cpu.map((c) => round(c, 1)).join(", ")} µs/req`);
+    return { opsPerSec: median(reps), spread: round(spread(reps), 2), cpuUsPerOp: round(median(cpu), 1), reps };
+  } finally {
+    await stopServer(floor);
   }
 }
 
@@ -425,7 +455,16 @@ function rows(results) {
       const cpuPerReq = round(s.serverCpuUsPerReq + (backend === "postgres" ? s.dbCpuUsPerReq : 0), 1);
       const row = { backend, op, reqPerSec: s.reqPerSec, spread: s.spread, p50Us: s.p50Us, p99Us: s.p99Us, serverCpuUsPerReq: s.serverCpuUsPerReq, dbCpuUsPerReq: s.dbCpuUsPerReq, cpuPerReq, core0Busy: s.core0Busy };
       if (backend === "memory") {
-        Object.assign(row, { floor: null, ratio: null, target: `≥ ${fmt(MEMORY_TARGET)} req/s`, met: s.reqPerSec >= MEMORY_TARGET });
+        // The HTTP floor (a fixed answer to the same requests) is a list's floor, not a login's.
+        const http = op === "list" ? r.floors?.http : null;
+        Object.assign(row, {
+          floor: http?.opsPerSec ?? null,
+          ratio: http ? round(s.reqPerSec / http.opsPerSec, 3) : null,
+          floorCpuUsPerOp: http?.cpuUsPerOp,
+          cpuRatio: http ? round(http.cpuUsPerOp / cpuPerReq, 3) : null,
+          target: `≥ ${fmt(MEMORY_TARGET)} req/s`,
+          met: s.reqPerSec >= MEMORY_TARGET,
+        });
       } else {
         const floor = r.floors.select;
         const shaped = r.floors[op];

@@ -2,11 +2,13 @@
 // tokio worker, V8's helpers), from /proc/self/task/*/stat, at concurrency 64.
 // A diagnostic for bench/README.md, Linux only; run it pinned to one core:
 //   taskset -c 1 node bench/thread-split.mjs [op] [calls] [addon dir]
-// op: fetchAll (default) or enableDisable; addon dir: bench/.build (the
+// op: fetchAll (default), enableDisable, login (users in memory only) or
+// loginStored (users in a user store in a temporary folder); addon dir: bench/.build (the
 // release build `npm run bench` makes). Starts its own emulator on core 0.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,13 +42,22 @@ try {
     body: JSON.stringify({ email, password }),
   });
   if (!made.ok) throw new Error(`creating the user: ${made.status}`);
-  const app = new App({ id: "bench-app", baseUrl, metadata: { mode: MetadataMode.InMemory } });
+  // Apps with one id and URL share their users: one App per process, so
+  // loginStored's is the only one with a store.
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "thread-split-"));
+  const app =
+    op === "loginStored"
+      ? new App({ id: "bench-app", baseUrl, baseFilePath: storeDir })
+      : new App({ id: "bench-app", baseUrl, metadata: { mode: MetadataMode.InMemory } });
   const keys = (await app.logIn(Credentials.emailPassword(email, password))).apiKeys;
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push((await keys.create(`split-${i}`))._id);
+  const credentials = Credentials.emailPassword(email, password);
   const ops = {
     fetchAll: () => keys.fetchAll(),
     enableDisable: (i) => (i % 2 ? keys.enable(ids[1]) : keys.disable(ids[1])),
+    login: () => app.logIn(credentials),
+    loginStored: () => app.logIn(credentials),
   };
   const call = ops[op];
   if (!call) throw new Error(`unknown op ${op}`);
@@ -82,6 +93,7 @@ try {
       .map(([name, us]) => `${name} ${us.toFixed(1)}`);
     console.log(`${op}: ${((cpu.user + cpu.system) / calls).toFixed(1)} µs/call; per thread (µs/call): ${split.join(", ")}`);
   }
+  fs.rmSync(storeDir, { recursive: true, force: true });
 } finally {
   emulator.kill();
 }

@@ -29,4 +29,4 @@ export const modeLabel = (concurrency) => (concurrency === 1 ? "sequential" : `c
 export const SERVER_OP_LABEL = { list: "GET /auth/api_keys (5 keys)", login: "API-key login" };
 
 /** The server benchmark's backend floors → names. */
-export const SERVER_FLOOR_LABEL = { sqlite: "rusqlite select loop", postgres: "pgbench -S" };
+export const SERVER_FLOOR_LABEL = { memory: "HTTP only: hyper, fixed answer", sqlite: "rusqlite select loop", postgres: "pgbench -S" };
