@@ -18,7 +18,7 @@ use crate::jwt;
 use crate::log::{self, Category, Level};
 use crate::retry;
 use crate::secret::Secret;
-use crate::transport::{Incoming, Outgoing, Transport, method_name};
+use crate::transport::{Host, Incoming, Outgoing, Transport, method_name};
 use crate::user::{Profile, Refreshing, State, User, UserInner};
 
 /// The client API's path prefix.
@@ -333,16 +333,17 @@ impl Session {
 }
 
 impl AppInner {
-  fn url(&self, host: &str, route: Route<'_>) -> String {
+  /// The path of `route`, from the host's root.
+  fn path(&self, route: Route<'_>) -> String {
     match route {
-      Route::App(path) => format!("{host}{BASE_PATH}/app/{}/{path}", self.shared.id),
-      Route::Auth(path) => format!("{host}{BASE_PATH}/auth/{path}"),
+      Route::App(path) => format!("{BASE_PATH}/app/{}/{path}", self.shared.id),
+      Route::Auth(path) => format!("{BASE_PATH}/auth/{path}"),
     }
   }
 
   /// The host every request goes to, from one location request per App; a
   /// failed location request is tried again by the next call.
-  async fn hostname(&self) -> Result<Arc<str>> {
+  async fn hostname(&self) -> Result<Arc<Host>> {
     let route = &self.shared.route;
     if let Some(host) = read(route).hostname.clone() {
       return Ok(host);
@@ -362,16 +363,17 @@ impl AppInner {
   }
 
   /// The location request at `base_url`: the host it names.
-  async fn locate(&self, base_url: &str) -> Result<Arc<str>> {
+  async fn locate(&self, base_url: &str) -> Result<Arc<Host>> {
     let location = Outgoing {
       method: Method::GET,
-      url: self.url(base_url, Route::App("location")),
+      url: format!("{base_url}{}", self.path(Route::App("location"))),
+      parsed: None,
       bearer: None,
       body: None,
       bare: true,
     };
     let resp = self.send_with_retries(&location).await?.check()?;
-    parse_location(&resp)
+    parse_location(&resp).map(|name| Arc::new(Host::new(name)))
   }
 
   /// Sends a request to the located host, retrying what is safe to retry,
@@ -384,11 +386,12 @@ impl AppInner {
     body: Option<Value>,
   ) -> Result<Incoming> {
     let host = self.hostname().await?;
-    let url = self.url(&host, route);
+    let (url, parsed) = host.url(&self.path(route));
     let body = body.map(|b| serde_json::to_vec(&b).expect("a JSON value always serialises"));
     let outgoing = Outgoing {
       method,
       url,
+      parsed,
       bearer,
       body,
       bare: false,

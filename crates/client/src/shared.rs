@@ -16,6 +16,7 @@ use crate::log::{self, Category, Level};
 use crate::retry::RetryBudget;
 use crate::secret::Secret;
 use crate::store::{Change, Persistence, Snapshot, Store, UserRecord};
+use crate::transport::Host;
 use crate::user::{Profile, State, UserInner};
 
 /// What changed, as realm v12's listeners see it.
@@ -46,7 +47,7 @@ pub(crate) struct Users {
 /// the host its location request named.
 pub(crate) struct Route {
   pub base_url: String,
-  pub hostname: Option<Arc<str>>,
+  pub hostname: Option<Arc<Host>>,
 }
 
 /// The state Apps of one id and base URL share.
