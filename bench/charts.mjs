@@ -132,7 +132,7 @@ const SERVER_TARGET = { memory: 100_000, ratio: 0.5 };
 /** The floors' series names. */
 const SELECT_FLOOR = "floor: one select (SQLite loop, pgbench -S)";
 const SHAPED_FLOOR = "floor: one request's statements, nothing else";
-const HTTP_FLOOR = "floor: HTTP only (hyper answers the list's bytes; no routing, token or store)";
+const HTTP_FLOOR = "floor: HTTP only (a fixed answer, nothing else)";
 
 /** min and max of a list of repetitions' figures. */
 const span = (values) => ({ min: Math.min(...values), max: Math.max(...values) });

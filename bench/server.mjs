@@ -488,6 +488,25 @@ function rows(results) {
   return out;
 }
 
+/**
+ * What any server could reach on a key list over SQLite: the HTTP floor's cost per request plus
+ * the list's statements' (the request-shaped floor, an in-process loop), in series on the
+ * server's core. Needs the memory backend's HTTP floor from the same run. (PostgreSQL's shaped
+ * floor is pgbench's, whose client costs more per statement than the server's: no bound there.)
+ */
+function listBounds(results) {
+  const http = results.memory?.floors?.http;
+  if (!http) return [];
+  const out = [];
+  for (const backend of ["sqlite"]) {
+    const r = results[backend];
+    if (!r?.floors?.list) continue;
+    const bound = 1 / (1 / http.opsPerSec + 1 / r.floors.list.opsPerSec);
+    out.push({ backend, bound, boundRatio: bound / r.floors.select.opsPerSec, serverRatio: r.ops.list.reqPerSec / bound });
+  }
+  return out;
+}
+
 function markdown(meta, table, results) {
   const lines = [
     `Run ${meta.date}: ${meta.cpu}, ${meta.cores} cores, Linux ${meta.kernel}, ${meta.rustc}, commit ${meta.commit}.`,
@@ -510,6 +529,11 @@ function markdown(meta, table, results) {
     if (!r.floors) continue;
     const extra = (f) => (f.cpuUsPerOp != null ? `, ${f.cpuUsPerOp} CPU µs/op` : f.core0Busy != null ? `, core 0 ${round(f.core0Busy * 100)}% busy` : "");
     lines.push(`${backend} floors: ${Object.entries(r.floors).map(([k, f]) => `${k} ${fmt(f.opsPerSec)}/s ±${round(f.spread * 100)}%${extra(f)}`).join("; ")}.`);
+  }
+  for (const b of listBounds(results)) {
+    lines.push(
+      `${b.backend} list bound: the HTTP floor and the list's own statements, one after the other with nothing else, allow ${fmt(b.bound)}/s = ${b.boundRatio.toFixed(2)}× the select floor; the server reaches ${b.serverRatio.toFixed(2)}× of that bound.`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -541,7 +565,7 @@ async function main() {
   log(`total ${meta.totalSecs} s`);
   if (!process.env.BENCH_NO_WRITE) {
     const name = process.env.BENCH_RESULTS ?? "server";
-    writeFileSync(path.join(root, "bench", "results", `${name}.json`), `${JSON.stringify({ meta, table, results }, null, 2)}\n`);
+    writeFileSync(path.join(root, "bench", "results", `${name}.json`), `${JSON.stringify({ meta, table, results, listBounds: listBounds(results) }, null, 2)}\n`);
     writeFileSync(path.join(root, "bench", "results", `${name}.md`), md);
     const charts = await writeServerCharts({ meta, table, results }, path.join(root, "bench", "results"), name);
     for (const file of charts) log(`wrote ${path.relative(root, file)}`);

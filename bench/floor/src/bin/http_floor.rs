@@ -48,7 +48,10 @@ fn main() {
 async fn serve(config: Config) {
   let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
   let addr = listener.local_addr().expect("address");
-  println!("{}", serde_json::json!({ "baseUrl": format!("http://{addr}") }));
+  println!(
+    "{}",
+    serde_json::json!({ "baseUrl": format!("http://{addr}") })
+  );
   let body = Bytes::from(config.body);
   // The raw mode's whole response, headers as the server sends them.
   let raw = Bytes::from(
