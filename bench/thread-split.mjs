@@ -23,6 +23,8 @@ const emulator = spawn("taskset", ["-c", "0", emulatorBin, "--port", "0", "--app
   stdio: ["ignore", "pipe", "inherit"],
   env: { ...process.env, REALM_AUTH_EMULATOR_CONTROL_TOKEN: controlToken },
 });
+// loginStored's user store; removed at the end whatever happens.
+const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "thread-split-"));
 try {
   const baseUrl = await new Promise((resolve, reject) => {
     let out = "";
@@ -44,7 +46,6 @@ try {
   if (!made.ok) throw new Error(`creating the user: ${made.status}`);
   // Apps with one id and URL share their users: one App per process, so
   // loginStored's is the only one with a store.
-  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "thread-split-"));
   const app =
     op === "loginStored"
       ? new App({ id: "bench-app", baseUrl, baseFilePath: storeDir })
@@ -93,7 +94,7 @@ try {
       .map(([name, us]) => `${name} ${us.toFixed(1)}`);
     console.log(`${op}: ${((cpu.user + cpu.system) / calls).toFixed(1)} µs/call; per thread (µs/call): ${split.join(", ")}`);
   }
-  fs.rmSync(storeDir, { recursive: true, force: true });
 } finally {
   emulator.kill();
+  fs.rmSync(storeDir, { recursive: true, force: true });
 }
