@@ -42,7 +42,7 @@ const JSON_UTF8: &str = "application/json;charset=utf-8";
 #[derive(Debug)]
 pub(crate) struct Host {
   /// As the location named it, trailing `/` trimmed.
-  pub name: Arc<str>,
+  name: Arc<str>,
   /// `name` parsed, when it is a bare origin.
   origin: Option<reqwest::Url>,
 }
