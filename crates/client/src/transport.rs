@@ -39,7 +39,6 @@ const JSON_UTF8: &str = "application/json;charset=utf-8";
 /// (`scheme://host[:port]`), a request's URL is that origin with its path
 /// set, so only the path is parsed per request. (Parsing a whole URL, its
 /// host through IDNA included, costs more than the rest of building a request.)
-#[derive(Debug)]
 pub(crate) struct Host {
   /// As the location named it, trailing `/` trimmed.
   name: Arc<str>,
