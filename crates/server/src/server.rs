@@ -473,10 +473,38 @@ struct Clock {
   head_since: Option<Instant>,
   /// When the last response was written, until the next request begins to arrive.
   idle_since: Option<Instant>,
+  /// When the connection task's timer fires (`None`: it waits without one). A change wakes the
+  /// task only when it brings the deadline before this: a timer that fires early just looks
+  /// again, so the busy path (each request moves the deadline later) costs no wake-up.
+  armed: Option<Instant>,
+}
+
+impl Clock {
+  /// When this connection is to be closed, unless something happens first.
+  fn deadline(&self, limits: &Limits) -> Option<Instant> {
+    if self.in_flight > 0 {
+      return None;
+    }
+    match (self.head_since, self.idle_since) {
+      (Some(since), _) => limits.header_read.map(|t| since + t),
+      (None, Some(since)) => limits.idle.map(|t| since + t),
+      (None, None) => None,
+    }
+  }
+
+  /// Whether the deadline now comes before the task's timer would look.
+  fn needs_rearm(&self, limits: &Limits) -> bool {
+    match (self.deadline(limits), self.armed) {
+      (Some(due), Some(armed)) => due < armed,
+      (due, None) => due.is_some(),
+      (None, Some(_)) => false,
+    }
+  }
 }
 
 /// Per-connection state shared by its task, its socket wrapper and its request handlers.
 pub(crate) struct ConnCtl {
+  limits: Limits,
   takeover: Mutex<Option<Takeover>>,
   notify: Notify,
   clock: Mutex<Clock>,
@@ -487,14 +515,16 @@ pub(crate) struct ConnCtl {
 }
 
 impl ConnCtl {
-  fn new() -> ConnCtl {
+  fn new(limits: Limits) -> ConnCtl {
     ConnCtl {
+      limits,
       takeover: Mutex::new(None),
       notify: Notify::new(),
       clock: Mutex::new(Clock {
         in_flight: 0,
         head_since: Some(Instant::now()),
         idle_since: None,
+        armed: None,
       }),
       clock_changed: Notify::new(),
       requests: AtomicU64::new(0),
@@ -517,8 +547,10 @@ impl ConnCtl {
     if clock.in_flight == 0 && clock.head_since.is_none() {
       clock.head_since = Some(Instant::now());
       clock.idle_since = None;
-      drop(clock);
-      self.clock_changed.notify_one();
+      if clock.needs_rearm(&self.limits) {
+        drop(clock);
+        self.clock_changed.notify_one();
+      }
     }
   }
 
@@ -538,26 +570,31 @@ impl ConnCtl {
     clock.in_flight -= 1;
     if clock.in_flight == 0 {
       clock.idle_since = Some(Instant::now());
-      drop(clock);
-      self.clock_changed.notify_one();
+      if clock.needs_rearm(&self.limits) {
+        drop(clock);
+        self.clock_changed.notify_one();
+      }
     }
   }
 
-  /// When this connection is to be closed, unless something happens first.
-  fn deadline(&self, limits: &Limits) -> Option<Instant> {
-    let clock = self.clock();
-    if clock.in_flight > 0 {
-      return None;
-    }
-    match (clock.head_since, clock.idle_since) {
-      (Some(since), _) => limits.header_read.map(|t| since + t),
-      (None, Some(since)) => limits.idle.map(|t| since + t),
-      (None, None) => None,
-    }
+  /// The connection's deadline, which the task's timer is now set to.
+  fn arm(&self) -> Option<Instant> {
+    let mut clock = self.clock();
+    clock.armed = clock.deadline(&self.limits);
+    clock.armed
+  }
+
+  /// Whether the connection's deadline has passed.
+  fn overdue(&self) -> bool {
+    self
+      .clock()
+      .deadline(&self.limits)
+      .is_some_and(|d| d <= Instant::now())
   }
 }
 
 /// The connection limits of [`Config`], `None` where disabled.
+#[derive(Clone, Copy)]
 pub(crate) struct Limits {
   pub(crate) header_read: Option<Duration>,
   idle: Option<Duration>,
@@ -665,14 +702,6 @@ impl hyper::body::Body for Tracked {
   }
 }
 
-/// Resolves at `deadline`, or never.
-async fn sleep_until(deadline: Option<Instant>) {
-  match deadline {
-    Some(at) => tokio::time::sleep_until(at.into()).await,
-    None => std::future::pending().await,
-  }
-}
-
 /// Serves one TCP connection until the client closes it, a fault takes it over, a timer runs
 /// out, or shutdown.
 async fn serve_connection(
@@ -693,7 +722,7 @@ async fn serve_connection(
       _ => return,
     },
   };
-  let ctl = Arc::new(ConnCtl::new());
+  let ctl = Arc::new(ConnCtl::new(shared.limits));
   let max_requests = shared.limits.max_requests;
   let service = {
     let ctl = ctl.clone();
@@ -737,8 +766,14 @@ async fn serve_connection(
     // The timers below replace hyper's, which counts the wait between requests as header time.
     .header_read_timeout(None)
     .serve_connection(TokioIo::new(io), service);
+  // One timer for the connection's life, moved only when the task wakes (see `Clock::armed`).
+  let timer = tokio::time::sleep(Duration::ZERO);
+  tokio::pin!(timer);
   loop {
-    let deadline = ctl.deadline(&shared.limits);
+    let deadline = ctl.arm();
+    if let Some(at) = deadline {
+      timer.as_mut().reset(at.into());
+    }
     tokio::select! {
       _ = &mut conn => return,
       _ = ctl.notify.notified() => {
@@ -771,10 +806,10 @@ async fn serve_connection(
         return;
       }
       _ = ctl.clock_changed.notified() => {}
-      _ = sleep_until(deadline) => {
+      _ = &mut timer, if deadline.is_some() => {
         // Still due once looked at again (a request may have begun meanwhile): the client is
         // too slow with its headers, or has been idle too long. No request is in flight.
-        if ctl.deadline(&shared.limits).is_some_and(|d| d <= Instant::now()) {
+        if ctl.overdue() {
           return;
         }
       }

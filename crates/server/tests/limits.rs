@@ -78,21 +78,14 @@ fn location(emu: &Emu) -> String {
   format!("{BASE}/app/{}/location", emu.app)
 }
 
-#[tokio::test]
-async fn a_slowloris_socket_is_closed_at_the_header_timeout() {
-  let emu = start_with(Config {
-    header_read_timeout_ms: 600,
-    idle_timeout_ms: 60_000,
-    ..Config::default()
-  })
-  .await;
-  let mut slow = TcpStream::connect(("127.0.0.1", emu.port)).await.unwrap();
+/// Sends a request head one byte every 50 ms, never ending it; how long until the server closes
+/// the connection (at most 10 s).
+async fn slow_head_closed_after(emu: &Emu, slow: &mut TcpStream) -> Duration {
   let head = format!(
     "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}",
-    location(&emu),
+    location(emu),
     "a".repeat(1000)
   );
-  // One byte every 50 ms, never ending the head; the reader sees when the server gives up.
   let (mut reader, mut writer) = slow.split();
   let start = Instant::now();
   let writing = async {
@@ -109,14 +102,36 @@ async fn a_slowloris_socket_is_closed_at_the_header_timeout() {
     let _ = reader.read(&mut buf).await;
     start.elapsed()
   };
-  let closed = tokio::time::timeout(Duration::from_secs(10), async {
+  tokio::time::timeout(Duration::from_secs(10), async {
     tokio::select! {
       _ = writing => unreachable!(),
       closed = reading => closed,
     }
   })
   .await
-  .expect("the slow socket was closed");
+  .expect("the slow socket was closed")
+}
+
+#[tokio::test]
+async fn a_slowloris_socket_is_closed_at_the_header_timeout() {
+  let emu = start_with(Config {
+    header_read_timeout_ms: 600,
+    idle_timeout_ms: 60_000,
+    ..Config::default()
+  })
+  .await;
+  let mut slow = TcpStream::connect(("127.0.0.1", emu.port)).await.unwrap();
+  let closed = slow_head_closed_after(&emu, &mut slow).await;
+  assert!(
+    closed >= Duration::from_millis(550) && closed < Duration::from_secs(3),
+    "closed after {closed:?}"
+  );
+  // A slow head after a served request and a pause longer than the header timeout (the
+  // connection's timer has moved on to the idle deadline): the header timer closes it.
+  let mut conn = Conn::open(emu.port).await;
+  assert_eq!(conn.get(&location(&emu)).await.unwrap().status, 200);
+  tokio::time::sleep(Duration::from_millis(800)).await;
+  let closed = slow_head_closed_after(&emu, &mut conn.stream).await;
   assert!(
     closed >= Duration::from_millis(550) && closed < Duration::from_secs(3),
     "closed after {closed:?}"
