@@ -28,6 +28,7 @@ mod custom_token;
 mod delivery;
 mod faults;
 mod ids;
+mod lanes;
 mod log;
 mod memory;
 mod ops;

@@ -22,6 +22,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
 use crate::ids::{hex, now_secs, random_bytes};
+use crate::lanes::Lanes;
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
 use crate::store::{
   ACCOUNT_COLS, AppInfo, JOINED_KEY_COLS, JOINED_USER_COLS, KEY_COLS, Pending, R, StoreError, Tx,
@@ -46,7 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
 
 /// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
-/// most (see `permits`). Synchronous callers (the control API, the admin commands) take no
+/// most (see `lanes`). Synchronous callers (the control API, the admin commands) take no
 /// permit: each opens a connection of its own when none is idle, and returns it to the idle
 /// list like any other while that list has room.
 const POOL: usize = 8;
@@ -69,7 +70,7 @@ pub(crate) struct Postgres {
   idle: Mutex<Vec<(Conn, Instant)>>,
   /// One per pooled connection: requests queue here for a connection rather than open (and
   /// then close) one of their own when more than [`POOL`] are in flight.
-  permits: Arc<tokio::sync::Semaphore>,
+  lanes: Arc<Lanes>,
 }
 
 /// A connection and the statements it has prepared, by SQL text.
@@ -134,7 +135,7 @@ impl Postgres {
       config,
       schema,
       idle: Mutex::new(Vec::new()),
-      permits: Arc::new(tokio::sync::Semaphore::new(POOL)),
+      lanes: Lanes::new(POOL),
     };
     let mut conn = db.connect().map_err(|e| e.to_string())?;
     db.migrate(&mut conn.client)
@@ -143,9 +144,9 @@ impl Postgres {
     Ok(db)
   }
 
-  /// The permits that bound the requests in flight to the pool's size (see [`Postgres`]).
-  pub fn permits(&self) -> Arc<tokio::sync::Semaphore> {
-    self.permits.clone()
+  /// Where the server's transactions run, as many at once as the pool has connections.
+  pub fn lanes(&self) -> &Arc<Lanes> {
+    &self.lanes
   }
 
   fn connect(&self) -> R<Conn> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 use crate::ids::{hex, now_secs, random_bytes};
+use crate::lanes::Lanes;
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User, UserKind};
 use crate::store::{
   ACCOUNT_COLS, AppInfo, JOINED_KEY_COLS, JOINED_USER_COLS, KEY_COLS, Pending, R, StoreError, Tx,
@@ -35,10 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
-/// most (see `permits`). Synchronous callers (the control API, the admin commands) take no
+/// most (see `lanes`). Synchronous callers (the control API, the admin commands) take no
 /// permit: each opens a connection of its own when none is idle, and returns it to the idle
 /// list like any other while that list has room.
-const POOL: usize = 8;
+pub(crate) const POOL: usize = 8;
 
 /// Prepared statements a connection keeps.
 const STATEMENTS: usize = 128;
@@ -54,7 +55,7 @@ pub(crate) struct Sqlite {
   writer: Mutex<()>,
   /// One per pooled connection: requests queue here for a connection rather than open (and
   /// then close) one of their own when more than [`POOL`] are in flight.
-  permits: Arc<tokio::sync::Semaphore>,
+  lanes: Arc<Lanes>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -90,13 +91,13 @@ impl Sqlite {
       path: path.to_path_buf(),
       idle: Mutex::new(vec![conn]),
       writer: Mutex::new(()),
-      permits: Arc::new(tokio::sync::Semaphore::new(POOL)),
+      lanes: Lanes::new(POOL),
     })
   }
 
-  /// The permits that bound the requests in flight to the pool's size (see [`Sqlite`]).
-  pub fn permits(&self) -> Arc<tokio::sync::Semaphore> {
-    self.permits.clone()
+  /// Where the server's transactions run, as many at once as the pool has connections.
+  pub fn lanes(&self) -> &Arc<Lanes> {
+    &self.lanes
   }
 
   /// Creates the app's row unless it exists; returns its token signing secret.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::lanes::Lanes;
 use crate::memory::{MemTx, State};
 use crate::state::{ApiError, ApiKey, EmailAccount, Session, User};
 use crate::throttle::Failures;
@@ -237,7 +238,7 @@ pub(crate) enum Store {
 impl Store {
   /// Runs `f` in one transaction of `app` (`write`: it may write). Memory mode runs it inline;
   /// SQL backends on tokio's blocking pool, never on the async workers, at most as many at once
-  /// as the backend pools connections (the others wait here, on the runtime, instead of
+  /// as the backend pools connections (the others queue for a lane, see `lanes.rs`, instead of
   /// opening a connection each on a blocking thread of their own).
   pub async fn run<T, F>(&self, app: &str, write: bool, f: F) -> Result<T, ApiError>
   where
@@ -292,17 +293,17 @@ impl Store {
   }
 
   /// A trivial query, for `/readyz`: whether the store answers. Memory always does; SQL stores
-  /// run their `ping` query on the blocking pool under one of the permits [`Store::run`] takes, so that
-  /// probes (answered before any authentication) never hold more connections or blocking
-  /// threads than the pool has: a probe that finds every permit taken waits, and the caller's
-  /// timeout reports a busy store.
+  /// run their `ping` query in one of the lanes [`Store::run`] uses, so that probes (answered
+  /// before any authentication) never hold more connections or blocking threads than the pool
+  /// has: a probe that finds every lane busy waits, and the caller's timeout reports a busy
+  /// store.
   pub async fn ping(&self) -> R<()> {
     let pinged = match self {
       Store::Memory(_) => return Ok(()),
       Store::Sqlite(db) => on_pool(db, |db| Ok(db.ping())).await,
       Store::Postgres(db) => on_pool(db, |db| Ok(db.ping())).await,
     };
-    // `on_pool` fails only when the runtime cancelled the task.
+    // `on_pool` fails only when the job never ran (shutdown).
     pinged.unwrap_or_else(|_| Err(StoreError::Unavailable("shutting down".into())))
   }
 
@@ -427,54 +428,37 @@ impl UserCache {
   }
 }
 
-/// A SQL backend's bound on the transactions in flight (see `POOL` in each backend).
+/// A SQL backend: where its transactions run (see `POOL` in each backend).
 pub(crate) trait Pooled: Send + Sync + 'static {
-  /// One permit per pooled connection.
-  fn permits(&self) -> Arc<tokio::sync::Semaphore>;
+  /// One lane per pooled connection.
+  fn lanes(&self) -> &Arc<Lanes>;
 }
 
 impl Pooled for crate::sqlite::Sqlite {
-  fn permits(&self) -> Arc<tokio::sync::Semaphore> {
-    crate::sqlite::Sqlite::permits(self)
+  fn lanes(&self) -> &Arc<Lanes> {
+    crate::sqlite::Sqlite::lanes(self)
   }
 }
 
 impl Pooled for crate::postgres::Postgres {
-  fn permits(&self) -> Arc<tokio::sync::Semaphore> {
-    crate::postgres::Postgres::permits(self)
+  fn lanes(&self) -> &Arc<Lanes> {
+    crate::postgres::Postgres::lanes(self)
   }
 }
 
-/// Runs blocking `job` on tokio's blocking pool under one of `db`'s permits. The permit is
-/// held by the blocking task, so a request abandoned by its client still counts until its
-/// transaction ends.
+/// Runs blocking `job` in one of `db`'s lanes. Once queued it runs even if the request is
+/// abandoned, and counts against the pool until its transaction ends.
 async fn on_pool<B: Pooled, T: Send + 'static>(
   db: &Arc<B>,
   job: impl FnOnce(&B) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-  let permit = db
-    .permits()
-    .acquire_owned()
+  let owned = db.clone();
+  db.lanes()
+    .run(move || job(&owned))
     .await
-    .expect("the semaphore is never closed");
-  let db = db.clone();
-  join(
-    tokio::task::spawn_blocking(move || {
-      let _permit = permit;
-      job(&db)
-    })
-    .await,
-  )
-}
-
-fn join<T>(joined: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
-  joined.unwrap_or_else(|e| match e.try_into_panic() {
-    // A panic in a rule is a bug: it stays a panic, as it would in memory mode.
-    Ok(panic) => std::panic::resume_unwind(panic),
-    // Cancelled: the runtime is shutting down (a stop racing the request, or the Node addon's
-    // runtime ending), and the transaction never ran.
-    Err(_) => Err(StoreError::Unavailable("shutting down".into()).into()),
-  })
+    // Never ran: the runtime is shutting down (a stop racing the request, or the Node addon's
+    // runtime ending). A panic in a rule is a bug: `run` resumes it here, as memory mode would.
+    .unwrap_or_else(|| Err(StoreError::Unavailable("shutting down".into()).into()))
 }
 
 /// The memory backend: the state under one mutex, and its version (bumped by every transaction
@@ -519,20 +503,8 @@ impl MemStore {
 mod tests {
   use super::*;
 
-  #[test]
-  fn a_cancelled_store_task_is_a_503_not_a_panic() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-      .build()
-      .unwrap();
-    let task = rt.spawn(std::future::pending::<Result<(), ApiError>>());
-    task.abort();
-    let cancelled = rt.block_on(task);
-    assert!(cancelled.as_ref().unwrap_err().is_cancelled());
-    assert_eq!(join(cancelled).unwrap_err().status, 503);
-  }
-
   #[tokio::test]
-  async fn ping_waits_for_a_pool_permit() {
+  async fn ping_waits_for_a_free_lane() {
     let dir = std::env::temp_dir().join(format!(
       "realm-auth-ping-{}",
       crate::ids::hex(&crate::ids::random_bytes::<6>())
@@ -540,13 +512,34 @@ mod tests {
     std::fs::create_dir_all(&dir).unwrap();
     let db = Arc::new(crate::sqlite::Sqlite::open(&dir.join("s.db")).unwrap());
     let store = Store::Sqlite(db.clone());
-    // Every connection busy: a probe must queue for one, not open another.
-    let permits = db.permits();
-    let all = permits.available_permits() as u32;
-    let held = permits.acquire_many_owned(all).await.unwrap();
+    // Every lane busy: a probe must queue for one, not open another connection.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = Arc::new(Mutex::new(held));
+    let started = Arc::new(AtomicU64::new(0));
+    let busy: Vec<_> = (0..crate::sqlite::POOL)
+      .map(|_| {
+        let (lanes, held, started) = (db.lanes().clone(), held.clone(), started.clone());
+        tokio::spawn(async move {
+          lanes
+            .run(move || {
+              started.fetch_add(1, Ordering::SeqCst);
+              held.lock().unwrap().recv().unwrap()
+            })
+            .await
+        })
+      })
+      .collect();
+    while started.load(Ordering::SeqCst) < crate::sqlite::POOL as u64 {
+      tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let probe = tokio::time::timeout(std::time::Duration::from_millis(300), store.ping()).await;
-    assert!(probe.is_err(), "the probe ran without a permit");
-    drop(held);
+    assert!(probe.is_err(), "the probe ran without a free lane");
+    for _ in &busy {
+      release.send(()).unwrap();
+    }
+    for job in busy {
+      job.await.unwrap().unwrap();
+    }
     store.ping().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
   }
