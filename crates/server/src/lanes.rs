@@ -40,15 +40,18 @@ impl Lanes {
 
   /// Runs `job` on a blocking thread once a lane is free and returns what it returned; `None`
   /// when it never ran (the runtime is shutting down). A panic in `job` resumes in the caller,
-  /// as it would had the job run inline. Once queued, the job runs even if the caller stops
-  /// waiting, and holds its lane until it ends.
+  /// as it would had the job run inline. A job whose caller stops waiting before a lane is free
+  /// never runs (a request its client abandoned in the queue changes nothing); once begun, it
+  /// holds its lane until it ends.
   pub async fn run<T: Send + 'static>(
     self: &Arc<Self>,
     job: impl FnOnce() -> T + Send + 'static,
   ) -> Option<T> {
     let (done, result) = tokio::sync::oneshot::channel();
     self.push(Box::new(move || {
-      let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(job)));
+      if !done.is_closed() {
+        let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(job)));
+      }
     }));
     match result.await {
       Ok(Ok(value)) => Some(value),
@@ -167,6 +170,43 @@ mod tests {
     }
     assert_eq!(peak.load(Ordering::SeqCst), 3);
     assert_eq!(settled(&lanes).await, (0, 0));
+  }
+
+  #[tokio::test]
+  async fn a_job_abandoned_in_the_queue_never_runs() {
+    let lanes = Lanes::new(1);
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = std::sync::mpsc::channel::<()>();
+    let busy = {
+      let lanes = lanes.clone();
+      tokio::spawn(async move {
+        lanes
+          .run(move || {
+            started.send(()).unwrap();
+            held.recv().unwrap()
+          })
+          .await
+      })
+    };
+    while running.try_recv().is_err() {
+      tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let ran = Arc::new(AtomicUsize::new(0));
+    let queued = {
+      let ran = ran.clone();
+      lanes.run(move || ran.fetch_add(1, Ordering::SeqCst))
+    };
+    // Queued behind the busy lane; its caller gives up.
+    assert!(
+      tokio::time::timeout(Duration::from_millis(50), queued)
+        .await
+        .is_err()
+    );
+    release.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+    assert_eq!(settled(&lanes).await, (0, 0));
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "an abandoned job ran");
+    assert_eq!(lanes.run(|| 3).await, Some(3));
   }
 
   #[tokio::test]
