@@ -1,8 +1,10 @@
 //! Where the SQL stores' transactions run: on tokio's blocking pool (never on the async
 //! workers), at most `max` at once (one per pooled connection). A transaction is queued, and
 //! each of up to `max` blocking tasks takes queued transactions one after another until none is
-//! left. Under load a blocking thread thus runs many transactions per wake-up; a blocking task
-//! per transaction cost two thread handoffs each, more than a SQLite read itself on one core.
+//! left. Blocking tasks are started by a "kick" task that runs on the runtime after the tasks
+//! already ready (the other connections' requests of the same wake-up), so one thread wake-up
+//! serves them all. A blocking task per transaction cost two thread switches per request, more
+//! than a SQLite read itself where the runtime and the blocking threads share a core.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -20,6 +22,18 @@ struct Queue {
   jobs: VecDeque<Job>,
   /// Blocking tasks spawned and not yet finished.
   drainers: usize,
+  /// Drainers running a job (the others are about to take one, or to finish).
+  busy: usize,
+  /// A kick task is on its way.
+  kicking: bool,
+}
+
+impl Queue {
+  /// How many more drainers the queued jobs need.
+  fn wanted(&self, max: usize) -> usize {
+    let free = self.drainers - self.busy;
+    (self.jobs.len().saturating_sub(free)).min(max - self.drainers)
+  }
 }
 
 impl Lanes {
@@ -30,6 +44,8 @@ impl Lanes {
       state: Mutex::new(Queue {
         jobs: VecDeque::new(),
         drainers: 0,
+        busy: 0,
+        kicking: false,
       }),
     })
   }
@@ -63,18 +79,41 @@ impl Lanes {
   fn push(self: &Arc<Self>, job: Job) {
     let mut queue = self.lock();
     queue.jobs.push_back(job);
-    if queue.drainers == self.max {
-      // A busy drainer takes it: no thread is woken.
+    if queue.kicking || queue.wanted(self.max) == 0 {
+      // A drainer (or the kick on its way) takes it: no thread is woken.
       return;
     }
-    queue.drainers += 1;
+    queue.kicking = true;
     drop(queue);
-    let drainer = Drainer {
-      lanes: self.clone(),
-      finished: false,
+    let runtime = tokio::runtime::Handle::current();
+    let kick = Kick(self.clone(), runtime.clone());
+    // `Kick` kicks when dropped: once the runtime gets to this task, or at once if it never
+    // will (shutdown drops the task unrun).
+    drop(runtime.spawn(async move { drop(kick) }));
+  }
+}
+
+/// Starts the drainers the queued jobs need (see the module's documentation), on its runtime.
+struct Kick(Arc<Lanes>, tokio::runtime::Handle);
+
+impl Drop for Kick {
+  fn drop(&mut self) {
+    let lanes = &self.0;
+    let wanted = {
+      let mut queue = lanes.lock();
+      queue.kicking = false;
+      let wanted = queue.wanted(lanes.max);
+      queue.drainers += wanted;
+      wanted
     };
-    // At shutdown tokio drops the task unrun; `Drainer`'s drop then accounts for it.
-    drop(tokio::task::spawn_blocking(move || drainer.drain()));
+    for _ in 0..wanted {
+      let drainer = Drainer {
+        lanes: lanes.clone(),
+        finished: false,
+      };
+      // At shutdown tokio drops the task unrun; `Drainer`'s drop then accounts for it.
+      drop(self.1.spawn_blocking(move || drainer.drain()));
+    }
   }
 }
 
@@ -86,19 +125,28 @@ struct Drainer {
 
 impl Drainer {
   fn drain(mut self) {
+    let mut ran = false;
     loop {
       let job = {
         let mut queue = self.lanes.lock();
+        if ran {
+          queue.busy -= 1;
+        }
         match queue.jobs.pop_front() {
-          Some(job) => job,
+          Some(job) => {
+            queue.busy += 1;
+            job
+          }
           None => {
-            // Under the lock: a job pushed after this sees one drainer fewer and spawns one.
+            // Under the lock: a job pushed after this sees one drainer fewer and kicks.
             queue.drainers -= 1;
             self.finished = true;
             return;
           }
         }
       };
+      ran = true;
+      // Jobs catch their own panics (`run`), so `busy` is always given back.
       job();
     }
   }
