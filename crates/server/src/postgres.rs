@@ -47,8 +47,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const MIGRATION_LOCK: i64 = 0x7265_616c_6d41_7531;
 
 /// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
-/// most (see `lanes`). Synchronous callers (the control API, the admin commands) take no
-/// permit: each opens a connection of its own when none is idle, and returns it to the idle
+/// most (see `lanes`). Synchronous callers (the control API, the admin commands) use no
+/// lane: each opens a connection of its own when none is idle, and returns it to the idle
 /// list like any other while that list has room.
 const POOL: usize = 8;
 

@@ -36,8 +36,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Connections kept idle for reuse, and the transactions and `/readyz` probes in flight at
-/// most (see `lanes`). Synchronous callers (the control API, the admin commands) take no
-/// permit: each opens a connection of its own when none is idle, and returns it to the idle
+/// most (see `lanes`). Synchronous callers (the control API, the admin commands) use no
+/// lane: each opens a connection of its own when none is idle, and returns it to the idle
 /// list like any other while that list has room.
 pub(crate) const POOL: usize = 8;
 
