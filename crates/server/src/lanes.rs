@@ -181,16 +181,17 @@ mod tests {
   /// The queue's length and drainers once every drainer has ended (a drainer ends just after
   /// its last job has answered), or as they are after 5 s.
   async fn settled(lanes: &Lanes) -> (usize, usize) {
-    for _ in 0..500 {
+    let now = || {
       let queue = lanes.lock();
-      if queue.drainers == 0 {
-        return (queue.jobs.len(), 0);
+      (queue.jobs.len(), queue.drainers)
+    };
+    for _ in 0..500 {
+      if now().1 == 0 {
+        break;
       }
-      drop(queue);
       tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let queue = lanes.lock();
-    (queue.jobs.len(), queue.drainers)
+    now()
   }
 
   #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
