@@ -446,8 +446,8 @@ impl Pooled for crate::postgres::Postgres {
   }
 }
 
-/// Runs blocking `job` in one of `db`'s lanes. Once queued it runs even if the request is
-/// abandoned, and counts against the pool until its transaction ends.
+/// Runs blocking `job` in one of `db`'s lanes. A request abandoned while queued never runs;
+/// once begun, it counts against the pool until its transaction ends.
 async fn on_pool<B: Pooled, T: Send + 'static>(
   db: &Arc<B>,
   job: impl FnOnce(&B) -> Result<T, ApiError> + Send + 'static,
