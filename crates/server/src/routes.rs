@@ -1,6 +1,7 @@
 //! The client API (`/api/client/v2.0`): route table and handlers.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::Method;
@@ -305,7 +306,7 @@ fn check_arguments(map: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 /// The bearer token of the request, verified cryptographically (state checks come later).
-fn bearer_claims(ctx: &mut Ctx<'_>) -> Result<Claims, ApiError> {
+fn bearer_claims(ctx: &mut Ctx<'_>) -> Result<Arc<Claims>, ApiError> {
   let Some(value) = ctx.parts.headers.get(header::AUTHORIZATION) else {
     return Err(ApiError::must_authenticate());
   };
@@ -426,11 +427,11 @@ async fn read_session_of_app<T: Send + 'static>(
   kind: Kind,
   f: impl FnOnce(&dyn Tx, &Session) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<(T, Option<String>), ApiError> {
-  let mut claims = bearer_claims(ctx)?;
+  let claims = bearer_claims(ctx)?;
   let now = now_secs();
   let shared = ctx.shared;
-  // Taken out, not copied: the first app's tokens carry none, and allocate nothing here.
-  let app = claims.app.take();
+  // The first app's tokens carry none: nothing to copy.
+  let app = claims.app.clone();
   let (user, result) = shared
     .tx(
       app.as_deref().unwrap_or(&shared.config.app_id),
@@ -453,11 +454,11 @@ async fn write_session<T: Send + 'static>(
   kind: Kind,
   f: impl FnOnce(&mut dyn Tx, Session) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-  let mut claims = bearer_claims(ctx)?;
+  let claims = bearer_claims(ctx)?;
   let now = now_secs();
   let shared = ctx.shared;
-  // Taken out, not copied: the first app's tokens carry none, and allocate nothing here.
-  let app = claims.app.take();
+  // The first app's tokens carry none: nothing to copy.
+  let app = claims.app.clone();
   let (user, result) = shared
     .tx(
       app.as_deref().unwrap_or(&shared.config.app_id),

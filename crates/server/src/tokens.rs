@@ -2,8 +2,10 @@
 //! with one secret (the store's) or a file of keys that rotate (`Config::signing_keys_file`).
 //! Third-party `custom-token` credentials are verified in `custom_token`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -36,7 +38,7 @@ pub(crate) enum Kind {
 
 /// The claims the server reads back from its own tokens. Others (`user_data`,
 /// `baas_device_id`) are for clients and ignored on the way in.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, PartialEq)]
 pub(crate) struct Claims {
   /// User id.
   pub sub: String,
@@ -226,6 +228,53 @@ pub(crate) struct Tokens {
   legacy: Option<HmacSha256>,
   /// The `custom-token` provider's keys.
   pub custom: CustomKeys,
+  /// Tokens that passed [`Tokens::verify`], so that a client sending the same token again
+  /// costs a lookup instead of an HMAC, two base64 decodes and a JSON parse.
+  verified: Mutex<Verified>,
+}
+
+/// How many verified tokens each generation of [`Verified`] holds: a few MiB at most, and
+/// enough for the clients of a busy server to keep hitting.
+const VERIFIED_PER_GENERATION: usize = 4096;
+
+/// Recently verified tokens by their signature's text, in two generations: when the young one
+/// is full it becomes the old one (the previous old one is dropped) and a hit in the old one
+/// moves back to the young. A cheap approximation of least-recently-used, bounded to twice
+/// [`VERIFIED_PER_GENERATION`].
+///
+/// Safe to reuse because a verdict only depends on the token's text and the keys, and a
+/// server's keys are fixed for its lifetime (a keys file is read at start). Only tokens that
+/// verified are kept, a hit needs the whole token to be equal, and the claims' own checks
+/// (expiry, generation, session, user) still run on every request. The memory holds nothing
+/// the process could not mint itself with the keys it already holds.
+#[derive(Default)]
+struct Verified {
+  young: HashMap<Box<str>, (Box<str>, Arc<Claims>)>,
+  old: HashMap<Box<str>, (Box<str>, Arc<Claims>)>,
+}
+
+impl Verified {
+  /// The claims of `token` if it verified before (`sig`: its signature's text).
+  fn get(&mut self, sig: &str, token: &str) -> Option<Arc<Claims>> {
+    if let Some((text, claims)) = self.young.get(sig) {
+      return (**text == *token).then(|| claims.clone());
+    }
+    let (key, entry) = self.old.remove_entry(sig)?;
+    let hit = (*entry.0 == *token).then(|| entry.1.clone());
+    if hit.is_some() {
+      self.insert(key, entry);
+    } else {
+      self.old.insert(key, entry);
+    }
+    hit
+  }
+
+  fn insert(&mut self, sig: Box<str>, entry: (Box<str>, Arc<Claims>)) {
+    if self.young.len() >= VERIFIED_PER_GENERATION {
+      self.old = std::mem::take(&mut self.young);
+    }
+    self.young.insert(sig, entry);
+  }
 }
 
 /// The header naming `kid` (fields in the order every JWT library writes them).
@@ -262,6 +311,7 @@ impl Tokens {
         keyed: Vec::new(),
         legacy: None,
         custom,
+        verified: Mutex::default(),
       };
     };
     let keyed: Vec<_> = keys
@@ -276,6 +326,7 @@ impl Tokens {
       legacy: keys.accept_legacy.then(|| hmac(secret)),
       keyed,
       custom,
+      verified: Mutex::default(),
     }
   }
 
@@ -341,9 +392,17 @@ impl Tokens {
 
   /// Checks the signature and decodes the claims. Expiry and session checks are the caller's
   /// (they need the clock and the state).
-  pub fn verify(&self, token: &str) -> Result<Claims, Reject> {
+  pub fn verify(&self, token: &str) -> Result<Arc<Claims>, Reject> {
+    let sig = token.rsplit_once('.').map_or("", |(_, sig)| sig);
+    let verified = || self.verified.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(claims) = verified().get(sig, token) {
+      return Ok(claims);
+    }
     let payload = verify_hs256_with(self.verifier(token)?, token)?;
-    serde_json::from_slice(&payload).map_err(|_| Reject::Malformed)
+    let claims: Arc<Claims> =
+      Arc::new(serde_json::from_slice(&payload).map_err(|_| Reject::Malformed)?);
+    verified().insert(sig.into(), (token.into(), claims.clone()));
+    Ok(claims)
   }
 
   /// The key that verifies `token`, chosen by its header's `kid`.
@@ -419,6 +478,56 @@ mod tests {
     assert_eq!(other.verify(&tok).unwrap_err(), Reject::BadSignature);
     assert_eq!(t.verify("a.b").unwrap_err(), Reject::Malformed);
     assert_eq!(t.verify("garbage").unwrap_err(), Reject::Malformed);
+  }
+
+  #[test]
+  fn a_verified_token_is_reused_only_when_whole() {
+    let t = Tokens::new(b"secret");
+    let tok = t.refresh(None, "u1", "s1", 100, 10);
+    let first = t.verify(&tok).unwrap();
+    assert!(
+      Arc::ptr_eq(&first, &t.verify(&tok).unwrap()),
+      "second verify is a hit"
+    );
+    // The cached signature with another payload (another user) is still refused.
+    let (_, sig) = tok.rsplit_once('.').unwrap();
+    let other = t.refresh(None, "u2", "s1", 100, 10);
+    let (signed, _) = other.rsplit_once('.').unwrap();
+    let forged = format!("{signed}.{sig}");
+    assert_eq!(t.verify(&forged).unwrap_err(), Reject::BadSignature);
+    // Refused tokens are not kept.
+    assert_eq!(t.verified.lock().unwrap().young.len(), 1);
+    assert_eq!(*t.verify(&tok).unwrap(), *first);
+  }
+
+  #[test]
+  fn the_verified_tokens_stay_bounded_and_keep_the_recent_ones() {
+    let t = Tokens::new(b"secret");
+    let tok = |n: usize| t.refresh(None, &format!("u{n}"), "s", 100, 10);
+    let kept = tok(0);
+    let kept_claims = t.verify(&kept).unwrap();
+    for n in 1..VERIFIED_PER_GENERATION {
+      t.verify(&tok(n)).unwrap();
+    }
+    // The young generation is full; the next token starts a new one and `kept` is old.
+    t.verify(&tok(VERIFIED_PER_GENERATION)).unwrap();
+    assert_eq!(
+      t.verified.lock().unwrap().old.len(),
+      VERIFIED_PER_GENERATION
+    );
+    // A hit in the old generation moves it back to the young one, so it outlives the rest.
+    assert!(Arc::ptr_eq(&kept_claims, &t.verify(&kept).unwrap()));
+    for n in VERIFIED_PER_GENERATION + 1..2 * VERIFIED_PER_GENERATION {
+      t.verify(&tok(n)).unwrap();
+    }
+    let gone = tok(1);
+    let gone = gone.rsplit_once('.').unwrap().1;
+    {
+      let cache = t.verified.lock().unwrap();
+      assert!(cache.young.len() + cache.old.len() <= 2 * VERIFIED_PER_GENERATION);
+      assert!(!cache.young.contains_key(gone) && !cache.old.contains_key(gone));
+    }
+    assert!(Arc::ptr_eq(&kept_claims, &t.verify(&kept).unwrap()));
   }
 
   #[test]
