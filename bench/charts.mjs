@@ -206,15 +206,18 @@ function serverSpec({ title, subtitle, data, measure, targets = [] }) {
 export function serverChartSpecs(run, name = "server") {
   const data = serverRows(run);
   const when = `${run.meta.date.slice(0, 10)}, commit ${run.meta.commit}; server on one core; whiskers: min–max of the repetitions`;
-  const targets = run.table.map((r) => ({
-    backend: r.backend,
-    op: SERVER_OP_LABEL[r.op] ?? r.op,
-    value: r.floor == null ? SERVER_TARGET.memory : r.floor * SERVER_TARGET.ratio,
-  }));
+  // The targets are on the read rate (the list); a login is reported without one.
+  const targets = run.table
+    .filter((r) => r.op === "list")
+    .map((r) => ({
+      backend: r.backend,
+      op: SERVER_OP_LABEL[r.op] ?? r.op,
+      value: r.backend === "memory" ? SERVER_TARGET.memory : r.floor * SERVER_TARGET.ratio,
+    }));
   return {
     [`${name}-throughput.svg`]: serverSpec({
       title: "realm-auth-server: requests per second against the backend's floor (higher is better)",
-      subtitle: [when, "dashed: the target (memory 100k req/s; SQL stores 0.5× the select floor)"],
+      subtitle: [when, "dashed: the target on the list (memory 100k req/s; SQL stores 0.5× the select floor); logins have none"],
       data,
       measure: "req/s",
       targets,

@@ -462,8 +462,7 @@ function rows(results) {
           ratio: http ? round(s.reqPerSec / http.opsPerSec, 3) : null,
           floorCpuUsPerOp: http?.cpuUsPerOp,
           cpuRatio: http ? round(http.cpuUsPerOp / cpuPerReq, 3) : null,
-          target: `≥ ${fmt(MEMORY_TARGET)} req/s`,
-          met: s.reqPerSec >= MEMORY_TARGET,
+          ...readTarget(op, `≥ ${fmt(MEMORY_TARGET)} req/s`, s.reqPerSec >= MEMORY_TARGET),
         });
       } else {
         const floor = r.floors.select;
@@ -477,15 +476,23 @@ function rows(results) {
           cpuRatio: round(floor.cpuUsPerOp / cpuPerReq, 3),
           shapedFloor: shaped.opsPerSec,
           shapedRatio: round(s.reqPerSec / shaped.opsPerSec, 3),
-          target: `≥ ${RATIO_TARGET}× floor`,
-          met: s.reqPerSec / floor.opsPerSec >= RATIO_TARGET,
-          metOnCpu: floor.cpuUsPerOp / cpuPerReq >= RATIO_TARGET,
+          ...readTarget(op, `≥ ${RATIO_TARGET}× floor`, s.reqPerSec / floor.opsPerSec >= RATIO_TARGET, floor.cpuUsPerOp / cpuPerReq >= RATIO_TARGET),
         });
       }
       out.push(row);
     }
   }
   return out;
+}
+
+/**
+ * The issue's targets are on the read rate (the list; the memory backend's "≥ 100k req/s as
+ * today" is the emulator's list rate): a login writes a session, durably on the SQL stores, so
+ * it is measured and reported against its floors but has no target.
+ */
+function readTarget(op, target, met, metOnCpu) {
+  if (op !== "list") return { target: "(a write: reported)", met: null, metOnCpu: null };
+  return metOnCpu == null ? { target, met } : { target, met, metOnCpu };
 }
 
 /**
@@ -520,7 +527,7 @@ function markdown(meta, table, results) {
     const floor = r.floor == null ? "–" : `${fmt(r.floor)} (${SERVER_FLOOR_LABEL[r.backend]})`;
     const cpu = r.backend === "postgres" ? `${r.cpuPerReq} (${r.serverCpuUsPerReq} + PG ${r.dbCpuUsPerReq})` : `${r.cpuPerReq}`;
     lines.push(
-      `| ${r.backend} | ${SERVER_OP_LABEL[r.op]} | ${fmt(r.reqPerSec)} ±${round(r.spread * 100)}% | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${cpu} | ${floor} | ${x(r.ratio)} | ${r.target} | ${r.met ? "yes" : "**no**"}${r.metOnCpu == null ? "" : r.metOnCpu ? " (CPU: yes)" : " (CPU: no)"} | ${r.floorCpuUsPerOp ?? "–"} | ${x(r.cpuRatio)} | ${r.shapedFloor == null ? "–" : fmt(r.shapedFloor)} | ${x(r.shapedRatio)} |`,
+      `| ${r.backend} | ${SERVER_OP_LABEL[r.op]} | ${fmt(r.reqPerSec)} ±${round(r.spread * 100)}% | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${cpu} | ${floor} | ${x(r.ratio)} | ${r.target} | ${r.met == null ? "–" : r.met ? "yes" : "**no**"}${r.metOnCpu == null ? "" : r.metOnCpu ? " (CPU: yes)" : " (CPU: no)"} | ${r.floorCpuUsPerOp ?? "–"} | ${x(r.cpuRatio)} | ${r.shapedFloor == null ? "–" : fmt(r.shapedFloor)} | ${x(r.shapedRatio)} |`,
     );
   }
   lines.push("");

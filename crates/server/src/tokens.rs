@@ -233,9 +233,14 @@ pub(crate) struct Tokens {
   verified: Mutex<Verified>,
 }
 
-/// How many verified tokens each generation of [`Verified`] holds: a few MiB at most, and
-/// enough for the clients of a busy server to keep hitting.
-const VERIFIED_PER_GENERATION: usize = 4096;
+/// How many verified tokens each generation of [`Verified`] holds: enough for the clients of a
+/// busy server to keep hitting, and with [`MAX_KEPT_TOKEN`] at most ≈ 9 MiB in all (≈ 2 MiB
+/// with tokens of usual sizes).
+const VERIFIED_PER_GENERATION: usize = 2048;
+
+/// Longer tokens (access tokens carrying large custom user data) are verified every time
+/// rather than kept.
+const MAX_KEPT_TOKEN: usize = 2048;
 
 /// Recently verified tokens by their signature's text, in two generations: when the young one
 /// is full it becomes the old one (the previous old one is dropped) and a hit in the old one
@@ -401,7 +406,9 @@ impl Tokens {
     let payload = verify_hs256_with(self.verifier(token)?, token)?;
     let claims: Arc<Claims> =
       Arc::new(serde_json::from_slice(&payload).map_err(|_| Reject::Malformed)?);
-    verified().insert(sig.into(), (token.into(), claims.clone()));
+    if token.len() <= MAX_KEPT_TOKEN {
+      verified().insert(sig.into(), (token.into(), claims.clone()));
+    }
     Ok(claims)
   }
 
@@ -498,6 +505,12 @@ mod tests {
     // Refused tokens are not kept.
     assert_eq!(t.verified.lock().unwrap().young.len(), 1);
     assert_eq!(*t.verify(&tok).unwrap(), *first);
+    // Nor are long ones (an access token with a lot of custom user data).
+    let data = serde_json::json!({ "notes": "n".repeat(MAX_KEPT_TOKEN) });
+    let long = t.access(None, "u1", "s1", "d", &data, 0, 100, 10);
+    let claims = t.verify(&long).unwrap();
+    assert!(!Arc::ptr_eq(&claims, &t.verify(&long).unwrap()));
+    assert_eq!(t.verified.lock().unwrap().young.len(), 1);
   }
 
   #[test]
