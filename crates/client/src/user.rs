@@ -58,9 +58,9 @@ pub struct Profile {
 
 impl Profile {
   pub(crate) fn parse(resp: &Incoming) -> Result<Profile> {
-    let map = resp.object()?;
-    let data = match map.get("data") {
-      Some(Value::Object(d)) => d.clone(),
+    let mut map = resp.object()?;
+    let data = match map.remove("data") {
+      Some(Value::Object(d)) => d,
       Some(_) => return Err(resp.malformed("a profile whose 'data' is an object")),
       None => return Err(Error::new(ErrorCode::MissingJsonKey, "data")),
     };
