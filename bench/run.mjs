@@ -5,7 +5,9 @@
 //
 // Options (environment):
 //   BENCH_QUICK=1           few ops, for a smoke test (results go to results/raw/, README untouched)
-//   BENCH_CLIENTS=a,b       subset of: native,native-memory,native-fetch,realm-web,fetch,floor,floor-hop,rust-sdk
+//   BENCH_CLIENTS=a,b       subset of: native,native-memory,native-fetch,realm-web,fetch,floor,floor-hop,rust-sdk;
+//                           also floor-hyper (not in a full run: the raw floor on hyper-util's client,
+//                           without reqwest)
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
 //   BENCH_ROUNDS, BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
@@ -125,8 +127,9 @@ async function keyCount(baseUrl, auth) {
 
 function runClient(client, cfg) {
   const json = JSON.stringify(cfg);
-  const [cmd, args] = client === "floor" || client === "floor-hop" || client === "rust-sdk"
-    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify({ ...cfg, hop: client === "floor-hop", sdk: client === "rust-sdk" })])
+  const rust = ["floor", "floor-hop", "floor-hyper", "rust-sdk"].includes(client);
+  const [cmd, args] = rust
+    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify({ ...cfg, hop: client === "floor-hop", sdk: client === "rust-sdk", hyper: client === "floor-hyper" })])
     : pinned(CLIENT_CPU, process.execPath, [path.join(benchDir, "child.mjs"), client, json]);
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 16 << 20, timeout: 600_000 });
   if (r.status !== 0) throw new Error(`${client} ${cfg.op} c${cfg.concurrency} failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -223,6 +226,10 @@ function targets(res) {
   for (const op of res.params.ops) {
     r = ratio(get("rust-sdk", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);
     if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 of the SDK's Rust core without Node vs the raw-Rust floor: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}×` });
+  }
+  for (const op of res.params.ops) {
+    r = ratio(get("floor-hyper", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);
+    if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 of the raw floor on hyper-util without reqwest vs on reqwest: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}× (${f0(get("floor-hyper", op, 64).cpuUsPerOp.median)} vs ${f0(get("floor", op, 64).cpuUsPerOp.median)} µs)` });
   }
   for (const op of res.params.ops) {
     for (const c of res.params.modes) {

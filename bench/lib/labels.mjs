@@ -10,6 +10,7 @@ export const CLIENT_LABEL = {
   fetch: "raw fetch",
   floor: "raw Rust floor",
   "floor-hop": "raw Rust, cross-thread (diagnostic)",
+  "floor-hyper": "raw Rust on hyper-util, no reqwest (diagnostic)",
   "rust-sdk": "realm-auth-client in Rust, no Node (diagnostic)",
 };
 

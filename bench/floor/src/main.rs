@@ -53,6 +53,11 @@ struct Config {
   /// current-thread runtime: the SDK without Node.
   #[serde(default)]
   sdk: bool,
+  /// Diagnostic: the raw floor's requests through hyper-util's client directly
+  /// (the client reqwest drives), without reqwest's layers around it: what a
+  /// transport without reqwest could cost.
+  #[serde(default)]
+  hyper: bool,
 }
 
 /// One repetition's figures.
@@ -135,9 +140,17 @@ fn check_key(k: &ApiKey) -> Res<()> {
   Ok(())
 }
 
+/// hyper-util's client, as reqwest builds it for plain HTTP.
+type HyperClient = hyper_util::client::legacy::Client<
+  hyper_util::client::legacy::connect::HttpConnector,
+  http_body_util::Full<Bytes>,
+>;
+
 /// The logged-in state the key calls need.
 struct Ctx {
   http: Client,
+  /// The `hyper` diagnostic: requests go here instead of through `http`.
+  hyper: Option<HyperClient>,
   host: String,
   app_id: String,
   email: String,
@@ -162,6 +175,9 @@ impl Ctx {
     bearer: Option<&HeaderValue>,
     body: Option<Vec<u8>>,
   ) -> Res<Bytes> {
+    if let Some(client) = &self.hyper {
+      return send_hyper(client, method, url, bearer, body).await;
+    }
     let mut req = self
       .http
       .request(method, url)
@@ -470,6 +486,38 @@ fn batch_hop(
   Ok(lat)
 }
 
+/// [`Ctx::send`] through hyper-util's client: the same headers, timeouts and checks.
+async fn send_hyper(
+  client: &HyperClient,
+  method: Method,
+  url: String,
+  bearer: Option<&HeaderValue>,
+  body: Option<Vec<u8>>,
+) -> Res<Bytes> {
+  use http_body_util::BodyExt;
+  let mut req = hyper::Request::builder()
+    .method(method)
+    .uri(url)
+    .header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))
+    .header(ACCEPT, HeaderValue::from_static("application/json"));
+  if let Some(b) = bearer {
+    req = req.header(AUTHORIZATION, b.clone());
+  }
+  let req = req.body(http_body_util::Full::new(Bytes::from(body.unwrap_or_default())))?;
+  // reqwest's `timeout` covers the request and the body; so does this.
+  let exchange = async {
+    let resp = client.request(req).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok::<_, Fail>((status, body))
+  };
+  let (status, body) = tokio::time::timeout(Duration::from_secs(60), exchange).await??;
+  if !status.is_success() {
+    return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+  }
+  Ok(body)
+}
+
 async fn setup(cfg: &Config) -> Res<Ctx> {
   let _ = rustls::crypto::ring::default_provider().install_default();
   let http = Client::builder()
@@ -480,8 +528,18 @@ async fn setup(cfg: &Config) -> Res<Ctx> {
     .build()?;
   let loc_url = format!("{}{BASE_PATH}/app/{}/location", cfg.base_url, cfg.app_id);
   let loc: Location = serde_json::from_slice(&http.get(loc_url).send().await?.bytes().await?)?;
+  let hyper = cfg.hyper.then(|| {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+      .pool_idle_timeout(Duration::from_secs(30))
+      .pool_timer(hyper_util::rt::TokioTimer::new())
+      .build(connector)
+  });
   let mut ctx = Ctx {
     http,
+    hyper,
     host: loc.hostname.trim_end_matches('/').to_owned(),
     app_id: cfg.app_id.clone(),
     email: cfg.email.clone(),
@@ -552,6 +610,8 @@ fn run(cfg: Config) -> Res<Report> {
   Ok(Report {
     client: if cfg.hop {
       "rust-floor-hop"
+    } else if cfg.hyper {
+      "rust-floor-hyper"
     } else if cfg.sdk {
       "rust-sdk"
     } else {
