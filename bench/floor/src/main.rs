@@ -503,7 +503,9 @@ async fn send_hyper(
   if let Some(b) = bearer {
     req = req.header(AUTHORIZATION, b.clone());
   }
-  let req = req.body(http_body_util::Full::new(Bytes::from(body.unwrap_or_default())))?;
+  let req = req.body(http_body_util::Full::new(Bytes::from(
+    body.unwrap_or_default(),
+  )))?;
   // reqwest's `timeout` covers the request and the body; so does this.
   let exchange = async {
     let resp = client.request(req).await?;
