@@ -140,7 +140,8 @@ fn check_key(k: &ApiKey) -> Res<()> {
   Ok(())
 }
 
-/// hyper-util's client, as reqwest builds it for plain HTTP.
+/// hyper-util's client, as reqwest builds it for plain HTTP (the `hyper` diagnostic has no TLS:
+/// the benchmark's emulator listens on `http://127.0.0.1`).
 type HyperClient = hyper_util::client::legacy::Client<
   hyper_util::client::legacy::connect::HttpConnector,
   http_body_util::Full<Bytes>,
