@@ -30,6 +30,8 @@ struct Request {
   method: String,
   path: String,
   headers: HashMap<String, String>,
+  /// The request line and headers as they arrived, `\r\n` kept.
+  head: String,
   body: Vec<u8>,
 }
 
@@ -129,7 +131,7 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Hand
     }
   };
   let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-  let mut lines = head.split("\r\n");
+  let mut lines = head.trim_end().split("\r\n");
   let mut start = lines.next().unwrap_or("").split(' ');
   let method = start.next().unwrap_or("").to_owned();
   let path = start.next().unwrap_or("").to_owned();
@@ -152,6 +154,7 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Hand
     method,
     path,
     headers,
+    head,
     body,
   };
   seen.lock().unwrap().push(request.clone());
@@ -466,6 +469,7 @@ impl Fetch for Recorder {
         method: request.method.to_owned(),
         path: path.to_owned(),
         headers: HashMap::new(),
+        head: String::new(),
         body: Vec::new(),
       };
       let Some(Reply::Json(status, _, body)) = basics(&scripted, base) else {
@@ -520,4 +524,75 @@ async fn a_custom_fetchs_location_redirect_is_followed_by_the_sdk_under_its_rule
     *recorder.seen.lock().unwrap(),
     [format!("GET https://fetch.invalid{}", location_path())]
   );
+}
+
+/// The request line and headers of every kind of request, byte for byte: the
+/// bare location request, a body with no token, a token with no body, both,
+/// and the bodiless `PUT` and `DELETE`. (These are what the transport sent
+/// when it ran on reqwest; any transport must keep them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_request_goes_on_the_wire_as_it_always_has() {
+  let key = format!("{API}/auth/api_keys/{KEY_ID}");
+  let server = Server::start({
+    let key = key.clone();
+    move |req, base| {
+      if req.is("POST", &format!("{API}/auth/api_keys")) {
+        return ok(
+          serde_json::json!({ "_id": KEY_ID, "key": "k", "name": "n", "disabled": false }),
+        );
+      }
+      if req.is("GET", &format!("{API}/auth/api_keys")) {
+        return ok(serde_json::json!([]));
+      }
+      if req.is("PUT", &format!("{key}/enable")) || req.is("DELETE", &key) {
+        return Reply::Json(204, Vec::new(), String::new());
+      }
+      basics(req, base).unwrap_or(error(404, "NotFound"))
+    }
+  })
+  .await;
+  let user = log_in(&app_at(&server.url())).await.unwrap();
+  let keys = user.api_keys();
+  let id = KeyId::parse(KEY_ID).unwrap();
+  keys.create("n").await.unwrap();
+  keys.fetch_all().await.unwrap();
+  keys.enable(&id).await.unwrap();
+  keys.delete(&id).await.unwrap();
+
+  let host = server.addr.to_string();
+  let (access, refresh) = (jwt(1), jwt(100));
+  let heads: Vec<String> = (server.requests().iter())
+    .map(|r| {
+      (r.head.replace(&host, "HOST"))
+        .replace(&access, "ACCESS")
+        .replace(&refresh, "REFRESH")
+    })
+    .collect();
+  let json = "accept: application/json\r\ncontent-type: application/json;charset=utf-8\r\n";
+  let expected = [
+    format!("GET {API}/app/{APP_ID}/location HTTP/1.1\r\naccept: */*\r\nhost: HOST\r\n\r\n"),
+    format!(
+      "POST {} HTTP/1.1\r\n{json}host: HOST\r\ncontent-length: 338\r\n\r\n",
+      login_path()
+    ),
+    format!(
+      "GET {API}/auth/profile HTTP/1.1\r\naccept: application/json\r\nauthorization: Bearer ACCESS\r\nhost: HOST\r\n\r\n"
+    ),
+    format!(
+      "POST {API}/auth/api_keys HTTP/1.1\r\n{json}authorization: Bearer REFRESH\r\nhost: HOST\r\ncontent-length: 12\r\n\r\n"
+    ),
+    format!(
+      "GET {API}/auth/api_keys HTTP/1.1\r\naccept: application/json\r\nauthorization: Bearer REFRESH\r\nhost: HOST\r\n\r\n"
+    ),
+    format!(
+      "PUT {key}/enable HTTP/1.1\r\naccept: application/json\r\nauthorization: Bearer REFRESH\r\nhost: HOST\r\n\r\n"
+    ),
+    format!(
+      "DELETE {key} HTTP/1.1\r\naccept: application/json\r\nauthorization: Bearer REFRESH\r\nhost: HOST\r\n\r\n"
+    ),
+  ];
+  for (seen, want) in heads.iter().zip(&expected) {
+    assert_eq!(seen, want);
+  }
+  assert_eq!(heads.len(), expected.len(), "{heads:#?}");
 }
