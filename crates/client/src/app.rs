@@ -387,7 +387,11 @@ impl AppInner {
   ) -> Result<Incoming> {
     let host = self.hostname().await?;
     let (url, parsed) = host.url(&self.path(route));
-    let body = body.map(|b| serde_json::to_vec(&b).expect("a JSON value always serialises"));
+    let body = body.map(|b| {
+      serde_json::to_vec(&b)
+        .expect("a JSON value always serialises")
+        .into()
+    });
     let outgoing = Outgoing {
       method,
       url,
