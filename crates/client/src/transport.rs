@@ -1059,6 +1059,40 @@ mod tests {
     assert_eq!(fast, 6 * 2);
   }
 
+  /// A connector whose connections never complete.
+  #[derive(Clone)]
+  struct Stalled;
+
+  impl tower_service::Service<Uri> for Stalled {
+    type Response = ();
+    type Error = std::io::Error;
+    type Future = std::future::Pending<std::io::Result<()>>;
+
+    fn poll_ready(
+      &mut self,
+      _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+      std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+      std::future::pending()
+    }
+  }
+
+  #[tokio::test]
+  async fn a_connection_not_made_in_time_fails_as_timed_out() {
+    use tower_service::Service;
+    let mut connector = ConnectWithin {
+      inner: Stalled,
+      within: Duration::from_millis(20),
+    };
+    let uri = Uri::from_static("http://127.0.0.1:1/");
+    let err = connector.call(uri).await.unwrap_err();
+    assert!(timed_out(&*err));
+    assert_eq!(reason(&*err), "timed out");
+  }
+
   #[test]
   fn the_location_request_follows_permanent_redirects_but_never_down_to_http() {
     let url = |u: &str| u.parse::<url::Url>().unwrap();

@@ -596,3 +596,40 @@ async fn every_kind_of_request_goes_on_the_wire_as_it_always_has() {
   }
   assert_eq!(heads.len(), expected.len(), "{heads:#?}");
 }
+
+/// A server whose location request answers 301 to itself, after `wait`.
+async fn moving_forever(wait: Duration) -> Server {
+  Server::start(move |req, base| {
+    if !req.is("GET", &location_path()) {
+      return error(404, "NotFound");
+    }
+    let moved = Reply::Json(
+      301,
+      vec![("location", format!("{base}{}", location_path()))],
+      String::new(),
+    );
+    Reply::After(wait, Box::new(moved))
+  })
+  .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_request_redirected_in_a_loop_stops_after_five_redirects() {
+  let server = moving_forever(Duration::ZERO).await;
+  let err = log_in(&app_at(&server.url())).await.unwrap_err();
+  assert_eq!(err.code, ErrorCode::ClientTooManyRedirects, "{err:?}");
+  assert_eq!(server.count("GET", &location_path()), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_requests_redirects_share_its_time() {
+  // Each answer takes 300 ms. Six requests would take 1.8 s, each well
+  // within the App's 1 s; together they are not.
+  let server = moving_forever(Duration::from_millis(300)).await;
+  let config = AppConfig::new(APP_ID, Some(&server.url()), Some(Duration::from_secs(1)));
+  let app = App::new(config.unwrap()).unwrap();
+  let err = within(Duration::from_millis(2500), log_in(&app))
+    .await
+    .unwrap_err();
+  assert_eq!(err.code, ErrorCode::Timeout, "{err:?}");
+}
