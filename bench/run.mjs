@@ -5,9 +5,9 @@
 //
 // Options (environment):
 //   BENCH_QUICK=1           few ops, for a smoke test (results go to results/raw/, README untouched)
-//   BENCH_CLIENTS=a,b       subset of: native,native-memory,native-fetch,realm-web,fetch,floor,floor-hop,rust-sdk;
-//                           also floor-hyper (not in a full run: the raw floor on hyper-util's client,
-//                           without reqwest)
+//   BENCH_CLIENTS=a,b       subset of: native,native-memory,native-fetch,realm-web,fetch,floor,floor-hop,
+//                           floor-hyper-hop (floor-hop on hyper-util's client, the SDK's transport),
+//                           rust-sdk; also floor-hyper (not in a full run: the raw floor on hyper-util)
 //   BENCH_OPS=a,b           subset of: fetchAll,fetch,createDelete,enableDisable,login
 //   BENCH_MODES=1,64        concurrency levels
 //   BENCH_ROUNDS, BENCH_REPS, BENCH_WARMUP, BENCH_N_SEQ, BENCH_N_C64   counts (see defaults below)
@@ -35,7 +35,7 @@ const env = process.env;
 const quick = env.BENCH_QUICK === "1";
 const list = (v, d) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : d);
 
-const CLIENTS = list(env.BENCH_CLIENTS, ["native", "native-memory", "native-fetch", "realm-web", "fetch", "floor", "floor-hop", "rust-sdk"]);
+const CLIENTS = list(env.BENCH_CLIENTS, ["native", "native-memory", "native-fetch", "realm-web", "fetch", "floor", "floor-hop", "floor-hyper-hop", "rust-sdk"]);
 const OPS = list(env.BENCH_OPS, ["fetchAll", "fetch", "createDelete", "enableDisable", "login"]);
 const MODES = list(env.BENCH_MODES, ["1", "64"]).map(Number);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? (quick ? 1 : 2));
@@ -127,9 +127,10 @@ async function keyCount(baseUrl, auth) {
 
 function runClient(client, cfg) {
   const json = JSON.stringify(cfg);
-  const rust = ["floor", "floor-hop", "floor-hyper", "rust-sdk"].includes(client);
+  const rust = ["floor", "floor-hop", "floor-hyper", "floor-hyper-hop", "rust-sdk"].includes(client);
+  const floorCfg = { ...cfg, hop: client.endsWith("-hop"), sdk: client === "rust-sdk", hyper: client.startsWith("floor-hyper") };
   const [cmd, args] = rust
-    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify({ ...cfg, hop: client === "floor-hop", sdk: client === "rust-sdk", hyper: client === "floor-hyper" })])
+    ? pinned(CLIENT_CPU, floorBin, [JSON.stringify(floorCfg)])
     : pinned(CLIENT_CPU, process.execPath, [path.join(benchDir, "child.mjs"), client, json]);
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 16 << 20, timeout: 600_000 });
   if (r.status !== 0) throw new Error(`${client} ${cfg.op} c${cfg.concurrency} failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -226,6 +227,11 @@ function targets(res) {
   for (const op of res.params.ops) {
     r = ratio(get("rust-sdk", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);
     if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 of the SDK's Rust core without Node vs the raw-Rust floor: ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}×` });
+  }
+  for (const op of res.params.ops) {
+    const [sdk, hop] = [get("native", op, 64), get("floor-hyper-hop", op, 64)];
+    r = ratio(sdk?.cpuUsPerOp.median, hop?.cpuUsPerOp.median);
+    if (r !== null) out.push({ target: `(diagnostic) CPU/op at c64 vs the cross-thread Rust floor on hyper-util (the SDK's transport): ${OP_LABEL[op]}`, value: r, pass: null, measured: `${r.toFixed(2)}× (${f0(sdk.cpuUsPerOp.median)} vs ${f0(hop.cpuUsPerOp.median)} µs); p99 ${ratio(sdk.p99Ms.median, hop.p99Ms.median).toFixed(2)}×` });
   }
   for (const op of res.params.ops) {
     r = ratio(get("floor-hyper", op, 64)?.cpuUsPerOp.median, get("floor", op, 64)?.cpuUsPerOp.median);

@@ -11,6 +11,7 @@ export const CLIENT_LABEL = {
   floor: "raw Rust floor",
   "floor-hop": "raw Rust, cross-thread (diagnostic)",
   "floor-hyper": "raw Rust on hyper-util, no reqwest (diagnostic)",
+  "floor-hyper-hop": "raw Rust on hyper-util, cross-thread (diagnostic)",
   "rust-sdk": "realm-auth-client in Rust, no Node (diagnostic)",
 };
 

@@ -1,7 +1,9 @@
 //! The raw-Rust floor of the benchmark: the same HTTP requests as the SDK
-//! (same reqwest version, features and client settings as crates/client),
-//! issued directly from Rust with no Node and no SDK logic around them, on a
-//! current-thread tokio runtime (the client process is pinned to one core).
+//! (on reqwest, with the client settings crates/client used when the
+//! benchmark's targets were set; `hyper` sends them on hyper-util's client,
+//! crates/client's transport since), issued directly from Rust with no Node
+//! and no SDK logic around them, on a current-thread tokio runtime (the
+//! client process is pinned to one core).
 //! Responses are parsed into typed structs and checked, as an SDK would.
 //!
 //! Usage: `realm-auth-bench-floor '<json config>'` (see `Config`); prints one
@@ -54,8 +56,8 @@ struct Config {
   #[serde(default)]
   sdk: bool,
   /// Diagnostic: the raw floor's requests through hyper-util's client directly
-  /// (the client reqwest drives), without reqwest's layers around it: what a
-  /// transport without reqwest could cost.
+  /// (the client reqwest drives, and realm-auth-client's transport), without
+  /// reqwest's layers around it. With `hop`: `floor-hop` on that transport.
   #[serde(default)]
   hyper: bool,
 }
@@ -611,7 +613,9 @@ fn run(cfg: Config) -> Res<Report> {
     });
   }
   Ok(Report {
-    client: if cfg.hop {
+    client: if cfg.hop && cfg.hyper {
+      "rust-floor-hyper-hop"
+    } else if cfg.hop {
       "rust-floor-hop"
     } else if cfg.hyper {
       "rust-floor-hyper"
