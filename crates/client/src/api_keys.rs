@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use reqwest::Method;
+use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::shared::{Shared, Subscriber};
 
-use reqwest::Method;
+use http::Method;
 use serde_json::{Map, Value, json};
 
 use crate::config::AppConfig;
@@ -292,7 +292,7 @@ pub(crate) fn parse_location(resp: &Incoming) -> Result<Arc<str>> {
   let hostname = resp.string(&map, "hostname")?;
   let hostname = hostname.trim_end_matches('/');
   let valid = (hostname.starts_with("http://") || hostname.starts_with("https://"))
-    && hostname.parse::<reqwest::Url>().is_ok();
+    && hostname.parse::<url::Url>().is_ok();
   if !valid {
     return Err(resp.malformed("a location whose 'hostname' is an http(s) URL"));
   }

@@ -102,7 +102,7 @@ impl AppConfig {
   /// True for a plain `http://` URL to a host other than loopback: tokens and
   /// passwords would cross the network unencrypted.
   pub fn is_insecure(&self) -> bool {
-    let Ok(url) = self.base_url.parse::<reqwest::Url>() else {
+    let Ok(url) = self.base_url.parse::<url::Url>() else {
       return false;
     };
     let loopback = match url.host() {
@@ -135,7 +135,7 @@ impl AppConfig {
       None => default_base_url().trim_end_matches('/').to_owned(),
     };
     let valid_scheme = base_url.starts_with("http://") || base_url.starts_with("https://");
-    if !valid_scheme || base_url.parse::<reqwest::Url>().is_err() {
+    if !valid_scheme || base_url.parse::<url::Url>().is_err() {
       return Err(Error::invalid_argument(format!(
         "Expected 'baseUrl' to be an http:// or https:// URL, got '{base_url}'"
       )));

@@ -1,6 +1,6 @@
 //! The email/password provider's account routes (register, confirm, reset).
 
-use reqwest::Method;
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::app::{App, Route};

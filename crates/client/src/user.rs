@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use reqwest::Method;
+use http::Method;
 use serde_json::{Map, Value};
 
 use crate::api_keys::ApiKeyAuth;
