@@ -604,13 +604,12 @@ impl Transport {
       _ => (self.timeout, self.timeout),
     };
     let ends = Instant::now() + attempt;
-    let resp = self
+    let mut resp = self
       .once(req, &req.url, req.parsed.clone(), attempt, limit)
       .await?;
     if !carries_nothing(req) {
       return Ok(resp);
     }
-    let mut resp = resp;
     let mut hops = 0;
     loop {
       let target = matches!(resp.status, 301 | 308)
