@@ -633,3 +633,24 @@ async fn a_location_requests_redirects_share_its_time() {
     .unwrap_err();
   assert_eq!(err.code, ErrorCode::Timeout, "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_base_url_go_to_its_server_as_basic_auth_and_nowhere_else() {
+  let server = Server::start(|req, base| basics(req, base).unwrap_or(error(404, "NotFound"))).await;
+  let base = format!("http://user:secret@{}", server.addr);
+  log_in(&app_at(&base)).await.unwrap();
+  let requests = server.requests();
+  let auth = |r: &Request| r.headers.get("authorization").cloned();
+  // "user:secret" in base64.
+  assert_eq!(
+    auth(&requests[0]).as_deref(),
+    Some("Basic dXNlcjpzZWNyZXQ=")
+  );
+  // The location named the host without them.
+  assert!(
+    requests[1..]
+      .iter()
+      .all(|r| auth(r).is_none_or(|a| a.starts_with("Bearer ")))
+  );
+  assert_eq!(requests.len(), 3);
+}
