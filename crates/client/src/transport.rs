@@ -5,7 +5,7 @@
 //! drives, with reqwest's TLS settings and connect rules. reqwest itself takes
 //! only the requests a system proxy intercepts, whose protocol it knows: its
 //! layers (redirect, retry and body wrappers, URL conversions) cost about 4 µs
-//! per request, more than all of this SDK's own work on a call.
+//! of CPU per request (bench/README.md, "Issue 16: what is left").
 
 use std::future::Future;
 use std::pin::Pin;
