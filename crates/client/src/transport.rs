@@ -1087,7 +1087,9 @@ mod tests {
       within: Duration::from_millis(20),
     };
     let uri = Uri::from_static("http://127.0.0.1:1/");
-    let err = connector.call(uri).await.unwrap_err();
+    // Bounded, so that a connector that never gives up fails the test instead of hanging it.
+    let connecting = tokio::time::timeout(Duration::from_secs(5), connector.call(uri));
+    let err = connecting.await.expect("gave up in time").unwrap_err();
     assert!(timed_out(&*err));
     assert_eq!(reason(&*err), "timed out");
   }
