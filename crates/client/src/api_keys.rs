@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::transport::Incoming;
+use crate::transport::{Incoming, Obj};
 use crate::user::User;
 
 /// A validated API key id: 24 hexadecimal digits, held in lower case (the form
@@ -103,27 +103,6 @@ impl WireKey {
       name: self.name,
       disabled: self.disabled,
     })
-  }
-}
-
-/// `T` read from a JSON object only: serde's derived structs also accept an
-/// array of the field values, which no key document is.
-struct Obj<T>(T);
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Obj<T> {
-  fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-    struct Visitor<T>(std::marker::PhantomData<T>);
-    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
-      type Value = T;
-      fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-      }
-      fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
-        T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-      }
-    }
-    d.deserialize_map(Visitor(std::marker::PhantomData))
-      .map(Obj)
   }
 }
 
@@ -279,15 +258,7 @@ mod tests {
   use crate::error::ErrorCode;
 
   fn resp(body: &str) -> Incoming {
-    Incoming {
-      status: 200,
-      content_type: Some("application/json".into()),
-      retry_after: None,
-      location: None,
-      body: bytes::Bytes::from(body.to_owned()),
-      method: "GET",
-      url: "http://h/x".into(),
-    }
+    Incoming::ok_json(body)
   }
 
   const ID: &str = "0123456789ABCDEF01234567";

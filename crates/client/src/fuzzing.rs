@@ -50,6 +50,20 @@ pub fn parse_response(status: u16, content_type: Option<&str>, body: &[u8]) {
     api_keys::parse_list(&resp).map(drop),
   ];
   // The fast paths answer only where the `Value` paths agree.
+  if let Some(fast) = Session::fast(&resp) {
+    // No `Debug`: the fields are tokens.
+    assert!(
+      Session::read(&resp).is_ok_and(|read| read == fast),
+      "login: fast and Value paths differ"
+    );
+  }
+  if let Some(fast) = Profile::fast(&resp) {
+    assert_eq!(
+      Ok(fast),
+      Profile::read(&resp),
+      "profile: fast and Value paths differ"
+    );
+  }
   if let Some(fast) = api_keys::fast_created(&resp) {
     assert_eq!(
       Ok(fast),

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -41,18 +42,18 @@ pub fn decode(token: &str) -> Result<Claims> {
         "JWT payload could not be base64 decoded",
       )
     })?;
-  let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&bytes) else {
+  let Ok(payload) = serde_json::from_slice::<Payload>(&bytes) else {
     return Err(malformed());
   };
-  let number = |v: Option<&Value>| v.and_then(|v| v.as_f64()).map(|f| f as i64);
-  let (Some(exp), Some(iat)) = (number(map.get("exp")), number(map.get("iat"))) else {
+  let number = |v: Option<Value>| v.and_then(|v| v.as_f64()).map(|f| f as i64);
+  let (Some(exp), Some(iat)) = (number(payload.exp), number(payload.iat)) else {
     return Err(malformed());
   };
-  let user_data = match map.remove("user_data") {
+  let user_data = match payload.user_data {
     Some(Value::Object(m)) => m,
     _ => Map::new(),
   };
-  let device_id = match map.remove("baas_device_id") {
+  let device_id = match payload.device_id {
     Some(Value::String(s)) => Some(s),
     _ => None,
   };
@@ -62,6 +63,61 @@ pub fn decode(token: &str) -> Result<Claims> {
     user_data,
     device_id,
   })
+}
+
+/// The claims [`decode`] reads, as found (any JSON type); the others are
+/// skipped without being built. A claim given twice counts as its last value,
+/// as in a JSON object read whole.
+#[derive(Default)]
+struct Payload {
+  exp: Option<Value>,
+  iat: Option<Value>,
+  user_data: Option<Value>,
+  device_id: Option<Value>,
+}
+
+/// A claim's name, as [`Payload`] sorts it.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Claim {
+  Exp,
+  Iat,
+  UserData,
+  BaasDeviceId,
+  #[serde(other)]
+  Other,
+}
+
+impl<'de> Deserialize<'de> for Payload {
+  fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    struct Claims;
+    impl<'de> Visitor<'de> for Claims {
+      type Value = Payload;
+
+      fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+      }
+
+      fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Payload, A::Error> {
+        let mut payload = Payload::default();
+        while let Some(claim) = map.next_key::<Claim>()? {
+          let slot = match claim {
+            Claim::Exp => &mut payload.exp,
+            Claim::Iat => &mut payload.iat,
+            Claim::UserData => &mut payload.user_data,
+            Claim::BaasDeviceId => &mut payload.device_id,
+            Claim::Other => {
+              map.next_value::<IgnoredAny>()?;
+              continue;
+            }
+          };
+          *slot = Some(map.next_value()?);
+        }
+        Ok(payload)
+      }
+    }
+    deserializer.deserialize_map(Claims)
+  }
 }
 
 #[cfg(test)]
@@ -96,6 +152,35 @@ mod tests {
     ] {
       let err = decode(bad).unwrap_err();
       assert_eq!(err.code, ErrorCode::BadToken, "{bad}");
+    }
+  }
+
+  #[test]
+  fn reads_claims_as_a_whole_object_would() {
+    // Other claims of any shape are skipped; a claim given twice counts as
+    // its last value; escaped names are names.
+    let c = decode(&token(
+      r#"{"sub":"u","nested":{"exp":1,"a":[1,{"b":null}]},"exp":1,"exp":2.9,"iat":-3,
+         "user\u005fdata":{"k":"v"},"baas_device_id":7}"#,
+    ))
+    .unwrap();
+    assert_eq!((c.exp, c.iat), (2, -3));
+    assert_eq!(c.user_data["k"], "v");
+    assert_eq!(c.device_id, None);
+    let c = decode(&token(r#"{"exp":1,"iat":1,"user_data":[1]}"#)).unwrap();
+    assert!(c.user_data.is_empty());
+    for bad in [
+      r#"{"exp":"1","iat":1}"#,
+      r#"{"exp":1,"iat":null}"#,
+      r#"{"exp":1,"iat":1} x"#,
+      r#"{"exp":1,"iat":1,"other":}"#,
+      r#""exp""#,
+    ] {
+      assert_eq!(
+        decode(&token(bad)).unwrap_err().code,
+        ErrorCode::BadToken,
+        "{bad}"
+      );
     }
   }
 }

@@ -824,6 +824,44 @@ fn status_class(status: u16) -> &'static str {
 /// At most this much of a non-JSON error body goes into a message.
 const BODY_IN_MESSAGE: usize = 256;
 
+/// `T` read from a JSON object only: serde's derived structs also accept an
+/// array of the field values, which no response document is. For the parsers'
+/// fast paths, straight from the bytes into typed structs.
+pub(crate) struct Obj<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Obj<T> {
+  fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+      type Value = T;
+      fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+      }
+      fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+      }
+    }
+    d.deserialize_map(Visitor(std::marker::PhantomData))
+      .map(Obj)
+  }
+}
+
+#[cfg(test)]
+impl Incoming {
+  /// A 200 response with this JSON body, for parser tests.
+  pub(crate) fn ok_json(body: &str) -> Incoming {
+    Incoming {
+      status: 200,
+      content_type: Some("application/json".into()),
+      retry_after: None,
+      location: None,
+      body: Bytes::from(body.to_owned()),
+      method: "GET",
+      url: "http://h/x".into(),
+    }
+  }
+}
+
 impl Incoming {
   fn is_json(&self) -> bool {
     // realm-core wants exactly `application/json`; servers that add a charset
@@ -967,6 +1005,15 @@ impl Incoming {
         ),
       )
     })
+  }
+
+  /// The body as a `T` read from a JSON object, or `None` if it is not one:
+  /// a parser's fast path, which falls back to the `Value` path that names
+  /// what is wrong.
+  pub fn fast<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+    serde_json::from_slice::<Obj<T>>(&self.body)
+      .ok()
+      .map(|Obj(t)| t)
   }
 
   /// The body as a JSON object, or `MalformedJson`.

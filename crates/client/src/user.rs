@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::jwt;
 use crate::secret::Secret;
 use crate::store::UserRecord;
-use crate::transport::Incoming;
+use crate::transport::{Incoming, Obj};
 
 /// A user's state, as realm v12 names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,48 @@ pub struct Profile {
 
 impl Profile {
   pub(crate) fn parse(resp: &Incoming) -> Result<Profile> {
+    match Profile::fast(resp) {
+      Some(profile) => Ok(profile),
+      None => Profile::read(resp),
+    }
+  }
+
+  /// The profile straight from the bytes, or `None` for anything the `Value`
+  /// path ([`Profile::read`]) should read: it names what is wrong, and the
+  /// fast path answers only where the two agree (see api_keys.rs).
+  pub(crate) fn fast(resp: &Incoming) -> Option<Profile> {
+    #[derive(serde::Deserialize)]
+    struct WireIdentity {
+      id: String,
+      provider_type: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireProfile {
+      data: Map<String, Value>,
+      identities: Vec<Obj<WireIdentity>>,
+      #[serde(rename = "type")]
+      user_type: Option<Value>,
+    }
+    let wire: WireProfile = resp.fast()?;
+    Some(Profile {
+      data: wire.data,
+      identities: (wire.identities.into_iter())
+        .map(|Obj(i)| Identity {
+          id: i.id,
+          provider_type: i.provider_type,
+        })
+        .collect(),
+      user_type: wire
+        .user_type
+        .as_ref()
+        .and_then(Value::as_str)
+        .unwrap_or("normal")
+        .to_owned(),
+    })
+  }
+
+  /// The profile through a `Value`, naming what is wrong.
+  pub(crate) fn read(resp: &Incoming) -> Result<Profile> {
     let mut map = resp.object()?;
     let data = match map.remove("data") {
       Some(Value::Object(d)) => d,
@@ -457,5 +499,44 @@ impl User {
         body,
       )
       .await
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn a_profile_is_read_straight_from_its_bytes() {
+    let body = r#"{"user_id":"u","domain_id":"x","identities":[{"id":"i1","provider_type":"local-userpass","provider_id":"p","provider_data":{"email":"a@b.c"}}],"data":{"email":"a@b.c"},"type":"normal"}"#;
+    let resp = Incoming::ok_json(body);
+    let fast = Profile::fast(&resp).expect("the fast path reads a profile");
+    assert_eq!(Ok(fast.clone()), Profile::read(&resp));
+    assert_eq!(fast.identities[0].provider_type, "local-userpass");
+    assert_eq!(fast.data["email"], "a@b.c");
+    // `type`, absent or not a string, is `normal` both ways.
+    for body in [
+      r#"{"identities":[],"data":{}}"#,
+      r#"{"identities":[],"data":{},"type":5}"#,
+      r#"{"identities":[],"data":{},"type":null}"#,
+    ] {
+      let resp = Incoming::ok_json(body);
+      let fast = Profile::fast(&resp).expect(body);
+      assert_eq!(fast.user_type, "normal");
+      assert_eq!(Ok(fast), Profile::read(&resp));
+    }
+    // What is wrong is left to the `Value` path, which names it.
+    for (body, code) in [
+      (r#"{"identities":[],"data":[]}"#, ErrorCode::MalformedJson),
+      (
+        r#"{"identities":[{"id":"i"}],"data":{}}"#,
+        ErrorCode::MissingJsonKey,
+      ),
+      (r#"[{},[]]"#, ErrorCode::MalformedJson),
+    ] {
+      let resp = Incoming::ok_json(body);
+      assert!(Profile::fast(&resp).is_none(), "{body}");
+      assert_eq!(Profile::parse(&resp).unwrap_err().code, code, "{body}");
+    }
   }
 }

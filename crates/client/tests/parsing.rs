@@ -61,6 +61,68 @@ fn json() -> impl Strategy<Value = Value> {
   })
 }
 
+/// Mostly what `shape` says, sometimes any JSON.
+fn mostly(shape: impl Strategy<Value = Value> + 'static) -> BoxedStrategy<Value> {
+  prop_oneof![4 => shape, 1 => json()].boxed()
+}
+
+/// An object with the `required` keys (their values mostly of the right
+/// shape) and a few others, as JSON text, sometimes with one required key
+/// given twice (which only text can say).
+fn shaped(required: Vec<(&'static str, BoxedStrategy<Value>)>) -> impl Strategy<Value = Vec<u8>> {
+  let (keys, values): (Vec<_>, Vec<_>) = required.into_iter().unzip();
+  let extra = prop::collection::vec((prop::sample::select(KEYS), json()), 0..3);
+  let twice = prop::option::of((any::<prop::sample::Index>(), json()));
+  (values, extra, twice).prop_map(move |(values, extra, twice)| {
+    let mut parts: Vec<String> = (keys.iter().zip(values))
+      .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+      .chain(
+        extra
+          .into_iter()
+          .map(|(k, v)| format!("{}:{v}", Value::from(k))),
+      )
+      .collect();
+    if let Some((at, again)) = twice {
+      parts.push(format!(
+        "{}:{again}",
+        Value::from(keys[at.index(keys.len())])
+      ));
+    }
+    format!("{{{}}}", parts.join(",")).into_bytes()
+  })
+}
+
+fn login() -> impl Strategy<Value = Vec<u8>> {
+  let token = || mostly(token().prop_map(Value::String));
+  shaped(vec![
+    ("access_token", token()),
+    ("refresh_token", token()),
+    ("user_id", token()),
+    ("device_id", token()),
+  ])
+}
+
+fn profile() -> impl Strategy<Value = Vec<u8>> {
+  let text = || mostly("[a-z@.]{0,8}".prop_map(Value::String));
+  let identity = (text(), text()).prop_map(|(id, provider)| {
+    serde_json::json!({ "id": id, "provider_type": provider, "provider_data": {} })
+  });
+  shaped(vec![
+    (
+      "data",
+      mostly(
+        prop::collection::btree_map("[a-z]{1,5}", json(), 0..3)
+          .prop_map(|m| Value::Object(m.into_iter().collect())),
+      ),
+    ),
+    (
+      "identities",
+      mostly(prop::collection::vec(mostly(identity), 0..3).prop_map(Value::Array)),
+    ),
+    ("type", text()),
+  ])
+}
+
 fn body() -> impl Strategy<Value = Vec<u8>> {
   prop_oneof![
     json().prop_map(|v| v.to_string().into_bytes()),
@@ -91,6 +153,13 @@ proptest! {
   #[test]
   fn any_response_parses_or_fails_cleanly(status in 100u16..600, ct in content_type(), body in body()) {
     parse_response(status, ct.as_deref(), &body);
+  }
+
+  #[test]
+  fn login_and_profile_shaped_documents_parse_alike_both_ways(
+    doc in prop_oneof![login(), profile()]
+  ) {
+    parse_response(200, Some("application/json"), &doc);
   }
 
   #[test]
