@@ -5,7 +5,7 @@
 //! drives, with reqwest's TLS settings and connect rules. reqwest itself takes
 //! only the requests a system proxy intercepts, whose protocol it knows: its
 //! layers (redirect, retry and body wrappers, URL conversions) cost about 4 µs
-//! of CPU per request (bench/README.md, "Issue 16: what is left").
+//! of CPU per request (bench/README.md, "Issue 16: where it ends").
 
 use std::future::Future;
 use std::pin::Pin;
